@@ -1,0 +1,282 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from .models import EmploymentType, Role, StaffMember, User, Weekday
+from .services import StaffData
+
+WORKDAYS = [Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email address", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", "Sign in", css_class="w-100"))
+
+    def clean_username(self):
+        return self.cleaned_data["username"].strip().lower()
+
+
+class StaffForm(forms.Form):
+    """Add or edit a person. Working days come as a row per weekday: works, from, to."""
+
+    full_name = forms.CharField(max_length=200)
+    email = forms.EmailField(label="Email address", help_text="The person signs in with this address.")
+    job_title = forms.CharField(max_length=200, required=False)
+    settings = forms.ModelMultipleChoiceField(
+        queryset=None,
+        widget=forms.CheckboxSelectMultiple,
+        label="Setting(s)",
+        error_messages={"required": "Choose at least one setting."},
+    )
+    employment_type = forms.ChoiceField(choices=EmploymentType.choices)
+    start_date = forms.DateField(widget=DateInput())
+    leaving_date = forms.DateField(widget=DateInput(), required=False)
+    new_to_post = forms.BooleanField(
+        label="New to post or early career", required=False, help_text="They will be supervised more often."
+    )
+    supervisor = forms.ModelChoiceField(queryset=None, required=False, empty_label="No supervisor yet")
+    send_invitation = forms.BooleanField(label="Email an invitation to set a password", required=False, initial=True)
+
+    def __init__(self, *args, organisation, settings_qs, instance: StaffMember | None = None, **kwargs):
+        self.organisation = organisation
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_from(instance)
+        super().__init__(*args, **kwargs)
+        self.fields["settings"].queryset = settings_qs
+        supervisors = StaffMember.objects.in_organisation(organisation).current().select_related("user")
+        if instance is not None:
+            supervisors = supervisors.exclude(pk=instance.pk)
+        self.fields["supervisor"].queryset = supervisors
+        self.fields["supervisor"].label_from_instance = lambda s: (
+            f"{s.user.full_name} ({s.job_title})" if s.job_title else s.user.full_name
+        )
+        day_rows = []
+        for day in Weekday:
+            works = f"day_{day.value}_works"
+            self.fields[works] = forms.BooleanField(
+                label=day.label, required=False, initial=day in WORKDAYS and instance is None
+            )
+            self.fields[f"day_{day.value}_starts"] = forms.TimeField(
+                label=f"{day.label} from", required=False, widget=TimeInput()
+            )
+            self.fields[f"day_{day.value}_ends"] = forms.TimeField(
+                label=f"{day.label} until", required=False, widget=TimeInput()
+            )
+            day_rows.append(
+                Row(
+                    Column(Field(works), css_class="col-3"),
+                    Column(Field(f"day_{day.value}_starts"), css_class="col"),
+                    Column(Field(f"day_{day.value}_ends"), css_class="col"),
+                )
+            )
+        if instance is not None:
+            del self.fields["send_invitation"]
+        self.helper = FormHelper()
+        self.helper.layout = Layout(
+            Fieldset("Person", "full_name", "email", "job_title"),
+            Fieldset(
+                "Employment",
+                "settings",
+                Row(Column("employment_type"), Column("start_date"), Column("leaving_date")),
+                "new_to_post",
+                "supervisor",
+            ),
+            Fieldset(
+                "Working pattern",
+                HTML(
+                    '<p class="form-text">Tick the days the person works. Leave the times empty when they '
+                    "work the setting's whole day. Part-time staff are supervised as often as full-time "
+                    "staff, on the days they work.</p>"
+                ),
+                Div(*day_rows, css_class="working-pattern"),
+            ),
+            *(["send_invitation"] if instance is None else []),
+            Submit("submit", "Save" if instance is not None else "Add person"),
+        )
+
+    @staticmethod
+    def initial_from(staff: StaffMember) -> dict:
+        initial = {
+            "full_name": staff.user.full_name,
+            "email": staff.user.email,
+            "job_title": staff.job_title,
+            "settings": list(staff.settings.all()),
+            "employment_type": staff.employment_type,
+            "start_date": staff.start_date,
+            "leaving_date": staff.leaving_date,
+            "new_to_post": staff.new_to_post,
+            "supervisor": staff.supervisor_id,
+        }
+        for day in staff.working_days.all():
+            initial[f"day_{day.weekday}_works"] = True
+            initial[f"day_{day.weekday}_starts"] = day.starts
+            initial[f"day_{day.weekday}_ends"] = day.ends
+        return initial
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        others = User.objects.filter(email__iexact=email)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.user_id)
+        if others.exists():
+            raise forms.ValidationError("Someone already signs in with this email address.")
+        return email
+
+    def clean(self):
+        cleaned = super().clean()
+        start, leaving = cleaned.get("start_date"), cleaned.get("leaving_date")
+        if start and leaving and leaving < start:
+            self.add_error("leaving_date", "The leaving date cannot be before the start date.")
+        worked = False
+        for day in Weekday:
+            works = cleaned.get(f"day_{day.value}_works")
+            starts, ends = cleaned.get(f"day_{day.value}_starts"), cleaned.get(f"day_{day.value}_ends")
+            if works:
+                worked = True
+                if (starts is None) != (ends is None):
+                    self.add_error(f"day_{day.value}_ends", "Give both times, or neither for the setting's whole day.")
+                elif starts and ends and ends <= starts:
+                    self.add_error(f"day_{day.value}_ends", "The day must end after it starts.")
+        if not worked:
+            self.add_error("day_0_works", "Tick at least one working day.")
+        return cleaned
+
+    def to_data(self) -> StaffData:
+        c = self.cleaned_data
+        days = {}
+        for day in Weekday:
+            if c.get(f"day_{day.value}_works"):
+                days[day.value] = (c.get(f"day_{day.value}_starts"), c.get(f"day_{day.value}_ends"))
+        return StaffData(
+            full_name=c["full_name"].strip(),
+            email=c["email"],
+            job_title=c["job_title"].strip(),
+            employment_type=c["employment_type"],
+            start_date=c["start_date"],
+            leaving_date=c.get("leaving_date"),
+            new_to_post=c["new_to_post"],
+            supervisor=c.get("supervisor"),
+            settings=list(c["settings"]),
+            working_days=days,
+        )
+
+
+class LeaverForm(forms.Form):
+    leaving_date = forms.DateField(widget=DateInput(), help_text="Their last working day.")
+
+    def __init__(self, *args, staff: StaffMember, **kwargs):
+        self.staff = staff
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", "Mark as leaver", css_class="btn-warning"))
+
+    def clean_leaving_date(self):
+        leaving = self.cleaned_data["leaving_date"]
+        if leaving < self.staff.start_date:
+            raise forms.ValidationError("The leaving date cannot be before the start date.")
+        return leaving
+
+
+ORGANISATION_SCOPE = "organisation"
+
+
+class RolesForm(forms.Form):
+    """One group of tick boxes per role: the whole organisation, or particular settings."""
+
+    def __init__(self, *args, staff: StaffMember, settings_qs, org_wide: bool, **kwargs):
+        self.settings_by_id = {str(s.id): s for s in settings_qs}
+        super().__init__(*args, **kwargs)
+        choices = ([(ORGANISATION_SCOPE, "Whole organisation")] if org_wide else []) + [
+            (str(s.id), s.name) for s in settings_qs
+        ]
+        held = {}
+        for a in staff.role_assignments.all():
+            held.setdefault(a.role, []).append(str(a.setting_id) if a.setting_id else ORGANISATION_SCOPE)
+        for role in Role:
+            self.fields[role.value] = forms.MultipleChoiceField(
+                label=role.label,
+                choices=choices,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                initial=held.get(role.value, []),
+            )
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", "Save roles"))
+
+    def roles(self):
+        result = []
+        for role in Role:
+            for scope in self.cleaned_data.get(role.value, []):
+                result.append((role.value, None if scope == ORGANISATION_SCOPE else self.settings_by_id[scope]))
+        return result
+
+
+class StaffFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search", required=False, widget=forms.TextInput(attrs={"placeholder": "Name, email or job title"})
+    )
+    setting = forms.ModelChoiceField(queryset=None, required=False, empty_label="All settings")
+    role = forms.ChoiceField(choices=[("", "Any role")] + list(Role.choices), required=False)
+    employment_type = forms.ChoiceField(choices=[("", "Any employment")] + list(EmploymentType.choices), required=False)
+    status = forms.ChoiceField(
+        choices=[("current", "Current staff"), ("leavers", "Leavers"), ("all", "Everyone")], required=False
+    )
+
+    def __init__(self, *args, settings_qs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["setting"].queryset = settings_qs
+
+
+class StaffImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        required=False,
+        help_text="Comma-separated, with a header row. Up to 5 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    # After a clean preview the same text comes back with the confirmation, and is checked again.
+    content = forms.CharField(widget=forms.HiddenInput, required=False)
+    send_invitations = forms.BooleanField(label="Email an invitation to each new person", required=False, initial=True)
+
+    MAX_BYTES = 5 * 1024 * 1024
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if upload:
+            if upload.size > self.MAX_BYTES:
+                self.add_error("file", "The file is larger than 5 MB.")
+                return cleaned
+            raw = upload.read()
+            try:
+                cleaned["text"] = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                # Spreadsheets saved on Windows often use this encoding.
+                cleaned["text"] = raw.decode("cp1252", errors="replace")
+        elif cleaned.get("content"):
+            cleaned["text"] = cleaned["content"]
+        else:
+            self.add_error("file", "Choose a CSV file to import.")
+        return cleaned

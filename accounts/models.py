@@ -1,0 +1,380 @@
+"""People, organisations, roles and the audit trail.
+
+Every row that belongs to an organisation reaches it in one hop, and every list is fetched through a
+queryset method that takes the signed-in person (`StaffMember.objects.manageable_by(staff)`), so the
+organisation boundary lives in one place per model.
+"""
+
+import uuid
+from datetime import time
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in. Email is the sign-in; the organisation comes from `staff`."""
+
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    # Django's flag for its admin site, which this product does not mount.
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        ordering = ["full_name"]
+
+    def __str__(self):
+        return self.full_name or self.email
+
+    def get_full_name(self):
+        return self.full_name
+
+    def get_short_name(self):
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Frequency(models.TextChoices):
+    WEEKLY = "weekly", "Weekly"
+    FORTNIGHTLY = "fortnightly", "Fortnightly"
+    MONTHLY = "monthly", "Monthly"
+    HALF_TERMLY = "half_termly", "Half-termly"
+    TERMLY = "termly", "Termly"
+
+
+class Organisation(models.Model):
+    """A trust, partnership or single setting. Nothing crosses organisations."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    default_session_minutes = models.PositiveSmallIntegerField(default=30)
+    default_frequency = models.CharField(max_length=20, choices=Frequency.choices, default=Frequency.HALF_TERMLY)
+    retention_months = models.PositiveSmallIntegerField(
+        default=12, help_text="Records of a leaver are kept this many months after the leaving date."
+    )
+    time_zone = models.CharField(max_length=64, default="Europe/London")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Setting(models.Model):
+    """A school, nursery or site of an organisation."""
+
+    class Kind(models.TextChoices):
+        PRIMARY = "primary", "Primary school"
+        SECONDARY = "secondary", "Secondary school"
+        NURSERY = "nursery", "Nursery"
+        SPECIAL = "special", "Special school"
+        OTHER = "other", "Other setting"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="settings")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    # The setting's day: the planner books sessions inside it.
+    day_starts = models.TimeField(default=time(8, 30))
+    day_ends = models.TimeField(default=time(16, 30))
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="setting_unique_name_per_organisation"),
+            models.CheckConstraint(
+                condition=Q(day_ends__gt=models.F("day_starts")), name="setting_day_ends_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class EmploymentType(models.TextChoices):
+    PERMANENT = "permanent", "Permanent"
+    FIXED_TERM = "fixed_term", "Fixed-term"
+    AGENCY = "agency", "Agency or temporary"
+    VOLUNTEER = "volunteer", "Volunteer"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Mon"
+    TUESDAY = 1, "Tue"
+    WEDNESDAY = 2, "Wed"
+    THURSDAY = 3, "Thu"
+    FRIDAY = 4, "Fri"
+    SATURDAY = 5, "Sat"
+    SUNDAY = 6, "Sun"
+
+
+class Role(models.TextChoices):
+    SUPERVISOR = "supervisor", "Supervisor"
+    DSL = "dsl", "Designated safeguarding lead"
+    HEAD = "head", "Head"
+    AUDITOR = "auditor", "Auditor"
+    ORG_ADMIN = "org_admin", "Organisation admin"
+
+
+class StaffMemberQuerySet(models.QuerySet):
+    def in_organisation(self, organisation):
+        return self.filter(organisation=organisation)
+
+    def current(self, on=None):
+        on = on or timezone.localdate()
+        return self.filter(Q(leaving_date__isnull=True) | Q(leaving_date__gte=on))
+
+    def leavers(self, on=None):
+        on = on or timezone.localdate()
+        return self.filter(leaving_date__lt=on)
+
+    def manageable_by(self, staff):
+        """Staff an organisation admin may see and change: the whole organisation, or their settings."""
+        if staff is None:
+            return self.none()
+        qs = self.filter(organisation_id=staff.organisation_id)
+        scope = staff.role_scope(Role.ORG_ADMIN)
+        if scope is None:
+            return self.none()
+        if scope == "organisation":
+            return qs
+        return qs.filter(settings__in=scope).distinct()
+
+
+class StaffMember(models.Model):
+    """A person in an organisation: the unit that is supervised and that supervises."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="staff")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="staff")
+    settings = models.ManyToManyField(Setting, related_name="staff", blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    employment_type = models.CharField(max_length=20, choices=EmploymentType.choices, default=EmploymentType.PERMANENT)
+    start_date = models.DateField()
+    leaving_date = models.DateField(null=True, blank=True)
+    new_to_post = models.BooleanField(
+        "new to post or early career",
+        default=False,
+        help_text="New-to-post and early-career staff are supervised more often.",
+    )
+    # The person's supervisor as recorded by HR; agreements (contracts) build on it.
+    supervisor = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supervisees")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StaffMemberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user__full_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(leaving_date__isnull=True) | Q(leaving_date__gte=models.F("start_date")),
+                name="staff_leaving_not_before_start",
+            ),
+            models.CheckConstraint(condition=~Q(supervisor=models.F("id")), name="staff_not_own_supervisor"),
+        ]
+        indexes = [
+            # The staff list: one organisation's people, current or leavers.
+            models.Index(fields=["organisation", "leaving_date"], name="staff_org_leaving_idx"),
+        ]
+
+    def __str__(self):
+        return self.user.full_name
+
+    @property
+    def full_name(self):
+        return self.user.full_name
+
+    @property
+    def email(self):
+        return self.user.email
+
+    def is_leaver(self, on=None):
+        on = on or timezone.localdate()
+        return self.leaving_date is not None and self.leaving_date < on
+
+    def clean(self):
+        if self.leaving_date and self.start_date and self.leaving_date < self.start_date:
+            raise ValidationError({"leaving_date": "The leaving date cannot be before the start date."})
+
+    # Roles. `role_assignments` is prefetched by the middleware, so these cost no query.
+    def _assignments(self):
+        return list(self.role_assignments.all())
+
+    def has_role(self, *roles) -> bool:
+        return any(a.role in roles for a in self._assignments())
+
+    def role_scope(self, role):
+        """None without the role, "organisation" when held org-wide, else the list of setting ids."""
+        assignments = [a for a in self._assignments() if a.role == role]
+        if not assignments:
+            return None
+        if any(a.setting_id is None for a in assignments):
+            return "organisation"
+        return [a.setting_id for a in assignments]
+
+    @property
+    def roles(self):
+        return sorted({a.role for a in self._assignments()})
+
+    @property
+    def is_org_admin(self):
+        return self.has_role(Role.ORG_ADMIN)
+
+    @property
+    def is_supervisor(self):
+        return self.has_role(Role.SUPERVISOR)
+
+    @property
+    def is_head_or_dsl(self):
+        return self.has_role(Role.HEAD, Role.DSL)
+
+    @property
+    def is_auditor(self):
+        return self.has_role(Role.AUDITOR)
+
+    @property
+    def working_weekdays(self):
+        return [d.weekday for d in self.working_days.all()]
+
+    @property
+    def working_days_display(self):
+        return " ".join(Weekday(d.weekday).label for d in sorted(self.working_days.all(), key=lambda d: d.weekday))
+
+
+class WorkingDay(models.Model):
+    """A day the person works, with hours when they differ from the setting's day."""
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="working_days")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    starts = models.TimeField(null=True, blank=True, help_text="Empty: the setting's day starts.")
+    ends = models.TimeField(null=True, blank=True, help_text="Empty: the setting's day ends.")
+
+    class Meta:
+        ordering = ["weekday"]
+        constraints = [
+            models.UniqueConstraint(fields=["staff", "weekday"], name="working_day_unique_per_staff"),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="working_day_weekday_range"),
+            models.CheckConstraint(
+                condition=Q(starts__isnull=True) | Q(ends__isnull=True) | Q(ends__gt=models.F("starts")),
+                name="working_day_ends_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return Weekday(self.weekday).label
+
+
+class RoleAssignment(models.Model):
+    """A role held by a staff member, over one setting or (setting empty) the whole organisation."""
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="role_assignments")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    setting = models.ForeignKey(
+        Setting, null=True, blank=True, on_delete=models.CASCADE, related_name="role_assignments"
+    )
+
+    class Meta:
+        ordering = ["role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["staff", "role", "setting"],
+                condition=Q(setting__isnull=False),
+                name="role_unique_per_setting",
+            ),
+            models.UniqueConstraint(
+                fields=["staff", "role"],
+                condition=Q(setting__isnull=True),
+                name="role_unique_organisation_wide",
+            ),
+        ]
+
+    def __str__(self):
+        where = self.setting.name if self.setting_id else "whole organisation"
+        return f"{self.get_role_display()} ({where})"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The audit trail is append-only")
+
+    def delete(self):
+        raise TypeError("The audit trail is append-only")
+
+    def visible_to(self, staff):
+        if staff is None or not staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
+            return self.none()
+        return self.filter(organisation_id=staff.organisation_id)
+
+
+class AuditEvent(models.Model):
+    """Append-only: who did what to which object, when and from where."""
+
+    organisation = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=200, blank=True, help_text="Kept when the person is deleted.")
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_code = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=255, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The audit page: one organisation's events, newest first.
+            models.Index(fields=["organisation", "-created_at"], name="audit_org_created_idx"),
+            # "Who looked at this record": events about one object.
+            models.Index(fields=["object_type", "object_code"], name="audit_object_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("The audit trail is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit trail is append-only")

@@ -1,0 +1,357 @@
+"""The staff CSV import: parse, check every row, and only then apply, all in one transaction.
+
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first person row 2.
+The email address is the key: importing the same file again changes nothing.
+"""
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from .models import EmploymentType, Organisation, Role, Setting, StaffMember, User, Weekday
+from .services import StaffData, staff_create, staff_invite, staff_update
+
+COLUMNS = [
+    "first name",
+    "last name",
+    "email",
+    "job title",
+    "setting",
+    "employment type",
+    "working days",
+    "start date",
+    "supervisor email",
+    "roles",
+]
+REQUIRED = {"first name", "last name", "email", "setting", "employment type", "start date"}
+MAX_ROWS = 20000
+
+DAY_NAMES = {}
+for _day in Weekday:
+    _short = _day.label.lower()
+    DAY_NAMES[_short] = _day.value
+for _i, _name in enumerate(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]):
+    DAY_NAMES[_name] = _i
+DAY_NAMES.update({"tues": 1, "weds": 2, "thur": 3, "thurs": 3})
+
+EMPLOYMENT_NAMES = {
+    "permanent": EmploymentType.PERMANENT,
+    "fixed term": EmploymentType.FIXED_TERM,
+    "fixed-term": EmploymentType.FIXED_TERM,
+    "fixed_term": EmploymentType.FIXED_TERM,
+    "agency": EmploymentType.AGENCY,
+    "temporary": EmploymentType.AGENCY,
+    "agency or temporary": EmploymentType.AGENCY,
+    "agency/temporary": EmploymentType.AGENCY,
+    "supply": EmploymentType.AGENCY,
+    "volunteer": EmploymentType.VOLUNTEER,
+}
+
+ROLE_NAMES = {
+    "supervisor": Role.SUPERVISOR,
+    "dsl": Role.DSL,
+    "designated safeguarding lead": Role.DSL,
+    "head": Role.HEAD,
+    "headteacher": Role.HEAD,
+    "auditor": Role.AUDITOR,
+    "org admin": Role.ORG_ADMIN,
+    "org_admin": Role.ORG_ADMIN,
+    "organisation admin": Role.ORG_ADMIN,
+    "admin": Role.ORG_ADMIN,
+}
+
+
+@dataclass
+class Problem:
+    row: int
+    column: str
+    message: str
+
+    def __str__(self):
+        return f"Row {self.row}, column “{self.column}”: {self.message}"
+
+
+@dataclass
+class ImportRow:
+    row: int
+    data: StaffData
+    supervisor_email: str
+    existing: StaffMember | None = None
+    action: str = "new"  # new, update or unchanged
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    rows: list[ImportRow]
+    problems: list[Problem]
+
+    @property
+    def ok(self):
+        return not self.problems
+
+    def count(self, action):
+        return sum(1 for r in self.rows if r.action == action)
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[\s_]+", " ", header.strip().lower())
+
+
+def _parse_date(value: str) -> date:
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d %b %Y", "%d %B %Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError
+
+
+def parse(text: str, *, organisation: Organisation, allowed_settings: list[Setting], org_wide: bool) -> ImportResult:
+    """Check every row against the organisation; nothing is written."""
+    problems: list[Problem] = []
+    rows: list[ImportRow] = []
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return ImportResult([], [Problem(1, "(header)", "The file is empty.")])
+    keys = [_key(h) for h in header]
+    missing = [c for c in COLUMNS if c in REQUIRED and c not in keys]
+    if missing:
+        return ImportResult([], [Problem(1, c, "This column is missing from the header row.") for c in missing])
+    unknown = [h for h, k in zip(header, keys, strict=True) if k and k not in COLUMNS]
+    for h in unknown:
+        problems.append(Problem(1, h, f"Unknown column. Expected: {', '.join(COLUMNS)}."))
+
+    settings_by_name = {s.name.lower(): s for s in allowed_settings}
+    all_settings = {s.name.lower() for s in organisation.settings.all()}
+    seen_emails: dict[str, int] = {}
+    raw_rows = []
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(raw_rows) >= MAX_ROWS:
+            problems.append(Problem(number, "(row)", f"The file has more than {MAX_ROWS} rows; split it."))
+            break
+        record = {k: (values[i].strip() if i < len(values) else "") for i, k in enumerate(keys)}
+        raw_rows.append((number, record))
+
+    for number, record in raw_rows:
+        row_problems = []
+
+        def problem(column, message, _row=number, _list=row_problems):
+            _list.append(Problem(_row, column, message))
+
+        for column in REQUIRED:
+            if not record.get(column):
+                problem(column, "This value is required.")
+        email = record.get("email", "").lower()
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                problem("email", f"“{record['email']}” is not an email address.")
+            else:
+                if email in seen_emails:
+                    problem("email", f"The same address is on row {seen_emails[email]}.")
+                seen_emails.setdefault(email, number)
+        settings = []
+        for name in filter(None, (n.strip() for n in record.get("setting", "").split(";"))):
+            setting = settings_by_name.get(name.lower())
+            if setting is None:
+                if name.lower() in all_settings:
+                    problem("setting", f"You do not manage “{name}”.")
+                else:
+                    choices = ", ".join(s.name for s in allowed_settings)
+                    problem("setting", f"There is no setting called “{name}”. Settings: {choices}.")
+            else:
+                settings.append(setting)
+        employment = None
+        if record.get("employment type"):
+            employment = EMPLOYMENT_NAMES.get(_key(record["employment type"]))
+            if employment is None:
+                problem(
+                    "employment type",
+                    f"“{record['employment type']}” is not one of: "
+                    "permanent, fixed-term, agency, temporary, volunteer.",
+                )
+        days = {}
+        day_text = record.get("working days", "")
+        if day_text:
+            for token in re.split(r"[\s,;/]+", day_text.strip()):
+                weekday = DAY_NAMES.get(token.lower())
+                if weekday is None:
+                    problem("working days", f"“{token}” is not a day. Write days like “Mon Tue Thu”.")
+                    break
+                days[weekday] = (None, None)
+        else:
+            days = dict.fromkeys(range(5), (None, None))
+        start = None
+        if record.get("start date"):
+            try:
+                start = _parse_date(record["start date"])
+            except ValueError:
+                problem("start date", f"“{record['start date']}” is not a date. Write it as 2025-09-01 or 01/09/2025.")
+        roles = []
+        for token in filter(None, (t.strip() for t in re.split(r"[;,]", record.get("roles", "")))):
+            name, _, where = token.partition("@")
+            role = ROLE_NAMES.get(_key(name))
+            if role is None:
+                problem("roles", f"“{name}” is not a role. Roles: supervisor, DSL, head, auditor, org admin.")
+                continue
+            where = where.strip()
+            if where.lower() in ("organisation", "organization", "trust", "all"):
+                if not org_wide:
+                    problem("roles", "Only an organisation-wide admin can give organisation-wide roles.")
+                    continue
+                roles.append((role.value, None))
+            elif where:
+                setting = settings_by_name.get(where.lower())
+                if setting is None:
+                    problem("roles", f"There is no setting you manage called “{where}”.")
+                    continue
+                roles.append((role.value, setting))
+            else:
+                roles.extend((role.value, s) for s in settings)
+        supervisor_email = record.get("supervisor email", "").lower()
+        if supervisor_email and supervisor_email == email:
+            problem("supervisor email", "A person cannot supervise themselves.")
+        problems.extend(row_problems)
+        if row_problems:
+            continue
+        full_name = f"{record['first name']} {record['last name']}".strip()
+        rows.append(
+            ImportRow(
+                row=number,
+                supervisor_email=supervisor_email,
+                data=StaffData(
+                    full_name=full_name,
+                    email=email,
+                    job_title=record.get("job title", ""),
+                    employment_type=employment,
+                    start_date=start,
+                    settings=settings,
+                    working_days=days,
+                    roles=roles,
+                ),
+            )
+        )
+
+    # Existing people: two queries for the whole file, whatever its length.
+    emails = [r.data.email for r in rows] + [r.supervisor_email for r in rows if r.supervisor_email]
+    users = {
+        u.email.lower(): u
+        for u in User.objects.filter(email__in=emails).select_related("staff__organisation", "staff__supervisor__user")
+    }
+    existing_staff = {
+        s.user.email.lower(): s
+        for s in StaffMember.objects.filter(organisation=organisation, user__email__in=emails)
+        .select_related("user", "supervisor__user")
+        .prefetch_related("settings", "working_days", "role_assignments")
+    }
+    file_emails = {r.data.email for r in rows}
+    for r in rows:
+        user = users.get(r.data.email)
+        if user is not None and r.data.email not in existing_staff:
+            problems.append(Problem(r.row, "email", "This address belongs to someone in another organisation."))
+            continue
+        if r.supervisor_email and r.supervisor_email not in existing_staff and r.supervisor_email not in file_emails:
+            problems.append(
+                Problem(
+                    r.row,
+                    "supervisor email",
+                    f"Nobody in the organisation or the file has the address “{r.supervisor_email}”.",
+                )
+            )
+            continue
+        r.existing = existing_staff.get(r.data.email)
+        if r.existing is not None:
+            r.data.leaving_date = r.existing.leaving_date
+            r.data.new_to_post = r.existing.new_to_post
+            if r.existing.organisation_id != organisation.id:
+                problems.append(Problem(r.row, "email", "This address belongs to someone in another organisation."))
+    problems.sort(key=lambda p: (p.row, COLUMNS.index(p.column) if p.column in COLUMNS else -1))
+    if problems:
+        return ImportResult(rows, problems)
+
+    for r in rows:
+        if r.existing is None:
+            r.action = "new"
+            continue
+        s = r.existing
+        changes = []
+        if s.user.full_name != r.data.full_name:
+            changes.append("name")
+        if s.job_title != r.data.job_title:
+            changes.append("job title")
+        if s.employment_type != r.data.employment_type:
+            changes.append("employment type")
+        if s.start_date != r.data.start_date:
+            changes.append("start date")
+        if {x.id for x in s.settings.all()} != {x.id for x in r.data.settings}:
+            changes.append("settings")
+        if {d.weekday for d in s.working_days.all()} != set(r.data.working_days):
+            changes.append("working days")
+        current_supervisor = s.supervisor.user.email.lower() if s.supervisor_id else ""
+        if current_supervisor != r.supervisor_email:
+            changes.append("supervisor")
+        held = {(a.role, a.setting_id) for a in s.role_assignments.all()}
+        if any((role, st.id if st else None) not in held for role, st in r.data.roles):
+            changes.append("roles")
+        # Hours of an existing working day are kept: the file only says which days.
+        r.data.working_days = {
+            d: next(((w.starts, w.ends) for w in s.working_days.all() if w.weekday == d), (None, None))
+            for d in r.data.working_days
+        }
+        r.changes = changes
+        r.action = "update" if changes else "unchanged"
+    return ImportResult(rows, [])
+
+
+@transaction.atomic
+def apply(result: ImportResult, *, actor, organisation: Organisation, send_invitations: bool, request=None) -> dict:
+    """Write a checked import. Roles in the file are added, never removed (removal is done by hand)."""
+    from .audit import audit_event
+    from .models import RoleAssignment
+
+    assert result.ok
+    by_email: dict[str, StaffMember] = {}
+    created = updated = 0
+    for r in result.rows:
+        if r.action == "new":
+            staff = staff_create(actor=actor, organisation=organisation, data=r.data, request=request)
+            created += 1
+            if send_invitations:
+                staff_invite(actor=actor, staff=staff, request=request)
+        else:
+            staff = r.existing
+        by_email[r.data.email] = staff
+    # Supervisors last: they may be people added by this same file.
+    lookup = {
+        s.user.email.lower(): s
+        for s in StaffMember.objects.filter(
+            organisation=organisation, user__email__in=[r.supervisor_email for r in result.rows if r.supervisor_email]
+        ).select_related("user")
+    }
+    for r in result.rows:
+        staff = by_email[r.data.email]
+        r.data.supervisor = lookup.get(r.supervisor_email) if r.supervisor_email else None
+        if r.action == "new":
+            if r.data.supervisor is not None:
+                staff.supervisor = r.data.supervisor
+                staff.save(update_fields=["supervisor"])
+        elif r.action == "update":
+            staff_update(actor=actor, staff=staff, data=r.data, request=request)
+            for role, setting in r.data.roles:
+                RoleAssignment.objects.get_or_create(staff=staff, role=role, setting=setting)
+            updated += 1
+    summary = {"created": created, "updated": updated, "unchanged": result.count("unchanged")}
+    audit_event(action="staff.imported", actor=actor, organisation=organisation, request=request, details=summary)
+    return summary

@@ -1,0 +1,33 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("accounts/login/", views.SignInView.as_view(), name="login"),
+    path("accounts/logout/", views.sign_out, name="logout"),
+    path("accounts/password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "accounts/password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path("accounts/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="accounts/password_reset_complete.html"),
+        name="password-reset-complete",
+    ),
+    path("accounts/invitation/<uidb64>/<token>/", views.InvitationView.as_view(), name="invitation"),
+    path("accounts/password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path("staff/", views.staff_list, name="staff-list"),
+    path("staff/add/", views.staff_add, name="staff-add"),
+    path("staff/import/", views.staff_import_view, name="staff-import"),
+    path("staff/import/sample.csv", views.staff_import_sample, name="staff-import-sample"),
+    path("staff/<uuid:code>/", views.staff_edit, name="staff-edit"),
+    path("staff/<uuid:code>/leaver/", views.staff_leaver, name="staff-leaver"),
+    path("staff/<uuid:code>/roles/", views.staff_roles, name="staff-roles"),
+    path("staff/<uuid:code>/invite/", views.staff_invite_view, name="staff-invite"),
+]

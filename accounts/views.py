@@ -1,0 +1,319 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.http import FileResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import staff_import
+from .access import admin_settings, get_staff_for_admin, org_admin_required, staff_required
+from .audit import audit_event
+from .forms import LeaverForm, RolesForm, SignInForm, StaffFilterForm, StaffForm, StaffImportForm
+from .models import AuditEvent, Role, RoleAssignment, StaffMember
+from .services import staff_create, staff_invite, staff_mark_leaver, staff_set_roles, staff_update
+
+
+class SignInView(auth_views.LoginView):
+    form_class = SignInForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_event(action="auth.signed_in", actor=form.get_user(), request=self.request)
+        return response
+
+
+@require_POST
+def sign_out(request):
+    if request.user.is_authenticated:
+        audit_event(action="auth.signed_out", actor=request.user, request=request)
+    return auth_views.LogoutView.as_view()(request)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset.html"
+    email_template_name = "emails/password_reset_body.txt"
+    html_email_template_name = "emails/password_reset_body.html"
+    subject_template_name = "emails/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password-reset-done")
+    extra_email_context = None
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        form.fields["email"].label = "Email address"
+        return form
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_set.html"
+    success_url = reverse_lazy("accounts:password-reset-complete")
+    extra_context = {"title": "Choose a new password"}
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_event(action="auth.password_reset", actor=form.user, request=self.request)
+        return response
+
+
+class InvitationView(PasswordResetConfirmView):
+    """The link in an invitation: set a password, then sign in."""
+
+    extra_context = {"title": "Welcome: choose your password", "invitation": True}
+
+    def form_valid(self, form):
+        response = super(PasswordResetConfirmView, self).form_valid(form)
+        audit_event(action="auth.invitation_accepted", actor=form.user, request=self.request)
+        messages.success(self.request, "Your password is set. Sign in with your email address and new password.")
+        return response
+
+
+@staff_required
+def home(request):
+    staff = request.staff
+    context = {"me": staff}
+    if staff.supervisor_id:
+        context["my_supervisor"] = StaffMember.objects.select_related("user").get(pk=staff.supervisor_id)
+    context["my_settings"] = list(staff.settings.all())
+    context["my_days"] = staff.working_days_display if staff.working_days.exists() else ""
+    if staff.has_role(Role.SUPERVISOR):
+        context["supervisees"] = list(
+            staff.supervisees.current()
+            .select_related("user")
+            .prefetch_related("settings", "working_days")
+            .order_by("user__full_name")
+        )
+    if staff.has_role(Role.ORG_ADMIN):
+        manageable = StaffMember.objects.manageable_by(staff)
+        context["admin_counts"] = manageable.aggregate(
+            current=Count("id", filter=Q(leaving_date__isnull=True) | Q(leaving_date__gte=_today())),
+            leavers=Count("id", filter=Q(leaving_date__lt=_today())),
+            without_supervisor=Count(
+                "id", filter=Q(supervisor__isnull=True) & (Q(leaving_date__isnull=True) | Q(leaving_date__gte=_today()))
+            ),
+        )
+    if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
+        context["recent_events"] = list(AuditEvent.objects.visible_to(staff).select_related("actor")[:8])
+    if staff.has_role(Role.HEAD, Role.DSL):
+        scopes = [staff.role_scope(Role.HEAD), staff.role_scope(Role.DSL)]
+        settings_qs = staff.organisation.settings.all()
+        if "organisation" not in scopes:
+            ids = {i for s in scopes if s for i in s}
+            settings_qs = settings_qs.filter(id__in=ids)
+        context["led_settings"] = list(
+            settings_qs.annotate(
+                people=Count(
+                    "staff",
+                    filter=Q(staff__leaving_date__isnull=True) | Q(staff__leaving_date__gte=_today()),
+                    distinct=True,
+                )
+            )
+        )
+    return render(request, "accounts/home.html", context)
+
+
+def _today():
+    from django.utils import timezone
+
+    return timezone.localdate()
+
+
+STAFF_PAGE_SIZE = 50
+
+
+@org_admin_required
+def staff_list(request):
+    admin = request.staff
+    settings_qs = admin_settings(admin)
+    form = StaffFilterForm(request.GET or None, settings_qs=settings_qs)
+    qs = StaffMember.objects.manageable_by(admin)
+    status = "current"
+    if form.is_valid():
+        data = form.cleaned_data
+        status = data.get("status") or "current"
+        if data.get("q"):
+            q = data["q"].strip()
+            qs = qs.filter(Q(user__full_name__icontains=q) | Q(user__email__icontains=q) | Q(job_title__icontains=q))
+        if data.get("setting"):
+            qs = qs.filter(settings=data["setting"])
+        if data.get("role"):
+            qs = qs.filter(role_assignments__role=data["role"])
+        if data.get("employment_type"):
+            qs = qs.filter(employment_type=data["employment_type"])
+    if status == "current":
+        qs = qs.current()
+    elif status == "leavers":
+        qs = qs.leavers()
+    qs = (
+        qs.distinct()
+        .select_related("user", "supervisor__user")
+        .prefetch_related(
+            "settings",
+            "working_days",
+            Prefetch("role_assignments", queryset=RoleAssignment.objects.select_related("setting")),
+        )
+        .order_by("user__full_name", "id")
+    )
+    page = Paginator(qs, STAFF_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "status": status}
+    template = "accounts/includes/staff_table.html" if request.htmx else "accounts/staff_list.html"
+    return render(request, template, context)
+
+
+def _staff_form_kwargs(request, instance=None):
+    return {
+        "organisation": request.staff.organisation,
+        "settings_qs": admin_settings(request.staff),
+        "instance": instance,
+    }
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_add(request):
+    form = StaffForm(request.POST or None, **_staff_form_kwargs(request))
+    if request.method == "POST" and form.is_valid():
+        staff = staff_create(
+            actor=request.user, organisation=request.staff.organisation, data=form.to_data(), request=request
+        )
+        if form.cleaned_data.get("send_invitation"):
+            staff_invite(actor=request.user, staff=staff, request=request)
+            messages.success(request, f"{staff.full_name} was added and an invitation is on its way to {staff.email}.")
+        else:
+            messages.success(request, f"{staff.full_name} was added.")
+        return redirect("accounts:staff-edit", code=staff.code)
+    return render(request, "accounts/staff_form.html", {"form": form, "title": "Add a person"})
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_edit(request, code):
+    staff = get_staff_for_admin(request.staff, code)
+    form = StaffForm(request.POST or None, **_staff_form_kwargs(request, staff))
+    if request.method == "POST" and form.is_valid():
+        changes = staff_update(actor=request.user, staff=staff, data=form.to_data(), request=request)
+        messages.success(request, "Saved." if changes else "Nothing had changed.")
+        return redirect("accounts:staff-edit", code=staff.code)
+    history = AuditEvent.objects.filter(
+        organisation=request.staff.organisation, object_type="staffmember", object_code=str(staff.code)
+    ).select_related("actor")[:20]
+    return render(
+        request,
+        "accounts/staff_form.html",
+        {"form": form, "staff": staff, "title": staff.full_name, "history": history},
+    )
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_leaver(request, code):
+    staff = get_staff_for_admin(request.staff, code)
+    form = LeaverForm(request.POST or None, staff=staff, initial={"leaving_date": staff.leaving_date or _today()})
+    if request.method == "POST" and form.is_valid():
+        staff_mark_leaver(
+            actor=request.user, staff=staff, leaving_date=form.cleaned_data["leaving_date"], request=request
+        )
+        messages.success(request, f"{staff.full_name} leaves on {form.cleaned_data['leaving_date']:%a %-d %b %Y}.")
+        return redirect("accounts:staff-edit", code=staff.code)
+    return render(request, "accounts/staff_leaver.html", {"form": form, "staff": staff})
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_roles(request, code):
+    staff = get_staff_for_admin(request.staff, code)
+    settings_qs = list(admin_settings(request.staff))
+    org_wide = request.staff.role_scope(Role.ORG_ADMIN) == "organisation"
+    form = RolesForm(request.POST or None, staff=staff, settings_qs=settings_qs, org_wide=org_wide)
+    if request.method == "POST" and form.is_valid():
+        if staff.pk == request.staff.pk and not any(r == Role.ORG_ADMIN for r, _ in form.roles()):
+            form.add_error(Role.ORG_ADMIN.value, "You cannot remove your own organisation admin role.")
+        else:
+            result = staff_set_roles(
+                actor=request.user, staff=staff, roles=form.roles(), manageable_settings=settings_qs, request=request
+            )
+            messages.success(
+                request, "Roles saved." if result["added"] or result["removed"] else "Nothing had changed."
+            )
+            return redirect("accounts:staff-edit", code=staff.code)
+    return render(request, "accounts/staff_roles.html", {"form": form, "staff": staff})
+
+
+@org_admin_required
+@require_POST
+def staff_invite_view(request, code):
+    staff = get_staff_for_admin(request.staff, code)
+    staff_invite(actor=request.user, staff=staff, request=request)
+    messages.success(request, f"An invitation is on its way to {staff.email}.")
+    return redirect("accounts:staff-edit", code=staff.code)
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_import_view(request):
+    admin = request.staff
+    settings_qs = list(admin_settings(admin))
+    org_wide = admin.role_scope(Role.ORG_ADMIN) == "organisation"
+    context = {"columns": staff_import.COLUMNS, "settings": settings_qs}
+    if request.method == "POST":
+        form = StaffImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            result = staff_import.parse(
+                form.cleaned_data["text"],
+                organisation=admin.organisation,
+                allowed_settings=settings_qs,
+                org_wide=org_wide,
+            )
+            confirming = "confirm" in request.POST and not form.cleaned_data.get("file")
+            if result.ok and confirming:
+                summary = staff_import.apply(
+                    result,
+                    actor=request.user,
+                    organisation=admin.organisation,
+                    send_invitations=form.cleaned_data["send_invitations"],
+                    request=request,
+                )
+                messages.success(
+                    request,
+                    f"Import finished: {summary['created']} added, {summary['updated']} updated, "
+                    f"{summary['unchanged']} unchanged.",
+                )
+                return redirect(reverse("accounts:staff-list"))
+            context["result"] = result
+            context["counts"] = {action: result.count(action) for action in ("new", "update", "unchanged")}
+            context["form"] = StaffImportForm(
+                initial={
+                    "content": form.cleaned_data["text"],
+                    "send_invitations": form.cleaned_data["send_invitations"],
+                }
+            )
+            return render(request, "accounts/staff_import.html", context)
+    else:
+        form = StaffImportForm()
+    context["form"] = form
+    return render(request, "accounts/staff_import.html", context)
+
+
+@org_admin_required
+@require_GET
+def staff_import_sample(request):
+    path = settings.BASE_DIR / "docs" / "staff-import-sample.csv"
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename="staff-import-sample.csv", content_type="text/csv"
+    )
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_event(action="auth.password_changed", actor=self.request.user, request=self.request)
+        messages.success(self.request, "Your password is changed.")
+        return response
