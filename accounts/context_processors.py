@@ -10,4 +10,4 @@ def navigation(request):
     if staff.has_role(Role.ORG_ADMIN):
         items.append(("accounts:staff-list", "Staff", "bi-people"))
         items.append(("accounts:staff-import", "Import staff", "bi-upload"))
-    return {"nav_items": items, "staff": staff}
+    return {"nav_items": items, "current_staff": staff}

@@ -1,5 +1,5 @@
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row, Submit
+from crispy_forms.layout import HTML, Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
@@ -72,24 +72,15 @@ class StaffForm(forms.Form):
         self.fields["supervisor"].label_from_instance = lambda s: (
             f"{s.user.full_name} ({s.job_title})" if s.job_title else s.user.full_name
         )
-        day_rows = []
         for day in Weekday:
-            works = f"day_{day.value}_works"
-            self.fields[works] = forms.BooleanField(
+            self.fields[f"day_{day.value}_works"] = forms.BooleanField(
                 label=day.label, required=False, initial=day in WORKDAYS and instance is None
             )
             self.fields[f"day_{day.value}_starts"] = forms.TimeField(
-                label=f"{day.label} from", required=False, widget=TimeInput()
+                label=f"{day.label} from", required=False, widget=TimeInput(attrs={"class": "form-control"})
             )
             self.fields[f"day_{day.value}_ends"] = forms.TimeField(
-                label=f"{day.label} until", required=False, widget=TimeInput()
-            )
-            day_rows.append(
-                Row(
-                    Column(Field(works), css_class="col-3"),
-                    Column(Field(f"day_{day.value}_starts"), css_class="col"),
-                    Column(Field(f"day_{day.value}_ends"), css_class="col"),
-                )
+                label=f"{day.label} until", required=False, widget=TimeInput(attrs={"class": "form-control"})
             )
         if instance is not None:
             del self.fields["send_invitation"]
@@ -110,11 +101,14 @@ class StaffForm(forms.Form):
                     "work the setting's whole day. Part-time staff are supervised as often as full-time "
                     "staff, on the days they work.</p>"
                 ),
-                Div(*day_rows, css_class="working-pattern"),
+                HTML('{% include "accounts/includes/working_pattern.html" %}'),
             ),
             *(["send_invitation"] if instance is None else []),
             Submit("submit", "Save" if instance is not None else "Add person"),
         )
+
+    def working_pattern(self):
+        return working_pattern_rows(self)
 
     @staticmethod
     def initial_from(staff: StaffMember) -> dict:
@@ -247,6 +241,8 @@ class StaffFilterForm(forms.Form):
     def __init__(self, *args, settings_qs, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["setting"].queryset = settings_qs
+        for name, field in self.fields.items():
+            field.widget.attrs["class"] = "form-control" if name == "q" else "form-select"
 
 
 class StaffImportForm(forms.Form):
@@ -280,3 +276,11 @@ class StaffImportForm(forms.Form):
         else:
             self.add_error("file", "Choose a CSV file to import.")
         return cleaned
+
+
+def working_pattern_rows(form):
+    """(day label, works, starts, ends) bound fields for the working-pattern table."""
+    return [
+        (day.label, form[f"day_{day.value}_works"], form[f"day_{day.value}_starts"], form[f"day_{day.value}_ends"])
+        for day in Weekday
+    ]
