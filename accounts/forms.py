@@ -1,7 +1,10 @@
+import unicodedata
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
 
 from .models import EmploymentType, Role, StaffMember, User, Weekday
 from .services import StaffData
@@ -35,6 +38,16 @@ class SignInForm(AuthenticationForm):
 
     def clean_username(self):
         return self.cleaned_data["username"].strip().lower()
+
+
+class PasswordResetForm(DjangoPasswordResetForm):
+    def get_users(self, email):
+        """Active people with this address. Unlike Django's form, this includes people who never set a
+        password: an invitation that expired sends them here for a new link."""
+        wanted = unicodedata.normalize("NFKC", email).casefold()
+        for user in User.objects.filter(email__iexact=email, is_active=True):
+            if unicodedata.normalize("NFKC", user.email).casefold() == wanted:
+                yield user
 
 
 class StaffForm(forms.Form):
@@ -172,9 +185,16 @@ class StaffForm(forms.Form):
             leaving_date=c.get("leaving_date"),
             new_to_post=c["new_to_post"],
             supervisor=c.get("supervisor"),
-            settings=list(c["settings"]),
+            settings=list(c["settings"]) + self._settings_not_offered(),
             working_days=days,
         )
+
+    def _settings_not_offered(self):
+        """The person's settings that a setting admin does not manage: not on the form, so kept."""
+        if self.instance is None:
+            return []
+        offered = set(self.fields["settings"].queryset)
+        return [s for s in self.instance.settings.all() if s not in offered]
 
 
 class LeaverForm(forms.Form):
@@ -271,9 +291,12 @@ class StaffImportForm(forms.Form):
             except UnicodeDecodeError:
                 # Spreadsheets saved on Windows often use this encoding.
                 cleaned["text"] = raw.decode("cp1252", errors="replace")
+            if "\x00" in cleaned["text"]:
+                # A workbook (.xlsx) or another binary file: its rows would only read as nonsense.
+                self.add_error("file", "This is not a CSV file. Save the spreadsheet as CSV and upload that.")
         elif cleaned.get("content"):
             cleaned["text"] = cleaned["content"]
-        else:
+        elif "file" not in self.errors:
             self.add_error("file", "Choose a CSV file to import.")
         return cleaned
 

@@ -173,7 +173,10 @@ class StaffMemberQuerySet(models.QuerySet):
             return self.none()
         if scope == "organisation":
             return qs
-        return qs.filter(settings__in=scope).distinct()
+        # Not someone whose roles reach beyond these settings: changing their email would hand the
+        # setting admin the wider role (an organisation-wide admin's account, say).
+        beyond = RoleAssignment.objects.filter(Q(setting__isnull=True) | ~Q(setting__in=scope)).values("staff_id")
+        return qs.filter(settings__in=scope).exclude(id__in=beyond).distinct()
 
 
 class StaffMember(models.Model):

@@ -184,6 +184,25 @@ def staff_set_roles(
     return {"added": added, "removed": removed}
 
 
+@transaction.atomic
+def staff_add_roles(*, actor: User, staff: StaffMember, roles: list[tuple[str, Setting | None]], request=None) -> list:
+    """Give the roles the person does not hold yet (an import adds roles, never removes them)."""
+    added = [
+        _role_label(role, setting)
+        for role, setting in roles
+        if RoleAssignment.objects.get_or_create(staff=staff, role=role, setting=setting)[1]
+    ]
+    if added:
+        audit_event(
+            action="staff.roles_changed",
+            actor=actor,
+            obj=staff,
+            request=request,
+            details={"added": added, "removed": []},
+        )
+    return added
+
+
 def invitation_path(user: User) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)

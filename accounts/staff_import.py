@@ -15,7 +15,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from .models import EmploymentType, Organisation, Role, Setting, StaffMember, User, Weekday
-from .services import StaffData, staff_create, staff_invite, staff_update
+from .services import StaffData, staff_add_roles, staff_create, staff_invite, staff_update
 
 COLUMNS = [
     "first name",
@@ -113,8 +113,19 @@ def _parse_date(value: str) -> date:
     raise ValueError
 
 
-def parse(text: str, *, organisation: Organisation, allowed_settings: list[Setting], org_wide: bool) -> ImportResult:
-    """Check every row against the organisation; nothing is written."""
+def parse(
+    text: str,
+    *,
+    organisation: Organisation,
+    allowed_settings: list[Setting],
+    org_wide: bool,
+    manageable=None,
+) -> ImportResult:
+    """Check every row against the organisation; nothing is written.
+
+    `manageable`: the people the importing admin may change (`StaffMember.objects.manageable_by`);
+    None for everyone in the organisation.
+    """
     problems: list[Problem] = []
     rows: list[ImportRow] = []
     reader = csv.reader(io.StringIO(text))
@@ -256,7 +267,12 @@ def parse(text: str, *, organisation: Organisation, allowed_settings: list[Setti
         .select_related("user", "supervisor__user")
         .prefetch_related("settings", "working_days", "role_assignments")
     }
-    file_emails = {r.data.email for r in rows}
+    # Every address in the file, rows with problems included: a bad row is reported once, not again
+    # on every row it supervises.
+    file_emails = set(seen_emails)
+    if manageable is None:
+        manageable = StaffMember.objects.filter(organisation=organisation)
+    manageable_ids = set(manageable.filter(user__email__in=emails).values_list("id", flat=True))
     for r in rows:
         user = users.get(r.data.email)
         if user is not None and r.data.email not in existing_staff:
@@ -272,6 +288,15 @@ def parse(text: str, *, organisation: Organisation, allowed_settings: list[Setti
             )
             continue
         r.existing = existing_staff.get(r.data.email)
+        if r.existing is not None and r.existing.id not in manageable_ids:
+            problems.append(
+                Problem(
+                    r.row,
+                    "email",
+                    "You cannot change this person: they work, or hold a role, outside the settings you manage.",
+                )
+            )
+            continue
         if r.existing is not None:
             r.data.leaving_date = r.existing.leaving_date
             r.data.new_to_post = r.existing.new_to_post
@@ -319,7 +344,6 @@ def parse(text: str, *, organisation: Organisation, allowed_settings: list[Setti
 def apply(result: ImportResult, *, actor, organisation: Organisation, send_invitations: bool, request=None) -> dict:
     """Write a checked import. Roles in the file are added, never removed (removal is done by hand)."""
     from .audit import audit_event
-    from .models import RoleAssignment
 
     assert result.ok
     by_email: dict[str, StaffMember] = {}
@@ -349,8 +373,7 @@ def apply(result: ImportResult, *, actor, organisation: Organisation, send_invit
                 staff.save(update_fields=["supervisor"])
         elif r.action == "update":
             staff_update(actor=actor, staff=staff, data=r.data, request=request)
-            for role, setting in r.data.roles:
-                RoleAssignment.objects.get_or_create(staff=staff, role=role, setting=setting)
+            staff_add_roles(actor=actor, staff=staff, roles=r.data.roles, request=request)
             updated += 1
     summary = {"created": created, "updated": updated, "unchanged": result.count("unchanged")}
     audit_event(action="staff.imported", actor=actor, organisation=organisation, request=request, details=summary)

@@ -11,7 +11,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import staff_import
 from .access import admin_settings, get_staff_for_admin, org_admin_required, staff_required
 from .audit import audit_event
-from .forms import LeaverForm, RolesForm, SignInForm, StaffFilterForm, StaffForm, StaffImportForm
+from .forms import (
+    LeaverForm,
+    PasswordResetForm,
+    RolesForm,
+    SignInForm,
+    StaffFilterForm,
+    StaffForm,
+    StaffImportForm,
+)
 from .models import AuditEvent, Role, RoleAssignment, StaffMember
 from .services import staff_create, staff_invite, staff_mark_leaver, staff_set_roles, staff_update
 
@@ -35,6 +43,7 @@ def sign_out(request):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = PasswordResetForm
     template_name = "accounts/password_reset.html"
     email_template_name = "emails/password_reset_body.txt"
     html_email_template_name = "emails/password_reset_body.html"
@@ -72,6 +81,7 @@ class InvitationView(PasswordResetConfirmView):
 
 
 @staff_required
+@require_GET
 def home(request):
     staff = request.staff
     context = {"me": staff}
@@ -125,6 +135,7 @@ STAFF_PAGE_SIZE = 50
 
 
 @org_admin_required
+@require_GET
 def staff_list(request):
     admin = request.staff
     settings_qs = admin_settings(admin)
@@ -268,6 +279,7 @@ def staff_import_view(request):
                 organisation=admin.organisation,
                 allowed_settings=settings_qs,
                 org_wide=org_wide,
+                manageable=StaffMember.objects.manageable_by(admin),
             )
             confirming = "confirm" in request.POST and not form.cleaned_data.get("file")
             if result.ok and confirming:

@@ -14,7 +14,7 @@ def _prepare_filesystem_broker() -> None:
     # kombu's filesystem transport needs its folders to exist before the first message.
     options = app.conf.broker_transport_options or {}
     if str(app.conf.broker_url).startswith("filesystem://"):
-        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             if options.get(key):
                 Path(options[key]).mkdir(parents=True, exist_ok=True)
         backend = str(app.conf.result_backend or "")

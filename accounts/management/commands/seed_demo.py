@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import demo
@@ -16,10 +17,12 @@ class Command(BaseCommand):
             self.stdout.write("The demo organisation already exists; nothing to do.")
         else:
             today = timezone.localdate()
-            organisation = demo.seed_people(today)
-            # Later parts of the product add their demo data here, in order.
-            for hook in demo_hooks():
-                hook(organisation, today)
+            # All or nothing: a half-built demo would be skipped by every later run.
+            with transaction.atomic():
+                organisation = demo.seed_people(today)
+                # Later parts of the product add their demo data here, in order.
+                for hook in demo_hooks():
+                    hook(organisation, today)
             self.stdout.write(self.style.SUCCESS(f"Created the demo organisation: {organisation.name}."))
         if not options["quiet_logins"]:
             self.stdout.write(f"\nDemo sign-ins (password: {settings.DEMO_PASSWORD})")

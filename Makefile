@@ -1,0 +1,69 @@
+# Two commands: `make run` to try the product, `make test` before you push. See README.md.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := run
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+
+# WeasyPrint's libraries (Pango, HarfBuzz subsetting) and a font; Chromium for the browser tests.
+DEBIAN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core chromium
+
+.PHONY: run test install system-packages migrate seed lint format clean
+
+# run: install, migrate, seed the demo organisation, then serve on 127.0.0.1:$PORT (8000) with a worker and beat
+run: install migrate
+	bin/run
+
+# test: ruff, migrations check, static files, then the whole pytest suite (browser tests included)
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# install: the virtual environment, Python and npm packages, and missing Debian packages; does nothing when up to date
+install: $(VENV)/.requirements.stamp node_modules/.package-lock.stamp system-packages
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.requirements.stamp: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -r requirements.txt
+	touch $@
+
+# npm ci empties node_modules first, stamp included; the stamp is written after it.
+node_modules/.package-lock.stamp: package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	touch $@
+
+system-packages:
+	bin/system-packages $(DEBIAN_PACKAGES)
+
+# var/ holds the SQLite database and other local state; a fresh clone has none.
+migrate: install
+	mkdir -p var
+	$(MANAGE) migrate --noinput
+
+# seed: create the demo organisation once and print its sign-ins
+seed: migrate
+	$(MANAGE) seed_demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# clean: remove the local database, collected static files, Celery's folders and caches (keeps .venv and node_modules)
+clean:
+	rm -rf var/db.sqlite3 var/db.sqlite3-wal var/db.sqlite3-shm var/static var/celery var/log var/private
+	rm -rf .pytest_cache .ruff_cache test-results
+	find . -path ./.venv -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf

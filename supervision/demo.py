@@ -1,0 +1,197 @@
+"""Demo data for agreements, the calendar and sessions (called by `manage.py seed_demo`).
+
+Three half terms of history and the current one: sessions held, one missed, one cancelled and
+rebooked, upcoming sessions with agenda items, informal notes, a group, an agreement awaiting
+signatures, one with a raised frequency and one due for its annual review. The next half term is
+left unplanned so the demo supervisor can plan it.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import Frequency, Organisation, StaffMember
+
+from . import services
+from .models import Contract, HalfTerm, SessionStatus
+from .slots import LONDON, Availability
+
+UPCOMING = {"staff@riverside.example", "supervisor@riverside.example", "dsl@riverside.example"}
+UNSIGNED = {"ben.carter@riverside.example"}
+REVIEW_DUE = {"amy.hughes@riverside.example"}
+RAISED = {"fatima.khan@riverside.example": "Complex child-protection casework this term"}
+
+
+def seed_demo(organisation: Organisation, today) -> None:
+    services.ensure_calendar(organisation, today)
+    # The history reaches back into the previous academic year.
+    services.calendar_generate_default(
+        organisation=organisation, start_year=today.year - 1 if today.month >= 8 else today.year - 2
+    )
+    half_terms = list(HalfTerm.objects.filter(organisation=organisation, starts__lte=today).order_by("-starts")[:4])
+    half_terms.reverse()  # three past half terms and the current one
+    earliest = half_terms[0].starts
+    people = list(
+        StaffMember.objects.filter(organisation=organisation, supervisor__isnull=False)
+        .select_related("user", "supervisor__user")
+        .order_by("user__full_name")
+    )
+    now = timezone.now()
+    contracts = []
+    for person in people:
+        start = max(person.start_date, earliest - timedelta(days=14))
+        if person.leaving_date:
+            start = min(start, person.leaving_date - timedelta(days=120))
+        if person.user.email in REVIEW_DUE:
+            start = today - timedelta(days=350)
+        contract = services.contract_create(
+            actor=person.supervisor,
+            supervisee=person,
+            supervisor=person.supervisor,
+            start_date=start,
+            venue="Meeting room" if person.settings.first().kind != "nursery" else "Staff room",
+        )
+        if person.is_leaver(today):
+            services.contract_end(
+                actor=person.supervisor, contract=contract, end_date=person.leaving_date, reason="Left"
+            )
+        if person.user.email not in UNSIGNED:
+            # The demo's history: signed when the agreement started.
+            signed_at = timezone.make_aware(
+                timezone.datetime.combine(start, timezone.datetime.min.time()).replace(hour=9)
+            )
+            Contract.objects.filter(pk=contract.pk).update(
+                supervisee_signed_at=signed_at,
+                supervisor_signed_at=signed_at + timedelta(minutes=5),
+                signed_hash=services.contract_content_hash(contract),
+            )
+        if person.user.email in RAISED:
+            services.override_add(
+                actor=person.supervisor,
+                contract=contract,
+                frequency=Frequency.FORTNIGHTLY,
+                reason=RAISED[person.user.email],
+                starts=half_terms[-1].starts,
+                ends=half_terms[-1].ends + timedelta(days=60),
+            )
+        contract.refresh_from_db()
+        contracts.append(contract)
+
+    everyone = list({p.id: p for c in contracts for p in (c.supervisee, c.supervisor)}.values())
+    availability = Availability(organisation, everyone, earliest, half_terms[-1].ends)
+    booked = {}
+    for index, half_term in enumerate(half_terms):
+        current = index == len(half_terms) - 1
+        for n, contract in enumerate(contracts):
+            if not contract.is_signed or contract.start_date > half_term.ends:
+                continue
+            if contract.end_date and contract.end_date < half_term.starts:
+                continue
+            setting = contract.supervisee.settings.order_by("name").first()
+            # Spread the caseload: each person's session falls in a different week of the half term.
+            first_day = half_term.starts + timedelta(days=7 * (n % 6) + n % 3)
+            if current and contract.supervisee.user.email in UPCOMING:
+                first_day = today + timedelta(days=2)
+            after = timezone.datetime.combine(first_day, timezone.datetime.min.time(), tzinfo=LONDON)
+            slots = availability.free_slots(
+                supervisor=contract.supervisor,
+                attendees=[contract.supervisee],
+                setting=setting,
+                minutes=contract.session_minutes,
+                after=after,
+                count=1,
+            )
+            if not slots or slots[0].date() > half_term.ends:
+                continue
+            starts_at = slots[0]
+            session = services.session_book(
+                actor=contract.supervisor,
+                contract=contract,
+                starts_at=starts_at,
+                minutes=contract.session_minutes,
+                check=False,
+                send=False,
+            )
+            availability.book([contract.supervisor_id, contract.supervisee_id], starts_at, session.ends_at)
+            if starts_at < now:
+                status = SessionStatus.MISSED if (n + index) % 17 == 0 else SessionStatus.HELD
+                type(session).objects.filter(pk=session.pk).update(status=status)
+            booked.setdefault(contract.supervisee.user.email, []).append(session)
+            if current and contract.supervisee.user.email == "staff@riverside.example" and starts_at > now:
+                services.agenda_add(
+                    actor=contract.supervisee,
+                    session=session,
+                    text="Supporting a pupil after a bereavement in the family",
+                )
+                services.agenda_add(actor=contract.supervisee, session=session, text="Phonics training: when can I go?")
+
+    # A cancelled session of the last half term, rebooked three days later.
+    tom_sessions = booked.get("chloe.evans@riverside.example", [])
+    past = [s for s in tom_sessions if s.starts_at < now and s.starts_at.date() >= half_terms[-2].starts]
+    if past:
+        original = past[0]
+        type(original).objects.filter(pk=original.pk).update(
+            status=SessionStatus.CANCELLED,
+            cancelled_at=original.starts_at - timedelta(days=1),
+            cancelled_by=original.supervisor,
+            cancel_reason="Covering a class for an absent colleague",
+            sequence=1,
+        )
+        original.refresh_from_db()
+        setting = original.setting
+        slot = availability.free_slots(
+            supervisor=original.supervisor,
+            attendees=[original.contract.supervisee],
+            setting=setting,
+            minutes=original.duration_minutes,
+            after=original.starts_at + timedelta(hours=2),
+            count=1,
+        )
+        if slot:
+            again = services.session_book(
+                actor=original.supervisor,
+                contract=original.contract,
+                starts_at=slot[0],
+                minutes=original.duration_minutes,
+                rebooked_from=original,
+                check=False,
+                send=False,
+            )
+            availability.book([original.supervisor_id, original.contract.supervisee_id], slot[0], again.ends_at)
+            if slot[0] < now:
+                type(again).objects.filter(pk=again.pk).update(status=SessionStatus.HELD)
+
+    by_email = {p.user.email: p for p in people}
+    tom, sarah = by_email.get("staff@riverside.example"), by_email.get("supervisor@riverside.example")
+    if tom and sarah:
+        services.note_add(
+            actor=sarah,
+            supervisee=tom,
+            occurred_on=today - timedelta(days=4),
+            summary="Tom asked for advice after a parent raised their voice at pick-up. Talked through the "
+            "de-escalation steps; he will log it. Revisit how he is feeling at supervision.",
+            significant=True,
+        )
+        services.note_add(
+            actor=sarah,
+            supervisee=tom,
+            occurred_on=today - timedelta(days=11),
+            summary="Quick check-in about the Year 2 trip risk assessment: all in hand.",
+            significant=False,
+        )
+    dsl = StaffMember.objects.filter(organisation=organisation, user__email="dsl@riverside.example").first()
+    members = [
+        by_email[e]
+        for e in ("fatima.khan@riverside.example", "hannah.scott@riverside.example", "emma.wilson@riverside.example")
+        if e in by_email
+    ]
+    if dsl and len(members) >= 2:
+        services.group_create(
+            actor=dsl,
+            name="Team around the child: Year 4 family",
+            setting=members[0].settings.first(),
+            supervisor=dsl,
+            members=members,
+            confidentiality_boundaries="What is said about the family stays in the group and on the child's file. "
+            "Concerns about a colleague go to the head. Personal matters shared here are not repeated.",
+        )

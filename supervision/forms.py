@@ -1,0 +1,218 @@
+from datetime import datetime, timedelta
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row, Submit
+from django import forms
+from django.utils import timezone
+
+from accounts.forms import DateInput, TimeInput
+from accounts.models import Frequency, StaffMember
+
+from .models import SessionStatus
+from .slots import LONDON
+
+
+def _helper(submit: str, css_class: str = "btn-primary") -> FormHelper:
+    helper = FormHelper()
+    helper.add_input(Submit("submit", submit, css_class=css_class))
+    return helper
+
+
+def _person_label(staff: StaffMember) -> str:
+    return f"{staff.user.full_name} ({staff.job_title})" if staff.job_title else staff.user.full_name
+
+
+class ContractForm(forms.Form):
+    supervisee = forms.ModelChoiceField(queryset=None)
+    supervisor = forms.ModelChoiceField(queryset=None)
+    frequency = forms.ChoiceField(choices=Frequency.choices, initial=Frequency.HALF_TERMLY)
+    session_minutes = forms.IntegerField(label="Session length (minutes)", min_value=15, max_value=240, initial=30)
+    venue = forms.CharField(
+        label="Usual venue", max_length=200, required=False, help_text="A private room, free from interruptions."
+    )
+    start_date = forms.DateField(widget=DateInput())
+    confidentiality_terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
+
+    def __init__(self, *args, supervisees, supervisors, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["supervisee"].queryset = supervisees
+        self.fields["supervisor"].queryset = supervisors
+        self.fields["supervisee"].label_from_instance = _person_label
+        self.fields["supervisor"].label_from_instance = _person_label
+        self.helper = FormHelper()
+        self.helper.layout = Layout(
+            Row(Column("supervisee"), Column("supervisor")),
+            Row(Column("frequency"), Column("session_minutes"), Column("start_date")),
+            "venue",
+            "confidentiality_terms",
+            Submit("submit", "Create the agreement"),
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("supervisee") and cleaned.get("supervisee") == cleaned.get("supervisor"):
+            self.add_error("supervisor", "A person cannot supervise themselves.")
+        return cleaned
+
+
+class ContractEditForm(forms.Form):
+    frequency = forms.ChoiceField(choices=Frequency.choices)
+    session_minutes = forms.IntegerField(label="Session length (minutes)", min_value=15, max_value=240)
+    venue = forms.CharField(label="Usual venue", max_length=200, required=False)
+    confidentiality_terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Save changes")
+
+
+class ContractTemplateForm(forms.Form):
+    purpose = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
+    supervisor_responsibilities = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
+    supervisee_responsibilities = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}))
+    confidentiality_terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Save the template")
+
+
+class SignForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Signing confirms it is you.",
+    )
+    agree = forms.BooleanField(label="I have read this and agree to it", required=True)
+
+    def __init__(self, *args, submit="Sign", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(submit)
+
+
+class OverrideForm(forms.Form):
+    frequency = forms.ChoiceField(choices=Frequency.choices, label="Raise the frequency to")
+    reason = forms.CharField(max_length=300, help_text="For example: complex child-protection work this term.")
+    starts = forms.DateField(widget=DateInput(), label="From")
+    ends = forms.DateField(widget=DateInput(), label="Until", help_text="The override lapses by itself after this day.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Raise the frequency")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("starts") and cleaned.get("ends") and cleaned["ends"] < cleaned["starts"]:
+            self.add_error("ends", "The override must end on or after the day it starts.")
+        return cleaned
+
+
+class ChangeSupervisorForm(forms.Form):
+    supervisor = forms.ModelChoiceField(queryset=None, label="New supervisor")
+    on = forms.DateField(widget=DateInput(), label="From", help_text="The current agreement ends the day before.")
+
+    def __init__(self, *args, supervisors, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["supervisor"].queryset = supervisors
+        self.fields["supervisor"].label_from_instance = _person_label
+        self.helper = _helper("Change supervisor")
+
+
+class EndContractForm(forms.Form):
+    end_date = forms.DateField(widget=DateInput(), label="Last day of the agreement")
+    reason = forms.CharField(max_length=200)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("End the agreement", "btn-danger")
+
+
+class SessionTimeForm(forms.Form):
+    """A date, a time and a length, read in Europe/London."""
+
+    date = forms.DateField(widget=DateInput())
+    time = forms.TimeField(widget=TimeInput())
+    minutes = forms.IntegerField(label="Length (minutes)", min_value=15, max_value=240, initial=30)
+    venue = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, submit="Book the session", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.layout = Layout(
+            Row(Column("date"), Column("time"), Column("minutes")), "venue", Submit("submit", submit)
+        )
+
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.cleaned_data["date"], self.cleaned_data["time"], tzinfo=LONDON)
+
+    @staticmethod
+    def initial_for(starts_at: datetime, minutes: int, venue: str) -> dict:
+        local = timezone.localtime(starts_at, LONDON)
+        return {"date": local.date(), "time": local.time(), "minutes": minutes, "venue": venue}
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=300, help_text="Both people see this. The session must then be rebooked.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _helper("Cancel the session", "btn-danger")
+
+
+class MarkForm(forms.Form):
+    status = forms.ChoiceField(choices=[(SessionStatus.HELD, "Held"), (SessionStatus.MISSED, "Missed")])
+
+
+class AgendaForm(forms.Form):
+    text = forms.CharField(
+        label="Add an agenda item",
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "Something to talk about"}),
+    )
+
+
+class RebookForm(forms.Form):
+    starts_at = forms.DateTimeField(widget=forms.HiddenInput)
+
+
+class NoteForm(forms.Form):
+    supervisee = forms.ModelChoiceField(queryset=None, label="Who")
+    occurred_on = forms.DateField(widget=DateInput(), label="When", initial=timezone.localdate)
+    summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    significant = forms.BooleanField(
+        required=False, help_text="Significant issues are revisited at the next formal session (seed 001)."
+    )
+
+    def __init__(self, *args, supervisees, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["supervisee"].queryset = supervisees
+        self.fields["supervisee"].label_from_instance = _person_label
+        self.helper = _helper("Record the note")
+
+    def clean_occurred_on(self):
+        day = self.cleaned_data["occurred_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError("An informal note records something that has happened.")
+        if day < timezone.localdate() - timedelta(days=366):
+            raise forms.ValidationError("That is more than a year ago.")
+        return day
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    setting = forms.ModelChoiceField(queryset=None)
+    supervisor = forms.ModelChoiceField(queryset=None)
+    members = forms.ModelMultipleChoiceField(queryset=None, widget=forms.CheckboxSelectMultiple)
+    confidentiality_boundaries = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What the group agreed may and may not be shared outside it.",
+    )
+
+    def __init__(self, *args, settings_qs, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["setting"].queryset = settings_qs
+        self.fields["supervisor"].queryset = people
+        self.fields["members"].queryset = people
+        self.fields["supervisor"].label_from_instance = _person_label
+        self.fields["members"].label_from_instance = _person_label
+        self.helper = _helper("Create the group")

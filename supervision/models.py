@@ -1,0 +1,463 @@
+"""Agreements (contracts), the school calendar, sessions, groups, agendas and informal notes.
+
+The organisation boundary: every model here reaches its organisation in one hop, and the lists
+are fetched through `visible_to(staff)` querysets.
+"""
+
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Frequency, Organisation, Role, Setting, StaffMember
+
+
+def _scope_settings(staff: StaffMember, *roles):
+    """None when the person holds none of the roles, "organisation", or a set of setting ids."""
+    scopes = [staff.role_scope(role) for role in roles]
+    if any(s == "organisation" for s in scopes):
+        return "organisation"
+    ids = {i for s in scopes if s for i in s}
+    return ids or None
+
+
+# --- Academic calendar -------------------------------------------------------------------------
+
+
+class AcademicYear(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="academic_years")
+    name = models.CharField(max_length=20, help_text="Such as 2026/27.")
+    starts = models.DateField()
+    ends = models.DateField()
+
+    class Meta:
+        ordering = ["starts"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="academic_year_unique_name"),
+            models.CheckConstraint(condition=Q(ends__gt=F("starts")), name="academic_year_ends_after_start"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Term(models.TextChoices):
+    AUTUMN = "autumn", "Autumn"
+    SPRING = "spring", "Spring"
+    SUMMER = "summer", "Summer"
+
+
+TERM_ORDER = {Term.AUTUMN: 0, Term.SPRING: 1, Term.SUMMER: 2}
+
+
+class HalfTermQuerySet(models.QuerySet):
+    def containing(self, day):
+        return self.filter(starts__lte=day, ends__gte=day)
+
+    def current_or_next(self, organisation, day=None):
+        """The half term running on `day`, or the next one to start."""
+        day = day or timezone.localdate()
+        return self.filter(organisation=organisation, ends__gte=day).order_by("starts").first()
+
+
+class HalfTerm(models.Model):
+    """The unit of scheduling and of compliance: Autumn 1, Autumn 2, Spring 1..."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="half_terms")
+    academic_year = models.ForeignKey(AcademicYear, on_delete=models.CASCADE, related_name="half_terms")
+    term = models.CharField(max_length=10, choices=Term.choices)
+    half = models.PositiveSmallIntegerField(choices=[(1, "1"), (2, "2")])
+    starts = models.DateField()
+    ends = models.DateField()
+
+    objects = HalfTermQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts"]
+        constraints = [
+            models.UniqueConstraint(fields=["academic_year", "term", "half"], name="half_term_unique_in_year"),
+            models.CheckConstraint(condition=Q(ends__gte=F("starts")), name="half_term_ends_after_start"),
+        ]
+        indexes = [
+            # "Which half term is this date in" for one organisation.
+            models.Index(fields=["organisation", "starts", "ends"], name="half_term_org_dates_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_term_display()} {self.half} {self.academic_year.name}"
+
+    @property
+    def label(self):
+        return f"{self.get_term_display()} {self.half}"
+
+
+class ClosureDay(models.Model):
+    """A day the setting (or every setting) is closed inside term: bank holidays and INSET days."""
+
+    class Kind(models.TextChoices):
+        BANK_HOLIDAY = "bank_holiday", "Bank holiday"
+        INSET = "inset", "INSET day"
+        OTHER = "other", "Closure"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="closure_days")
+    setting = models.ForeignKey(
+        Setting, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every setting is closed."
+    )
+    date = models.DateField()
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.INSET)
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "date"], condition=Q(setting__isnull=True), name="closure_unique_org_day"
+            ),
+            models.UniqueConstraint(
+                fields=["organisation", "setting", "date"],
+                condition=Q(setting__isnull=False),
+                name="closure_unique_setting_day",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.date:%a %-d %b %Y} {self.name or self.get_kind_display()}"
+
+
+# --- Agreements ---------------------------------------------------------------------------------
+
+
+class SessionKind(models.TextChoices):
+    ONE_TO_ONE = "one_to_one", "1:1"
+    GROUP = "group", "Group"
+
+
+class ContractTemplate(models.Model):
+    """The organisation's agreement wording, copied into each new agreement."""
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="contract_template")
+    purpose = models.TextField()
+    supervisor_responsibilities = models.TextField()
+    supervisee_responsibilities = models.TextField()
+    confidentiality_terms = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Agreement template of {self.organisation}"
+
+
+class ContractQuerySet(models.QuerySet):
+    def active(self, on=None):
+        """Signed by both, started, and not ended."""
+        on = on or timezone.localdate()
+        return self.filter(
+            supervisee_signed_at__isnull=False,
+            supervisor_signed_at__isnull=False,
+            start_date__lte=on,
+        ).filter(Q(end_date__isnull=True) | Q(end_date__gte=on))
+
+    def current(self):
+        """Not ended: active or awaiting signatures."""
+        return self.filter(end_date__isnull=True)
+
+    def visible_to(self, staff: StaffMember):
+        """Own agreements (either side), and those of settings where the person is head, DSL or org admin."""
+        if staff is None:
+            return self.none()
+        qs = self.filter(organisation_id=staff.organisation_id)
+        mine = Q(supervisee=staff) | Q(supervisor=staff)
+        scope = _scope_settings(staff, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
+        if scope == "organisation":
+            return qs
+        if scope:
+            return qs.filter(mine | Q(supervisee__settings__in=scope)).distinct()
+        return qs.filter(mine)
+
+
+class Contract(models.Model):
+    """A supervision agreement between a supervisee and a supervisor. Active once both have signed."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="contracts")
+    supervisee = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="contracts_as_supervisee")
+    supervisor = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="contracts_as_supervisor")
+    kind = models.CharField(max_length=12, choices=SessionKind.choices, default=SessionKind.ONE_TO_ONE)
+    frequency = models.CharField(max_length=20, choices=Frequency.choices, default=Frequency.HALF_TERMLY)
+    session_minutes = models.PositiveSmallIntegerField(default=30)
+    venue = models.CharField(max_length=200, blank=True)
+    purpose = models.TextField(blank=True)
+    supervisor_responsibilities = models.TextField(blank=True)
+    supervisee_responsibilities = models.TextField(blank=True)
+    confidentiality_terms = models.TextField(blank=True)
+    start_date = models.DateField()
+    review_date = models.DateField(help_text="Agreements are reviewed every year.")
+    end_date = models.DateField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+    previous = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next")
+    supervisee_signed_at = models.DateTimeField(null=True, blank=True)
+    supervisor_signed_at = models.DateTimeField(null=True, blank=True)
+    # SHA-256 of the wording both signed; a change of wording after a signature voids it.
+    signed_hash = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ContractQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start_date"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(supervisee=F("supervisor")), name="contract_not_self_supervised"),
+            models.CheckConstraint(
+                condition=Q(session_minutes__gte=15, session_minutes__lte=240), name="contract_session_length"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")), name="contract_ends_after_start"
+            ),
+            # One current 1:1 agreement per supervisee: changing supervisor ends one and starts another.
+            models.UniqueConstraint(
+                fields=["supervisee"],
+                condition=Q(end_date__isnull=True, kind="one_to_one"),
+                name="contract_one_current_per_supervisee",
+            ),
+        ]
+        indexes = [
+            # A supervisor's caseload.
+            models.Index(fields=["supervisor", "end_date"], name="contract_supervisor_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.supervisee} with {self.supervisor}"
+
+    @property
+    def is_signed(self):
+        return self.supervisee_signed_at is not None and self.supervisor_signed_at is not None
+
+    def status(self, on=None):
+        on = on or timezone.localdate()
+        if self.end_date and self.end_date < on:
+            return "ended"
+        if not self.is_signed:
+            return "awaiting signatures"
+        if self.review_date < on:
+            return "review overdue"
+        if self.review_date <= on + timedelta(days=30):
+            return "review due"
+        return "active"
+
+
+class FrequencyOverride(models.Model):
+    """Raises the frequency for a period, with a reason; lapses by itself at `ends`."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="overrides")
+    frequency = models.CharField(max_length=20, choices=Frequency.choices)
+    reason = models.CharField(max_length=300)
+    starts = models.DateField()
+    ends = models.DateField()
+    created_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-starts"]
+        constraints = [models.CheckConstraint(condition=Q(ends__gte=F("starts")), name="override_ends_after_start")]
+
+    def __str__(self):
+        return f"{self.get_frequency_display()} until {self.ends:%a %-d %b %Y}"
+
+
+# --- Groups and sessions ------------------------------------------------------------------------
+
+
+class SupervisionGroup(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="supervision_groups")
+    setting = models.ForeignKey(Setting, on_delete=models.CASCADE, related_name="supervision_groups")
+    name = models.CharField(max_length=200)
+    supervisor = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="groups_led")
+    members = models.ManyToManyField(StaffMember, related_name="supervision_groups")
+    confidentiality_boundaries = models.TextField(
+        help_text="What the group agreed may and may not leave the room (seed 001: group supervision)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="group_unique_name_per_organisation")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class SessionStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    HELD = "held", "Held"
+    CANCELLED = "cancelled", "Cancelled"
+    MISSED = "missed", "Missed"
+
+
+# Sessions that occupy time: a clash with one of these is a clash.
+BUSY_STATUSES = [SessionStatus.SCHEDULED, SessionStatus.HELD]
+
+
+class SessionQuerySet(models.QuerySet):
+    def involving(self, staff):
+        return self.filter(Q(supervisor=staff) | Q(attendees=staff)).distinct()
+
+    def busy(self):
+        return self.filter(status__in=BUSY_STATUSES)
+
+    def overlapping(self, starts_at, ends_at):
+        return self.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+
+    def visible_to(self, staff):
+        """Participants, and heads/DSLs of the session's setting (metadata only: the view decides)."""
+        if staff is None:
+            return self.none()
+        qs = self.filter(organisation_id=staff.organisation_id)
+        mine = Q(supervisor=staff) | Q(attendees=staff)
+        scope = _scope_settings(staff, Role.HEAD, Role.DSL)
+        if scope == "organisation":
+            return qs
+        if scope:
+            return qs.filter(mine | Q(setting_id__in=scope)).distinct()
+        return qs.filter(mine).distinct()
+
+
+class Session(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="sessions")
+    setting = models.ForeignKey(Setting, on_delete=models.PROTECT, related_name="sessions")
+    kind = models.CharField(max_length=12, choices=SessionKind.choices, default=SessionKind.ONE_TO_ONE)
+    contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="sessions")
+    group = models.ForeignKey(
+        SupervisionGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="sessions"
+    )
+    supervisor = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="sessions_led")
+    attendees = models.ManyToManyField(StaffMember, related_name="sessions_attended")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    venue = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
+    # iCalendar SEQUENCE: rises with every change that is sent out.
+    sequence = models.PositiveIntegerField(default=0)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cancel_reason = models.CharField(max_length=300, blank=True)
+    rebooked_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rebooked_as"
+    )
+    created_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="session_ends_after_start"),
+            models.CheckConstraint(
+                condition=(Q(kind="one_to_one", contract__isnull=False, group__isnull=True))
+                | Q(kind="group", group__isnull=False),
+                name="session_kind_matches_contract_or_group",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False),
+                name="session_cancelled_has_time",
+            ),
+        ]
+        indexes = [
+            # Clash checks and a supervisor's week: their sessions by time.
+            models.Index(fields=["supervisor", "starts_at"], name="session_supervisor_time_idx"),
+            models.Index(fields=["organisation", "starts_at"], name="session_org_time_idx"),
+        ]
+
+    def __str__(self):
+        local = timezone.localtime(self.starts_at)
+        return f"{self.title} on {local:%a %-d %b %Y %H:%M}"
+
+    @property
+    def title(self):
+        if self.kind == SessionKind.GROUP and self.group_id:
+            return f"Group supervision: {self.group.name}"
+        if self.contract_id:
+            return f"Supervision: {self.contract.supervisee.full_name} with {self.supervisor.full_name}"
+        return "Supervision"
+
+    @property
+    def duration_minutes(self):
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    @property
+    def is_open(self):
+        return self.status == SessionStatus.SCHEDULED
+
+
+class AgendaItem(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="agenda_items")
+    added_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.text
+
+
+class InformalNoteQuerySet(models.QuerySet):
+    def visible_to(self, staff):
+        """The supervisee's own notes, and those the person recorded or supervises."""
+        if staff is None:
+            return self.none()
+        return self.filter(organisation_id=staff.organisation_id).filter(
+            Q(supervisee=staff) | Q(recorded_by=staff) | Q(supervisee__supervisor=staff)
+        )
+
+
+class InformalNote(models.Model):
+    """A quick note of informal supervision. Significant ones are revisited at the next formal session."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="informal_notes")
+    supervisee = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="informal_notes")
+    recorded_by = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="informal_notes_recorded")
+    occurred_on = models.DateField()
+    summary = models.TextField()
+    significant = models.BooleanField(
+        default=False, help_text="Significant issues are pulled into the next formal session's agenda."
+    )
+    revisited_in = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="revisited_notes"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = InformalNoteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_on", "-created_at"]
+
+    def __str__(self):
+        return f"Informal note about {self.supervisee} on {self.occurred_on:%a %-d %b %Y}"
+
+
+def new_feed_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CalendarFeed(models.Model):
+    """A person's private calendar feed address; revoking deletes the token, renewing makes a new one."""
+
+    staff = models.OneToOneField(StaffMember, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(max_length=64, unique=True, default=new_feed_token)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Calendar feed of {self.staff}"

@@ -1,0 +1,71 @@
+"""Celery adapters for supervision: they take ids and load what is current when they run.
+
+Queued by `services.py` with `transaction.on_commit`. Acknowledgement after the task has run
+(`CELERY_TASK_ACKS_LATE`) is set for every task in settings, so a worker lost mid-task means a rerun.
+"""
+
+from celery import shared_task
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db.models import Prefetch
+from django.template.loader import render_to_string
+
+from accounts.models import StaffMember
+
+from . import ical
+from .models import Session, SessionStatus
+
+
+def _invite_kind(session: Session, method: str) -> str:
+    if method == "CANCEL":
+        return "cancelled"
+    return "moved" if session.sequence > 0 else "booked"
+
+
+# SMTP errors are OSErrors: retry those with backoff (a rerun resends, which is harmless, see below).
+@shared_task(name="supervision.send_session_invites", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_session_invites(session_id: int, method: str) -> int:
+    """Email the session's invite (METHOD:REQUEST) or cancellation (METHOD:CANCEL) to the supervisor
+    and each attendee, with the .ics attached. Returns how many emails went.
+
+    Safe to run twice, or late: it sends the session as it is now, not as it was when queued. Calendar
+    apps keep one event per UID and apply an update only when its SEQUENCE is not older than theirs,
+    so a repeat is at worst a second email, never a second or stale event. A REQUEST that finds the
+    session no longer scheduled sends nothing: the change that followed queued its own task.
+    """
+    session = (
+        Session.objects.select_related("organisation", "supervisor__user", "contract__supervisee__user", "group")
+        .prefetch_related(Prefetch("attendees", queryset=StaffMember.objects.select_related("user")))
+        .filter(id=session_id)
+        .first()
+    )
+    if session is None:
+        return 0
+    current = {SessionStatus.SCHEDULED: "REQUEST", SessionStatus.CANCELLED: "CANCEL"}.get(session.status)
+    if method != current:
+        return 0
+    ics = ical.session_invite(session, method).decode()
+    attendees = list(session.attendees.all())
+    recipients = [p for p in [session.supervisor, *attendees] if p.user.is_active]
+    context = {
+        "session": session,
+        "kind": _invite_kind(session, method),
+        "starts": session.starts_at.astimezone(ical.LONDON),
+        "ends": session.ends_at.astimezone(ical.LONDON),
+        "attendee_names": ", ".join(p.full_name for p in attendees),
+        "link": ical.session_url(session),
+    }
+    messages = []
+    for person in recipients:
+        person_context = {**context, "recipient": person}
+        subject = render_to_string("emails/session_invite_subject.txt", person_context).strip()
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=render_to_string("emails/session_invite_body.txt", person_context),
+            to=[person.user.email],
+        )
+        message.attach_alternative(render_to_string("emails/session_invite_body.html", person_context), "text/html")
+        # Django adds "charset=utf-8" to text/* attachments.
+        message.attach("invite.ics", ics, f"text/calendar; method={method}")
+        messages.append(message)
+    with get_connection() as connection:
+        return connection.send_messages(messages) or 0

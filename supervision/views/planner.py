@@ -1,0 +1,191 @@
+"""The half-term planner page: choose a half term (and, for heads, a setting), adjust, confirm."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from accounts.access import staff_required
+from accounts.models import Role, Setting
+
+from ..access import OVERSIGHT_ROLES, require
+from ..models import Contract, HalfTerm, _scope_settings
+from ..planner import confirm_plan, plan_half_term
+from ..services import ensure_calendar
+from ..slots import LONDON
+
+MINE = "mine"
+
+
+class PlanChoiceForm(forms.Form):
+    half_term = forms.ModelChoiceField(queryset=HalfTerm.objects.none(), to_field_name="code", empty_label=None)
+    caseload = forms.ChoiceField(label="Agreements")
+
+    def __init__(self, *args, half_terms, caseloads, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["half_term"].queryset = half_terms
+        self.fields["half_term"].label_from_instance = lambda h: (
+            f"{h} ({h.starts:%a} {h.starts.day} {h.starts:%b} to {h.ends:%a} {h.ends.day} {h.ends:%b %Y})"
+        )
+        self.fields["caseload"].choices = [(value, label) for value, label, _qs in caseloads]
+        for field in self.fields.values():
+            field.widget.attrs["class"] = "form-select"
+
+
+class PlanRowForm(forms.Form):
+    contract = forms.UUIDField(widget=forms.HiddenInput)
+    include = forms.BooleanField(required=False, widget=forms.CheckboxInput(attrs={"class": "form-check-input"}))
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d"))
+    time = forms.TimeField(
+        widget=forms.TimeInput(attrs={"type": "time", "step": 300, "class": "form-control"}, format="%H:%M")
+    )
+
+
+PlanRowFormSet = forms.formset_factory(PlanRowForm, extra=0)
+
+
+@dataclass
+class _Row:
+    """A submitted row, shaped like a planner proposal for `confirm_plan`."""
+
+    contract: Contract
+    starts_at: datetime
+    ends_at: datetime
+
+
+def _caseloads(staff):
+    """[(value, label, contracts queryset)]: the person's own caseload, and each setting they oversee."""
+    organisation = staff.organisation
+    base = Contract.objects.filter(organisation=organisation)
+    choices = []
+    scope = _scope_settings(staff, *OVERSIGHT_ROLES)
+    if scope:
+        settings = Setting.objects.filter(organisation=organisation)
+        if scope != "organisation":
+            settings = settings.filter(id__in=scope)
+        for setting in settings:
+            choices.append((str(setting.code), setting.name, base.filter(supervisee__settings=setting).distinct()))
+    if staff.has_role(Role.SUPERVISOR):
+        choices.append((MINE, "My supervisees", base.filter(supervisor=staff)))
+    return choices
+
+
+def _default_half_term(half_terms):
+    """The next half term that has not started, or the current one."""
+    today = timezone.localdate()
+    upcoming = [h for h in half_terms if h.starts > today]
+    return upcoming[0] if upcoming else (half_terms[0] if half_terms else None)
+
+
+def _attach_contracts(formset, contracts):
+    """Put each submitted row's agreement on its form (one query); None when out of reach."""
+    codes = {f.cleaned_data.get("contract") for f in formset} - {None}
+    people = contracts.filter(code__in=codes).select_related("supervisee__user", "supervisor__user")
+    by_code = {c.code: c for c in people}
+    for form in formset:
+        form.agreement = by_code.get(form.cleaned_data.get("contract"))
+
+
+def _confirm(request, formset, half_term) -> int | None:
+    """Book the ticked rows: the number booked, or None with the problems put on the rows."""
+    rows, row_forms = [], []
+    for form in formset:
+        data = form.cleaned_data
+        if not data.get("include"):
+            continue
+        if form.agreement is None:
+            form.add_error(None, "This agreement is not in the caseload you are planning.")
+            continue
+        starts_at = datetime.combine(data["date"], data["time"], tzinfo=LONDON)
+        rows.append(_Row(form.agreement, starts_at, starts_at + timedelta(minutes=form.agreement.session_minutes)))
+        row_forms.append(form)
+    if any(form.errors for form in formset):
+        return None
+    if not rows:
+        messages.error(request, "Tick at least one session to book.")
+        return None
+    try:
+        sessions = confirm_plan(
+            actor=request.staff, organisation=request.staff.organisation, half_term=half_term, rows=rows
+        )
+    except ValidationError as error:
+        if not hasattr(error, "error_dict"):
+            messages.error(request, " ".join(error.messages))
+            return None
+        for key, problems in error.message_dict.items():
+            if key.isdigit():
+                row_forms[int(key)].add_error(None, problems)
+            else:
+                messages.error(request, " ".join(problems))
+        return None
+    return len(sessions)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def planner(request):
+    staff = request.staff
+    organisation = staff.organisation
+    caseloads = _caseloads(staff)
+    require(bool(caseloads), "Supervisors plan their own caseload; heads and DSLs plan a setting.")
+    ensure_calendar(organisation)
+    half_terms = HalfTerm.objects.filter(organisation=organisation, ends__gte=timezone.localdate()).select_related(
+        "academic_year"
+    )
+    data = request.POST if request.method == "POST" else request.GET
+    initial = {"half_term": _default_half_term(list(half_terms)), "caseload": caseloads[0][0]}
+    choice = PlanChoiceForm(
+        data if "half_term" in data else None, initial=initial, half_terms=half_terms, caseloads=caseloads
+    )
+    half_term, caseload = initial["half_term"], caseloads[0]
+    if choice.is_bound and choice.is_valid():
+        half_term = choice.cleaned_data["half_term"]
+        caseload = next(c for c in caseloads if c[0] == choice.cleaned_data["caseload"])
+    value, label, contracts = caseload
+    context = {"choice": choice, "half_term": half_term, "caseload": value, "caseload_label": label}
+    if half_term is None:
+        return render(request, "supervision/planner.html", context)
+
+    formset = None
+    if request.method == "POST" and request.POST.get("action") == "confirm":
+        formset = PlanRowFormSet(request.POST, prefix="rows")
+        valid = formset.is_valid()
+        _attach_contracts(formset, contracts)
+        if valid:
+            booked = _confirm(request, formset, half_term)
+            if booked is not None:
+                plural = "s" if booked != 1 else ""
+                messages.success(request, f"{booked} session{plural} booked; invitations are on their way.")
+                return redirect("supervision:calendar")
+
+    plan = plan_half_term(organisation=organisation, half_term=half_term, contracts=contracts)
+    if formset is None:
+        formset = PlanRowFormSet(
+            prefix="rows",
+            initial=[
+                {
+                    "contract": p.contract.code,
+                    "include": True,
+                    "date": p.starts_at.astimezone(LONDON).date(),
+                    "time": p.starts_at.astimezone(LONDON).time(),
+                }
+                for p in plan.proposals
+            ],
+        )
+        for form, proposal in zip(formset, plan.proposals, strict=True):
+            form.agreement = proposal.contract
+    rows = [
+        {
+            "form": form,
+            "contract": form.agreement,
+            "day": form.cleaned_data.get("date") if form.is_bound else form.initial.get("date"),
+        }
+        for form in formset
+    ]
+    context.update(plan=plan, formset=formset, rows=rows)
+    return render(request, "supervision/planner.html", context)

@@ -1,0 +1,343 @@
+"""The expected permission table: one row per URL name of the project.
+
+`tests/test_permission_matrix.py` walks every URL pattern and checks each against this table, for
+every person of the shared cast and for an anonymous visitor. A URL with no row fails the suite, so
+a new view cannot ship without someone deciding who may reach it. Later issues add their rows here.
+
+A row says:
+- `kind`: what the URL's arguments point at (a key of `ARGUMENTS`), or None for no arguments;
+- `methods`: the HTTP methods the view accepts (any other of GET and POST must answer 405);
+- `expect`: per person (and "anonymous"), either one outcome for every case, or a dict of
+  case -> outcome. Cases, from the person's point of view:
+    "own":     an object inside the person's reach (their own record, their own reset link);
+    "other":   another object of the person's organisation (outside their reach, where that exists);
+    "foreign": an object of the other organisation.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.tokens import default_token_generator
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+# Outcomes
+OK = "ok"  # 2xx, or a 3xx that is not a redirect to the sign-in page
+LOGIN = "login"  # redirect to the sign-in page, asking to come back
+FORBIDDEN = "403"
+NOT_FOUND = "404"
+
+ANONYMOUS = "anonymous"
+PEOPLE = ("supervisee", "supervisee2", "supervisor", "supervisor2", "dsl", "head", "auditor", "org_admin", "outsider")
+EVERYONE = (ANONYMOUS, *PEOPLE)
+NO_CASE = "-"
+
+GET = ("GET",)
+POST = ("POST",)
+GET_POST = ("GET", "POST")
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str | None
+    methods: tuple[str, ...]
+    expect: dict
+    # Where POST is allowed to fewer people than GET (a page some may read but not change).
+    post_expect: dict | None = None
+
+    def outcome(self, person: str, case: str, method: str = "GET") -> str:
+        table = self.post_expect if method == "POST" and self.post_expect is not None else self.expect
+        expected = table[person]
+        return expected[case] if isinstance(expected, dict) else expected
+
+
+def expect(default: str | dict, **people) -> dict:
+    """Everyone gets `default` unless named: expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK)."""
+    unknown = set(people) - set(EVERYONE)
+    assert not unknown, f"not in the cast: {unknown}"
+    return {person: people.get(person, default) for person in EVERYONE}
+
+
+# Arguments, by object kind: fn(cast, person, case) -> URL kwargs. `person` is None for anonymous.
+
+
+def _home_of(cast, person):
+    return cast.other_organisation if person is not None and person == cast.outsider else cast.organisation
+
+
+def staff_args(cast, person, case):
+    """own: the person's own record; other: someone else in their organisation; foreign: the other's."""
+    mine = _home_of(cast, person) == cast.organisation
+    if case == "own":
+        staff = person if person is not None else cast.supervisee
+    elif case == "other":
+        staff = cast.supervisee2 if mine else cast.outsider_staff
+    else:
+        staff = cast.outsider_staff if mine else cast.supervisee
+    return {"code": staff.code}
+
+
+def token_args(cast, person, case):
+    """A real password-reset (or invitation) token for the person; anonymous uses the supervisee's."""
+    user = (person or cast.supervisee).user
+    return {"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)}
+
+
+# Supervision objects. One small world per test: for people of the cast's organisation, "own" is the
+# object of the primary school's pair (supervisee with supervisor), "other" the secondary school's
+# (supervisee2 with supervisor2) and "foreign" the other organisation's (outsider_staff with outsider).
+# For the outsider, "own" and "other" are their organisation's object and "foreign" the cast's.
+
+
+def world(cast):
+    if getattr(cast, "_world", None) is None:
+        cast._world = _build_world(cast)
+    return cast._world
+
+
+def _build_world(cast):
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import StaffMember
+    from supervision import services
+    from supervision.models import ClosureDay, Contract, HalfTerm
+    from supervision.slots import LONDON
+    from tests.factories import StaffFactory
+
+    day = timezone.localdate() + timedelta(days=14)
+    day += timedelta(days=(7 - day.weekday()) % 7)  # a Monday, a fortnight or so ahead
+    starts_at = datetime.combine(day, time(10, 0), tzinfo=LONDON)
+
+    def contract(supervisee, supervisor):
+        c = services.contract_create(
+            actor=supervisor, supervisee=supervisee, supervisor=supervisor, start_date=timezone.localdate()
+        )
+        now = timezone.now()
+        Contract.objects.filter(pk=c.pk).update(supervisee_signed_at=now, supervisor_signed_at=now)
+        c.refresh_from_db()
+        return c
+
+    def session(c):
+        return services.session_book(
+            actor=c.supervisor, contract=c, starts_at=starts_at, minutes=30, check=False, send=False
+        )
+
+    w = {}
+    for key, supervisee, supervisor, org in (
+        ("own", cast.supervisee, cast.supervisor, cast.organisation),
+        ("other", cast.supervisee2, cast.supervisor2, cast.organisation),
+        ("foreign", cast.outsider_staff, cast.outsider, cast.other_organisation),
+    ):
+        c = contract(supervisee, supervisor)
+        s = session(c)
+        item = services.agenda_add(actor=supervisee, session=s, text="Something to talk about")
+        extra = StaffFactory(organisation=org, settings=list(supervisee.settings.all()))
+        leader = cast.dsl if key == "own" else supervisor
+        members = [cast.supervisee, cast.supervisor] if key == "own" else [supervisee, extra]
+        group = services.group_create(
+            actor=leader, name=f"Group {key}", setting=supervisee.settings.first(), supervisor=leader,
+            members=members, confidentiality_boundaries="Stays in the room.",
+        )  # fmt: skip
+        services.ensure_calendar(org)
+        closure, _ = ClosureDay.objects.get_or_create(organisation=org, date=day + timedelta(days=1), name="INSET")
+        w[key] = {
+            "contract": c,
+            "session": s,
+            "item": item,
+            "group": group,
+            "half_term": HalfTerm.objects.filter(organisation=org).first(),
+            "closure": closure,
+        }
+    assert StaffMember.objects.exists()
+    return w
+
+
+def _world_object(cast, person, case, name):
+    if person is not None and person == cast.outsider:
+        return world(cast)["own" if case == "foreign" else "foreign"][name]
+    return world(cast)[case][name]
+
+
+def object_args(name):
+    def args(cast, person, case):
+        return {"code": _world_object(cast, person, case, name).code}
+
+    return args
+
+
+def agenda_item_args(cast, person, case):
+    item = _world_object(cast, person, case, "item")
+    return {"code": item.session.code, "item_id": item.id}
+
+
+def feed_args(cast, person, case):
+    """The person's own private feed token (anonymous: the supervisee's): the token is the key."""
+    from supervision import services
+
+    return {"token": services.feed_renew(staff=person or cast.supervisee).token}
+
+
+ARGUMENTS = {
+    "staff": staff_args,
+    "uidb64/token": token_args,
+    "contract": object_args("contract"),
+    "session": object_args("session"),
+    "group": object_args("group"),
+    "half_term": object_args("half_term"),
+    "closure": object_args("closure"),
+    "agenda_item": agenda_item_args,
+    "feed": feed_args,
+}
+OWN_OTHER_FOREIGN = ("own", "other", "foreign")
+CASES = {
+    None: (NO_CASE,),
+    "staff": OWN_OTHER_FOREIGN,
+    # A reset link is a bearer token: who holds it may use it, whoever is signed in.
+    "uidb64/token": ("own",),
+    "contract": OWN_OTHER_FOREIGN,
+    "session": OWN_OTHER_FOREIGN,
+    "group": OWN_OTHER_FOREIGN,
+    "half_term": ("own", "foreign"),
+    "closure": ("own", "foreign"),
+    "agenda_item": OWN_OTHER_FOREIGN,
+    "feed": ("own",),
+}
+
+# Organisation admins reach every person of their own organisation, and nobody elsewhere.
+ADMIN_OF_ORGANISATION = {"own": OK, "other": OK, "foreign": NOT_FOUND}
+ORG_ADMIN_ONLY = expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK)
+STAFF_OBJECT = expect(FORBIDDEN, anonymous=LOGIN, org_admin=ADMIN_OF_ORGANISATION, outsider=ADMIN_OF_ORGANISATION)
+SIGNED_IN = expect(OK, anonymous=LOGIN)
+PUBLIC = expect(OK)
+
+TABLE: dict[str, Row] = {
+    "home": Row(None, GET, SIGNED_IN),
+    "healthz": Row(None, GET, PUBLIC),
+    # Signing in, out and passwords: open to all; a signed-in person is sent home from the login page.
+    "accounts:login": Row(None, GET_POST, PUBLIC),
+    "accounts:logout": Row(None, POST, PUBLIC),
+    "accounts:password-reset": Row(None, GET_POST, PUBLIC),
+    "accounts:password-reset-done": Row(None, GET, PUBLIC),
+    "accounts:password-reset-confirm": Row("uidb64/token", GET_POST, PUBLIC),
+    "accounts:password-reset-complete": Row(None, GET, PUBLIC),
+    "accounts:invitation": Row("uidb64/token", GET_POST, PUBLIC),
+    "accounts:password-change": Row(None, GET_POST, SIGNED_IN),
+    # Organisation admin: staff pages.
+    "accounts:staff-list": Row(None, GET, ORG_ADMIN_ONLY),
+    "accounts:staff-add": Row(None, GET_POST, ORG_ADMIN_ONLY),
+    "accounts:staff-import": Row(None, GET_POST, ORG_ADMIN_ONLY),
+    "accounts:staff-import-sample": Row(None, GET, ORG_ADMIN_ONLY),
+    "accounts:staff-edit": Row("staff", GET_POST, STAFF_OBJECT),
+    "accounts:staff-leaver": Row("staff", GET_POST, STAFF_OBJECT),
+    "accounts:staff-roles": Row("staff", GET_POST, STAFF_OBJECT),
+    "accounts:staff-invite": Row("staff", POST, STAFF_OBJECT),
+}
+
+
+# --- Supervision: agreements, calendar, sessions, groups, notes -------------------------------------
+# Shorthands: P = the primary pair's object, S = the secondary's, F = the other organisation's.
+
+
+def cases(own, other, foreign=NOT_FOUND):
+    return {"own": own, "other": other, "foreign": foreign}
+
+
+PRIMARY_ONLY = cases(OK, NOT_FOUND)
+SECONDARY_ONLY = cases(NOT_FOUND, OK)
+WHOLE_ORGANISATION = cases(OK, OK)
+NOWHERE = cases(NOT_FOUND, NOT_FOUND)
+
+# Reading an agreement: its two parties, and heads/DSLs/org admins over the supervisee's setting.
+CONTRACT_READ = expect(
+    NOWHERE,
+    anonymous=LOGIN,
+    supervisee=PRIMARY_ONLY,
+    supervisor=PRIMARY_ONLY,
+    dsl=PRIMARY_ONLY,
+    head=PRIMARY_ONLY,
+    supervisee2=SECONDARY_ONLY,
+    supervisor2=SECONDARY_ONLY,
+    org_admin=WHOLE_ORGANISATION,
+    outsider=WHOLE_ORGANISATION,
+)
+# Changing one: its supervisor and the leaders of the supervisee's setting; the supervisee may read only.
+CONTRACT_MANAGE = {
+    **CONTRACT_READ,
+    "supervisee": cases(FORBIDDEN, NOT_FOUND),
+    "supervisee2": cases(NOT_FOUND, FORBIDDEN),
+}
+# Signing: the two parties only; leaders who can read it are refused.
+CONTRACT_SIGN = {
+    **CONTRACT_READ,
+    "dsl": cases(FORBIDDEN, NOT_FOUND),
+    "head": cases(FORBIDDEN, NOT_FOUND),
+    "org_admin": cases(FORBIDDEN, FORBIDDEN),
+}
+# Sessions: the people in it, and heads/DSLs of its setting (the metadata only).
+SESSION_READ = expect(
+    NOWHERE,
+    anonymous=LOGIN,
+    supervisee=PRIMARY_ONLY,
+    supervisor=PRIMARY_ONLY,
+    dsl=PRIMARY_ONLY,
+    head=PRIMARY_ONLY,
+    supervisee2=SECONDARY_ONLY,
+    supervisor2=SECONDARY_ONLY,
+    outsider=WHOLE_ORGANISATION,
+)
+SESSION_PARTICIPANTS = {**SESSION_READ, "dsl": cases(FORBIDDEN, NOT_FOUND), "head": cases(FORBIDDEN, NOT_FOUND)}
+SESSION_SUPERVISOR = {
+    **SESSION_PARTICIPANTS,
+    "supervisee": cases(FORBIDDEN, NOT_FOUND),
+    "supervisee2": cases(NOT_FOUND, FORBIDDEN),
+}
+# Groups: the group's supervisor and members, and the leaders of its setting.
+GROUP_READ = {**CONTRACT_READ}
+LEADERS = expect(OK, anonymous=LOGIN, supervisee=FORBIDDEN, supervisee2=FORBIDDEN, auditor=FORBIDDEN)
+CALENDAR_READERS = expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK, head=OK, dsl=OK)
+ORG_ADMIN_OBJECT = expect(
+    FORBIDDEN, anonymous=LOGIN, org_admin={"own": OK, "foreign": NOT_FOUND}, outsider={"own": OK, "foreign": NOT_FOUND}
+)
+
+TABLE.update(
+    {
+        "supervision:contract-list": Row(None, GET, SIGNED_IN),
+        "supervision:contract-add": Row(None, GET_POST, LEADERS),
+        "supervision:contract-template": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "supervision:contract-detail": Row("contract", GET, CONTRACT_READ),
+        "supervision:contract-edit": Row("contract", GET_POST, CONTRACT_MANAGE),
+        "supervision:contract-sign": Row("contract", POST, CONTRACT_SIGN),
+        "supervision:contract-override": Row("contract", GET_POST, CONTRACT_MANAGE),
+        "supervision:contract-change-supervisor": Row("contract", GET_POST, CONTRACT_MANAGE),
+        "supervision:contract-renew": Row("contract", POST, CONTRACT_MANAGE),
+        "supervision:contract-end": Row("contract", GET_POST, CONTRACT_MANAGE),
+        "supervision:calendar": Row(None, GET, SIGNED_IN),
+        # Without an agreement or group to book for, the page sends everyone back to the calendar.
+        "supervision:session-book": Row(None, GET_POST, SIGNED_IN),
+        # The planner: supervisors (own caseload), heads, DSLs and org admins (their settings).
+        "supervision:planner": Row(None, GET_POST, LEADERS),
+        "supervision:feed-manage": Row(None, GET_POST, SIGNED_IN),
+        # The private feed: the token is the key, no sign-in.
+        "supervision:feed": Row("feed", GET, PUBLIC),
+        # Term dates: org admins change them; heads and DSLs read them.
+        "supervision:terms": Row(None, GET_POST, CALENDAR_READERS, post_expect=ORG_ADMIN_ONLY),
+        "supervision:terms-import": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "supervision:half-term-edit": Row("half_term", GET_POST, ORG_ADMIN_OBJECT),
+        "supervision:closure-add": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "supervision:closure-delete": Row("closure", POST, ORG_ADMIN_OBJECT),
+        "supervision:session-detail": Row("session", GET, SESSION_READ),
+        "supervision:session-ics": Row("session", GET, SESSION_PARTICIPANTS),
+        "supervision:session-reschedule": Row("session", GET_POST, SESSION_SUPERVISOR),
+        "supervision:session-cancel": Row("session", POST, SESSION_SUPERVISOR),
+        "supervision:session-rebook": Row("session", GET_POST, SESSION_SUPERVISOR),
+        "supervision:session-mark": Row("session", POST, SESSION_SUPERVISOR),
+        "supervision:agenda-add": Row("session", POST, SESSION_PARTICIPANTS),
+        "supervision:agenda-remove": Row("agenda_item", POST, SESSION_PARTICIPANTS),
+        "supervision:group-list": Row(None, GET, SIGNED_IN),
+        "supervision:group-add": Row(None, GET_POST, LEADERS),
+        "supervision:group-detail": Row("group", GET, GROUP_READ),
+        "supervision:note-list": Row(None, GET, SIGNED_IN),
+        "supervision:note-add": Row(None, GET_POST, LEADERS),
+    }
+)
