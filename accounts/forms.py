@@ -265,25 +265,26 @@ class StaffFilterForm(forms.Form):
             field.widget.attrs["class"] = "form-control" if name == "q" else "form-select"
 
 
-class StaffImportForm(forms.Form):
+class CsvUploadForm(forms.Form):
+    """Upload a CSV file for a checked import; the confirmation brings the same text back to check again."""
+
     file = forms.FileField(
         label="CSV file",
         required=False,
         help_text="Comma-separated, with a header row. Up to 5 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
-    # After a clean preview the same text comes back with the confirmation, and is checked again.
     content = forms.CharField(widget=forms.HiddenInput, required=False)
-    send_invitations = forms.BooleanField(label="Email an invitation to each new person", required=False, initial=True)
 
     MAX_BYTES = 5 * 1024 * 1024
+    TOO_LARGE = "The file is larger than 5 MB."
 
     def clean(self):
         cleaned = super().clean()
         upload = cleaned.get("file")
         if upload:
             if upload.size > self.MAX_BYTES:
-                self.add_error("file", "The file is larger than 5 MB.")
+                self.add_error("file", self.TOO_LARGE)
                 return cleaned
             raw = upload.read()
             try:
@@ -299,6 +300,10 @@ class StaffImportForm(forms.Form):
         elif "file" not in self.errors:
             self.add_error("file", "Choose a CSV file to import.")
         return cleaned
+
+
+class StaffImportForm(CsvUploadForm):
+    send_invitations = forms.BooleanField(label="Email an invitation to each new person", required=False, initial=True)
 
 
 def working_pattern_rows(form):

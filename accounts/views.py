@@ -89,6 +89,7 @@ def home(request):
         context["my_supervisor"] = StaffMember.objects.select_related("user").get(pk=staff.supervisor_id)
     context["my_settings"] = list(staff.settings.all())
     context["my_days"] = staff.working_days_display if staff.working_days.exists() else ""
+    context.update(_my_supervision(staff))
     if staff.has_role(Role.SUPERVISOR):
         context["supervisees"] = list(
             staff.supervisees.current()
@@ -329,3 +330,25 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         audit_event(action="auth.password_changed", actor=self.request.user, request=self.request)
         messages.success(self.request, "Your password is changed.")
         return response
+
+
+def _my_supervision(staff):
+    """What the person has to do or look forward to: next sessions and agreements to sign."""
+    from django.utils import timezone
+
+    from supervision.models import Contract, Session, SessionStatus
+
+    upcoming = list(
+        Session.objects.filter(attendees=staff, status=SessionStatus.SCHEDULED, ends_at__gte=timezone.now())
+        .select_related("supervisor__user", "group")
+        .order_by("starts_at")[:3]
+    )
+    to_sign = list(
+        Contract.objects.filter(end_date__isnull=True)
+        .filter(
+            Q(supervisee=staff, supervisee_signed_at__isnull=True)
+            | Q(supervisor=staff, supervisor_signed_at__isnull=True)
+        )
+        .select_related("supervisee__user", "supervisor__user")[:10]
+    )
+    return {"upcoming_sessions": upcoming, "contracts_to_sign": to_sign}

@@ -16,7 +16,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from accounts.forms import DateInput
+from accounts.forms import CsvUploadForm, DateInput
 from accounts.models import Organisation, Setting
 from accounts.staff_import import Problem
 
@@ -100,36 +100,16 @@ class ClosureForm(forms.Form):
         return self.cleaned_data["name"].strip()
 
 
-class CalendarImportForm(forms.Form):
+class CalendarImportForm(CsvUploadForm):
     file = forms.FileField(
         label="CSV file",
         required=False,
         help_text="Comma-separated, with a header row. Up to 1 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
-    # After a clean preview the same text comes back with the confirmation, and is checked again.
-    content = forms.CharField(widget=forms.HiddenInput, required=False)
 
     MAX_BYTES = 1024 * 1024
-
-    def clean(self):
-        cleaned = super().clean()
-        upload = cleaned.get("file")
-        if upload:
-            if upload.size > self.MAX_BYTES:
-                self.add_error("file", "The file is larger than 1 MB: a calendar file is a few dozen rows.")
-                return cleaned
-            raw = upload.read()
-            try:
-                cleaned["text"] = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                # Spreadsheets saved on Windows often use this encoding.
-                cleaned["text"] = raw.decode("cp1252", errors="replace")
-        elif cleaned.get("content"):
-            cleaned["text"] = cleaned["content"]
-        else:
-            self.add_error("file", "Choose a CSV file to import.")
-        return cleaned
+    TOO_LARGE = "The file is larger than 1 MB: a calendar file is a few dozen rows."
 
 
 # --- The calendar CSV import -------------------------------------------------------------------------

@@ -261,36 +261,30 @@ def contract_change_supervisor(
     """End the agreement the day before `on` and start a new one with the new supervisor (history kept)."""
     if supervisor.pk == contract.supervisor_id:
         raise ValidationError({"supervisor": "That is already the supervisor."})
-    contract_end(
-        actor=actor,
-        contract=contract,
-        end_date=max(contract.start_date, on - timedelta(days=1)),
-        reason=f"Supervisor changed to {supervisor.full_name}",
-        request=request,
-    )
-    return contract_create(
-        actor=actor,
-        supervisee=contract.supervisee,
-        supervisor=supervisor,
-        start_date=on,
-        frequency=contract.frequency,
-        session_minutes=contract.session_minutes,
-        venue=contract.venue,
-        confidentiality_terms=contract.confidentiality_terms,
-        previous=contract,
-        request=request,
-    )
+    return _succeed(
+        actor=actor, contract=contract, supervisor=supervisor, on=on,
+        reason=f"Supervisor changed to {supervisor.full_name}", request=request,
+    )  # fmt: skip
 
 
 @transaction.atomic
 def contract_renew(*, actor: StaffMember, contract: Contract, on: date, request=None) -> Contract:
     """The annual review: a new agreement with the same terms, for both to read and sign again."""
-    contract_end(actor=actor, contract=contract, end_date=max(contract.start_date, on - timedelta(days=1)),
-                 reason="Reviewed", request=request)  # fmt: skip
+    return _succeed(
+        actor=actor, contract=contract, supervisor=contract.supervisor, on=on, reason="Reviewed", request=request
+    )
+
+
+def _succeed(*, actor, contract: Contract, supervisor: StaffMember, on: date, reason: str, request) -> Contract:
+    """End `contract` the day before `on` and start its successor with the same terms."""
+    contract_end(
+        actor=actor, contract=contract, end_date=max(contract.start_date, on - timedelta(days=1)), reason=reason,
+        request=request,
+    )  # fmt: skip
     return contract_create(
         actor=actor,
         supervisee=contract.supervisee,
-        supervisor=contract.supervisor,
+        supervisor=supervisor,
         start_date=on,
         frequency=contract.frequency,
         session_minutes=contract.session_minutes,
