@@ -228,6 +228,15 @@ STORAGES = {
 # Private files (signed PDFs, exports) live outside any public URL and are served by checked views.
 PRIVATE_ROOT = Path(env_str("PRIVATE_ROOT", str(BASE_DIR / "var" / "private")))
 
+# Signed record PDFs (pyHanko): the organisation's certificate and private key, as PEM files, and the
+# key's passphrase if it is encrypted. Empty: a self-signed pair for development and the demo is
+# generated once in PRIVATE_ROOT/signing/.
+RECORDS_SIGNING_CERT = env_str("RECORDS_SIGNING_CERT", "")
+RECORDS_SIGNING_KEY = env_str("RECORDS_SIGNING_KEY", "")
+RECORDS_SIGNING_KEY_PASSPHRASE = env_str("RECORDS_SIGNING_KEY_PASSPHRASE", "")
+if bool(RECORDS_SIGNING_CERT) != bool(RECORDS_SIGNING_KEY):
+    raise ImproperlyConfigured("Set both RECORDS_SIGNING_CERT and RECORDS_SIGNING_KEY, or neither.")
+
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
@@ -245,7 +254,8 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
-    CELERY_BROKER_URL = "filesystem://"
+    # The host part means nothing to this transport; naming one keeps kombu from warning on every connection.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_RESULT_BACKEND = f"file://{CELERY_DATA_DIR / 'results'}"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_DATA_DIR / "queue"),
@@ -308,5 +318,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {"axes": {"level": "WARNING"}, "weasyprint.progress": {"level": "WARNING"}},
 }

@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("supervision.urls")),
+    path("", include("records.urls")),
 ]
 
 handler400 = "config.views.bad_request"

@@ -141,7 +141,9 @@ def _build_world(cast):
         )  # fmt: skip
         services.ensure_calendar(org)
         closure, _ = ClosureDay.objects.get_or_create(organisation=org, date=day + timedelta(days=1), name="INSET")
+        records = _records(c, supervisee, supervisor)
         w[key] = {
+            **records,
             "contract": c,
             "session": s,
             "item": item,
@@ -153,6 +155,56 @@ def _build_world(cast):
     return w
 
 
+def _records(contract, supervisee, supervisor):
+    """A signed record with an addendum and an action, then the next session's draft with a decision and a flag."""
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    from records import services as records
+    from records.builtin import ensure_builtin_templates
+    from supervision import services
+    from supervision.slots import LONDON
+    from tests.factories import PASSWORD
+
+    def past(days):
+        day = timezone.localdate() - timedelta(days=days)
+        return services.session_book(
+            actor=supervisor, contract=contract, starts_at=datetime.combine(day, time(10), tzinfo=LONDON),
+            minutes=30, check=False, send=False,
+        )  # fmt: skip
+
+    due = timezone.localdate() + timedelta(days=7)
+    signed = records.record_start(actor=supervisor, session=past(4))
+    records.section_save(actor=supervisor, section=signed.sections.first(), discussion="Notes of the first session.")
+    earlier_action = records.action_add(
+        actor=supervisor, record=signed, description="Read the policy", owner=supervisee, due_date=due
+    )
+    records.record_submit(actor=supervisor, record=signed)
+    records.record_sign(actor=supervisee, record=signed, password=PASSWORD)
+    records.record_sign(actor=supervisor, record=signed, password=PASSWORD)
+    addendum = records.addendum_add(actor=supervisor, record=signed, text="A date corrected.")
+    draft = records.record_start(actor=supervisor, session=past(2))
+    action = records.action_add(
+        actor=supervisor, record=draft, description="Book training", owner=supervisee, due_date=due
+    )
+    decision = records.decision_add(
+        actor=supervisor, record=draft, child_reference="CP-1", decision="Refer to early help", key_person=supervisee
+    )
+    flag = records.flag_raise(actor=supervisor, record=draft, kind="harm", note="See the DSL")
+    return {
+        "record": draft,
+        "signed_record": signed,
+        "addendum": addendum,
+        "action": action,
+        "earlier_action": earlier_action,
+        "decision": decision,
+        "flag": flag,
+        "section": draft.sections.first(),
+        "template": ensure_builtin_templates(contract.organisation)["kcc-1-1"],
+    }
+
+
 def _world_object(cast, person, case, name):
     if person is not None and person == cast.outsider:
         return world(cast)["own" if case == "foreign" else "foreign"][name]
@@ -162,6 +214,17 @@ def _world_object(cast, person, case, name):
 def object_args(name):
     def args(cast, person, case):
         return {"code": _world_object(cast, person, case, name).code}
+
+    return args
+
+
+def nested_args(parent, child, key):
+    """URL arguments for an object inside a record: the record's code and the object's key."""
+
+    def args(cast, person, case):
+        record = _world_object(cast, person, case, parent)
+        item = _world_object(cast, person, case, child)
+        return {"code": record.code, key: item.id if key.endswith("_id") else item.code}
 
     return args
 
@@ -188,6 +251,17 @@ ARGUMENTS = {
     "closure": object_args("closure"),
     "agenda_item": agenda_item_args,
     "feed": feed_args,
+    "record": object_args("record"),
+    "signed_record": object_args("signed_record"),
+    "section": nested_args("record", "section", "section_id"),
+    "record_action": nested_args("record", "action", "action"),
+    "previous_action": nested_args("record", "earlier_action", "action"),
+    "record_decision": nested_args("record", "decision", "decision"),
+    "addendum": nested_args("signed_record", "addendum", "addendum"),
+    "action": object_args("action"),
+    "decision": object_args("decision"),
+    "flag": object_args("flag"),
+    "template": object_args("template"),
 }
 OWN_OTHER_FOREIGN = ("own", "other", "foreign")
 CASES = {
@@ -202,6 +276,22 @@ CASES = {
     "closure": ("own", "foreign"),
     "agenda_item": OWN_OTHER_FOREIGN,
     "feed": ("own",),
+    **dict.fromkeys(
+        [
+            "record",
+            "signed_record",
+            "section",
+            "record_action",
+            "previous_action",
+            "record_decision",
+            "addendum",
+            "action",
+            "decision",
+            "flag",
+        ],
+        OWN_OTHER_FOREIGN,
+    ),  # fmt: skip
+    "template": ("own", "foreign"),
 }
 
 # Organisation admins reach every person of their own organisation, and nobody elsewhere.
@@ -339,5 +429,77 @@ TABLE.update(
         "supervision:group-detail": Row("group", GET, GROUP_READ),
         "supervision:note-list": Row(None, GET, SIGNED_IN),
         "supervision:note-add": Row(None, GET_POST, LEADERS),
+    }
+)
+
+
+# --- Records: the participants of the session only (heads and DSLs follow flags and decisions on the
+# safeguarding page; reasoned access to a narrative comes with the dashboards).
+
+RECORD_PARTICIPANTS = expect(
+    NOWHERE,
+    anonymous=LOGIN,
+    supervisee=PRIMARY_ONLY,
+    supervisor=PRIMARY_ONLY,
+    supervisee2=SECONDARY_ONLY,
+    supervisor2=SECONDARY_ONLY,
+    outsider=WHOLE_ORGANISATION,
+)
+RECORD_SUPERVISOR = {
+    **RECORD_PARTICIPANTS,
+    "supervisee": cases(FORBIDDEN, NOT_FOUND),
+    "supervisee2": cases(NOT_FOUND, FORBIDDEN),
+}
+RECORD_SUPERVISEE = {
+    **RECORD_PARTICIPANTS,
+    "supervisor": cases(FORBIDDEN, NOT_FOUND),
+    "supervisor2": cases(NOT_FOUND, FORBIDDEN),
+    "outsider": cases(FORBIDDEN, FORBIDDEN),
+}
+# The key person confirms; the record's supervisor may read the decision but not confirm it.
+DECISION_CONFIRM = {
+    **RECORD_PARTICIPANTS,
+    "supervisor": cases(FORBIDDEN, NOT_FOUND),
+    "supervisor2": cases(NOT_FOUND, FORBIDDEN),
+    "outsider": cases(FORBIDDEN, FORBIDDEN),
+}
+# Heads and DSLs of the record's setting resolve its flags.
+FLAG_RESOLVE = expect(FORBIDDEN, anonymous=LOGIN, head=PRIMARY_ONLY, dsl=PRIMARY_ONLY, outsider=WHOLE_ORGANISATION)
+SAFEGUARDING_LEADS = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, outsider=OK)
+VERIFIERS = expect(FORBIDDEN, anonymous=LOGIN, dsl=OK, head=OK, auditor=OK, org_admin=OK, outsider=OK)
+
+TABLE.update(
+    {
+        "records:record-start": Row("session", POST, SESSION_SUPERVISOR),
+        "records:record-list": Row(None, GET, SIGNED_IN),
+        "records:record-verify": Row(None, GET_POST, VERIFIERS),
+        "records:safeguarding": Row(None, GET, SAFEGUARDING_LEADS),
+        "records:flag-resolve": Row("flag", POST, FLAG_RESOLVE),
+        "records:decision-confirm": Row("decision", GET_POST, RECORD_PARTICIPANTS, post_expect=DECISION_CONFIRM),
+        "records:template-list": Row(None, GET, ORG_ADMIN_ONLY),
+        "records:template-add": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "records:template-defaults": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "records:template-edit": Row("template", GET_POST, ORG_ADMIN_OBJECT),
+        "records:record-detail": Row("record", GET, RECORD_PARTICIPANTS),
+        # A signed record whose PDF is not stored yet sends its people back to the record page.
+        "records:record-pdf": Row("signed_record", GET, RECORD_PARTICIPANTS),
+        "records:section-save": Row("section", POST, RECORD_SUPERVISOR),
+        "records:record-review": Row("record", POST, RECORD_SUPERVISOR),
+        "records:action-add": Row("record", POST, RECORD_SUPERVISOR),
+        "records:action-remove": Row("record_action", POST, RECORD_SUPERVISOR),
+        "records:previous-action-review": Row("previous_action", POST, RECORD_SUPERVISOR),
+        "records:decision-add": Row("record", POST, RECORD_SUPERVISOR),
+        "records:decision-remove": Row("record_decision", POST, RECORD_SUPERVISOR),
+        "records:flag-raise": Row("record", POST, RECORD_SUPERVISOR),
+        "records:record-submit": Row("record", POST, RECORD_SUPERVISOR),
+        "records:record-reopen": Row("record", POST, RECORD_SUPERVISOR),
+        "records:record-sign": Row("record", POST, RECORD_PARTICIPANTS),
+        "records:record-comment": Row("record", POST, RECORD_SUPERVISEE),
+        "records:record-rationale": Row("record", POST, RECORD_SUPERVISOR),
+        "records:record-feedback": Row("record", POST, RECORD_SUPERVISEE),
+        "records:addendum-add": Row("signed_record", POST, RECORD_PARTICIPANTS),
+        "records:addendum-sign": Row("addendum", POST, RECORD_PARTICIPANTS),
+        "records:action-list": Row(None, GET, SIGNED_IN),
+        "records:action-done": Row("action", POST, RECORD_PARTICIPANTS),
     }
 )

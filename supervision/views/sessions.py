@@ -186,6 +186,15 @@ def session_detail(request, code):
         context["cancel_form"] = CancelForm() if session.is_open else None
     rebooked = Session.objects.filter(rebooked_from=session).first()
     context["rebooked_as"] = rebooked
+    # The reverse side of records.Record.session: None until the supervisor starts the record.
+    record = getattr(session, "record", None)
+    context["record"] = record if capacity != "overseer" else None
+    context["can_start_record"] = (
+        capacity == "supervisor"
+        and record is None
+        and session.status in (SessionStatus.SCHEDULED, SessionStatus.HELD)
+        and session.starts_at <= timezone.now()
+    )
     return render(request, "supervision/session_detail.html", context)
 
 

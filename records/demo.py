@@ -1,0 +1,127 @@
+"""Demo records (called by `manage.py seed_demo` after the supervision demo).
+
+Every held session gets a record. Older ones are signed by both (their PDFs are produced by the
+worker once `make run` starts it); the latest ones show every other state: a draft, one waiting for
+the supervisee, one waiting for the supervisor, a disagreement kept with a rationale, open and
+overdue actions, and a safeguarding decision waiting for the key person's confirmation.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Organisation
+from supervision.models import Session, SessionStatus
+
+from . import services
+from .models import Record, RecordStatus, Signature, SignatureCapacity
+
+NOTES = {
+    "performance": "Talked through the class's progress this half term and the observation feedback. "
+    "Strengths: clear modelling and good questioning; next step: more time for independent practice.",
+    "development": "Reviewed progress against the appraisal targets. Agreed to look for a course on "
+    "supporting pupils with speech and language needs.",
+    "personal_support": "Feeling settled and well supported; workload is manageable since the new timetable. "
+    "Mentioned feeling tired before half term; we agreed to keep an eye on it.",
+}
+
+
+def _sign_for_demo(record: Record, when) -> None:
+    """The demo's history was signed in the past: signatures are written directly with the right hash."""
+    digest = services.content_hash(record)
+    attendees = list(record.session.attendees.all())
+    for attendee in attendees:
+        Signature.objects.create(
+            record=record, signer=attendee, capacity=SignatureCapacity.SUPERVISEE, signed_at=when,
+            content_hash=digest, revision=record.revision,
+        )  # fmt: skip
+    Signature.objects.create(
+        record=record, signer=record.supervisor, capacity=SignatureCapacity.SUPERVISOR,
+        signed_at=when + timedelta(hours=2), content_hash=digest, revision=record.revision,
+    )  # fmt: skip
+    Record.objects.filter(pk=record.pk).update(
+        status=RecordStatus.SIGNED, locked_at=when + timedelta(hours=2), content_hash=digest, submitted_at=when
+    )
+    from .tasks import render_record_pdf
+
+    record_id = record.id
+    transaction.on_commit(lambda: render_record_pdf.delay(record_id))
+
+
+def seed_demo(organisation: Organisation, today) -> None:
+    sessions = list(
+        Session.objects.filter(organisation=organisation, status=SessionStatus.HELD)
+        .select_related("supervisor__user", "contract__supervisee__user", "setting")
+        .order_by("starts_at")
+    )
+    latest_per_person = {}
+    for session in sessions:
+        latest_per_person[session.contract.supervisee_id if session.contract_id else session.id] = session.id
+    latest = set(latest_per_person.values())
+    for n, session in enumerate(sessions):
+        supervisor = session.supervisor
+        record = services.record_start(actor=supervisor, session=session)
+        for section in record.sections.select_related("template_section"):
+            services.section_save(
+                actor=supervisor, section=section, discussion=NOTES[section.template_section.function]
+            )
+        record.refresh_from_db()
+        supervisee = session.contract.supervisee if session.contract_id else None
+        if record.previous_record_id:
+            services.record_set_review(actor=supervisor, record=record, previous_notes_agreed=True)
+        due = session.starts_at.date() + timedelta(days=21)
+        if supervisee is not None and n % 3 == 0:
+            services.action_add(
+                actor=supervisor, record=record, owner=supervisee, due_date=due,
+                description="Book a place on the speech and language course",
+            )  # fmt: skip
+        if session.id not in latest:
+            _sign_for_demo(record, session.ends_at + timedelta(hours=3))
+            continue
+        email = supervisee.user.email if supervisee else ""
+        if email == "staff@riverside.example":
+            # Waiting for Tom to agree and sign.
+            services.record_submit(actor=supervisor, record=record)
+        elif email == "amy.hughes@riverside.example":
+            # Tom's supervisor has a draft in progress for Amy.
+            continue
+        elif email == "chloe.evans@riverside.example":
+            # A disagreement, kept with a rationale, then signed by both.
+            services.record_submit(actor=supervisor, record=record)
+            services.record_comment(
+                actor=supervisee, record=record, disagree=True,
+                text="I do not agree that my time-keeping was raised as a concern: it was one late morning.",
+            )  # fmt: skip
+            services.record_set_rationale(
+                actor=supervisor, record=record,
+                rationale="Recorded because punctuality affects ratios in Reception; it is noted as one occasion.",
+            )  # fmt: skip
+            record.refresh_from_db()
+            _sign_for_demo(record, session.ends_at + timedelta(days=1))
+        elif email == "fatima.khan@riverside.example":
+            services.decision_add(
+                actor=supervisor, record=record, key_person=supervisee, child_reference="CP-2026-0147",
+                decision="Refer the attendance pattern to the local authority's early help team; key person to "
+                "log today's discussion and the referral on the child's file.",
+            )  # fmt: skip
+            record.refresh_from_db()
+            _sign_for_demo(record, session.ends_at + timedelta(hours=4))
+        elif n % 4 == 1 and supervisee is not None:
+            # Signed by the supervisee, waiting for the supervisor.
+            services.record_submit(actor=supervisor, record=record)
+            record.refresh_from_db()
+            digest = services.content_hash(record)
+            Signature.objects.create(
+                record=record, signer=supervisee, capacity=SignatureCapacity.SUPERVISEE,
+                signed_at=timezone.now() - timedelta(days=1), content_hash=digest, revision=record.revision,
+            )  # fmt: skip
+            Record.objects.filter(pk=record.pk).update(status=RecordStatus.AWAITING_SUPERVISOR)
+        else:
+            if supervisee is not None:
+                services.action_add(
+                    actor=supervisor, record=record, owner=supervisee, due_date=today + timedelta(days=14),
+                    description="Share the new reading plan with the phase team",
+                )  # fmt: skip
+            record.refresh_from_db()
+            _sign_for_demo(record, session.ends_at + timedelta(hours=3))

@@ -1,0 +1,98 @@
+from django import forms
+from django.utils import timezone
+
+from accounts.forms import DateInput
+
+from .models import FlagKind
+
+
+def _person_label(staff):
+    return staff.user.full_name
+
+
+class SectionForm(forms.Form):
+    discussion = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
+
+
+class ReviewForm(forms.Form):
+    previous_notes_agreed = forms.BooleanField(required=False)
+
+
+class ActionForm(forms.Form):
+    description = forms.CharField(max_length=500)
+    owner = forms.ModelChoiceField(queryset=None)
+    due_date = forms.DateField(widget=DateInput(), label="Due")
+    section = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, owners, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owners
+        self.fields["owner"].label_from_instance = _person_label
+
+    def clean_due_date(self):
+        due = self.cleaned_data["due_date"]
+        if due < timezone.localdate():
+            raise forms.ValidationError("An action is due today or later.")
+        return due
+
+
+class PreviousActionForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[("done", "Done"), ("carried_forward", "Carried forward"), ("dropped", "Dropped")]
+    )
+
+
+class DecisionForm(forms.Form):
+    child_reference = forms.CharField(
+        max_length=100, help_text="As used in the setting's child-protection system. Never the child's name."
+    )
+    decision = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    key_person = forms.ModelChoiceField(queryset=None, help_text="Records the decision on the child's file.")
+
+    def __init__(self, *args, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key_person"].queryset = people
+        self.fields["key_person"].label_from_instance = _person_label
+
+
+class FlagForm(forms.Form):
+    kind = forms.ChoiceField(choices=FlagKind.choices, widget=forms.RadioSelect)
+    note = forms.CharField(
+        max_length=500, required=False, help_text="A few words for the DSL and head, without detail."
+    )
+
+
+class SignForm(forms.Form):
+    password = forms.CharField(
+        label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    agree = forms.BooleanField(label="I have read the record and agree it is accurate", required=True)
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="Your comment")
+    disagree = forms.BooleanField(
+        required=False, label="I disagree with what is recorded", help_text="Your comment stays in the record."
+    )
+
+
+class RationaleForm(forms.Form):
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Why this stays in the record",
+        help_text="Where the supervisee disagrees but it must be recorded because of its possible impact (seed 002).",
+    )
+
+
+class FeedbackForm(forms.Form):
+    feedback = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Your feedback on the session",
+        help_text="How you feel at the end, and how your supervisor could support you better.",
+    )
+
+
+class AddendumForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Addendum")

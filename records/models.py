@@ -1,0 +1,363 @@
+"""Record templates, supervision records, actions, safeguarding decisions, flags, signatures, addenda.
+
+A record belongs to one held session and renders with the template version it was written on. Its
+narrative is reachable only through `get_record_for_user` (records/access.py).
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organisation, Setting, StaffMember
+from supervision.models import Session
+
+
+class FunctionTag(models.TextChoices):
+    """The three functions of supervision (seed 001, seed 004): the "three Ps"."""
+
+    PERFORMANCE = "performance", "Performance"
+    DEVELOPMENT = "development", "Professional development"
+    PERSONAL_SUPPORT = "personal_support", "Personal support"
+
+
+class RecordTemplate(models.Model):
+    """The organisation's record form. Editing makes a new version; records keep theirs."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="record_templates")
+    name = models.CharField(max_length=200)
+    for_groups = models.BooleanField(default=False, help_text="A form for group supervision.")
+    builtin_key = models.CharField(max_length=40, blank=True, help_text="Set on the built-in forms.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="record_template_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def current_version(self):
+        return self.versions.order_by("-number").first()
+
+
+class RecordTemplateVersion(models.Model):
+    template = models.ForeignKey(RecordTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    created_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="template_version_unique_number")]
+
+    def __str__(self):
+        return f"{self.template.name}, version {self.number}"
+
+
+class TemplateSection(models.Model):
+    version = models.ForeignKey(RecordTemplateVersion, on_delete=models.CASCADE, related_name="sections")
+    order = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=200)
+    prompt = models.TextField(blank=True)
+    function = models.CharField(max_length=20, choices=FunctionTag.choices)
+    takes_actions = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["version", "order"]
+        constraints = [models.UniqueConstraint(fields=["version", "order"], name="template_section_unique_order")]
+
+    def __str__(self):
+        return self.title
+
+
+class SettingDefaultTemplate(models.Model):
+    """Which form a setting uses by default for 1:1 records."""
+
+    setting = models.OneToOneField(Setting, on_delete=models.CASCADE, related_name="default_record_template")
+    template = models.ForeignKey(RecordTemplate, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self):
+        return f"{self.setting}: {self.template}"
+
+
+class RecordStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    AWAITING_SUPERVISEE = "awaiting_supervisee", "Awaiting the supervisee"
+    AWAITING_SUPERVISOR = "awaiting_supervisor", "Awaiting the supervisor's signature"
+    SIGNED = "signed", "Signed"
+
+
+class RecordQuerySet(models.QuerySet):
+    def of_participant(self, staff):
+        """Records the person wrote (as supervisor) or was supervised in."""
+        return self.filter(Q(supervisor=staff) | Q(session__attendees=staff)).distinct()
+
+
+class Record(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="records")
+    session = models.OneToOneField(Session, on_delete=models.PROTECT, related_name="record")
+    template_version = models.ForeignKey(RecordTemplateVersion, on_delete=models.PROTECT, related_name="records")
+    supervisor = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="records_written")
+    status = models.CharField(max_length=24, choices=RecordStatus.choices, default=RecordStatus.DRAFT)
+    previous_record = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_records"
+    )
+    previous_notes_agreed = models.BooleanField(
+        default=False, help_text="Both agreed the notes of the previous session (seed 000)."
+    )
+    supervisee_feedback = models.TextField(
+        blank=True, help_text="How the supervisee feels at the end, and how the supervisor could support them better."
+    )
+    disagreement_rationale = models.TextField(
+        blank=True, help_text="Why something is recorded despite the supervisee's disagreement (seed 002)."
+    )
+    # Rises with every change of content; signatures name the revision they signed.
+    revision = models.PositiveIntegerField(default=1)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the signed content.")
+    pdf_path = models.CharField(max_length=300, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_generated_at = models.DateTimeField(null=True, blank=True)
+    legal_hold = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="signed") | Q(locked_at__isnull=False, content_hash__gt=""),
+                name="record_signed_is_locked_with_hash",
+            ),
+        ]
+        indexes = [
+            # A supervisor's records by status (awaiting signature lists).
+            models.Index(fields=["supervisor", "status"], name="record_supervisor_status_idx"),
+            models.Index(fields=["organisation", "status"], name="record_org_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"Record of {self.session}"
+
+    @property
+    def is_locked(self):
+        return self.status == RecordStatus.SIGNED
+
+
+class RecordSection(models.Model):
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="sections")
+    template_section = models.ForeignKey(TemplateSection, on_delete=models.PROTECT, related_name="+")
+    discussion = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["template_section__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "template_section"], name="record_section_unique"),
+        ]
+
+    def __str__(self):
+        return self.template_section.title
+
+
+class ActionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    DROPPED = "dropped", "Dropped"
+
+
+class ActionQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=ActionStatus.OPEN)
+
+    def overdue(self, today=None):
+        return self.open().filter(due_date__lt=today or timezone.localdate())
+
+
+class Action(models.Model):
+    """Agreed at the end of a session and reviewed at the next (seeds 000 and 002)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="actions")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="actions")
+    section = models.ForeignKey(RecordSection, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions")
+    description = models.CharField(max_length=500)
+    owner = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="actions")
+    due_date = models.DateField()
+    status = models.CharField(max_length=10, choices=ActionStatus.choices, default=ActionStatus.OPEN)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_note = models.CharField(max_length=500, blank=True)
+    # The record where the action was reviewed, and what was decided there.
+    reviewed_in = models.ForeignKey(
+        Record, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_actions"
+    )
+    review_outcome = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ActionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        indexes = [
+            # "My actions": open ones of one owner by due date.
+            models.Index(fields=["owner", "status", "due_date"], name="action_owner_status_idx"),
+        ]
+
+    def __str__(self):
+        return self.description
+
+    def is_overdue(self, today=None):
+        return self.status == ActionStatus.OPEN and self.due_date < (today or timezone.localdate())
+
+
+class SafeguardingDecision(models.Model):
+    """A decision about a child, which the key person records on the child's file (seeds 000, 001)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="safeguarding_decisions")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="decisions")
+    child_reference = models.CharField(
+        max_length=100, help_text="As used in the setting's child-protection system (never the child's name)."
+    )
+    decision = models.TextField()
+    key_person = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="decisions_to_record")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    recorded_on = models.DateField(null=True, blank=True, help_text="When it went on the child's file.")
+    external_reference = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confirmed_at__isnull=True) | Q(recorded_on__isnull=False),
+                name="decision_confirmed_has_date",
+            ),
+        ]
+        indexes = [
+            # Unconfirmed decisions of one key person (reminders, their list).
+            models.Index(fields=["key_person", "confirmed_at"], name="decision_key_person_idx"),
+        ]
+
+    def __str__(self):
+        return f"Decision about {self.child_reference}"
+
+
+class FlagKind(models.TextChoices):
+    """Seed 001's confidentiality table: issues the supervisor has a duty to report."""
+
+    DISREPUTE = "disrepute", "Behaviour or activities which bring the setting into disrepute"
+    HARM = "harm", "Harm to self or others"
+    GROSS_MISCONDUCT = "gross_misconduct", "Gross misconduct"
+    CHILD_PROTECTION = "child_protection", "Breach of child protection policies"
+    DISCIPLINE = "discipline", "Discipline breaches"
+    PERFORMANCE_RISK = "performance_risk", "Performance or capability putting children's safety at risk"
+    SIGNIFICANT_IMPACT = "significant_impact", "Information with significant impact on the organisation"
+
+
+class ConfidentialityFlag(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="confidentiality_flags")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=30, choices=FlagKind.choices)
+    note = models.CharField(max_length=500, blank=True, help_text="For the DSL and head: what, without detail.")
+    raised_by = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    resolution = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [models.UniqueConstraint(fields=["record", "kind"], name="flag_unique_kind_per_record")]
+
+    def __str__(self):
+        return self.get_kind_display()
+
+
+class CommentKind(models.TextChoices):
+    COMMENT = "comment", "Comment"
+    DISAGREEMENT = "disagreement", "Disagreement"
+
+
+class RecordComment(models.Model):
+    """The supervisee's comments and disagreements stay in the record (seed 002)."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=CommentKind.choices, default=CommentKind.COMMENT)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.author}"
+
+
+class Addendum(models.Model):
+    """The only way to add to a signed record; signed in its turn by everyone who signed the record."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="addenda")
+    author = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Addendum to {self.record}"
+
+
+class SignatureCapacity(models.TextChoices):
+    SUPERVISEE = "supervisee", "Supervisee"
+    PARTICIPANT = "participant", "Group participant"
+    SUPERVISOR = "supervisor", "Supervisor"
+
+
+class Signature(models.Model):
+    """Who signed, in which capacity, when, and the SHA-256 of exactly what they signed."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="signatures")
+    addendum = models.ForeignKey(Addendum, null=True, blank=True, on_delete=models.CASCADE, related_name="signatures")
+    signer = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
+    capacity = models.CharField(max_length=12, choices=SignatureCapacity.choices)
+    signed_at = models.DateTimeField(default=timezone.now)
+    content_hash = models.CharField(max_length=64)
+    revision = models.PositiveIntegerField()
+    voided_at = models.DateTimeField(null=True, blank=True, help_text="Set when the content changed after signing.")
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+        constraints = [
+            # One standing signature per person on a record, and on each addendum.
+            models.UniqueConstraint(
+                fields=["record", "signer"],
+                condition=Q(voided_at__isnull=True, addendum__isnull=True),
+                name="signature_one_per_signer",
+            ),
+            models.UniqueConstraint(
+                fields=["addendum", "signer"],
+                condition=Q(voided_at__isnull=True, addendum__isnull=False),
+                name="signature_one_per_signer_addendum",
+            ),
+            models.CheckConstraint(condition=Q(revision__gte=1), name="signature_revision_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_capacity_display()} {self.signer} at {self.signed_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,329 @@
+"""The signed PDF of a record for the secure staff file (DESIGN section 4).
+
+On lock (and again when an addendum locks) a Celery task calls `store_record_pdf`: the record is
+rendered with WeasyPrint from templates/records/pdf/record.html, signed with the organisation's
+certificate (records/signing.py) and written privately under PRIVATE_ROOT. The record code and its
+content hash go into the PDF's document information, so `/records/verify/` can say which record an
+uploaded file claims to be.
+
+WeasyPrint fetches only the product's own bundled files (fonts, `bundle:` URLs): every other URL is
+refused, so nothing a record contains can make the renderer read a local file or reach the network.
+"""
+
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from accounts.audit import audit_event
+from accounts.models import AuditEvent, StaffMember
+
+from .models import Addendum, FlagKind, FunctionTag, Record, RecordStatus, SignatureCapacity
+from .services import content_hash, record_content
+from .signing import SignatureCheck, check_signed_pdf, sign_pdf
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_SCHEME = "bundle:"
+# bundle:fonts/DejaVuSans.ttf -> static/fonts/DejaVuSans.ttf; plain names only, no "..", no escapes.
+BUNDLE_URL = re.compile(r"^bundle:(?P<path>(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*)$")
+
+
+class RefusedURL(ValueError):
+    """The renderer asked for something that is not one of the product's bundled files."""
+
+
+def bundle_root() -> Path:
+    return (Path(settings.BASE_DIR) / "static").resolve()
+
+
+def bundled_file(url: str) -> Path:
+    """The file a `bundle:` URL names, inside the project's static folder; RefusedURL for anything else."""
+    match = BUNDLE_URL.match(url)
+    if not match:
+        raise RefusedURL(f"Refused to fetch {url[:200]!r}: the PDF uses only the product's bundled files.")
+    root = bundle_root()
+    path = (root / match["path"]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise RefusedURL(f"Refused to fetch {url[:200]!r}: no such bundled file.")
+    return path
+
+
+class BundledFilesOnly(URLFetcher):
+    """A WeasyPrint URL fetcher that reads bundled files from disk and refuses every other URL
+    (http, https, ftp, file, data...). It never opens a connection: `fetch` is the only way in."""
+
+    def __init__(self):
+        super().__init__(allowed_protocols=())
+        self.fetched: list[str] = []
+        self.refused: list[str] = []
+
+    def fetch(self, url, headers=None):
+        try:
+            path = bundled_file(url)
+        except RefusedURL:
+            self.refused.append(url)
+            raise
+        self.fetched.append(url)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": content_type})
+
+
+def html_to_pdf(html: str, fetcher: BundledFilesOnly | None = None) -> bytes:
+    """Render HTML to PDF bytes through the bundled-files-only fetcher.
+
+    WeasyPrint only logs a resource it could not fetch; a refused URL here means the template asked
+    for something it must not, so the PDF is not produced.
+    """
+    fetcher = fetcher or BundledFilesOnly()
+    # No base URL: a relative reference has nothing to resolve against and is never fetched.
+    pdf = HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(custom_metadata=True, pdf_tags=True)
+    if fetcher.refused:
+        raise RefusedURL(f"The PDF asked for URLs outside the bundle: {', '.join(fetcher.refused)[:500]}")
+    return pdf
+
+
+# --- The record's PDF ----------------------------------------------------------------------------
+
+
+def _people(record: Record) -> list[dict]:
+    group = record.session.kind == "group"
+    attendees = sorted(record.session.attendees.select_related("user"), key=lambda s: s.full_name)
+    people = [{"name": record.supervisor.full_name, "role": "Supervisor", "job_title": record.supervisor.job_title}]
+    people += [
+        {"name": s.full_name, "role": "Group participant" if group else "Supervisee", "job_title": s.job_title}
+        for s in attendees
+    ]
+    return people
+
+
+def record_pdf_context(record: Record) -> dict:
+    """The record as the PDF shows it: the signed content from `record_content`, and what followed it
+    (the signatures, locked addenda, confirmations that decisions are on the child's file)."""
+    content = record_content(record)
+    session = record.session
+    signatures = list(
+        record.signatures.filter(addendum__isnull=True, voided_at__isnull=True)
+        .select_related("signer__user")
+        .order_by("signed_at", "id")
+    )
+    addenda = list(
+        record.addenda.filter(locked_at__isnull=False)
+        .select_related("author__user")
+        .prefetch_related("signatures__signer__user")
+        .order_by("locked_at", "id")
+    )
+    for addendum in addenda:
+        addendum.standing_signatures = [s for s in addendum.signatures.all() if s.voided_at is None]
+    return {
+        "record": record,
+        "content": content,
+        "organisation": content["organisation"],
+        "setting": content["setting"],
+        "session": session,
+        "is_group": session.kind == "group",
+        "group_name": content["session"]["group"],
+        "boundaries": content["session"]["boundaries"],
+        "people": _people(record),
+        "template": content["template"],
+        "sections": [{**s, "function_label": FunctionTag(s["function"]).label} for s in content["sections"]],
+        "actions": [{**a, "due": date.fromisoformat(a["due"])} for a in content["actions"]],
+        "decisions": list(record.decisions.select_related("key_person__user").order_by("id")),
+        "flags": [FlagKind(kind).label for kind in content["flags"]],
+        "comments": [
+            {**c, "at": datetime.fromisoformat(c["at"]), "disagreement": c["kind"] == "disagreement"}
+            for c in content["comments"]
+        ],
+        "signatures": signatures,
+        "capacity_labels": dict(SignatureCapacity.choices),
+        "addenda": addenda,
+        # Names and the organisation are part of the signed content: a later change of name (a
+        # marriage, a renamed trust) means this rendering no longer hashes to what was signed.
+        "content_matches": content_hash(record) == record.content_hash,
+        "generated_at": timezone.now(),
+        "verify_url": settings.SITE_URL + reverse("records:record-verify"),
+    }
+
+
+def render_record_pdf_bytes(record: Record) -> bytes:
+    """The record as an unsigned PDF."""
+    return html_to_pdf(render_to_string("records/pdf/record.html", record_pdf_context(record)))
+
+
+def pdf_filename(record: Record) -> str:
+    """supervision-record-2025-11-03-tom-baker.pdf (the supervisee, or the group, and the session's day)."""
+    session = record.session
+    day = timezone.localtime(session.starts_at).date().isoformat()
+    if session.kind == "group" and session.group_id:
+        who = session.group.name
+    else:
+        who = " ".join(s.full_name for s in sorted(session.attendees.all(), key=lambda s: s.full_name))
+    return f"supervision-record-{day}-{slugify(who)[:80] or 'record'}.pdf"
+
+
+def stored_pdf_path(record: Record) -> Path | None:
+    """The stored file, or None when there is none yet (or it went missing)."""
+    if not record.pdf_path:
+        return None
+    root = Path(settings.PRIVATE_ROOT).resolve()
+    path = (root / record.pdf_path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        logger.error("The stored PDF of record %s is missing: %s", record.code, record.pdf_path)
+        return None
+    return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".part")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _locked_addenda(record_id: int) -> list[int]:
+    return list(
+        Addendum.objects.filter(record_id=record_id, locked_at__isnull=False)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def store_record_pdf(record_id: int) -> Path | None:
+    """Render, sign and store the PDF of a signed record; returns the file. Safe to run again: each run
+    replaces the file and its hash in one step. Records that are not signed have no PDF."""
+    record = (
+        Record.objects.filter(pk=record_id)
+        .select_related("organisation", "session__setting", "session__group", "supervisor__user", "template_version")
+        .first()
+    )
+    if record is None or record.status != RecordStatus.SIGNED:
+        logger.info("No PDF for record %s: it is missing or not signed.", record_id)
+        return None
+    addenda = _locked_addenda(record.pk)
+    started = time.monotonic()
+    pdf = sign_pdf(
+        render_record_pdf_bytes(record), reason=f"Supervision record {record.code}", name=record.organisation.name
+    )
+    seconds = time.monotonic() - started
+    relative = Path("records") / str(record.organisation.code) / f"{record.code}.pdf"
+    digest = hashlib.sha256(pdf).hexdigest()
+    with transaction.atomic():
+        # Rendering and signing happen outside the lock (a third of a second); two runs store in turn.
+        Record.objects.select_for_update().filter(pk=record.pk).first()
+        if _locked_addenda(record.pk) != addenda:
+            # An addendum locked meanwhile: the run it queued stores the newer copy.
+            logger.info("Record %s changed while its PDF was made; the newer run stores it.", record.code)
+            return None
+        generated_at = timezone.now()
+        # The record is locked: only the PDF's own fields change.
+        Record.objects.filter(pk=record.pk).update(
+            pdf_path=str(relative), pdf_sha256=digest, pdf_generated_at=generated_at
+        )
+        audit_event(
+            action="record.pdf_stored",
+            obj=record,
+            organisation=record.organisation,
+            details={"sha256": digest, "bytes": len(pdf), "content_sha256": record.content_hash},
+        )
+        path = Path(settings.PRIVATE_ROOT) / relative
+        _write_atomically(path, pdf)
+    logger.info("Stored the signed PDF of record %s (%d bytes, %.2f s).", record.code, len(pdf), seconds)
+    return path
+
+
+# --- Checking an uploaded copy ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    check: SignatureCheck
+    record: Record | None  # the record the file names, when it is one of the person's organisation
+    file_sha256: str
+    produced_here: bool  # byte for byte a copy this installation stored for that record
+    latest_copy: bool  # ... and the copy stored now
+    content_matches: bool  # the content hash in the file is the one stored when everyone signed
+
+    @property
+    def intact(self) -> bool:
+        # pyHanko's check leaves a few bytes of the signature's own data unchecked (the CMS
+        # digestAlgorithms set): only a file we stored, unchanged, counts as intact.
+        return self.check.genuine and self.produced_here
+
+    @property
+    def confirmed(self) -> bool:
+        return self.intact and self.content_matches
+
+
+def _stored_copies(record: Record) -> set[str]:
+    """SHA-256 of every copy ever stored for the record (each store writes one audit event)."""
+    events = AuditEvent.objects.filter(object_type="record", object_code=str(record.code), action="record.pdf_stored")
+    return {e.details.get("sha256") for e in events.only("details")} | {record.pdf_sha256}
+
+
+def verify_record_pdf(*, actor: StaffMember, data: bytes, request=None) -> Verification:
+    """Check an uploaded PDF: is it intact, which record of the actor's organisation is it, does it match
+    what was stored? Writes the outcome to the audit trail."""
+    check = check_signed_pdf(data)
+    try:
+        code = uuid.UUID(check.record_code)
+    except ValueError:
+        code = None
+    record = (
+        Record.objects.filter(organisation_id=actor.organisation_id, code=code)
+        .select_related("session__setting", "session__group", "session__contract__supervisee__user", "supervisor__user")
+        .first()
+        if code
+        else None
+    )
+    file_sha256 = hashlib.sha256(data).hexdigest()
+    result = Verification(
+        check=check,
+        record=record,
+        file_sha256=file_sha256,
+        produced_here=bool(record and file_sha256 in _stored_copies(record)),
+        latest_copy=bool(record and file_sha256 == record.pdf_sha256),
+        content_matches=bool(record and check.content_sha256 and check.content_sha256 == record.content_hash),
+    )
+    audit_event(
+        action="record.verified",
+        actor=actor.user,
+        obj=record,
+        organisation=actor.organisation,
+        request=request,
+        details={
+            "outcome": "confirmed" if result.confirmed else "not confirmed",
+            "intact": result.intact,
+            "signature": check.genuine,
+            "problem": check.problem,
+            "claimed_record": check.record_code[:64],
+            "produced_here": result.produced_here,
+            "latest_copy": result.latest_copy,
+            "content_matches": result.content_matches,
+            "file_sha256": file_sha256,
+            "bytes": len(data),
+        },
+    )
+    return result

@@ -1,0 +1,557 @@
+"""The record's life (DESIGN section 4): draft, submit, the supervisee agrees and signs or comments,
+the supervisor signs, the record locks; afterwards only addenda, signed in their turn.
+
+Every write checks the record's state here, not in the views: a supervisee cannot edit the notes,
+a supervisor cannot sign first, a change after a signature voids it, and nothing changes once signed.
+"""
+
+import hashlib
+import json
+from datetime import date
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import audit_event
+from accounts.models import StaffMember
+from supervision.models import Session, SessionKind, SessionStatus
+
+from .builtin import ensure_builtin_templates
+from .models import (
+    Action,
+    ActionStatus,
+    Addendum,
+    CommentKind,
+    ConfidentialityFlag,
+    Record,
+    RecordComment,
+    RecordSection,
+    RecordStatus,
+    RecordTemplate,
+    SafeguardingDecision,
+    SettingDefaultTemplate,
+    Signature,
+    SignatureCapacity,
+)
+
+
+def _user(staff):
+    return staff.user if staff is not None else None
+
+
+# --- Content and hashing ------------------------------------------------------------------------
+
+
+def record_content(record: Record) -> dict:
+    """Everything the signatures cover, in a canonical form (the PDF shows the same)."""
+    session = record.session
+    return {
+        "record": str(record.code),
+        "organisation": record.organisation.name,
+        "setting": session.setting.name,
+        "session": {
+            "kind": session.kind,
+            "starts_at": session.starts_at.isoformat(),
+            "ends_at": session.ends_at.isoformat(),
+            "group": session.group.name if session.group_id else None,
+            "boundaries": session.group.confidentiality_boundaries if session.group_id else None,
+        },
+        "supervisor": {"code": str(record.supervisor.code), "name": record.supervisor.full_name},
+        "supervisees": sorted(
+            ({"code": str(s.code), "name": s.full_name} for s in session.attendees.all()), key=lambda p: p["code"]
+        ),
+        "template": {"name": record.template_version.template.name, "version": record.template_version.number},
+        "previous_notes_agreed": record.previous_notes_agreed,
+        "sections": [
+            {"title": s.template_section.title, "function": s.template_section.function, "discussion": s.discussion}
+            for s in record.sections.select_related("template_section").order_by("template_section__order")
+        ],
+        "actions": [
+            {
+                "description": a.description,
+                "owner": a.owner.full_name,
+                "due": a.due_date.isoformat(),
+                "section": a.section.template_section.title if a.section_id else None,
+            }
+            for a in record.actions.select_related("owner__user", "section__template_section").order_by("id")
+        ],  # fmt: skip
+        "decisions": [
+            {"child": d.child_reference, "decision": d.decision, "key_person": d.key_person.full_name}
+            for d in record.decisions.select_related("key_person__user").order_by("id")
+        ],
+        "flags": sorted(f.kind for f in record.flags.all()),
+        "comments": [
+            {"author": c.author.full_name, "kind": c.kind, "text": c.text, "at": c.created_at.isoformat()}
+            for c in record.comments.select_related("author__user").order_by("id")
+        ],
+        "disagreement_rationale": record.disagreement_rationale,
+        "supervisee_feedback": record.supervisee_feedback,
+    }
+
+
+def content_hash(record: Record) -> str:
+    payload = json.dumps(record_content(record), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# --- Guards -------------------------------------------------------------------------------------
+
+
+def _require_supervisor(record: Record, staff: StaffMember) -> None:
+    if staff.pk != record.supervisor_id:
+        raise PermissionDenied("Only the supervisor writes the record.")
+
+
+def _require_participant(record: Record, staff: StaffMember) -> None:
+    if not record.session.attendees.filter(pk=staff.pk).exists():
+        raise PermissionDenied("Only the people supervised in the session do this.")
+
+
+def _require_editable(record: Record) -> None:
+    """Until it locks the supervisor may revise; the change voids any signature and returns it to draft."""
+    if record.status == RecordStatus.SIGNED:
+        raise ValidationError("The record is signed and locked: add an addendum instead.")
+
+
+def _changed(record: Record, *, actor: StaffMember, what: str) -> None:
+    """A change of content: raise the revision and void any standing signature (back to draft)."""
+    record.revision += 1
+    voided = Signature.objects.filter(record=record, addendum__isnull=True, voided_at__isnull=True).update(
+        voided_at=timezone.now()
+    )
+    fields = ["revision", "updated_at"]
+    if voided or record.status != RecordStatus.DRAFT:
+        record.status = RecordStatus.DRAFT
+        fields.append("status")
+    record.save(update_fields=fields)
+    if voided:
+        audit_event(
+            action="record.signatures_voided",
+            actor=_user(actor),
+            obj=record,
+            details={"because": what, "signatures": voided},
+        )
+
+
+def _lock_record(record: Record) -> Record:
+    return Record.objects.select_for_update().select_related("session", "supervisor__user").get(pk=record.pk)
+
+
+# --- Starting ------------------------------------------------------------------------------------
+
+
+def template_for(session: Session) -> RecordTemplate:
+    builtins = ensure_builtin_templates(session.organisation)
+    if session.kind == SessionKind.GROUP:
+        return builtins["group"]
+    default = SettingDefaultTemplate.objects.filter(setting=session.setting).select_related("template").first()
+    return default.template if default and not default.template.for_groups else builtins["kcc-1-1"]
+
+
+@transaction.atomic
+def record_start(*, actor: StaffMember, session: Session, request=None) -> Record:
+    """The supervisor starts the record of a session that has taken place (it is marked held)."""
+    if actor.pk != session.supervisor_id:
+        raise PermissionDenied("Only the supervisor records the session.")
+    existing = Record.objects.filter(session=session).first()
+    if existing:
+        return existing
+    if session.status in (SessionStatus.CANCELLED, SessionStatus.MISSED):
+        raise ValidationError("A cancelled or missed session has no record.")
+    if session.starts_at > timezone.now():
+        raise ValidationError("The record is written once the session has started.")
+    if session.status == SessionStatus.SCHEDULED:
+        session.status = SessionStatus.HELD
+        session.save(update_fields=["status", "updated_at"])
+    version = template_for(session).current_version()
+    attendee_ids = list(session.attendees.values_list("id", flat=True))
+    previous = (
+        Record.objects.filter(session__attendees__in=attendee_ids, session__starts_at__lt=session.starts_at)
+        .filter(session__kind=session.kind)
+        .order_by("-session__starts_at")
+        .first()
+    )
+    record = Record.objects.create(
+        organisation=session.organisation,
+        session=session,
+        template_version=version,
+        supervisor=session.supervisor,
+        previous_record=previous,
+    )
+    RecordSection.objects.bulk_create(RecordSection(record=record, template_section=s) for s in version.sections.all())
+    # Significant informal notes are revisited here (seed 001).
+    from supervision.models import InformalNote
+
+    InformalNote.objects.filter(
+        supervisee_id__in=attendee_ids,
+        significant=True,
+        revisited_in__isnull=True,
+        occurred_on__lte=session.starts_at.date(),
+    ).update(revisited_in=session)
+    audit_event(
+        action="record.started", actor=_user(actor), obj=record, request=request, details={"template": str(version)}
+    )
+    return record
+
+
+# --- Writing (supervisor, draft only) ------------------------------------------------------------
+
+
+@transaction.atomic
+def section_save(*, actor: StaffMember, section: RecordSection, discussion: str, request=None) -> bool:
+    """Autosave of one section's text. Returns False when nothing changed."""
+    record = _lock_record(section.record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    if section.discussion == discussion:
+        return False
+    section.discussion = discussion
+    section.save(update_fields=["discussion", "updated_at"])
+    _changed(record, actor=actor, what=f"section {section.template_section.title}")
+    return True
+
+
+@transaction.atomic
+def record_set_review(*, actor: StaffMember, record: Record, previous_notes_agreed: bool, request=None) -> None:
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    if record.previous_notes_agreed != previous_notes_agreed:
+        record.previous_notes_agreed = previous_notes_agreed
+        record.save(update_fields=["previous_notes_agreed", "updated_at"])
+        _changed(record, actor=actor, what="previous notes agreed")
+
+
+@transaction.atomic
+def action_add(
+    *, actor: StaffMember, record: Record, description: str, owner: StaffMember, due_date: date,
+    section: RecordSection | None = None, request=None,
+) -> Action:  # fmt: skip
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    if owner.organisation_id != record.organisation_id:
+        raise ValidationError({"owner": "The owner must be in the organisation."})
+    if section is not None and not section.template_section.takes_actions:
+        raise ValidationError({"section": "This section does not take actions."})
+    action = Action.objects.create(
+        organisation=record.organisation, record=record, section=section, description=description.strip(),
+        owner=owner, due_date=due_date,
+    )  # fmt: skip
+    _changed(record, actor=actor, what="action added")
+    audit_event(action="record.action_added", actor=_user(actor), obj=record, request=request)
+    return action
+
+
+@transaction.atomic
+def action_remove(*, actor: StaffMember, action: Action, request=None) -> None:
+    record = _lock_record(action.record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    action.delete()
+    _changed(record, actor=actor, what="action removed")
+
+
+@transaction.atomic
+def previous_action_review(*, actor: StaffMember, record: Record, action: Action, outcome: str, request=None) -> None:
+    """At the next session each open action of the previous record is done, carried forward or dropped."""
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    if action.record_id != record.previous_record_id:
+        raise ValidationError("Only the previous record's actions are reviewed here.")
+    if outcome not in ("done", "carried_forward", "dropped"):
+        raise ValidationError("Choose done, carried forward or dropped.")
+    action.reviewed_in = record
+    action.review_outcome = outcome
+    if outcome == "done":
+        action.status, action.done_at = ActionStatus.DONE, action.done_at or timezone.now()
+    elif outcome == "dropped":
+        action.status = ActionStatus.DROPPED
+    else:
+        action.status = ActionStatus.OPEN
+    action.save()
+    audit_event(
+        action="record.previous_action_reviewed", actor=_user(actor), obj=record, request=request,
+        details={"action": str(action.code), "outcome": outcome},
+    )  # fmt: skip
+
+
+@transaction.atomic
+def decision_add(
+    *, actor: StaffMember, record: Record, child_reference: str, decision: str, key_person: StaffMember, request=None
+) -> SafeguardingDecision:
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    if key_person.organisation_id != record.organisation_id:
+        raise ValidationError({"key_person": "The key person must be in the organisation."})
+    made = SafeguardingDecision.objects.create(
+        organisation=record.organisation, record=record, child_reference=child_reference.strip(),
+        decision=decision.strip(), key_person=key_person,
+    )  # fmt: skip
+    _changed(record, actor=actor, what="safeguarding decision added")
+    audit_event(
+        action="record.decision_added", actor=_user(actor), obj=record, request=request,
+        details={"child_reference": made.child_reference, "key_person": key_person.full_name},
+    )  # fmt: skip
+    return made
+
+
+@transaction.atomic
+def decision_remove(*, actor: StaffMember, decision: SafeguardingDecision, request=None) -> None:
+    record = _lock_record(decision.record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    decision.delete()
+    _changed(record, actor=actor, what="safeguarding decision removed")
+
+
+@transaction.atomic
+def decision_confirm(
+    *, actor: StaffMember, decision: SafeguardingDecision, recorded_on: date, external_reference: str, request=None
+) -> None:
+    """The key person confirms the decision is on the child's file. Allowed after locking: it is not
+    part of the signed content but a follow-up of it."""
+    if actor.pk != decision.key_person_id:
+        raise PermissionDenied("Only the key person confirms the decision is on the child's file.")
+    if decision.confirmed_at:
+        raise ValidationError("This decision is already confirmed.")
+    if recorded_on > timezone.localdate():
+        raise ValidationError({"recorded_on": "The date it went on the child's file cannot be in the future."})
+    decision.confirmed_at = timezone.now()
+    decision.recorded_on = recorded_on
+    decision.external_reference = external_reference.strip()
+    decision.save(update_fields=["confirmed_at", "recorded_on", "external_reference"])
+    details = {"decision": str(decision.code), "recorded_on": recorded_on.isoformat(), "reference": external_reference}
+    audit_event(
+        action="record.decision_confirmed", actor=_user(actor), obj=decision.record, request=request, details=details
+    )
+
+
+@transaction.atomic
+def flag_raise(*, actor: StaffMember, record: Record, kind: str, note: str = "", request=None) -> ConfidentialityFlag:
+    """A confidentiality flag (seed 001's table): the DSL and head are told at once."""
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    flag, created = ConfidentialityFlag.objects.get_or_create(
+        record=record,
+        kind=kind,
+        defaults={"organisation": record.organisation, "raised_by": actor, "note": note.strip()},
+    )
+    if created:
+        _changed(record, actor=actor, what="confidentiality flag raised")
+        audit_event(
+            action="record.flag_raised", actor=_user(actor), obj=record, request=request, details={"kind": kind}
+        )
+        from .tasks import notify_flag
+
+        flag_id = flag.id
+        transaction.on_commit(lambda: notify_flag.delay(flag_id))
+    return flag
+
+
+@transaction.atomic
+def record_set_rationale(*, actor: StaffMember, record: Record, rationale: str, request=None) -> None:
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    if record.disagreement_rationale != rationale.strip():
+        record.disagreement_rationale = rationale.strip()
+        record.save(update_fields=["disagreement_rationale", "updated_at"])
+        _changed(record, actor=actor, what="rationale recorded")
+
+
+# --- The life cycle -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def record_reopen(*, actor: StaffMember, record: Record, request=None) -> None:
+    """The supervisor takes a submitted record back to revise it: standing signatures are voided."""
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    _require_editable(record)
+    if record.status == RecordStatus.DRAFT:
+        return
+    _changed(record, actor=actor, what="reopened to revise")
+    audit_event(action="record.reopened", actor=_user(actor), obj=record, request=request)
+
+
+def _check_password(staff: StaffMember, password: str) -> None:
+    if not staff.user.check_password(password):
+        raise ValidationError({"password": "That password is not right."})
+
+
+@transaction.atomic
+def record_submit(*, actor: StaffMember, record: Record, request=None) -> None:
+    record = _lock_record(record)
+    _require_supervisor(record, actor)
+    if record.status != RecordStatus.DRAFT:
+        raise ValidationError("Only a draft is submitted.")
+    if not any(s.discussion.strip() for s in record.sections.all()):
+        raise ValidationError("Write at least one section before submitting.")
+    record.status = RecordStatus.AWAITING_SUPERVISEE
+    record.submitted_at = timezone.now()
+    record.save(update_fields=["status", "submitted_at", "updated_at"])
+    audit_event(action="record.submitted", actor=_user(actor), obj=record, request=request)
+
+
+@transaction.atomic
+def record_set_feedback(*, actor: StaffMember, record: Record, feedback: str, request=None) -> None:
+    """The supervisee's end-of-session feedback (seed 000, step 8), written before they sign."""
+    record = _lock_record(record)
+    _require_participant(record, actor)
+    if record.status != RecordStatus.AWAITING_SUPERVISEE:
+        raise ValidationError("Feedback is added while the record is with you to agree.")
+    if record.supervisee_feedback != feedback.strip():
+        record.supervisee_feedback = feedback.strip()
+        record.revision += 1
+        Signature.objects.filter(record=record, addendum__isnull=True, voided_at__isnull=True).update(
+            voided_at=timezone.now()
+        )
+        record.save(update_fields=["supervisee_feedback", "revision", "updated_at"])
+
+
+@transaction.atomic
+def record_comment(*, actor: StaffMember, record: Record, text: str, disagree: bool, request=None) -> None:
+    """The supervisee comments or disagrees: the comment stays and the record returns to the supervisor."""
+    record = _lock_record(record)
+    _require_participant(record, actor)
+    if record.status != RecordStatus.AWAITING_SUPERVISEE:
+        raise ValidationError("You can comment while the record is with you to agree.")
+    if not text.strip():
+        raise ValidationError({"text": "Say what you would change, or why you disagree."})
+    RecordComment.objects.create(
+        record=record,
+        author=actor,
+        text=text.strip(),
+        kind=CommentKind.DISAGREEMENT if disagree else CommentKind.COMMENT,
+    )
+    _changed(record, actor=actor, what="comment" if not disagree else "disagreement")
+    audit_event(
+        action="record.disagreed" if disagree else "record.commented", actor=_user(actor), obj=record, request=request
+    )
+
+
+@transaction.atomic
+def record_sign(*, actor: StaffMember, record: Record, password: str, request=None) -> Signature:
+    """Sign with the password. Supervisees (every group participant) first, then the supervisor, which locks."""
+    record = _lock_record(record)
+    _check_password(actor, password)
+    attendees = list(record.session.attendees.all())
+    standing = {s.signer_id for s in record.signatures.filter(addendum__isnull=True, voided_at__isnull=True)}
+    digest = content_hash(record)
+    if actor.pk == record.supervisor_id:
+        if record.status != RecordStatus.AWAITING_SUPERVISOR:
+            raise ValidationError("The supervisor signs last, once the supervisee has agreed and signed.")
+        capacity = SignatureCapacity.SUPERVISOR
+    elif any(a.pk == actor.pk for a in attendees):
+        if record.status != RecordStatus.AWAITING_SUPERVISEE:
+            raise ValidationError("The record is not waiting for your signature.")
+        if actor.pk in standing:
+            raise ValidationError("You have already signed this record.")
+        capacity = (
+            SignatureCapacity.PARTICIPANT if record.session.kind == SessionKind.GROUP else SignatureCapacity.SUPERVISEE
+        )
+    else:
+        raise PermissionDenied("Only the people in the session sign its record.")
+    signature = Signature.objects.create(
+        record=record, signer=actor, capacity=capacity, content_hash=digest, revision=record.revision
+    )
+    standing.add(actor.pk)
+    if capacity == SignatureCapacity.SUPERVISOR:
+        record.status = RecordStatus.SIGNED
+        record.locked_at = timezone.now()
+        record.content_hash = digest
+        record.save(update_fields=["status", "locked_at", "content_hash", "updated_at"])
+        from .tasks import notify_decisions, render_record_pdf
+
+        record_id = record.id
+        transaction.on_commit(lambda: render_record_pdf.delay(record_id))
+        transaction.on_commit(lambda: notify_decisions.delay(record_id))
+    elif all(a.pk in standing for a in attendees):
+        record.status = RecordStatus.AWAITING_SUPERVISOR
+        record.save(update_fields=["status", "updated_at"])
+    audit_event(
+        action="record.signed", actor=_user(actor), obj=record, request=request,
+        details={"capacity": capacity, "sha256": digest, "revision": record.revision},
+    )  # fmt: skip
+    return signature
+
+
+# --- Addenda ------------------------------------------------------------------------------------
+
+
+def addendum_hash(addendum: Addendum) -> str:
+    payload = {"record": str(addendum.record.code), "record_sha256": addendum.record.content_hash,
+               "author": addendum.author.full_name, "text": addendum.text}  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def addendum_add(*, actor: StaffMember, record: Record, text: str, request=None) -> Addendum:
+    record = _lock_record(record)
+    if record.status != RecordStatus.SIGNED:
+        raise ValidationError("Addenda are for signed records; a draft is simply edited.")
+    is_party = actor.pk == record.supervisor_id or record.session.attendees.filter(pk=actor.pk).exists()
+    if not is_party:
+        raise PermissionDenied("Only the people in the session add to its record.")
+    if not text.strip():
+        raise ValidationError({"text": "Write the addendum."})
+    addendum = Addendum(record=record, author=actor, text=text.strip())
+    addendum.content_hash = addendum_hash(addendum)
+    addendum.save()
+    audit_event(action="record.addendum_added", actor=_user(actor), obj=record, request=request)
+    return addendum
+
+
+@transaction.atomic
+def addendum_sign(*, actor: StaffMember, addendum: Addendum, password: str, request=None) -> None:
+    """Everyone who signed the record signs the addendum; when all have, it locks and the PDF is redone."""
+    addendum = Addendum.objects.select_for_update().select_related("record__session").get(pk=addendum.pk)
+    record = addendum.record
+    _check_password(actor, password)
+    if addendum.locked_at:
+        raise ValidationError("This addendum is already signed by everyone.")
+    signers = {record.supervisor_id, *record.session.attendees.values_list("id", flat=True)}
+    if actor.pk not in signers:
+        raise PermissionDenied("Only the people in the session sign its addenda.")
+    if addendum.signatures.filter(signer=actor, voided_at__isnull=True).exists():
+        raise ValidationError("You have already signed this addendum.")
+    capacity = SignatureCapacity.SUPERVISOR if actor.pk == record.supervisor_id else SignatureCapacity.SUPERVISEE
+    Signature.objects.create(
+        record=record, addendum=addendum, signer=actor, capacity=capacity,
+        content_hash=addendum.content_hash, revision=record.revision,
+    )  # fmt: skip
+    if set(addendum.signatures.filter(voided_at__isnull=True).values_list("signer_id", flat=True)) >= signers:
+        addendum.locked_at = timezone.now()
+        addendum.save(update_fields=["locked_at"])
+        from .tasks import render_record_pdf
+
+        record_id = record.id
+        transaction.on_commit(lambda: render_record_pdf.delay(record_id))
+    audit_event(action="record.addendum_signed", actor=_user(actor), obj=record, request=request)
+
+
+# --- Actions page ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def action_mark_done(*, actor: StaffMember, action: Action, note: str, request=None) -> None:
+    if actor.pk not in (action.owner_id, action.record.supervisor_id):
+        raise PermissionDenied("The action's owner, or the supervisor, marks it done.")
+    if action.status != ActionStatus.OPEN:
+        raise ValidationError("This action is not open.")
+    action.status = ActionStatus.DONE
+    action.done_at = timezone.now()
+    action.done_note = note.strip()
+    action.save(update_fields=["status", "done_at", "done_note"])
+    audit_event(
+        action="action.done",
+        actor=_user(actor),
+        obj=action.record,
+        request=request,
+        details={"action": str(action.code)},
+    )

@@ -1,0 +1,231 @@
+"""Follow-up of records: my actions and my supervisees' (`/actions/`), the key person's confirmation
+that a safeguarding decision is on the child's file, and the head's and DSL's safeguarding page.
+
+Nothing here shows a record's sections or comments: only what was agreed (actions), what must reach
+the child's file (decisions) and what was escalated (flags). Lists cost a fixed number of queries.
+"""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import role_required, staff_required
+from accounts.models import Role, StaffMember
+from supervision.access import require
+from supervision.models import Session
+from supervision.views.contracts import _apply_errors
+
+from .. import follow_up, services
+from ..forms_actions import ActionDoneForm, DecisionConfirmForm, FlagResolveForm
+from ..models import Action, ActionStatus, SafeguardingDecision
+
+RECENTLY_DONE_DAYS = 30
+
+
+# --- Access ------------------------------------------------------------------------------------------
+
+
+def _actions_in_reach(staff: StaffMember):
+    """Actions the person may see: owned by them, set in a record they wrote, or in a session they were
+    supervised in. `attends` says whether they were supervised in the action's session."""
+    attends = Session.attendees.through.objects.filter(
+        session_id=OuterRef("record__session_id"), staffmember_id=staff.id
+    )
+    return (
+        Action.objects.filter(organisation_id=staff.organisation_id)
+        .annotate(attends=Exists(attends))
+        .filter(Q(owner=staff) | Q(record__supervisor=staff) | Q(attends=True))
+        .select_related("owner__user", "record__session")
+    )
+
+
+def _get_action_for_user(staff: StaffMember, code) -> tuple[Action, bool]:
+    """(action, can_mark_done): its owner and the record's supervisor act; other participants only see."""
+    action = get_object_or_404(_actions_in_reach(staff), code=code)
+    return action, staff.id in (action.owner_id, action.record.supervisor_id)
+
+
+def _get_decision_for_user(staff: StaffMember, code) -> tuple[SafeguardingDecision, bool]:
+    """(decision, can_confirm). The key person confirms; the record's supervisor, who made the decision,
+    may follow it read-only. Anyone else, heads and DSLs included (they follow decisions on the
+    safeguarding page), gets 404: the page shows the decision's wording about a child."""
+    decision = get_object_or_404(
+        SafeguardingDecision.objects.filter(organisation_id=staff.organisation_id)
+        .filter(Q(key_person=staff) | Q(record__supervisor=staff))
+        .select_related("key_person__user", "record__supervisor__user", "record__session__setting"),
+        code=code,
+    )
+    return decision, decision.key_person_id == staff.id
+
+
+# --- My actions --------------------------------------------------------------------------------------
+
+
+def _decorate(action: Action, staff: StaffMember, today) -> Action:
+    """What a row shows, from the row alone."""
+    action.can_see_record = action.record.supervisor_id == staff.id or action.attends
+    action.can_mark_done = action.status == ActionStatus.OPEN and staff.id in (
+        action.owner_id,
+        action.record.supervisor_id,
+    )
+    action.overdue_days = (today - action.due_date).days if action.is_overdue(today) else 0
+    action.due_today = action.status == ActionStatus.OPEN and action.due_date == today
+    return action
+
+
+def _split(actions):
+    """Open ones (soonest due, so overdue, first), then those done recently (latest first)."""
+    actions = list(actions)
+    open_ = sorted((a for a in actions if a.status == ActionStatus.OPEN), key=lambda a: (a.due_date, a.id))
+    done = sorted((a for a in actions if a.status != ActionStatus.OPEN), key=lambda a: a.done_at, reverse=True)
+    return open_, done
+
+
+@staff_required
+@require_GET
+def action_list(request):
+    staff = request.staff
+    today = timezone.localdate()
+    since = timezone.now() - timedelta(days=RECENTLY_DONE_DAYS)
+    # One query for both lists: mine, and those I set for others in the records I wrote.
+    actions = [
+        _decorate(a, staff, today)
+        for a in _actions_in_reach(staff)
+        .filter(Q(owner=staff) | Q(record__supervisor=staff))
+        .filter(Q(status=ActionStatus.OPEN) | Q(status=ActionStatus.DONE, done_at__gte=since))
+    ]
+    mine_open, mine_done = _split(a for a in actions if a.owner_id == staff.id)
+    theirs_open, theirs_done = _split(a for a in actions if a.owner_id != staff.id)
+    decisions = list(
+        SafeguardingDecision.objects.filter(key_person=staff, confirmed_at__isnull=True)
+        .select_related("record__supervisor__user", "record__session__setting")
+        .order_by("created_at")
+    )
+    for d in decisions:
+        d.days_waiting = (today - timezone.localtime(d.created_at).date()).days
+    context = {
+        "mine_open": mine_open,
+        "mine_done": mine_done,
+        "theirs_open": theirs_open,
+        "theirs_done": theirs_done,
+        "show_supervisees": staff.has_role(Role.SUPERVISOR) or bool(theirs_open or theirs_done),
+        "decisions": decisions,
+        "recent_days": RECENTLY_DONE_DAYS,
+    }
+    return render(request, "records/action_list.html", context)
+
+
+@staff_required
+@require_POST
+def action_done(request, code):
+    staff = request.staff
+    action, can_mark_done = _get_action_for_user(staff, code)
+    require(can_mark_done, "The action's owner, or the supervisor who set it, marks it done.")
+    form = ActionDoneForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.action_mark_done(actor=staff, action=action, note=form.cleaned_data["note"], request=request)
+        except ValidationError as e:
+            error = " ".join(e.messages)
+    else:
+        error = " ".join(m for errors in form.errors.values() for m in errors)
+    if request.htmx:
+        action = _decorate(_actions_in_reach(staff).get(pk=action.pk), staff, timezone.localdate())
+        return render(request, "records/includes/action_row.html", {"a": action, "error": error})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Marked done: {action.description}")
+    return redirect("records:action-list")
+
+
+# --- The key person's confirmation -------------------------------------------------------------------
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def decision_confirm_view(request, code):
+    staff = request.staff
+    decision, can_confirm = _get_decision_for_user(staff, code)
+    form = None
+    if can_confirm and not decision.confirmed_at:
+        form = DecisionConfirmForm(request.POST or None, initial={"recorded_on": timezone.localdate()})
+    if request.method == "POST":
+        require(can_confirm, "Only the key person confirms the decision is on the child's file.")
+        if form is None:
+            messages.error(request, "This decision is already confirmed.")
+            return redirect("records:decision-confirm", code=decision.code)
+        if form.is_valid():
+            try:
+                services.decision_confirm(actor=staff, decision=decision, request=request, **form.cleaned_data)
+            except ValidationError as error:
+                _apply_errors(form, error)
+            else:
+                messages.success(request, f"Confirmed: the decision about {decision.child_reference} is on file.")
+                return redirect("records:action-list")
+    return render(
+        request,
+        "records/decision_confirm.html",
+        {"decision": decision, "form": form, "can_confirm": can_confirm},
+    )
+
+
+# --- Safeguarding follow-up (heads and DSLs) ---------------------------------------------------------
+
+
+@role_required(Role.HEAD, Role.DSL)
+@require_GET
+def safeguarding(request):
+    staff = request.staff
+    today = timezone.localdate()
+    since = timezone.now() - timedelta(days=RECENTLY_DONE_DAYS)
+    flag_qs = follow_up.flags_led_by(staff).select_related(
+        "raised_by__user",
+        "resolved_by__user",
+        "record__session__setting",
+        "record__session__contract__supervisee__user",
+        "record__session__group",
+        "record__supervisor__user",
+    )
+    open_flags = list(flag_qs.filter(resolved_at__isnull=True).order_by("raised_at"))
+    resolved_flags = list(flag_qs.filter(resolved_at__gte=since).order_by("-resolved_at"))
+    decisions = list(
+        follow_up.decisions_led_by(staff)
+        .filter(confirmed_at__isnull=True)
+        .select_related("key_person__user", "record__session__setting", "record__supervisor__user")
+        .order_by("created_at")
+    )
+    for d in decisions:
+        d.days_waiting = (today - timezone.localtime(d.created_at).date()).days
+    context = {
+        "open_flags": open_flags,
+        "resolved_flags": resolved_flags,
+        "decisions": decisions,
+        "resolve_form": FlagResolveForm(),
+        "recent_days": RECENTLY_DONE_DAYS,
+    }
+    return render(request, "records/safeguarding.html", context)
+
+
+@role_required(Role.HEAD, Role.DSL)
+@require_POST
+def flag_resolve(request, code):
+    staff = request.staff
+    flag = get_object_or_404(follow_up.flags_led_by(staff), code=code)
+    form = FlagResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            follow_up.flag_resolve(actor=staff, flag=flag, resolution=form.cleaned_data["resolution"], request=request)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Resolved: {flag.get_kind_display()}.")
+    else:
+        messages.error(request, "Say what was done before resolving the flag.")
+    return redirect("records:safeguarding")

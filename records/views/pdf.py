@@ -1,0 +1,83 @@
+"""The signed PDF of a record: the participants download it; auditors, heads, DSLs and organisation
+admins check an uploaded copy at /records/verify/."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.access import role_required, staff_required
+from accounts.audit import audit_event
+from accounts.models import Role
+
+from ..access import get_record_for_user
+from ..models import RecordStatus
+from ..pdf import pdf_filename, stored_pdf_path, verify_record_pdf
+from ..tasks import render_record_pdf
+
+# A PDF is normally stored seconds after the record locks.
+REMAKE_AFTER = timedelta(minutes=10)
+
+
+@staff_required
+@require_GET
+def record_pdf(request, code):
+    record, _capacity = get_record_for_user(request.staff, code)
+    if record.status != RecordStatus.SIGNED:
+        raise Http404("A record has a PDF once everyone has signed it.")
+    path = stored_pdf_path(record)
+    if path is None:
+        if record.pdf_path or record.locked_at < timezone.now() - REMAKE_AFTER:
+            # The file went missing, or the task that makes it was lost: make it again.
+            render_record_pdf.delay(record.id)
+        messages.info(request, "The PDF is being prepared. Try again in a minute.")
+        return redirect("records:record-detail", code=record.code)
+    audit_event(
+        action="record.pdf_downloaded",
+        actor=request.user,
+        obj=record,
+        request=request,
+        details={"sha256": record.pdf_sha256},
+    )
+    response = FileResponse(
+        path.open("rb"), as_attachment=True, filename=pdf_filename(record), content_type="application/pdf"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+class VerifyForm(forms.Form):
+    MAX_BYTES = 20 * 1024 * 1024
+
+    file = forms.FileField(
+        label="Signed record (PDF)",
+        help_text="The PDF of a supervision record, as downloaded. Up to 20 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,application/pdf"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is larger than 20 MB: a record's PDF is far smaller.")
+        data = upload.read()
+        if not data.startswith(b"%PDF-"):
+            raise forms.ValidationError("This is not a PDF file.")
+        return data
+
+
+@role_required(Role.AUDITOR, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
+@require_http_methods(["GET", "POST"])
+def record_verify(request):
+    """Says whether an uploaded PDF is intact, which record of this organisation it is, and whether it
+    matches what was stored. Shows no narrative: the person already holds the file."""
+    result = None
+    form = VerifyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        result = verify_record_pdf(actor=request.staff, data=form.cleaned_data["file"], request=request)
+        form = VerifyForm()
+    return render(request, "records/record_verify.html", {"form": form, "result": result})

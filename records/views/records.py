@@ -1,0 +1,412 @@
+"""Writing, agreeing and signing a supervision record."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import staff_required
+from accounts.models import StaffMember
+from supervision.access import get_session_for_user, require
+from supervision.models import InformalNote
+
+from .. import services
+from ..access import get_record_for_user
+from ..forms import (
+    ActionForm,
+    AddendumForm,
+    CommentForm,
+    DecisionForm,
+    FeedbackForm,
+    FlagForm,
+    PreviousActionForm,
+    RationaleForm,
+    ReviewForm,
+    SectionForm,
+    SignForm,
+)
+from ..models import Action, ActionStatus, Addendum, Record, RecordStatus, SafeguardingDecision
+
+
+def _errors(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def _back(record, anchor=""):
+    return redirect(reverse("records:record-detail", kwargs={"code": record.code}) + anchor)
+
+
+def _owners(record):
+    return (
+        StaffMember.objects.filter(Q(pk=record.supervisor_id) | Q(sessions_attended=record.session))
+        .select_related("user")
+        .distinct()
+    )
+
+
+def _people(record):
+    return (
+        StaffMember.objects.filter(organisation_id=record.organisation_id, settings=record.session.setting)
+        .current()
+        .select_related("user")
+        .distinct()
+    )
+
+
+@staff_required
+@require_POST
+def record_start_view(request, code):
+    session, capacity = get_session_for_user(request.staff, code)
+    require(capacity == "supervisor", "The supervisor writes the record.")
+    try:
+        record = services.record_start(actor=request.staff, session=session, request=request)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+        return redirect("supervision:session-detail", code=session.code)
+    return _back(record)
+
+
+@staff_required
+@require_GET
+def record_list(request):
+    staff = request.staff
+    records = list(
+        Record.objects.filter(organisation_id=staff.organisation_id)
+        .of_participant(staff)
+        .select_related("session__contract__supervisee__user", "session__group", "supervisor__user")
+        .order_by("-session__starts_at")[:200]
+    )
+    written = [r for r in records if r.supervisor_id == staff.id]
+    mine = [r for r in records if r.supervisor_id != staff.id]
+    return render(request, "records/record_list.html", {"written": written, "mine": mine})
+
+
+@staff_required
+@require_GET
+def record_detail(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    sections = list(record.sections.select_related("template_section"))
+    actions = list(record.actions.select_related("owner__user", "section"))
+    for section in sections:
+        section.section_actions = [a for a in actions if a.section_id == section.id]
+    signatures = list(record.signatures.select_related("signer__user", "addendum"))
+    addenda = list(record.addenda.select_related("author__user"))
+    for addendum in addenda:
+        addendum.standing = [s for s in signatures if s.addendum_id == addendum.id and not s.voided_at]
+        addendum.signed_by_me = any(s.signer_id == request.staff.id for s in addendum.standing)
+    record_signatures = [s for s in signatures if s.addendum_id is None]
+    standing = [s for s in record_signatures if s.voided_at is None]
+    attendees = list(record.session.attendees.select_related("user"))
+    editable = capacity == "supervisor" and record.status == RecordStatus.DRAFT
+    context = {
+        "record": record,
+        "capacity": capacity,
+        "editable": editable,
+        "sections": sections,
+        "loose_actions": [a for a in actions if a.section_id is None],
+        "decisions": list(record.decisions.select_related("key_person__user")),
+        "flags": list(record.flags.select_related("raised_by__user")),
+        "comments": list(record.comments.select_related("author__user")),
+        "signatures": record_signatures,
+        "standing": standing,
+        "addenda": addenda,
+        "attendees": attendees,
+        "signed_by_me": any(s.signer_id == request.staff.id for s in standing),
+        "now": timezone.now(),
+    }
+    if editable:
+        context["previous_actions"] = (
+            list(
+                Action.objects.filter(record=record.previous_record)
+                .filter(Q(status=ActionStatus.OPEN) | Q(reviewed_in=record))
+                .select_related("owner__user")
+            )
+            if record.previous_record_id
+            else []
+        )
+        context["agenda_items"] = list(record.session.agenda_items.select_related("added_by__user"))
+        context["revisited_notes"] = list(
+            InformalNote.objects.filter(revisited_in=record.session).select_related("recorded_by__user")
+        )
+        context["action_form"] = ActionForm(
+            owners=_owners(record), initial={"owner": attendees[0].id if attendees else None}
+        )
+        context["decision_form"] = DecisionForm(people=_people(record))
+        context["flag_form"] = FlagForm()
+        context["rationale_form"] = RationaleForm(initial={"rationale": record.disagreement_rationale})
+    waiting_for_me = (
+        capacity == "supervisee" and record.status == RecordStatus.AWAITING_SUPERVISEE and not context["signed_by_me"]
+    ) or (capacity == "supervisor" and record.status == RecordStatus.AWAITING_SUPERVISOR)
+    context["waiting_for_me"] = waiting_for_me
+    if waiting_for_me:
+        context["sign_form"] = SignForm()
+    if capacity == "supervisee" and record.status == RecordStatus.AWAITING_SUPERVISEE:
+        context["comment_form"] = CommentForm()
+        context["feedback_form"] = FeedbackForm(initial={"feedback": record.supervisee_feedback})
+    if record.status == RecordStatus.SIGNED:
+        context["addendum_form"] = AddendumForm()
+        context["addendum_sign_form"] = SignForm()
+    return render(request, "records/record_detail.html", context)
+
+
+@staff_required
+@require_POST
+def section_save_view(request, code, section_id):
+    """Autosave (HTMX): returns a short status line; a plain POST returns to the record."""
+    record, capacity = get_record_for_user(request.staff, code)
+    section = get_object_or_404(record.sections.select_related("template_section"), pk=section_id)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    form = SectionForm(request.POST)
+    message, ok = "Not saved.", False
+    if form.is_valid():
+        try:
+            services.section_save(actor=request.staff, section=section, discussion=form.cleaned_data["discussion"])
+        except ValidationError as error:
+            message = _errors(error)
+        else:
+            ok = True
+            message = f"Saved at {timezone.localtime():%H:%M:%S}"
+    if request.htmx:
+        return render(
+            request, "records/includes/save_status.html", {"message": message, "ok": ok}, status=200 if ok else 409
+        )
+    (messages.success if ok else messages.error)(request, message)
+    return _back(record, f"#section-{section.id}")
+
+
+def _run(request, record, call, success, anchor=""):
+    try:
+        call()
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        if success:
+            messages.success(request, success)
+    return _back(record, anchor)
+
+
+@staff_required
+@require_POST
+def record_review_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    form = ReviewForm(request.POST)
+    form.is_valid()
+    return _run(
+        request, record,
+        lambda: services.record_set_review(actor=request.staff, record=record,
+                                           previous_notes_agreed=form.cleaned_data.get("previous_notes_agreed", False)),
+        "Saved.", "#review",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def action_add_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    form = ActionForm(request.POST, owners=_owners(record))
+    if not form.is_valid():
+        messages.error(request, "The action was not added: " + " ".join(e for es in form.errors.values() for e in es))
+        return _back(record, "#actions")
+    section = (
+        record.sections.filter(pk=form.cleaned_data.get("section")).first()
+        if form.cleaned_data.get("section")
+        else None
+    )
+    return _run(
+        request, record,
+        lambda: services.action_add(actor=request.staff, record=record, section=section,
+                                    description=form.cleaned_data["description"], owner=form.cleaned_data["owner"],
+                                    due_date=form.cleaned_data["due_date"], request=request),
+        "Action added.", f"#section-{section.id}" if section else "#actions",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def action_remove_view(request, code, action):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    item = get_object_or_404(record.actions, code=action)
+    return _run(request, record, lambda: services.action_remove(actor=request.staff, action=item), "Action removed.")
+
+
+@staff_required
+@require_POST
+def previous_action_review_view(request, code, action):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    item = get_object_or_404(Action.objects.filter(record=record.previous_record), code=action)
+    form = PreviousActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose done, carried forward or dropped.")
+        return _back(record, "#review")
+    return _run(
+        request, record,
+        lambda: services.previous_action_review(actor=request.staff, record=record, action=item,
+                                                outcome=form.cleaned_data["outcome"], request=request),
+        None, "#review",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def decision_add_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    form = DecisionForm(request.POST, people=_people(record))
+    if not form.is_valid():
+        messages.error(request, "The decision was not added: " + " ".join(e for es in form.errors.values() for e in es))
+        return _back(record, "#decisions")
+    return _run(
+        request, record,
+        lambda: services.decision_add(actor=request.staff, record=record, request=request, **form.cleaned_data),
+        "Safeguarding decision recorded. The key person confirms it once it is on the child's file.", "#decisions",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def decision_remove_view(request, code, decision):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    item = get_object_or_404(SafeguardingDecision.objects.filter(record=record), code=decision)
+    return _run(request, record, lambda: services.decision_remove(actor=request.staff, decision=item), "Removed.")
+
+
+@staff_required
+@require_POST
+def flag_raise_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    form = FlagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose what kind of issue it is.")
+        return _back(record, "#flags")
+    return _run(
+        request, record,
+        lambda: services.flag_raise(actor=request.staff, record=record, request=request, **form.cleaned_data),
+        "Flag raised: the DSL and head have been told.", "#flags",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def record_rationale_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor writes the record.")
+    form = RationaleForm(request.POST)
+    form.is_valid()
+    return _run(
+        request, record,
+        lambda: services.record_set_rationale(actor=request.staff, record=record,
+                                              rationale=form.cleaned_data.get("rationale", ""), request=request),
+        "Rationale saved.", "#comments",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def record_submit_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor submits the record.")
+    return _run(
+        request, record, lambda: services.record_submit(actor=request.staff, record=record, request=request),
+        "Submitted: the supervisee reads it, then agrees and signs or comments.",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def record_reopen_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisor", "Only the supervisor revises the record.")
+    return _run(
+        request, record, lambda: services.record_reopen(actor=request.staff, record=record, request=request),
+        "Back to draft to revise. Any signature given so far is void; submit again when ready.",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def record_sign_view(request, code):
+    record, _capacity = get_record_for_user(request.staff, code)
+    form = SignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Tick that you agree, and enter your password, to sign.")
+        return _back(record, "#sign")
+    return _run(
+        request, record,
+        lambda: services.record_sign(actor=request.staff, record=record, password=form.cleaned_data["password"],
+                                     request=request),
+        "Signed.", "#sign",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def record_comment_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisee", "Comments come from the people supervised.")
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write your comment.")
+        return _back(record, "#comment")
+    return _run(
+        request, record,
+        lambda: services.record_comment(actor=request.staff, record=record, text=form.cleaned_data["text"],
+                                        disagree=form.cleaned_data["disagree"], request=request),
+        "Your comment is in the record, which has gone back to your supervisor.",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def record_feedback_view(request, code):
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity == "supervisee", "Feedback comes from the people supervised.")
+    form = FeedbackForm(request.POST)
+    form.is_valid()
+    return _run(
+        request, record,
+        lambda: services.record_set_feedback(actor=request.staff, record=record,
+                                             feedback=form.cleaned_data.get("feedback", ""), request=request),
+        "Feedback saved.", "#feedback",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def addendum_add_view(request, code):
+    record, _capacity = get_record_for_user(request.staff, code)
+    form = AddendumForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write the addendum.")
+        return _back(record, "#addenda")
+    return _run(
+        request, record,
+        lambda: services.addendum_add(actor=request.staff, record=record, text=form.cleaned_data["text"],
+                                      request=request),
+        "Addendum added: everyone who signed the record signs it too.", "#addenda",
+    )  # fmt: skip
+
+
+@staff_required
+@require_POST
+def addendum_sign_view(request, code, addendum):
+    record, _capacity = get_record_for_user(request.staff, code)
+    item = get_object_or_404(Addendum.objects.filter(record=record), code=addendum)
+    form = SignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Tick that you agree, and enter your password, to sign.")
+        return _back(record, "#addenda")
+    return _run(
+        request, record,
+        lambda: services.addendum_sign(actor=request.staff, addendum=item, password=form.cleaned_data["password"],
+                                       request=request),
+        "Addendum signed.", "#addenda",
+    )  # fmt: skip

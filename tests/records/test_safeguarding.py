@@ -1,0 +1,273 @@
+"""Safeguarding follow-up: the key person confirms a decision is on the child's file; a confidentiality
+flag emails the setting's DSL and head once each; their safeguarding page lists open flags and
+unconfirmed decisions (never the notes); resolving a flag."""
+
+from datetime import date
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import AuditEvent, Role
+from records import follow_up, notifications, services
+from records.models import ConfidentialityFlag, FlagKind, SafeguardingDecision
+from tests.factories import StaffFactory
+
+from .helpers import signed_record, written_record
+
+pytestmark = pytest.mark.django_db
+
+TODAY = date(2025, 11, 12)
+NARRATIVE = "Quetzalcoatl"  # a word only the record's notes hold
+
+
+@pytest.fixture(autouse=True)
+def _today():
+    with time_machine.travel("2025-11-12 09:00 +0000", tick=False):
+        yield
+
+
+@pytest.fixture
+def record(cast):
+    record = written_record(cast)
+    section = record.sections.first()
+    services.section_save(actor=cast.supervisor, section=section, discussion=f"We talked about {NARRATIVE}.")
+    return record
+
+
+def decide(record, key_person, child="CP-0042", text="Refer to early help and tell the family worker"):
+    return services.decision_add(
+        actor=record.supervisor, record=record, child_reference=child, decision=text, key_person=key_person
+    )
+
+
+def raise_flag(record, capture, kind=FlagKind.HARM, note="Spoke about a risk to a colleague"):
+    with capture(execute=True):
+        return services.flag_raise(actor=record.supervisor, record=record, kind=kind, note=note)
+
+
+# --- The key person's confirmation --------------------------------------------------------------------
+
+
+def test_the_key_person_confirms_the_decision_is_on_the_childs_file(cast, login, record):
+    decision = decide(record, cast.dsl)
+    url = f"/records/decisions/{decision.code}/confirm/"
+    client = login(cast.dsl)
+    html = client.get(url).content.decode()
+    assert "CP-0042" in html and "Refer to early help and tell the family worker" in html
+    assert "Sam Supervisor" in html and "Confirm it is on the child&#x27;s file" in html
+    assert NARRATIVE not in html  # the decision only, never the rest of the record
+    response = client.post(url, {"recorded_on": "2025-11-11", "external_reference": "CPOMS 88123"})
+    assert response.status_code == 302 and response["Location"] == "/actions/"
+    decision.refresh_from_db()
+    assert decision.recorded_on == date(2025, 11, 11) and decision.external_reference == "CPOMS 88123"
+    assert decision.confirmed_at is not None
+    event = AuditEvent.objects.get(action="record.decision_confirmed")
+    assert event.actor == cast.dsl.user and event.details["reference"] == "CPOMS 88123"
+    confirmed = client.get(url).content.decode()
+    assert "Confirmed" in confirmed and "Tue 11 Nov 2025" in confirmed and "<form" not in confirmed.split("<main")[1]
+
+
+def test_a_date_in_the_future_is_refused(cast, login, record):
+    decision = decide(record, cast.dsl)
+    response = login(cast.dsl).post(
+        f"/records/decisions/{decision.code}/confirm/", {"recorded_on": "2025-11-13", "external_reference": "X"}
+    )
+    assert response.status_code == 200 and "cannot be in the future" in response.content.decode()
+    decision.refresh_from_db()
+    assert decision.confirmed_at is None
+
+
+def test_a_second_confirmation_is_refused(cast, login, record):
+    decision = decide(record, cast.dsl)
+    url = f"/records/decisions/{decision.code}/confirm/"
+    client = login(cast.dsl)
+    client.post(url, {"recorded_on": "2025-11-11", "external_reference": "first"})
+    again = client.post(url, {"recorded_on": "2025-11-12", "external_reference": "second"}, follow=True)
+    assert "already confirmed" in again.content.decode()
+    decision.refresh_from_db()
+    assert decision.external_reference == "first" and decision.recorded_on == date(2025, 11, 11)
+    assert AuditEvent.objects.filter(action="record.decision_confirmed").count() == 1
+
+
+def test_only_the_key_person_confirms_and_the_supervisor_only_reads(cast, login, record):
+    decision = decide(record, cast.dsl)
+    url = f"/records/decisions/{decision.code}/confirm/"
+    for person in (cast.supervisee, cast.head, cast.supervisee2, cast.supervisor2, cast.org_admin, cast.outsider):
+        client = login(person)
+        assert client.get(url).status_code == 404, person
+        assert client.post(url, {"recorded_on": "2025-11-11"}).status_code == 404, person
+    supervisor = login(cast.supervisor)
+    page = supervisor.get(url)
+    assert page.status_code == 200 and "has not yet confirmed" in page.content.decode()
+    assert 'name="recorded_on"' not in page.content.decode()
+    assert supervisor.post(url, {"recorded_on": "2025-11-11"}).status_code == 403
+    decision.refresh_from_db()
+    assert decision.confirmed_at is None
+
+
+def test_the_key_person_is_emailed_once_when_the_record_is_signed(cast, record):
+    decision = decide(record, cast.dsl)
+    signed = signed_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)
+    assert notifications.send_decision_notices(signed.id) == 0  # no decision there
+    mail.outbox.clear()
+    assert notifications.send_decision_notices(record.id) == 1
+    assert notifications.send_decision_notices(record.id) == 0
+    (message,) = mail.outbox
+    assert message.to == [cast.dsl.user.email] and "CP-0042" in message.subject
+    assert f"/records/decisions/{decision.code}/confirm/" in message.body
+    assert "Refer to early help" not in message.body and NARRATIVE not in message.body
+
+
+# --- Flag notification ---------------------------------------------------------------------------------
+
+
+def test_a_flag_emails_the_dsl_and_head_of_the_setting_once_each(cast, record, django_capture_on_commit_callbacks):
+    other_head = StaffFactory(
+        organisation=cast.organisation, user__email="head2@cast.example", settings=[cast.secondary],
+        roles=[(Role.HEAD, cast.secondary)],
+    )  # fmt: skip
+    trust_dsl = StaffFactory(
+        organisation=cast.organisation, user__email="trust-dsl@cast.example", settings=[cast.secondary],
+        roles=[(Role.DSL, None)],
+    )  # fmt: skip
+    mail.outbox.clear()
+    flag = raise_flag(record, django_capture_on_commit_callbacks)
+    recipients = sorted(m.to[0] for m in mail.outbox)
+    assert recipients == sorted([cast.dsl.user.email, cast.head.user.email, trust_dsl.user.email])
+    assert other_head.user.email not in recipients and cast.outsider.user.email not in recipients
+    # Running again (a retry, a second worker) sends nothing new.
+    assert notifications.send_flag_notice(flag.id) == 0
+    assert len(mail.outbox) == 3
+    events = AuditEvent.objects.filter(action="record.flag_notified")
+    assert sorted(e.details["recipient"] for e in events) == sorted(
+        str(p.code) for p in (cast.dsl, cast.head, trust_dsl)
+    )
+
+
+def test_the_flag_email_names_the_flag_and_never_the_notes(cast, record, django_capture_on_commit_callbacks):
+    mail.outbox.clear()
+    raise_flag(record, django_capture_on_commit_callbacks, kind=FlagKind.CHILD_PROTECTION)
+    message = next(m for m in mail.outbox if m.to == [cast.dsl.user.email])
+    html = message.alternatives[0][0]
+    assert message.subject == "Confidentiality flag at Cast Primary: Breach of child protection policies"
+    for body in (message.body, html):
+        assert "Breach of child protection policies" in body
+        assert "Cast Primary" in body and "Sam Supervisor" in body
+        assert "Wed 12 Nov 2025, 09:00" in body
+        assert "Spoke about a risk to a colleague" in body
+        assert "/records/safeguarding/" in body
+        assert NARRATIVE not in body
+        assert "Sid Supervisee" not in body  # who it is about stays in the product
+
+
+def test_a_supervisee_who_holds_the_role_is_not_told_of_a_flag_about_them(cast, django_capture_on_commit_callbacks):
+    # The DSL is supervised by the head: a flag in that record goes to the head, not to the DSL.
+    record = written_record(cast, supervisee=cast.dsl, supervisor=cast.head)
+    mail.outbox.clear()
+    raise_flag(record, django_capture_on_commit_callbacks)
+    assert [m.to for m in mail.outbox] == [[cast.head.user.email]]
+
+
+# --- The safeguarding page ----------------------------------------------------------------------------
+
+
+def test_the_page_lists_open_flags_and_unconfirmed_decisions_for_the_head_and_dsl(
+    cast, login, record, django_capture_on_commit_callbacks
+):
+    raise_flag(record, django_capture_on_commit_callbacks)
+    decide(record, cast.supervisee, child="CP-0042")
+    confirmed = decide(record, cast.supervisee, child="CP-0099")
+    services.decision_confirm(actor=cast.supervisee, decision=confirmed, recorded_on=TODAY, external_reference="")
+    for person in (cast.head, cast.dsl):
+        html = login(person).get("/records/safeguarding/").content.decode()
+        main = html.split("<main")[1]
+        assert "Harm to self or others" in main and "Spoke about a risk to a colleague" in main
+        assert "Sam Supervisor" in main and "Cast Primary" in main
+        assert "CP-0042" in main and "Sid Supervisee" in main  # the key person
+        assert "CP-0099" not in main  # on file already
+        assert NARRATIVE not in html and "Refer to early help" not in html  # metadata only
+    for person in (cast.supervisor, cast.supervisee, cast.auditor, cast.org_admin):
+        assert login(person).get("/records/safeguarding/").status_code == 403, person
+    assert login(cast.head).post("/records/safeguarding/").status_code == 405
+
+
+def test_leaders_see_only_their_settings(cast, login, record, django_capture_on_commit_callbacks):
+    raise_flag(record, django_capture_on_commit_callbacks)
+    decide(record, cast.supervisee)
+    other_head = StaffFactory(
+        organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.HEAD, cast.secondary)]
+    )
+    html = login(other_head).get("/records/safeguarding/").content.decode()
+    assert "No open confidentiality flags" in html and "CP-0042" not in html
+    outsider = login(cast.outsider).get("/records/safeguarding/").content.decode()
+    assert "Harm to self or others" not in outsider and "CP-0042" not in outsider
+
+
+def test_a_leader_does_not_see_a_flag_about_themselves(cast, login, django_capture_on_commit_callbacks):
+    record = written_record(cast, supervisee=cast.dsl, supervisor=cast.head)
+    flag = raise_flag(record, django_capture_on_commit_callbacks)
+    assert "No open confidentiality flags" in login(cast.dsl).get("/records/safeguarding/").content.decode()
+    assert login(cast.dsl).post(f"/records/flags/{flag.code}/resolve/", {"resolution": "x"}).status_code == 404
+
+
+def test_resolving_a_flag_takes_it_off_the_open_list(cast, login, record, django_capture_on_commit_callbacks):
+    flag = raise_flag(record, django_capture_on_commit_callbacks)
+    url = f"/records/flags/{flag.code}/resolve/"
+    client = login(cast.head)
+    empty = client.post(url, {"resolution": "  "}, follow=True)
+    assert "Say what was done" in empty.content.decode()
+    response = client.post(url, {"resolution": "Referred to HR; support plan agreed"})
+    assert response.status_code == 302 and response["Location"] == "/records/safeguarding/"
+    flag.refresh_from_db()
+    assert flag.resolved_by == cast.head and flag.resolution == "Referred to HR; support plan agreed"
+    event = AuditEvent.objects.get(action="record.flag_resolved")
+    assert event.actor == cast.head.user and event.details == {"flag": str(flag.code), "kind": FlagKind.HARM}
+    html = login(cast.dsl).get("/records/safeguarding/").content.decode()
+    opened, resolved = html.split('id="flags-heading"')[1].split("Resolved in the last 30 days")
+    assert "Harm to self or others" not in opened and "No open confidentiality flags" in opened
+    assert "Referred to HR; support plan agreed" in resolved and "Hana Head" in resolved
+    again = client.post(url, {"resolution": "again"}, follow=True)
+    assert "already resolved" in again.content.decode()
+
+
+def test_only_leaders_of_the_setting_resolve_a_flag(cast, login, record, django_capture_on_commit_callbacks):
+    flag = raise_flag(record, django_capture_on_commit_callbacks)
+    url = f"/records/flags/{flag.code}/resolve/"
+    other_head = StaffFactory(
+        organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.HEAD, cast.secondary)]
+    )
+    assert login(other_head).post(url, {"resolution": "x"}).status_code == 404
+    assert login(cast.outsider).post(url, {"resolution": "x"}).status_code == 404
+    for person in (cast.supervisor, cast.supervisee, cast.org_admin, cast.auditor):
+        assert login(person).post(url, {"resolution": "x"}).status_code == 403, person
+    assert login(cast.head).get(url).status_code == 405
+    flag.refresh_from_db()
+    assert flag.resolved_at is None
+
+
+def _fill(cast, capture, start, stop):
+    """Records each with a flag and an unconfirmed decision; one flag in four resolved."""
+    for i in range(start, stop):
+        record = written_record(cast, days_ago=2 + 14 * i)
+        flag = raise_flag(record, capture, note=f"Note {i}")
+        decide(record, cast.supervisee, child=f"CP-{i:04d}")
+        if i % 4 == 0:
+            follow_up.flag_resolve(actor=cast.dsl, flag=flag, resolution=f"Resolution {i}")
+
+
+def _queries(client):
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/records/safeguarding/").status_code == 200
+    return len(queries)
+
+
+def test_the_page_costs_the_same_queries_for_few_and_many(cast, login, django_capture_on_commit_callbacks):
+    client = login(cast.head)
+    _fill(cast, django_capture_on_commit_callbacks, 0, 2)
+    few = _queries(client)
+    _fill(cast, django_capture_on_commit_callbacks, 2, 12)
+    assert ConfidentialityFlag.objects.count() == 12 and SafeguardingDecision.objects.count() == 12
+    assert _queries(client) == few
