@@ -213,6 +213,21 @@ class LeaverForm(forms.Form):
         return leaving
 
 
+class LegalHoldForm(forms.Form):
+    """Set (hold=1) or release (hold=0) a legal hold; either way the reason goes into the audit trail."""
+
+    hold = forms.TypedChoiceField(
+        choices=[("1", "Set the hold"), ("0", "Release the hold")], coerce=lambda value: value == "1"
+    )
+    reason = forms.CharField(
+        max_length=500,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="A claim, a complaint or an investigation; or why it is over.",
+        error_messages={"required": "Say why the legal hold is set or released."},
+    )
+
+
 ORGANISATION_SCOPE = "organisation"
 
 

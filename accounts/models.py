@@ -195,6 +195,9 @@ class StaffMember(models.Model):
         default=False,
         help_text="New-to-post and early-career staff are supervised more often.",
     )
+    legal_hold = models.BooleanField(
+        default=False, help_text="Keep this person's records past the retention period (a claim or investigation)."
+    )
     # The person's supervisor as recorded by HR; agreements (contracts) build on it.
     supervisor = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supervisees")
     created_at = models.DateTimeField(default=timezone.now)

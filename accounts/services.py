@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -217,3 +218,29 @@ def staff_invite(*, actor: User, staff: StaffMember, request=None) -> None:
     audit_event(action="staff.invited", actor=actor, obj=staff, request=request, details={"email": staff.user.email})
     staff_id = staff.id
     transaction.on_commit(lambda: send_invitation.delay(staff_id))
+
+
+@transaction.atomic
+def staff_set_legal_hold(*, actor: User, staff: StaffMember, hold: bool, reason: str, request=None) -> bool:
+    """Set or release the legal hold that keeps a person's records past the retention period.
+
+    Returns False when the person was already in that state (and nothing is written). The row is
+    locked, so a hold set while the retention sweep runs either stops it or waits for it.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the legal hold is set or released."})
+    current = StaffMember.objects.select_for_update().values_list("legal_hold", flat=True).get(pk=staff.pk)
+    if current == hold:
+        staff.legal_hold = current
+        return False
+    staff.legal_hold = hold
+    staff.save(update_fields=["legal_hold", "updated_at"])
+    audit_event(
+        action="staff.legal_hold_set" if hold else "staff.legal_hold_released",
+        actor=actor,
+        obj=staff,
+        request=request,
+        details={"reason": reason, "leaving_date": staff.leaving_date.isoformat() if staff.leaving_date else None},
+    )
+    return True

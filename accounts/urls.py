@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import views, views_audit
 
 app_name = "accounts"
 
@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("accounts/invitation/<uidb64>/<token>/", views.InvitationView.as_view(), name="invitation"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path("audit/", views_audit.audit_list, name="audit-list"),
     path("staff/", views.staff_list, name="staff-list"),
     path("staff/add/", views.staff_add, name="staff-add"),
     path("staff/import/", views.staff_import_view, name="staff-import"),
@@ -30,4 +31,5 @@ urlpatterns = [
     path("staff/<uuid:code>/leaver/", views.staff_leaver, name="staff-leaver"),
     path("staff/<uuid:code>/roles/", views.staff_roles, name="staff-roles"),
     path("staff/<uuid:code>/invite/", views.staff_invite_view, name="staff-invite"),
+    path("staff/<uuid:code>/legal-hold/", views.staff_legal_hold, name="staff-legal-hold"),
 ]

@@ -13,6 +13,7 @@ from .access import admin_settings, get_staff_for_admin, org_admin_required, sta
 from .audit import audit_event
 from .forms import (
     LeaverForm,
+    LegalHoldForm,
     PasswordResetForm,
     RolesForm,
     SignInForm,
@@ -21,7 +22,14 @@ from .forms import (
     StaffImportForm,
 )
 from .models import AuditEvent, Role, RoleAssignment, StaffMember
-from .services import staff_create, staff_invite, staff_mark_leaver, staff_set_roles, staff_update
+from .services import (
+    staff_create,
+    staff_invite,
+    staff_mark_leaver,
+    staff_set_legal_hold,
+    staff_set_roles,
+    staff_update,
+)
 
 
 class SignInView(auth_views.LoginView):
@@ -351,4 +359,53 @@ def _my_supervision(staff):
         )
         .select_related("supervisee__user", "supervisor__user")[:10]
     )
-    return {"upcoming_sessions": upcoming, "contracts_to_sign": to_sign}
+    from records.models import Action, Record, RecordStatus
+
+    waiting = list(
+        Record.objects.filter(
+            Q(status=RecordStatus.AWAITING_SUPERVISEE, session__attendees=staff)
+            & ~Q(signatures__signer=staff, signatures__voided_at__isnull=True, signatures__addendum__isnull=True)
+            | Q(status=RecordStatus.AWAITING_SUPERVISOR, supervisor=staff)
+        )
+        .select_related("session")
+        .distinct()
+        .order_by("session__starts_at")[:10]
+    )
+    today = timezone.localdate()
+    actions = (
+        Action.objects.open()
+        .filter(owner=staff)
+        .aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_date__lt=today)))
+    )
+    return {
+        "upcoming_sessions": upcoming,
+        "contracts_to_sign": to_sign,
+        "records_to_sign": waiting,
+        "my_actions": actions,
+    }
+
+
+@org_admin_required
+@require_POST
+def staff_legal_hold(request, code):
+    """Set or release a legal hold from the person's page; the reason goes into the audit trail."""
+    staff = get_staff_for_admin(request.staff, code)
+    form = LegalHoldForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return redirect(reverse("accounts:staff-edit", kwargs={"code": staff.code}) + "#legal-hold")
+    hold = form.cleaned_data["hold"]
+    changed = staff_set_legal_hold(
+        actor=request.user, staff=staff, hold=hold, reason=form.cleaned_data["reason"], request=request
+    )
+    if not changed:
+        messages.info(request, "Nothing had changed.")
+    elif hold:
+        messages.success(request, f"Legal hold set: {staff.full_name}'s records are kept until it is released.")
+    else:
+        messages.success(
+            request,
+            f"Legal hold released: {staff.full_name}'s records are deleted once the retention period has passed.",
+        )
+    return redirect(reverse("accounts:staff-edit", kwargs={"code": staff.code}) + "#legal-hold")

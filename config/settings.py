@@ -252,7 +252,9 @@ CELERY_DATA_DIR = Path(env_str("CELERY_DATA_DIR", str(BASE_DIR / "var" / "celery
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Seconds before Redis gives a task that was taken but never acknowledged (its worker died) to
+    # another worker. Longer than any task runs; the tests shorten it to see a killed worker recover.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 else:
     # The host part means nothing to this transport; naming one keeps kombu from warning on every connection.
     CELERY_BROKER_URL = "filesystem://localhost/"
@@ -266,6 +268,8 @@ else:
         "store_processed": False,
     }
 CELERY_TIMEZONE = TIME_ZONE
+# The queue every task goes to and every worker takes from: installations sharing one Redis keep apart.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,22 +1,105 @@
-"""Who may reach a record. Strangers get 404.
+"""Who may reach a record, and in which capacity. Strangers get 404.
 
-Participants: the supervisor (writes, signs last) and the people supervised (read, comment, sign).
-Heads and DSLs reach the narrative only through reasoned access (a later issue); until then they see
-flags and safeguarding decisions of their settings through `/records/safeguarding/`, never the notes.
+- "supervisor", "supervisee": the people in the session (write, sign; read, comment, sign).
+- "overseer": a head or DSL of the session's setting who is not in it. The record's metadata (date,
+  people, status, counts, signatures, safeguarding decisions and flags), never the notes.
+- "reader": the same head or DSL while a reason they gave (`RecordAccess`) is unexpired: the notes,
+  read-only; every view is logged with the reason, and the supervisee sees who read and why.
+- "auditor": someone holding the guardian permission `records.use_auditorgrant` on a live grant whose
+  settings and dates cover the session: signed records only, read-only, every view logged.
+
+Organisation admins hold none of these: they never read a record (DESIGN.md section 6).
 """
 
-from django.shortcuts import get_object_or_404
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Cast, TruncDate
+from django.http import Http404
+from django.utils import timezone
+from guardian.utils import get_user_obj_perms_model
 
-from accounts.models import StaffMember
+from accounts.models import Role, StaffMember
+from supervision.models import Session, _scope_settings
 
-from .models import Record
+from .models import AuditorGrant, Record, RecordAccess, RecordStatus
+
+# The people in the session: the only capacities that write, sign or comment.
+PARTICIPANT = ("supervisor", "supervisee")
+
+GRANT_PERMISSION = "records.use_auditorgrant"
+
+
+def _holds_grant_permission(user_id, grant_pk):
+    """Exists: the user holds `use_auditorgrant` on the grant `grant_pk` (a value or an OuterRef).
+
+    Guardian's generic table keys objects by a text `object_pk`, hence the cast. Joins name the content
+    type instead of looking it up, so the check is part of the caller's one query.
+    """
+    return Exists(
+        get_user_obj_perms_model().objects.filter(
+            user_id=user_id,
+            permission__codename="use_auditorgrant",
+            permission__content_type__app_label="records",
+            content_type__app_label="records",
+            content_type__model="auditorgrant",
+            object_pk=Cast(grant_pk, CharField()),
+        )
+    )
+
+
+def _live_grants(staff: StaffMember, now) -> QuerySet[AuditorGrant]:
+    return AuditorGrant.objects.filter(
+        organisation_id=staff.organisation_id, auditor=staff, revoked_at__isnull=True, expires_at__gt=now
+    ).filter(_holds_grant_permission(staff.user_id, OuterRef("pk")))
+
+
+def live_grants_for(staff: StaffMember) -> QuerySet[AuditorGrant]:
+    """The person's auditor grants that open records now: unrevoked, unexpired, with the guardian
+    permission, and the person still holds the auditor role. One query."""
+    if staff is None or not staff.has_role(Role.AUDITOR):
+        return AuditorGrant.objects.none()
+    return _live_grants(staff, timezone.now())
+
+
+def records_in_grant(grant: AuditorGrant) -> QuerySet[Record]:
+    """Signed records of sessions held in the grant's settings between its dates (London days).
+
+    Says what a grant covers, not whether it is live: callers reach the grant through
+    `live_grants_for` (or an organisation admin's list) first.
+    """
+    return Record.objects.filter(
+        organisation_id=grant.organisation_id,
+        status=RecordStatus.SIGNED,
+        session__setting__in=grant.settings.all(),
+        session__starts_at__date__gte=grant.covers_from,
+        session__starts_at__date__lte=grant.covers_until,
+    )
+
+
+def leads_setting(staff: StaffMember, setting_id) -> bool:
+    """Head or DSL of the setting, or of the whole organisation (roles are prefetched: no query)."""
+    scope = _scope_settings(staff, Role.HEAD, Role.DSL)
+    return scope == "organisation" or bool(scope and setting_id in scope)
 
 
 def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
-    """(record, capacity) with capacity "supervisor" or "supervisee"; 404 for anyone else."""
-    record = get_object_or_404(
-        Record.objects.filter(organisation_id=staff.organisation_id)
-        .of_participant(staff)
+    """(record, capacity); 404 for anyone the module docstring does not name.
+
+    One query whoever asks: the record with what the page header needs, and whether the person is in
+    the session, holds an unexpired reason, or holds a live grant covering it. A reader's record carries
+    `access_reason` and `access_expires_at`; an auditor's carries `grant_code` and `grant_purpose`.
+    """
+    now = timezone.now()
+    attends = Session.attendees.through.objects.filter(session_id=OuterRef("session_id"), staffmember_id=staff.id)
+    access = RecordAccess.objects.filter(record_id=OuterRef("pk"), viewer_id=staff.id, expires_at__gt=now).order_by(
+        "-expires_at"
+    )
+    grants = _live_grants(staff, now).filter(
+        settings=OuterRef("session__setting_id"),
+        covers_from__lte=OuterRef("session_date"),
+        covers_until__gte=OuterRef("session_date"),
+    )
+    record = (
+        Record.objects.filter(organisation_id=staff.organisation_id, code=code)
         .select_related(
             "session__setting",
             "session__group",
@@ -25,8 +108,28 @@ def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
             "template_version__template",
             "organisation",
             "previous_record__session",
-        ),
-        code=code,
+        )
+        .annotate(
+            session_date=TruncDate("session__starts_at"),
+            attends=Exists(attends),
+            access_reason=Subquery(access.values("reason")[:1]),
+            access_expires_at=Subquery(access.values("expires_at")[:1]),
+            grant_code=Subquery(grants.values("code")[:1]),
+            grant_purpose=Subquery(grants.values("purpose")[:1]),
+        )
+        .first()
     )
-    capacity = "supervisor" if record.supervisor_id == staff.id else "supervisee"
-    return record, capacity
+    if record is None:
+        raise Http404("No such record.")
+    if record.supervisor_id == staff.id:
+        return record, "supervisor"
+    if record.attends:
+        return record, "supervisee"
+    leads = leads_setting(staff, record.session.setting_id)
+    if leads and record.access_expires_at is not None:
+        return record, "reader"
+    if record.grant_code is not None and record.status == RecordStatus.SIGNED and staff.has_role(Role.AUDITOR):
+        return record, "auditor"
+    if leads:
+        return record, "overseer"
+    raise Http404("No such record.")

@@ -361,3 +361,101 @@ class Signature(models.Model):
 
     def __str__(self):
         return f"{self.get_capacity_display()} {self.signer} at {self.signed_at:%Y-%m-%d %H:%M}"
+
+
+# --- Oversight: reasoned access, auditor grants, exports ----------------------------------------------
+
+
+class RecordAccess(models.Model):
+    """A head or DSL who is not the supervisor read a record's narrative, having said why.
+
+    The reason opens the narrative to that person for a short while; the supervisee sees every access.
+    """
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="accesses")
+    viewer = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="record_accesses")
+    capacity = models.CharField(max_length=20, default="reasoned", help_text="reasoned (head or DSL) or auditor")
+    reason = models.TextField()
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-granted_at"]
+        indexes = [models.Index(fields=["record", "viewer", "expires_at"], name="record_access_lookup_idx")]
+
+    def __str__(self):
+        return f"{self.viewer} read {self.record} ({self.reason[:40]})"
+
+
+class AuditorGrant(models.Model):
+    """An auditor's read-only scope: some settings, sessions in a date range, until an expiry.
+
+    django-guardian holds the per-object permission (`records.use_auditorgrant` on this grant for the
+    auditor's user); the dates and settings here say what it covers.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="auditor_grants")
+    auditor = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="auditor_grants")
+    settings = models.ManyToManyField(Setting, related_name="auditor_grants")
+    covers_from = models.DateField(help_text="Sessions from this day ...")
+    covers_until = models.DateField(help_text="... to this day.")
+    expires_at = models.DateTimeField(help_text="After this the auditor sees nothing.")
+    purpose = models.CharField(max_length=300, blank=True)
+    granted_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("use_auditorgrant", "Read records inside this grant")]
+        constraints = [
+            models.CheckConstraint(condition=Q(covers_until__gte=models.F("covers_from")), name="grant_dates_in_order"),
+        ]
+
+    def __str__(self):
+        return f"Audit grant for {self.auditor} until {self.expires_at:%Y-%m-%d}"
+
+    def is_live(self, now=None):
+        now = now or timezone.now()
+        return self.revoked_at is None and self.expires_at > now
+
+
+class ExportJob(models.Model):
+    class Kind(models.TextChoices):
+        AUDIT_ZIP = "audit_zip", "Signed records with a manifest"
+        SUBJECT_ACCESS = "subject_access", "Subject access export"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="export_jobs")
+    requested_by = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="export_jobs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    grant = models.ForeignKey(AuditorGrant, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports")
+    subject = models.ForeignKey(
+        StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="subject_exports"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    file_path = models.CharField(max_length=300, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+    @property
+    def percent(self):
+        return 100 if self.status == self.Status.DONE else int(100 * self.done / self.total) if self.total else 0

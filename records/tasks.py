@@ -22,3 +22,19 @@ def notify_decisions(record_id: int) -> None:
     from .notifications import send_decision_notices
 
     send_decision_notices(record_id)
+
+
+@shared_task(name="records.purge_expired_records")
+def purge_expired_records() -> int:
+    """The daily retention sweep (02:30, installed by migration 0002); returns how many people were purged."""
+    from .retention import purge_expired
+
+    return len(purge_expired())
+
+
+@shared_task(name="records.run_export")
+def run_export(job_id: int) -> None:
+    """Build an export (an auditor's ZIP or a subject access export); safe to deliver twice."""
+    from .exports import run_export as build
+
+    build(job_id)

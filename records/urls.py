@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import actions, pdf, records, templates
+from .views import actions, exports, oversight, pdf, records, templates
 
 app_name = "records"
 
@@ -37,6 +37,13 @@ urlpatterns = [
     path("records/<uuid:code>/feedback/", records.record_feedback_view, name="record-feedback"),
     path("records/<uuid:code>/addenda/", records.addendum_add_view, name="addendum-add"),
     path("records/<uuid:code>/addenda/<uuid:addendum>/sign/", records.addendum_sign_view, name="addendum-sign"),
+    path("records/<uuid:code>/access/", oversight.record_access, name="record-access"),
+    path("records/grants/", oversight.grant_list, name="grant-list"),
+    path("records/grants/new/", oversight.grant_add, name="grant-add"),
+    path("records/grants/<uuid:code>/revoke/", oversight.grant_revoke, name="grant-revoke"),
+    path("exports/", exports.export_list, name="export-list"),
+    path("exports/<uuid:code>/", exports.export_status, name="export-status"),
+    path("exports/<uuid:code>/download", exports.export_download, name="export-download"),
     path("actions/", actions.action_list, name="action-list"),
     path("actions/<uuid:code>/done/", actions.action_done, name="action-done"),
 ]

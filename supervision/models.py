@@ -461,3 +461,103 @@ class CalendarFeed(models.Model):
 
     def __str__(self):
         return f"Calendar feed of {self.staff}"
+
+
+# --- Reminders and the notification ledger ---------------------------------------------------------
+
+
+class NotificationKind(models.TextChoices):
+    """The rows of DESIGN section 7."""
+
+    AGENDA_PROMPT = "agenda_prompt", "Prepare your agenda"
+    SESSION_REMINDER = "session_reminder", "Session tomorrow"
+    SIGNATURE_PENDING = "signature_pending", "Record waiting for your signature"
+    SIGNATURE_ESCALATION = "signature_escalation", "Record unsigned for a week"
+    SESSION_OVERDUE = "session_overdue", "Supervision overdue"
+    SESSION_OVERDUE_ESCALATION = "session_overdue_escalation", "Supervision overdue: escalation"
+    ACTION_DUE = "action_due", "Action due tomorrow"
+    ACTION_OVERDUE = "action_overdue", "Action overdue"
+    DECISION_UNCONFIRMED = "decision_unconfirmed", "Safeguarding decision to record on the child's file"
+    DECISION_ESCALATION = "decision_escalation", "Safeguarding decision not on the child's file: escalation"
+    CONTRACT_REVIEW_DUE = "contract_review_due", "Agreement review due"
+    CONTRACT_REVIEW_OVERDUE = "contract_review_overdue", "Agreement review overdue"
+    RETENTION_REPORT = "retention_report", "Records deleted under the retention policy"
+
+
+# Safeguarding escalations always go by email, whatever the person's preferences, and at any hour.
+ALWAYS_EMAILED = {NotificationKind.DECISION_UNCONFIRMED, NotificationKind.DECISION_ESCALATION}
+URGENT = ALWAYS_EMAILED
+
+
+class Notification(models.Model):
+    """The ledger: one row per (kind, object, recipient, period), whatever happens to workers."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40, choices=NotificationKind.choices)
+    object_type = models.CharField(max_length=40)
+    object_code = models.CharField(max_length=64)
+    period = models.CharField(max_length=40, help_text="Which occurrence: a date, a half term...")
+    key = models.CharField(max_length=255, unique=True, help_text="kind:object:recipient:period")
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    url = models.CharField(max_length=300, help_text="Where the thing to do is, inside the product.")
+    created_at = models.DateTimeField(default=timezone.now)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_skipped = models.BooleanField(default=False, help_text="The person switched this kind of email off.")
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The notification centre and the unread count: one person's, unread first.
+            models.Index(fields=["recipient", "read_at", "-created_at"], name="notification_recipient_idx"),
+            # Delivery sweeps: what has not gone out yet.
+            models.Index(fields=["emailed_at", "email_skipped"], name="notification_pending_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.recipient}"
+
+    @staticmethod
+    def make_key(kind: str, object_type: str, object_code, recipient_id: int, period: str) -> str:
+        return f"{kind}:{object_type}:{object_code}:{recipient_id}:{period}"
+
+
+class OutboxEmail(models.Model):
+    """The email of a notification, written in the same transaction that marks it emailed.
+
+    Exactly one per notification (the database refuses a second); the SMTP hand-over happens after
+    commit and is retried from here if a worker dies in between.
+    """
+
+    notification = models.OneToOneField(Notification, on_delete=models.CASCADE, related_name="outbox")
+    to = models.EmailField()
+    subject = models.CharField(max_length=255)
+    text = models.TextField()
+    html = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["delivered_at"], name="outbox_undelivered_idx")]
+
+    def __str__(self):
+        return f"{self.subject} to {self.to}"
+
+
+class NotificationPreference(models.Model):
+    """A person's choice to receive a kind of reminder in the product only, not by email."""
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="notification_preferences")
+    kind = models.CharField(max_length=40, choices=NotificationKind.choices)
+    email = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["staff", "kind"], name="preference_unique_kind")]
+
+    def __str__(self):
+        return f"{self.staff}: {self.kind} email {'on' if self.email else 'off'}"

@@ -4,6 +4,8 @@ Queued by `services.py` with `transaction.on_commit`. Acknowledgement after the 
 (`CELERY_TASK_ACKS_LATE`) is set for every task in settings, so a worker lost mid-task means a rerun.
 """
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Prefetch
@@ -69,3 +71,43 @@ def send_session_invites(session_id: int, method: str) -> int:
         messages.append(message)
     with get_connection() as connection:
         return connection.send_messages(messages) or 0
+
+
+@shared_task(name="supervision.deliver_notification")
+def deliver_notification(notification_id: int) -> None:
+    """Email one notification (unless the person switched that kind off). Safe to run twice."""
+    from .delivery import deliver
+
+    deliver(notification_id)
+
+
+# Reminders: beat runs these (migration 0003_install_schedule). Each is safe to run twice, or two at
+# once: the ledger's unique key and the outbox's row lock decide, not the scheduler.
+
+
+@shared_task(name="supervision.sweep_reminders")
+def sweep_reminders() -> int:
+    """Record every reminder due now and queue its email. Returns how many were new."""
+    from .reminders import sweep
+
+    return sweep()
+
+
+@shared_task(name="supervision.relay_outbox")
+def relay_outbox(min_age_seconds: int | None = None) -> int:
+    """Hand over outbox emails a worker did not (lost, or SMTP failed). Returns how many went."""
+    from . import delivery
+
+    if min_age_seconds is None:
+        return delivery.relay_outbox()
+    return delivery.relay_outbox(timedelta(seconds=min_age_seconds))
+
+
+@shared_task(name="supervision.requeue_undelivered")
+def requeue_undelivered(min_age_seconds: int | None = None) -> int:
+    """Queue delivery again for notifications whose task message was lost. Returns how many."""
+    from . import delivery
+
+    if min_age_seconds is None:
+        return delivery.requeue_undelivered()
+    return delivery.requeue_undelivered(timedelta(seconds=min_age_seconds))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import calendar_admin, contracts, feeds, notes, planner, sessions
+from .views import calendar_admin, contracts, dashboard, feeds, notes, notifications, planner, sessions
 
 app_name = "supervision"
 
@@ -45,4 +45,13 @@ urlpatterns = [
     path("groups/<uuid:code>/", notes.group_detail, name="group-detail"),
     path("notes/", notes.note_list, name="note-list"),
     path("notes/new/", notes.note_add_view, name="note-add"),
+    # Compliance
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/<slug:figure>/", dashboard.dashboard_list, name="dashboard-list"),
+    path("exports/compliance.csv", dashboard.compliance_csv, name="compliance-csv"),
+    # Reminders and escalations
+    path("notifications/", notifications.notification_list, name="notification-list"),
+    path("notifications/read-all/", notifications.notification_read_all, name="notification-read-all"),
+    path("notifications/preferences/", notifications.notification_preferences, name="notification-preferences"),
+    path("notifications/<uuid:code>/read/", notifications.notification_read, name="notification-read"),
 ]

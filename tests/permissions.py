@@ -241,7 +241,101 @@ def feed_args(cast, person, case):
     return {"token": services.feed_renew(staff=person or cast.supervisee).token}
 
 
+def notification_args(cast, person, case):
+    """own: a notification of the person's; other: someone else's in their organisation; foreign: another's."""
+    from supervision.notify import notify
+
+    me = person or cast.supervisee
+    if case == "own":
+        recipient = me
+    elif case == "other":
+        recipient = cast.head if me != cast.head else cast.dsl
+        if me == cast.outsider:
+            recipient = cast.outsider_staff
+    else:
+        recipient = cast.supervisee if me == cast.outsider else cast.outsider_staff
+    notification = notify(
+        recipient=recipient, kind="action_due", object_type="test", object_code=case, period=str(me.id),
+        title="Test", body="Test", url="/",
+    )  # fmt: skip
+    return {"code": notification.code}
+
+
+def grant_args(cast, person, case):
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from records.oversight import auditor_grant_create
+
+    mine = person is None or person != cast.outsider
+    if (case == "own") == mine:
+        admin, auditor, setting = cast.org_admin, cast.auditor, cast.primary
+    else:
+        admin, auditor, setting = cast.outsider, cast.outsider, cast.other_setting
+    grant = auditor_grant_create(
+        actor=admin, auditor=auditor, settings=[setting], covers_from=date(2020, 1, 1), covers_until=date(2030, 1, 1),
+        expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+    )  # fmt: skip
+    return {"code": grant.code}
+
+
+def export_args(cast, person, case):
+    """A finished export. own: one the person requested (for an auditor, of a live grant; for an
+    organisation admin, a subject access export of someone they manage; anyone else's own export is
+    one they can no longer reach); other: another person's of the organisation; foreign: the other's."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from records.models import ExportJob
+    from records.oversight import auditor_grant_create
+
+    def job(owner, subject=None, grant=None):
+        now = timezone.now()
+        j = ExportJob.objects.create(
+            organisation_id=owner.organisation_id, requested_by=owner, subject=subject, grant=grant,
+            kind="audit_zip" if grant else "subject_access", status="done", total=1, done=1,
+            finished_at=now, expires_at=now + timedelta(days=7),
+        )  # fmt: skip
+        j.file_path = f"exports/{owner.organisation.code}/{j.code}.zip"
+        path = Path(settings.PRIVATE_ROOT) / j.file_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty ZIP
+        ExportJob.objects.filter(pk=j.pk).update(file_path=j.file_path)
+        return j
+
+    def own_job(staff):
+        if staff == cast.auditor:
+            today = timezone.localdate()
+            grant = auditor_grant_create(
+                actor=cast.org_admin, auditor=staff, settings=[cast.primary], covers_from=today - timedelta(days=30),
+                covers_until=today, expires_at=timezone.now() + timedelta(days=1), purpose="Inspection",
+            )  # fmt: skip
+            return job(staff, grant=grant)
+        subject = cast.outsider_staff if staff.organisation_id == cast.other_organisation.id else cast.supervisee
+        return job(staff, subject=subject)
+
+    staff = person or cast.supervisee
+    if case == "own":
+        return {"code": own_job(staff).code}
+    if case == "other":
+        other = (
+            cast.outsider_staff
+            if staff == cast.outsider
+            else (cast.org_admin if staff != cast.org_admin else cast.auditor)
+        )
+        return {"code": own_job(other).code}
+    return {"code": own_job(cast.supervisee if staff == cast.outsider else cast.outsider).code}
+
+
 ARGUMENTS = {
+    "figure": lambda cast, person, case: {"figure": "overdue"},
+    "notification": notification_args,
+    "grant": grant_args,
+    "export": export_args,
     "staff": staff_args,
     "uidb64/token": token_args,
     "contract": object_args("contract"),
@@ -292,6 +386,10 @@ CASES = {
         OWN_OTHER_FOREIGN,
     ),  # fmt: skip
     "template": ("own", "foreign"),
+    "figure": ("own",),
+    "notification": OWN_OTHER_FOREIGN,
+    "grant": ("own", "foreign"),
+    "export": OWN_OTHER_FOREIGN,
 }
 
 # Organisation admins reach every person of their own organisation, and nobody elsewhere.
@@ -445,6 +543,9 @@ RECORD_PARTICIPANTS = expect(
     supervisor2=SECONDARY_ONLY,
     outsider=WHOLE_ORGANISATION,
 )
+RECORD_OVERSEEN = {**RECORD_PARTICIPANTS, "head": PRIMARY_ONLY, "dsl": PRIMARY_ONLY}
+# Heads and DSLs of the setting reach the record (metadata, notes after a reason) but change nothing.
+LEADERS_REFUSED = {"head": cases(FORBIDDEN, NOT_FOUND), "dsl": cases(FORBIDDEN, NOT_FOUND)}
 RECORD_SUPERVISOR = {
     **RECORD_PARTICIPANTS,
     "supervisee": cases(FORBIDDEN, NOT_FOUND),
@@ -480,26 +581,68 @@ TABLE.update(
         "records:template-add": Row(None, GET_POST, ORG_ADMIN_ONLY),
         "records:template-defaults": Row(None, GET_POST, ORG_ADMIN_ONLY),
         "records:template-edit": Row("template", GET_POST, ORG_ADMIN_OBJECT),
-        "records:record-detail": Row("record", GET, RECORD_PARTICIPANTS),
+        # Heads and DSLs of the setting see the record's metadata; its notes only after giving a reason.
+        "records:record-detail": Row("record", GET, RECORD_OVERSEEN),
         # A signed record whose PDF is not stored yet sends its people back to the record page.
         "records:record-pdf": Row("signed_record", GET, RECORD_PARTICIPANTS),
-        "records:section-save": Row("section", POST, RECORD_SUPERVISOR),
-        "records:record-review": Row("record", POST, RECORD_SUPERVISOR),
-        "records:action-add": Row("record", POST, RECORD_SUPERVISOR),
-        "records:action-remove": Row("record_action", POST, RECORD_SUPERVISOR),
-        "records:previous-action-review": Row("previous_action", POST, RECORD_SUPERVISOR),
-        "records:decision-add": Row("record", POST, RECORD_SUPERVISOR),
-        "records:decision-remove": Row("record_decision", POST, RECORD_SUPERVISOR),
-        "records:flag-raise": Row("record", POST, RECORD_SUPERVISOR),
-        "records:record-submit": Row("record", POST, RECORD_SUPERVISOR),
-        "records:record-reopen": Row("record", POST, RECORD_SUPERVISOR),
-        "records:record-sign": Row("record", POST, RECORD_PARTICIPANTS),
-        "records:record-comment": Row("record", POST, RECORD_SUPERVISEE),
-        "records:record-rationale": Row("record", POST, RECORD_SUPERVISOR),
-        "records:record-feedback": Row("record", POST, RECORD_SUPERVISEE),
-        "records:addendum-add": Row("signed_record", POST, RECORD_PARTICIPANTS),
-        "records:addendum-sign": Row("addendum", POST, RECORD_PARTICIPANTS),
+        "records:section-save": Row("section", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:record-review": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:action-add": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:action-remove": Row("record_action", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:previous-action-review": Row("previous_action", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:decision-add": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:decision-remove": Row("record_decision", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:flag-raise": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:record-submit": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:record-reopen": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:record-sign": Row("record", POST, {**RECORD_PARTICIPANTS, **LEADERS_REFUSED}),
+        "records:record-comment": Row("record", POST, {**RECORD_SUPERVISEE, **LEADERS_REFUSED}),
+        "records:record-rationale": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
+        "records:record-feedback": Row("record", POST, {**RECORD_SUPERVISEE, **LEADERS_REFUSED}),
+        "records:addendum-add": Row("signed_record", POST, {**RECORD_PARTICIPANTS, **LEADERS_REFUSED}),
+        "records:addendum-sign": Row("addendum", POST, {**RECORD_PARTICIPANTS, **LEADERS_REFUSED}),
         "records:action-list": Row(None, GET, SIGNED_IN),
         "records:action-done": Row("action", POST, RECORD_PARTICIPANTS),
+    }
+)
+
+
+# --- Reminders, retention, oversight ---------------------------------------------------------------
+
+OWN_ONLY = cases(OK, NOT_FOUND)
+MINE = expect(OWN_ONLY, anonymous=LOGIN)
+LEADS_AND_ORGANISATION = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, auditor=OK, outsider=OK)
+AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
+GRANT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
+EXPORT_OWNER = expect(
+    NOWHERE,
+    anonymous=LOGIN,
+    auditor=cases(OK, NOT_FOUND),
+    org_admin=cases(OK, NOT_FOUND),
+    outsider=cases(OK, NOT_FOUND),
+)
+EXPORT_STARTERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
+
+TABLE.update(
+    {
+        "supervision:notification-list": Row(None, GET, SIGNED_IN),
+        "supervision:notification-read-all": Row(None, POST, SIGNED_IN),
+        "supervision:notification-preferences": Row(None, GET_POST, SIGNED_IN),
+        "supervision:notification-read": Row("notification", POST, MINE),
+        "accounts:staff-legal-hold": Row("staff", POST, STAFF_OBJECT),
+        "accounts:audit-list": Row(None, GET, AUDIT_READERS),
+        "supervision:dashboard": Row(None, GET, LEADS_AND_ORGANISATION),
+        "supervision:dashboard-list": Row("figure", GET, LEADS_AND_ORGANISATION),
+        "supervision:compliance-csv": Row(None, GET, LEADS_AND_ORGANISATION),
+        "records:record-access": Row("record", GET_POST, RECORD_OVERSEEN),
+        "records:grant-list": Row(None, GET, GRANT_READERS),
+        "records:grant-add": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "records:grant-revoke": Row("grant", POST, ORG_ADMIN_OBJECT),
+        # Everyone lists their own exports; auditors and organisation admins start them.
+        "records:export-list": Row(None, GET_POST, SIGNED_IN, post_expect=EXPORT_STARTERS),
+        # Only the person who asked for an export reaches it, and only while the grant is live (auditor) or
+        # they still manage the person (organisation admin).
+        "records:export-status": Row("export", GET, EXPORT_OWNER),
+        "records:export-download": Row("export", GET, EXPORT_OWNER),
     }
 )

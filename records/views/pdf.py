@@ -1,5 +1,5 @@
-"""The signed PDF of a record: the participants download it; auditors, heads, DSLs and organisation
-admins check an uploaded copy at /records/verify/."""
+"""The signed PDF of a record: the participants, and auditors inside a live grant, download it;
+auditors, heads, DSLs and organisation admins check an uploaded copy at /records/verify/."""
 
 from datetime import timedelta
 
@@ -19,6 +19,10 @@ from ..models import RecordStatus
 from ..pdf import pdf_filename, stored_pdf_path, verify_record_pdf
 from ..tasks import render_record_pdf
 
+# Heads and DSLs read the notes on screen with a reason; the PDF goes to the people in the session and
+# to auditors inside a live grant.
+PDF_READERS = ("supervisor", "supervisee", "auditor")
+
 # A PDF is normally stored seconds after the record locks.
 REMAKE_AFTER = timedelta(minutes=10)
 
@@ -26,7 +30,10 @@ REMAKE_AFTER = timedelta(minutes=10)
 @staff_required
 @require_GET
 def record_pdf(request, code):
-    record, _capacity = get_record_for_user(request.staff, code)
+    record, capacity = get_record_for_user(request.staff, code)
+    if capacity not in PDF_READERS:
+        # The PDF is the notes: to a head or DSL (even one reading with a reason) it does not exist.
+        raise Http404("No such record.")
     if record.status != RecordStatus.SIGNED:
         raise Http404("A record has a PDF once everyone has signed it.")
     path = stored_pdf_path(record)
@@ -41,7 +48,8 @@ def record_pdf(request, code):
         actor=request.user,
         obj=record,
         request=request,
-        details={"sha256": record.pdf_sha256},
+        details={"sha256": record.pdf_sha256, "capacity": capacity}
+        | ({"grant": str(record.grant_code), "purpose": record.grant_purpose} if capacity == "auditor" else {}),
     )
     response = FileResponse(
         path.open("rb"), as_attachment=True, filename=pdf_filename(record), content_type="application/pdf"

@@ -14,7 +14,7 @@ from supervision.access import get_session_for_user, require
 from supervision.models import InformalNote
 
 from .. import services
-from ..access import get_record_for_user
+from ..access import PARTICIPANT, get_record_for_user
 from ..forms import (
     ActionForm,
     AddendumForm,
@@ -29,6 +29,7 @@ from ..forms import (
     SignForm,
 )
 from ..models import Action, ActionStatus, Addendum, Record, RecordStatus, SafeguardingDecision
+from ..oversight import readings_of, record_viewed
 
 
 def _errors(error: ValidationError) -> str:
@@ -84,10 +85,34 @@ def record_list(request):
     return render(request, "records/record_list.html", {"written": written, "mine": mine})
 
 
+def _metadata(request, record):
+    """A head's or DSL's view without a reason: when, who, status, counts, signatures, safeguarding
+    decisions and flags. Nothing of the notes reaches the template."""
+    signatures = [s for s in record.signatures.select_related("signer__user") if s.addendum_id is None]
+    context = {
+        "record": record,
+        "capacity": "overseer",
+        "attendees": list(record.session.attendees.select_related("user")),
+        "section_count": record.sections.count(),
+        "action_count": record.actions.count(),
+        "decisions": list(record.decisions.select_related("key_person__user")),
+        "flags": list(record.flags.select_related("raised_by__user")),
+        "signatures": signatures,
+        "standing": [s for s in signatures if s.voided_at is None],
+    }
+    return render(request, "records/record_detail.html", context)
+
+
 @staff_required
 @require_GET
 def record_detail(request, code):
     record, capacity = get_record_for_user(request.staff, code)
+    if capacity == "overseer":
+        return _metadata(request, record)
+    participant = capacity in PARTICIPANT
+    if not participant:
+        # A reader (head or DSL with a reason) or an auditor: read-only, and every view is logged.
+        record_viewed(viewer=request.staff, record=record, capacity=capacity, request=request)
     sections = list(record.sections.select_related("template_section"))
     actions = list(record.actions.select_related("owner__user", "section"))
     for section in sections:
@@ -104,6 +129,8 @@ def record_detail(request, code):
     context = {
         "record": record,
         "capacity": capacity,
+        "participant": participant,
+        "can_download_pdf": capacity != "reader",
         "editable": editable,
         "sections": sections,
         "loose_actions": [a for a in actions if a.section_id is None],
@@ -146,9 +173,11 @@ def record_detail(request, code):
     if capacity == "supervisee" and record.status == RecordStatus.AWAITING_SUPERVISEE:
         context["comment_form"] = CommentForm()
         context["feedback_form"] = FeedbackForm(initial={"feedback": record.supervisee_feedback})
-    if record.status == RecordStatus.SIGNED:
+    if record.status == RecordStatus.SIGNED and participant:
         context["addendum_form"] = AddendumForm()
         context["addendum_sign_form"] = SignForm()
+    if participant:
+        context["readings"] = readings_of(record)
     return render(request, "records/record_detail.html", context)
 
 
@@ -334,7 +363,8 @@ def record_reopen_view(request, code):
 @staff_required
 @require_POST
 def record_sign_view(request, code):
-    record, _capacity = get_record_for_user(request.staff, code)
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity in PARTICIPANT, "Only the people in the session sign its record.")
     form = SignForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Tick that you agree, and enter your password, to sign.")
@@ -382,7 +412,8 @@ def record_feedback_view(request, code):
 @staff_required
 @require_POST
 def addendum_add_view(request, code):
-    record, _capacity = get_record_for_user(request.staff, code)
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity in PARTICIPANT, "Only the people in the session add to its record.")
     form = AddendumForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Write the addendum.")
@@ -398,7 +429,8 @@ def addendum_add_view(request, code):
 @staff_required
 @require_POST
 def addendum_sign_view(request, code, addendum):
-    record, _capacity = get_record_for_user(request.staff, code)
+    record, capacity = get_record_for_user(request.staff, code)
+    require(capacity in PARTICIPANT, "Only the people in the session sign its addenda.")
     item = get_object_or_404(Addendum.objects.filter(record=record), code=addendum)
     form = SignForm(request.POST)
     if not form.is_valid():

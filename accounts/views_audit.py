@@ -1,0 +1,228 @@
+"""The audit trail page: an organisation's events for its admins and auditors, filtered, 50 a page.
+
+Looking at the trail is itself in the trail ("audit.viewed", once per visit with its filters), so an
+auditor's activity is as visible as everyone else's.
+"""
+
+import csv
+import json
+import re
+import uuid
+from datetime import datetime, timedelta
+
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.text import Truncator
+from django.views.decorators.http import require_GET
+
+from .access import role_required
+from .audit import audit_event
+from .forms_audit import AuditFilterForm, action_label, object_type_label
+from .models import AuditEvent, Role, StaffMember
+
+PAGE_SIZE = 50
+# Reloading the page or paging through the same filters within this time is the same visit: not logged again.
+VISIT_WINDOW = timedelta(minutes=30)
+DETAIL_ITEMS = 6
+DETAIL_WIDTH = 80
+
+
+@role_required(Role.ORG_ADMIN, Role.AUDITOR)
+@require_GET
+def audit_list(request):
+    viewer = request.staff
+    visible = AuditEvent.objects.visible_to(viewer)
+    form = AuditFilterForm(request.GET, events=visible, organisation=viewer.organisation)
+    valid = form.is_valid()
+    events = form.filter(visible) if valid else visible.none()
+    filters = form.applied() if valid else {}
+    if valid and request.GET.get("format") == "csv":
+        return _csv_download(request, events, filters)
+
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    _describe(rows, viewer)
+    if valid:
+        _log_visit(request, filters)
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("format", None)
+    context = {
+        "form": form,
+        "valid": valid,
+        "filtered": bool(filters),
+        "page": page,
+        "rows": rows,
+        "query": query.urlencode(),
+    }
+    # A history restore wants the whole page, although htmx sends it with HX-Request.
+    partial = request.htmx and not request.htmx.history_restore_request
+    response = render(request, "accounts/includes/audit_table.html" if partial else "accounts/audit_list.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _describe(rows, viewer):
+    """What each row shows beyond its fields; one query (the staff the viewer may open), whatever the page."""
+    linkable = set()
+    if viewer.has_role(Role.ORG_ADMIN):
+        codes = {e.object_code for e in rows if e.object_type == "staffmember" and _is_code(e.object_code)}
+        if codes:
+            manageable = StaffMember.objects.manageable_by(viewer).filter(code__in=codes)
+            linkable = {str(code) for code in manageable.values_list("code", flat=True)}
+    for e in rows:
+        e.action_label = action_label(e.action)
+        e.object_label = object_type_label(e.object_type) if e.object_type else ""
+        e.object_url = ""
+        if e.object_code in linkable:
+            e.object_url = reverse("accounts:staff-edit", kwargs={"code": e.object_code})
+        e.detail_items, e.detail_more = detail_items(e.details)
+
+
+def _is_code(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _log_visit(request, filters):
+    details = {"filters": filters}
+    last = (
+        AuditEvent.objects.filter(
+            actor=request.user, action="audit.viewed", created_at__gte=timezone.now() - VISIT_WINDOW
+        )
+        .values_list("details", flat=True)
+        .first()
+    )
+    if last != details:
+        audit_event(
+            action="audit.viewed",
+            actor=request.user,
+            organisation=request.staff.organisation,
+            request=request,
+            details=details,
+        )
+
+
+# The details column
+
+
+def detail_items(details) -> tuple[list[tuple[str, str]], int]:
+    """(key, value) pairs for the table and how many were left out. Nested objects are flattened one
+    level ("changes" shows old → new); every value is cut short, so no long text reaches the page."""
+    if not isinstance(details, dict):
+        return ([("value", _short(details))] if details not in (None, "", []) else []), 0
+    items = []
+    for key, value in details.items():
+        if isinstance(value, dict) and value:
+            for sub, subvalue in value.items():
+                if key == "changes" and isinstance(subvalue, list) and len(subvalue) == 2:
+                    items.append((sub, f"{_short(subvalue[0], 38)} → {_short(subvalue[1], 38)}"))
+                else:
+                    items.append((sub if key == "changes" else f"{key}.{sub}", _short(subvalue)))
+        else:
+            items.append((key, _short(value)))
+    return items[:DETAIL_ITEMS], max(0, len(items) - DETAIL_ITEMS)
+
+
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+# SHA-256 and similar digests: the first characters are enough to tell them apart on screen (the CSV has them whole).
+_DIGEST = re.compile(r"^[0-9a-f]{40,}$")
+
+
+def _short(value, width=DETAIL_WIDTH) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value == {}:
+        return "none"
+    if isinstance(value, list):
+        text = ", ".join(_short(v, width) for v in value) or "—"
+    elif isinstance(value, dict):
+        text = "; ".join(f"{k}: {_short(v, width)}" for k, v in value.items()) or "—"
+    elif isinstance(value, str) and _ISO_DATETIME.match(value):
+        text = _local_time(value)
+    elif isinstance(value, str) and _DIGEST.match(value):
+        text = value[:12] + "…"
+    else:
+        text = str(value)
+    return Truncator(text).chars(width)
+
+
+def _local_time(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if timezone.is_naive(moment):
+        return value
+    return dateformat.format(timezone.localtime(moment), "D j M Y, H:i")
+
+
+# The CSV download of the filtered trail
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_HEADER = [
+    "when (Europe/London)",
+    "who",
+    "action",
+    "action label",
+    "object type",
+    "object code",
+    "object",
+    "ip address",
+    "user agent",
+    "details",
+]
+
+
+def _cell(value) -> str:
+    """A cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_download(request, events, filters):
+    """Every event the filters match, streamed; the download is in the trail (and not in itself)."""
+    logged = audit_event(
+        action="audit.exported",
+        actor=request.user,
+        organisation=request.staff.organisation,
+        request=request,
+        details={"filters": filters, "events": events.count()},
+    )
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(CSV_HEADER)
+        for e in events.exclude(pk=logged.pk).iterator(chunk_size=2000):
+            row = [
+                timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor_name or "System",
+                e.action,
+                action_label(e.action),
+                e.object_type,
+                e.object_code,
+                e.object_repr,
+                e.ip_address,
+                e.user_agent,
+                json.dumps(e.details, ensure_ascii=False, sort_keys=True) if e.details else "",
+            ]
+            yield writer.writerow([_cell(v) for v in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="audit-trail-{stamp}.csv"'
+    return response

@@ -1,0 +1,136 @@
+"""Oversight pages: a head or DSL gives a reason to read a record's notes; organisation admins grant
+auditors read-only access to signed records; auditors see their grants and the records they cover."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import admin_settings, org_admin_required, role_required, staff_required
+from accounts.models import Role, StaffMember
+from supervision.views.contracts import _apply_errors
+
+from ..access import get_record_for_user, live_grants_for, records_in_grant
+from ..forms_oversight import GrantForm, ReasonForm
+from ..models import AuditorGrant
+from ..oversight import auditor_grant_create, auditor_grant_revoke, can_manage_grant, record_access_grant
+
+COVERED_PAGE_SIZE = 25
+
+
+# --- Reasoned access -----------------------------------------------------------------------------------
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def record_access(request, code):
+    """The form a head or DSL fills in before reading the notes. Anyone who may already read them goes
+    straight to the record; anyone who may not see the record at all gets 404."""
+    record, capacity = get_record_for_user(request.staff, code)
+    if capacity != "overseer":
+        return redirect("records:record-detail", code=record.code)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record_access_grant(
+                viewer=request.staff, record=record, reason=form.cleaned_data["reason"], request=request
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return redirect("records:record-detail", code=record.code)
+    attendees = list(record.session.attendees.select_related("user"))
+    return render(request, "records/record_access.html", {"record": record, "form": form, "attendees": attendees})
+
+
+# --- Auditor grants ------------------------------------------------------------------------------------
+
+
+def _state(grant: AuditorGrant, now) -> str:
+    if grant.revoked_at is not None:
+        return "revoked"
+    return "live" if grant.expires_at > now else "expired"
+
+
+@role_required(Role.ORG_ADMIN, Role.AUDITOR)
+@require_GET
+def grant_list(request):
+    """Organisation admins: every grant they manage, live or not. Auditors: their live grants, and the
+    signed records the chosen one covers, a page at a time. A fixed number of queries."""
+    staff = request.staff
+    now = timezone.now()
+    context = {"now": now, "managed": None, "mine": None}
+    if staff.has_role(Role.ORG_ADMIN):
+        grants = (
+            AuditorGrant.objects.filter(organisation_id=staff.organisation_id)
+            .select_related("auditor__user", "granted_by__user")
+            .prefetch_related("settings")
+        )
+        scope = staff.role_scope(Role.ORG_ADMIN)
+        if scope != "organisation":
+            grants = grants.filter(settings__in=scope).distinct()
+        managed = list(grants)
+        for grant in managed:
+            grant.state = _state(grant, now)
+            grant.can_revoke = grant.state == "live" and can_manage_grant(staff, grant)
+        context["managed"] = managed
+    if staff.has_role(Role.AUDITOR):
+        mine = list(live_grants_for(staff).prefetch_related("settings"))
+        chosen = next((g for g in mine if str(g.code) == request.GET.get("grant")), mine[0] if len(mine) == 1 else None)
+        context.update(mine=mine, chosen=chosen)
+        if chosen is not None:
+            covered = (
+                records_in_grant(chosen)
+                .select_related("session__setting", "session__group", "supervisor__user")
+                .prefetch_related("session__attendees__user")
+                .order_by("-session__starts_at", "-id")
+            )
+            context["page"] = Paginator(covered, COVERED_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "records/grant_list.html", context)
+
+
+def _auditors(staff: StaffMember):
+    return (
+        StaffMember.objects.filter(organisation_id=staff.organisation_id, role_assignments__role=Role.AUDITOR)
+        .current()
+        .select_related("user")
+        .distinct()
+    )
+
+
+@org_admin_required
+@require_http_methods(["GET", "POST"])
+def grant_add(request):
+    staff = request.staff
+    form = GrantForm(request.POST or None, auditors=_auditors(staff), settings=admin_settings(staff))
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant = auditor_grant_create(actor=staff, request=request, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(
+                request,
+                f"{grant.auditor.full_name} can read signed records of the chosen settings until "
+                f"{timezone.localtime(grant.expires_at):%a %-d %b %Y, %H:%M}. Every view is logged.",
+            )
+            return redirect("records:grant-list")
+    return render(request, "records/grant_form.html", {"form": form})
+
+
+@org_admin_required
+@require_POST
+def grant_revoke(request, code):
+    grant = get_object_or_404(
+        AuditorGrant.objects.filter(organisation_id=request.staff.organisation_id).select_related("auditor__user"),
+        code=code,
+    )
+    try:
+        auditor_grant_revoke(actor=request.staff, grant=grant, request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Revoked: {grant.auditor.full_name} no longer reads the records of this grant.")
+    return redirect("records:grant-list")

@@ -1,0 +1,965 @@
+"""The compliance dashboard (issue 6; DESIGN sections 2, 5, 6 and 8).
+
+Each figure is a method of `Dashboard` that returns the rows behind it; the tile's number is worked
+out from those rows (`Dashboard.tile`), so the number and the list it drills down to cannot disagree.
+
+Who sees what (`dashboard_scope`): heads and DSLs the settings of their role (an organisation-wide
+head or DSL sees them all); organisation admins and auditors holding that role organisation-wide see
+the whole trust; nobody else. Rows carry names, dates, counts and statuses, never what was said in
+supervision (no section text, action wording, decision or flag note).
+
+Where things belong: an agreement to the settings of its supervisee; a session, and the record,
+actions, decisions and flags of it, to the session's setting.
+
+Cost: every figure is a fixed number of queries whatever the number of staff. Agreements come with
+their last held session as an annotation and their overrides and settings prefetched; sessions of the
+half terms come in one `values_list`; the rules of `supervision/rules.py` then run in Python.
+"""
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from functools import cached_property
+
+from django.db.models import Case, Count, Exists, OuterRef, Q, Subquery, When
+from django.db.models.functions import Length, Trim
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Role, Setting, StaffMember
+from records.models import (
+    Action,
+    ConfidentialityFlag,
+    FunctionTag,
+    Record,
+    RecordSection,
+    RecordStatus,
+    SafeguardingDecision,
+    Signature,
+    SignatureCapacity,
+)
+
+from .models import (
+    BUSY_STATUSES,
+    ClosureDay,
+    Contract,
+    HalfTerm,
+    Session,
+    SessionKind,
+    SessionStatus,
+    _scope_settings,
+)
+from .rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
+from .school_calendar import school_days, school_weeks
+from .slots import LONDON
+
+# An agreement's annual review is "due" this many days ahead (DESIGN section 7).
+REVIEW_DUE_DAYS = 30
+# Coverage is charted over this many half terms, ending with the chosen one.
+HISTORY_HALF_TERMS = 6
+# Above this many settings the coverage chart draws one line for them all (the table keeps each).
+MAX_SETTING_LINES = 8
+
+
+def dashboard_scope(staff: StaffMember | None):
+    """Whose figures the person sees: "organisation", the ids of the settings they lead as head or DSL,
+    or None (no dashboard)."""
+    if staff is None:
+        return None
+    if _scope_settings(staff, Role.ORG_ADMIN, Role.AUDITOR) == "organisation":
+        return "organisation"
+    return _scope_settings(staff, Role.HEAD, Role.DSL)
+
+
+def default_half_term(half_terms: list[HalfTerm], today: date) -> HalfTerm | None:
+    """The half term running today, else the most recent one to have started, else the next."""
+    started = [h for h in half_terms if h.starts <= today]
+    if started:
+        return max(started, key=lambda h: h.starts)
+    upcoming = [h for h in half_terms if h.starts > today]
+    return min(upcoming, key=lambda h: h.starts) if upcoming else None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=LONDON)
+
+
+def _local_day(moment: datetime) -> date:
+    return timezone.localtime(moment, LONDON).date()
+
+
+def half_term_name(half_term: HalfTerm) -> str:
+    return f"{half_term.label} {half_term.academic_year.name}"
+
+
+# --- Rows ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class AgreementRow:
+    """An agreement owed supervision in a half term, and how it went."""
+
+    contract: Contract
+    half_term: HalfTerm
+    settings: list[str]
+    setting_ids: list[int]
+    held: int  # sessions held in the half term (this agreement, or the one it replaced)
+    signed: bool  # one of them has a signed record
+    booked: bool  # a session held or booked in the half term
+    url: str | None
+    days_overdue: int | None = None
+
+    @property
+    def last_held(self):
+        return self.contract.last_held
+
+    @property
+    def overdue_label(self) -> str:
+        if self.days_overdue is None:
+            return ""
+        if self.days_overdue == 0:
+            return "Not booked"
+        return f"{self.days_overdue} day{'s' if self.days_overdue != 1 else ''}"
+
+    @property
+    def outcome(self) -> str:
+        if self.signed:
+            return "Held, record signed"
+        if self.held:
+            return "Held, record not signed yet"
+        if self.booked:
+            return "Booked"
+        return "No session"
+
+
+@dataclass
+class ContractRow:
+    """A current agreement: missing signatures, or its review due or overdue."""
+
+    contract: Contract
+    settings: list[str]
+    status: str
+    url: str | None
+
+    @property
+    def waiting_for(self) -> str:
+        c = self.contract
+        missing = [
+            who
+            for who, signed in (("the supervisee", c.supervisee_signed_at), ("the supervisor", c.supervisor_signed_at))
+            if signed is None
+        ]
+        return " and ".join(missing)
+
+
+@dataclass
+class StaffRow:
+    staff: StaffMember
+    settings: list[str]
+    add_url: str | None
+
+
+@dataclass
+class RecordRow:
+    record: Record
+    waiting_for: str
+    since: date
+    days: int
+    url: str | None
+
+    @property
+    def who(self) -> str:
+        session = self.record.session
+        if session.group_id:
+            return f"Group: {session.group.name}"
+        return session.contract.supervisee.full_name
+
+
+@dataclass
+class ActionRow:
+    action: Action
+    days_overdue: int
+    url: str | None
+
+
+@dataclass
+class DecisionRow:
+    decision: SafeguardingDecision
+    signed_on: date
+    days: int
+    url: str | None
+
+
+@dataclass
+class FlagRow:
+    kind: str
+    setting: str
+    url: str | None
+
+
+@dataclass
+class CancellationRow:
+    session: Session
+    rebooked: Session | None
+    hours: float | None  # from the cancellation to the rebooked session's creation
+    url: str | None
+    rebooked_url: str | None
+
+
+@dataclass
+class CaseloadRow:
+    supervisor: StaffMember
+    agreements: int = 0
+    unsigned: int = 0
+    has_own_supervision: bool = True
+
+
+@dataclass
+class BalanceRow:
+    name: str
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def percent(self, function: str) -> int:
+        return round(100 * self.counts.get(function, 0) / self.total) if self.total else 0
+
+    @property
+    def cells(self):
+        """(count, percent) for each function in the fixed order."""
+        return [(self.counts.get(f, 0), self.percent(f)) for f in FunctionTag.values]
+
+
+@dataclass
+class Tile:
+    number: str
+    label: str
+    tone: str = ""  # "good", "warn" or "bad": a word for CSS, the number and label say the rest
+
+
+# --- Figures -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    slug: str
+    title: str
+    method: str
+    in_half_term: bool  # about the chosen half term, or "as of today"
+    empty: str
+
+
+FIGURES = {
+    f.slug: f
+    for f in [
+        Figure(
+            "coverage",
+            "Coverage: agreements with a held, signed session",
+            "coverage",
+            True,
+            "No agreement was owed supervision in this half term.",
+        ),
+        Figure(
+            "overdue",
+            "Overdue supervision",
+            "overdue",
+            True,
+            "Nobody is overdue: every agreement owed supervision has a session held or booked.",
+        ),
+        Figure(
+            "cancellations",
+            "Cancellations and rebooking",
+            "cancellations",
+            True,
+            "No session was cancelled in this half term.",
+        ),
+        Figure(
+            "awaiting-signature",
+            "Records awaiting a signature",
+            "awaiting_signature",
+            False,
+            "Every submitted record is signed.",
+        ),
+        Figure(
+            "overdue-actions",
+            "Overdue actions",
+            "overdue_actions",
+            False,
+            "No action agreed in supervision is past its due date.",
+        ),
+        Figure(
+            "safeguarding-decisions",
+            "Safeguarding decisions not yet on the child's file",
+            "safeguarding_decisions",
+            False,
+            "Every safeguarding decision of a signed record is confirmed on the child's file.",
+        ),
+        Figure(
+            "escalations",
+            "Open confidentiality escalations",
+            "escalations",
+            False,
+            "No confidentiality flag is waiting to be resolved.",
+        ),
+        Figure(
+            "agreements-missing",
+            "Staff without a current agreement",
+            "agreements_missing",
+            False,
+            "Every current member of staff has a supervision agreement.",
+        ),
+        Figure(
+            "agreements-unsigned",
+            "Agreements not signed by both",
+            "agreements_unsigned",
+            False,
+            "Every current agreement is signed by both.",
+        ),
+        Figure(
+            "review-due",
+            f"Agreements due for review within {REVIEW_DUE_DAYS} days",
+            "review_due",
+            False,
+            f"No agreement is due for its annual review in the next {REVIEW_DUE_DAYS} days.",
+        ),
+        Figure(
+            "review-overdue",
+            "Agreements past their review date",
+            "review_overdue",
+            False,
+            "No agreement is past its annual review date.",
+        ),
+        Figure(
+            "caseloads",
+            "Supervisor caseloads",
+            "caseloads",
+            False,
+            "Nobody supervises a current agreement yet.",
+        ),
+        Figure(
+            "unsupervised-supervisors",
+            "Supervisors without supervision of their own",
+            "unsupervised_supervisors",
+            False,
+            "Every supervisor has a current agreement of their own.",
+        ),
+        Figure(
+            "balance",
+            "Balance of the three functions",
+            "balance_by_supervisor",
+            False,
+            "No record of this academic year has any section written yet.",
+        ),
+    ]
+}
+
+
+class Dashboard:
+    """The figures for one viewer, half term and set of settings.
+
+    `settings` are the settings the page covers; `whole_organisation` also takes in people and
+    agreements with no setting (only for organisation-wide viewers with no setting chosen).
+    """
+
+    def __init__(
+        self,
+        *,
+        viewer: StaffMember,
+        half_term: HalfTerm,
+        settings: list[Setting],
+        whole_organisation: bool,
+        half_terms: list[HalfTerm] | None = None,
+        today: date | None = None,
+    ):
+        self.viewer = viewer
+        self.organisation_id = viewer.organisation_id
+        self.half_term = half_term
+        self.settings = sorted(settings, key=lambda s: s.name)
+        self.setting_ids = None if whole_organisation else [s.id for s in settings]
+        self.setting_names = {s.id: s.name for s in settings}
+        self.today = today or timezone.localdate()
+        self._half_terms = half_terms
+        self._owed_cache: dict[int, list[AgreementRow]] = {}
+        # What the viewer may open (the same rules as Contract/Session.visible_to), for the links.
+        self._contract_reach = _scope_settings(viewer, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
+        self._session_reach = _scope_settings(viewer, Role.HEAD, Role.DSL)
+
+    # Scoping ----------------------------------------------------------------------------------
+
+    def _staff_ids(self):
+        return StaffMember.objects.filter(organisation_id=self.organisation_id, settings__in=self.setting_ids).values(
+            "id"
+        )
+
+    def _contracts(self):
+        qs = Contract.objects.filter(organisation_id=self.organisation_id)
+        if self.setting_ids is not None:
+            qs = qs.filter(supervisee_id__in=self._staff_ids())
+        return qs
+
+    def _in_settings(self, qs, path: str):
+        """Rows of the organisation whose session's setting is in scope (`path` leads to it)."""
+        # A record section reaches its organisation through its record.
+        organisation = "record__organisation_id" if qs.model is RecordSection else "organisation_id"
+        qs = qs.filter(**{organisation: self.organisation_id})
+        if self.setting_ids is not None:
+            qs = qs.filter(**{f"{path}__in": self.setting_ids})
+        return qs
+
+    def _names(self, setting_ids) -> list[str]:
+        return sorted(self.setting_names[i] for i in setting_ids if i in self.setting_names)
+
+    def _reaches(self, reach, setting_ids) -> bool:
+        return reach == "organisation" or bool(reach and set(setting_ids) & reach)
+
+    def _contract_url(self, contract: Contract, setting_ids) -> str | None:
+        mine = self.viewer.id in (contract.supervisee_id, contract.supervisor_id)
+        if mine or self._reaches(self._contract_reach, setting_ids):
+            return reverse("supervision:contract-detail", kwargs={"code": contract.code})
+        return None
+
+    def _session_url(self, session: Session) -> str | None:
+        mine = session.supervisor_id == self.viewer.id or (
+            session.contract_id is not None and session.contract.supervisee_id == self.viewer.id
+        )
+        if mine or self._reaches(self._session_reach, [session.setting_id]):
+            return reverse("supervision:session-detail", kwargs={"code": session.code})
+        return None
+
+    def _safeguarding_url(self, setting_id: int) -> str | None:
+        if self._reaches(self._session_reach, [setting_id]):
+            return reverse("records:safeguarding")
+        return None
+
+    # Agreements owed supervision in a half term (coverage, overdue, the CSV, the chart) ----------------
+
+    def _owed(self, half_term: HalfTerm) -> list[AgreementRow]:
+        if half_term.id not in self._owed_cache:
+            self._owed_cache.update(self._load_owed([half_term]))
+        return self._owed_cache[half_term.id]
+
+    def _load_owed(self, half_terms: list[HalfTerm]) -> dict[int, list[AgreementRow]]:
+        """Agreements owed supervision in each half term, with their sessions there. Five queries.
+
+        An agreement counts in a half term when it started by its end, had not ended before its start,
+        both had signed it before its end, and its supervisee was owed supervision in it by the rules
+        (not yet started or left, agency staff after 5 weeks, termly agreements in the first half of
+        the term). An agreement replaced during the half term (a review or a change of supervisor)
+        gives way to its successor, which counts the sessions of both: one person, one row.
+        """
+        first = min(h.starts for h in half_terms)
+        last = max(h.ends for h in half_terms)
+        range_start, range_end = _midnight(first), _midnight(last + timedelta(days=1))
+        held = Session.objects.filter(status=SessionStatus.HELD).order_by("-starts_at").values("starts_at")
+        contracts = list(
+            self._contracts()
+            .filter(start_date__lte=last, supervisee_signed_at__lt=range_end, supervisor_signed_at__lt=range_end)
+            .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+            .select_related("supervisee__user", "supervisor__user", "previous")
+            .prefetch_related("overrides", "supervisee__settings")
+            .annotate(
+                last_held=Case(
+                    When(
+                        kind=SessionKind.GROUP,
+                        then=Subquery(held.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))[:1]),
+                    ),
+                    default=Subquery(
+                        held.filter(Q(contract_id=OuterRef("id")) | Q(contract_id=OuterRef("previous_id")))[:1]
+                    ),
+                )
+            )
+            .order_by("supervisee__user__full_name", "id")
+        )
+        busy = Session.objects.filter(
+            organisation_id=self.organisation_id,
+            status__in=BUSY_STATUSES,
+            starts_at__gte=range_start,
+            starts_at__lt=range_end,
+        )
+        # (day, status, record status) of each session, by agreement (1:1) and by attendee (groups).
+        by_contract = defaultdict(list)
+        for contract_id, starts_at, status, record_status in busy.filter(
+            kind=SessionKind.ONE_TO_ONE, contract_id__in=self._contracts().values("id")
+        ).values_list("contract_id", "starts_at", "status", "record__status"):
+            by_contract[contract_id].append((_local_day(starts_at), status, record_status))
+        groups = busy.filter(kind=SessionKind.GROUP)
+        if self.setting_ids is not None:
+            groups = groups.filter(attendees__in=self._staff_ids())
+        by_attendee = defaultdict(list)
+        for staff_id, starts_at, status, record_status in groups.values_list(
+            "attendees", "starts_at", "status", "record__status"
+        ):
+            by_attendee[staff_id].append((_local_day(starts_at), status, record_status))
+        closed_everywhere, closed_in = set(), defaultdict(set)
+        for setting_id, day in ClosureDay.objects.filter(
+            organisation_id=self.organisation_id, date__range=(first, last)
+        ).values_list("setting_id", "date"):
+            (closed_in[setting_id] if setting_id else closed_everywhere).add(day)
+
+        weeks_cache = {}
+
+        def weeks(first_day, last_day, setting_ids):
+            key = (first_day, last_day, setting_ids)
+            if key not in weeks_cache:
+                closed = closed_everywhere.union(*(closed_in[i] for i in setting_ids))
+                weeks_cache[key] = len(school_weeks(school_days(first_day, last_day, closed)))
+            return weeks_cache[key]
+
+        successor_of = {c.previous_id: c for c in contracts if c.previous_id}
+        result = {}
+        for half_term in half_terms:
+            ends_at = _midnight(half_term.ends + timedelta(days=1))
+
+            def active(c, half_term=half_term, ends_at=ends_at):
+                return (
+                    c.start_date <= half_term.ends
+                    and (c.end_date is None or c.end_date >= half_term.starts)
+                    and c.supervisee_signed_at < ends_at
+                    and c.supervisor_signed_at < ends_at
+                )
+
+            rows = []
+            for c in contracts:
+                successor = successor_of.get(c.id)
+                if not active(c) or (successor is not None and active(successor)):
+                    continue
+                supervisee = c.supervisee
+                setting_ids = tuple(sorted(s.id for s in supervisee.settings.all()))
+                if why_not_due(supervisee, half_term.starts, half_term.ends):
+                    continue
+                window = supervisable_window(supervisee, half_term.starts, half_term.ends)
+                if window is None:
+                    continue
+                chain_start = c.previous.start_date if c.previous_id else c.start_date
+                first_day = max(window[0], chain_start)
+                last_day = min(window[1], c.end_date) if c.end_date else window[1]
+                if first_day > last_day:
+                    continue
+                frequency = effective_frequency(c, first_day, c.overrides.all())
+                n_weeks = weeks(first_day, last_day, setting_ids)
+                if not sessions_needed(frequency, n_weeks, first_half_of_term=half_term.half == 1):
+                    continue
+                if c.kind == SessionKind.GROUP:
+                    sessions = by_attendee[c.supervisee_id]
+                else:
+                    sessions = by_contract[c.id] + (by_contract[c.previous_id] if c.previous_id else [])
+                inside = [s for s in sessions if half_term.starts <= s[0] <= half_term.ends]
+                held_here = [s for s in inside if s[1] == SessionStatus.HELD]
+                rows.append(
+                    AgreementRow(
+                        contract=c,
+                        half_term=half_term,
+                        settings=self._names(setting_ids),
+                        setting_ids=list(setting_ids),
+                        held=len(held_here),
+                        signed=any(s[2] == RecordStatus.SIGNED for s in held_here),
+                        booked=bool(inside),
+                        url=self._contract_url(c, setting_ids),
+                    )
+                )
+            result[half_term.id] = rows
+        return result
+
+    @cached_property
+    def history(self) -> list[HalfTerm]:
+        """The chosen half term and up to five before it, oldest first."""
+        half_terms = self._half_terms
+        if half_terms is None:
+            half_terms = list(
+                HalfTerm.objects.filter(organisation_id=self.organisation_id, starts__lte=self.half_term.starts)
+                .select_related("academic_year")
+                .order_by("-starts")[:HISTORY_HALF_TERMS]
+            )
+        earlier = sorted((h for h in half_terms if h.starts <= self.half_term.starts), key=lambda h: h.starts)
+        return earlier[-HISTORY_HALF_TERMS:]
+
+    def coverage(self) -> list[AgreementRow]:
+        """Agreements owed supervision in the half term; `signed` says whether each is covered: a session
+        held inside the half term whose record is signed."""
+        return self._owed(self.half_term)
+
+    def overdue(self, half_term: HalfTerm | None = None) -> list[AgreementRow]:
+        """Once the half term has ended: owed agreements with no session held in it, overdue by the days
+        since it ended. While it runs: those with no session held or booked in it ("not booked").
+        Longest overdue first, then those supervised longest ago (or never)."""
+        half_term = half_term or self.half_term
+        rows = self._owed(half_term)
+        if half_term.ends < self.today:
+            days = (self.today - half_term.ends).days
+            late = [replace(r, days_overdue=days) for r in rows if not r.held]
+        else:
+            late = [replace(r, days_overdue=0) for r in rows if not r.booked]
+        return sorted(
+            late,
+            key=lambda r: (
+                -r.days_overdue,
+                r.last_held is not None,
+                r.last_held or half_term.starts,
+                r.contract.supervisee.full_name,
+            ),
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.half_term.starts <= self.today <= self.half_term.ends
+
+    def coverage_history(self) -> list[dict]:
+        """Coverage in each half term of `history`, for the scope as a whole and for each setting."""
+        missing = [h for h in self.history if h.id not in self._owed_cache]
+        if missing:
+            self._owed_cache.update(self._load_owed(missing))
+        points = []
+        for half_term in self.history:
+            rows = self._owed_cache[half_term.id]
+            by_setting = {s.id: [0, 0] for s in self.settings}
+            for r in rows:
+                for setting_id in r.setting_ids:
+                    if setting_id in by_setting:
+                        by_setting[setting_id][0] += r.signed
+                        by_setting[setting_id][1] += 1
+            points.append(
+                {
+                    "half_term": half_term,
+                    "overall": (sum(r.signed for r in rows), len(rows)),
+                    "by_setting": by_setting,
+                }
+            )
+        return points
+
+    # As of today --------------------------------------------------------------------------------
+
+    def awaiting_signature(self) -> list[RecordRow]:
+        """Records submitted and not yet signed by all: waiting for the supervisee(s) since submission,
+        or for the supervisor since the last supervisee signature. Longest waiting first."""
+        last_signature = (
+            Signature.objects.filter(record_id=OuterRef("pk"), voided_at__isnull=True, addendum__isnull=True)
+            .exclude(capacity=SignatureCapacity.SUPERVISOR)
+            .order_by("-signed_at")
+            .values("signed_at")[:1]
+        )
+        records = (
+            self._in_settings(Record.objects.all(), "session__setting_id")
+            .filter(status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR])
+            .select_related(
+                "session__setting", "session__contract__supervisee__user", "session__group", "supervisor__user"
+            )
+            .annotate(last_supervisee_signature=Subquery(last_signature))
+        )
+        rows = []
+        for record in records:
+            if record.status == RecordStatus.AWAITING_SUPERVISOR:
+                waiting_for = "the supervisor"
+                since = record.last_supervisee_signature or record.submitted_at or record.created_at
+            else:
+                waiting_for = "the group" if record.session.group_id else "the supervisee"
+                since = record.submitted_at or record.created_at
+            since_day = _local_day(since)
+            rows.append(
+                RecordRow(
+                    record=record,
+                    waiting_for=waiting_for,
+                    since=since_day,
+                    days=(self.today - since_day).days,
+                    url=self._session_url(record.session),
+                )
+            )
+        return sorted(rows, key=lambda r: (-r.days, r.record.session.starts_at))
+
+    def overdue_actions(self) -> list[ActionRow]:
+        """Open actions past their due date, of records of sessions in scope. Most overdue first."""
+        actions = (
+            self._in_settings(Action.objects.overdue(self.today), "record__session__setting_id")
+            .select_related(
+                "owner__user",
+                "record__supervisor__user",
+                "record__session__setting",
+                "record__session__contract__supervisee__user",
+                "record__session__group",
+            )
+            .order_by("due_date", "id")
+        )
+        return [
+            ActionRow(action=a, days_overdue=(self.today - a.due_date).days, url=self._session_url(a.record.session))
+            for a in actions
+        ]
+
+    def safeguarding_decisions(self) -> list[DecisionRow]:
+        """Decisions of signed records that the key person has not confirmed on the child's file, waiting
+        since the record was signed. Longest waiting first."""
+        decisions = (
+            self._in_settings(SafeguardingDecision.objects.all(), "record__session__setting_id")
+            .filter(confirmed_at__isnull=True, record__status=RecordStatus.SIGNED)
+            .select_related("key_person__user", "record__supervisor__user", "record__session__setting")
+            .order_by("record__locked_at", "id")
+        )
+        rows = []
+        for d in decisions:
+            signed_on = _local_day(d.record.locked_at)
+            rows.append(
+                DecisionRow(
+                    decision=d,
+                    signed_on=signed_on,
+                    days=(self.today - signed_on).days,
+                    url=self._safeguarding_url(d.record.session.setting_id),
+                )
+            )
+        return rows
+
+    def escalations(self) -> list[FlagRow]:
+        """Unresolved confidentiality flags: their kind and setting only. A flag on a record of a session
+        the viewer was supervised in is not theirs to see (records/follow_up.py)."""
+        flags = (
+            self._in_settings(ConfidentialityFlag.objects.all(), "record__session__setting_id")
+            .filter(resolved_at__isnull=True)
+            .exclude(record__session__attendees=self.viewer)
+            .select_related("record__session__setting")
+            .order_by("raised_at", "id")
+        )
+        return [
+            FlagRow(
+                kind=f.get_kind_display(),
+                setting=f.record.session.setting.name,
+                url=self._safeguarding_url(f.record.session.setting_id),
+            )
+            for f in flags
+        ]
+
+    def cancellations(self) -> list[CancellationRow]:
+        """Sessions of the half term that were cancelled, with how long rebooking took: the hours from
+        the cancellation to the creation of the session that replaced it."""
+        start, end = _midnight(self.half_term.starts), _midnight(self.half_term.ends + timedelta(days=1))
+        sessions = (
+            self._in_settings(Session.objects.all(), "setting_id")
+            .filter(status=SessionStatus.CANCELLED, starts_at__gte=start, starts_at__lt=end)
+            .select_related(
+                "setting",
+                "supervisor__user",
+                "contract__supervisee__user",
+                "group",
+                "cancelled_by__user",
+                "rebooked_as__contract",
+            )
+            .order_by("starts_at", "id")
+        )
+        rows = []
+        for s in sessions:
+            rebooked = getattr(s, "rebooked_as", None)
+            hours = None
+            if rebooked is not None:
+                hours = max(0.0, (rebooked.created_at - s.cancelled_at).total_seconds() / 3600)
+            rows.append(
+                CancellationRow(
+                    session=s,
+                    rebooked=rebooked,
+                    hours=hours,
+                    url=self._session_url(s),
+                    rebooked_url=self._session_url(rebooked) if rebooked else None,
+                )
+            )
+        return rows
+
+    @cached_property
+    def _current_contracts(self) -> list[ContractRow]:
+        """Agreements not ended today, in scope."""
+        contracts = (
+            self._contracts()
+            .filter(Q(end_date__isnull=True) | Q(end_date__gte=self.today))
+            .select_related("supervisee__user", "supervisor__user")
+            .prefetch_related("supervisee__settings")
+            .order_by("supervisee__user__full_name", "id")
+        )
+        rows = []
+        for c in contracts:
+            setting_ids = [s.id for s in c.supervisee.settings.all()]
+            rows.append(
+                ContractRow(
+                    contract=c,
+                    settings=self._names(setting_ids),
+                    status=c.status(self.today),
+                    url=self._contract_url(c, setting_ids),
+                )
+            )
+        return rows
+
+    def agreements_unsigned(self) -> list[ContractRow]:
+        """Current agreements that one or both have not signed, oldest first."""
+        rows = [r for r in self._current_contracts if not r.contract.is_signed]
+        return sorted(rows, key=lambda r: (r.contract.created_at, r.contract.id))
+
+    def review_due(self) -> list[ContractRow]:
+        """Signed current agreements whose annual review is today or within the next 30 days."""
+        rows = [r for r in self._current_contracts if r.status == "review due"]
+        return sorted(rows, key=lambda r: r.contract.review_date)
+
+    def review_overdue(self) -> list[ContractRow]:
+        """Signed current agreements whose review date has passed."""
+        rows = [r for r in self._current_contracts if r.status == "review overdue"]
+        return sorted(rows, key=lambda r: r.contract.review_date)
+
+    def agreements_missing(self) -> list[StaffRow]:
+        """Current staff in scope (started, not left) with no agreement that has not ended."""
+        staff = (
+            StaffMember.objects.filter(organisation_id=self.organisation_id, start_date__lte=self.today)
+            .current(self.today)
+            .exclude(
+                Exists(
+                    Contract.objects.filter(supervisee_id=OuterRef("pk")).filter(
+                        Q(end_date__isnull=True) | Q(end_date__gte=self.today)
+                    )
+                )
+            )
+            .select_related("user", "supervisor__user")
+            .prefetch_related("settings")
+            .order_by("user__full_name", "id")
+        )
+        if self.setting_ids is not None:
+            staff = staff.filter(id__in=self._staff_ids())
+        rows = []
+        for person in staff:
+            setting_ids = [s.id for s in person.settings.all()]
+            can_add = self._reaches(self._contract_reach, setting_ids)
+            add_url = f"{reverse('supervision:contract-add')}?supervisee={person.code}" if can_add else None
+            rows.append(StaffRow(staff=person, settings=self._names(setting_ids), add_url=add_url))
+        return rows
+
+    @cached_property
+    def _caseloads(self) -> list[CaseloadRow]:
+        by_supervisor: dict[int, CaseloadRow] = {}
+        for r in self._current_contracts:
+            c = r.contract
+            row = by_supervisor.setdefault(c.supervisor_id, CaseloadRow(supervisor=c.supervisor))
+            row.agreements += 1
+            row.unsigned += not c.is_signed
+        if by_supervisor:
+            supervised = set(
+                Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id__in=list(by_supervisor))
+                .filter(Q(end_date__isnull=True) | Q(end_date__gte=self.today))
+                .values_list("supervisee_id", flat=True)
+            )
+            for supervisor_id, row in by_supervisor.items():
+                row.has_own_supervision = supervisor_id in supervised
+        return sorted(by_supervisor.values(), key=lambda r: (-r.agreements, r.supervisor.full_name))
+
+    def caseloads(self) -> list[CaseloadRow]:
+        """Current agreements (signed or not) in scope per supervisor, largest caseload first."""
+        return self._caseloads
+
+    def unsupervised_supervisors(self) -> list[CaseloadRow]:
+        """People supervising a current agreement in scope who have no current agreement as supervisee."""
+        rows = [r for r in self._caseloads if not r.has_own_supervision]
+        return sorted(rows, key=lambda r: r.supervisor.full_name)
+
+    # The three functions over the academic year ----------------------------------------------------
+
+    def _sections(self):
+        year = self.half_term.academic_year
+        return (
+            self._in_settings(RecordSection.objects.all(), "record__session__setting_id")
+            .filter(
+                record__session__starts_at__gte=_midnight(year.starts),
+                record__session__starts_at__lt=_midnight(year.ends + timedelta(days=1)),
+            )
+            .alias(written=Length(Trim("discussion")))
+            .filter(written__gt=0)
+            .order_by()
+        )
+
+    def balance_by_setting(self) -> list[BalanceRow]:
+        """Sections written this academic year, by the function their template section serves, per setting."""
+        rows = {s.id: BalanceRow(name=s.name) for s in self.settings}
+        counts = (
+            self._sections().values("record__session__setting_id", "template_section__function").annotate(n=Count("id"))
+        )
+        for item in counts:
+            row = rows.get(item["record__session__setting_id"])
+            if row is not None:
+                row.counts[item["template_section__function"]] = item["n"]
+        return [r for r in rows.values() if r.total]
+
+    def balance_by_supervisor(self) -> list[BalanceRow]:
+        """The same per supervisor (who wrote the record), by name."""
+        rows: dict[int, BalanceRow] = {}
+        counts = (
+            self._sections()
+            .values("record__supervisor_id", "record__supervisor__user__full_name", "template_section__function")
+            .annotate(n=Count("id"))
+        )
+        for item in counts:
+            row = rows.setdefault(
+                item["record__supervisor_id"], BalanceRow(name=item["record__supervisor__user__full_name"])
+            )
+            row.counts[item["template_section__function"]] = item["n"]
+        return sorted(rows.values(), key=lambda r: r.name)
+
+    # Tiles ------------------------------------------------------------------------------------
+
+    def rows(self, slug: str):
+        return getattr(self, FIGURES[slug].method)()
+
+    def tile(self, slug: str, rows) -> Tile:
+        """The number on a figure's tile, worked out from the rows of its list."""
+        n = len(rows)
+        if slug == "coverage":
+            covered = sum(r.signed for r in rows)
+            if not rows:
+                return Tile("–", "of agreements held and signed (none owed)")
+            percent = round(100 * covered / n)
+            if self.running:
+                # Mid-term a low share is the calendar, not a failing: "not booked" carries the warning.
+                return Tile(f"{percent}%", f"held and signed so far ({covered} of {n} agreements)")
+            tone = "good" if percent >= 90 else "warn" if percent >= 70 else "bad"
+            return Tile(f"{percent}%", f"held and signed ({covered} of {n} agreements)", tone)
+        if slug == "overdue":
+            label = "not booked yet" if self.running else "with no session held"
+            return Tile(str(n), label, "bad" if n else "good")
+        if slug == "cancellations":
+            summary = cancellation_summary(rows)
+            if not n:
+                return Tile("0", "sessions cancelled")
+            if summary["median_hours"] is None:
+                label = "cancelled, none rebooked yet"
+            else:
+                label = f"cancelled; rebooked in {hours_label(summary['median_hours'])} (median)"
+            return Tile(str(n), label, "warn" if summary["not_rebooked"] else "")
+        if slug == "caseloads":
+            if not rows:
+                return Tile("0", "supervisors")
+            return Tile(str(rows[0].agreements), f"largest caseload ({n} supervisor{'s' if n != 1 else ''})")
+        labels = {
+            "awaiting-signature": "records awaiting a signature",
+            "overdue-actions": "actions overdue",
+            "safeguarding-decisions": "safeguarding decisions not on the child's file",
+            "escalations": "open confidentiality escalations",
+            "agreements-missing": "staff without an agreement",
+            "agreements-unsigned": "agreements not signed by both",
+            "review-due": f"reviews due within {REVIEW_DUE_DAYS} days",
+            "review-overdue": "reviews overdue",
+            "unsupervised-supervisors": "supervisors without supervision",
+            "balance": "supervisors writing records this year",
+        }
+        urgent = {"safeguarding-decisions", "escalations", "review-overdue", "agreements-missing"}
+        tone = ("bad" if slug in urgent else "warn") if n else "good"
+        return Tile(str(n), labels[slug], "" if slug == "balance" else tone)
+
+
+def cancellation_summary(rows: list[CancellationRow]) -> dict:
+    hours = [r.hours for r in rows if r.hours is not None]
+    return {
+        "cancelled": len(rows),
+        "rebooked": len(hours),
+        "not_rebooked": len(rows) - len(hours),
+        "median_hours": statistics.median(hours) if hours else None,
+        "longest_hours": max(hours) if hours else None,
+    }
+
+
+def hours_label(hours: float | None) -> str:
+    if hours is None:
+        return "–"
+    if hours < 48:
+        value = round(hours, 1)
+        return f"{value:g} hour{'s' if value != 1 else ''}"
+    return f"{round(hours / 24, 1):g} days"

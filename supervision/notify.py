@@ -1,0 +1,115 @@
+"""The notification ledger: record a reminder once, then deliver it.
+
+`notify()` (one) and `notify_many()` (a sweep's worth at once) are the only ways a reminder, an
+escalation or a report enters the product. The ledger's unique key (kind, object, recipient, period)
+makes a second call for the same thing do nothing, so sweeps can run as often, and as concurrently,
+as beat and the workers like.
+"""
+
+from collections.abc import Iterable, Mapping
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import StaffMember
+
+from .models import Notification
+
+
+def notify(
+    *,
+    recipient: StaffMember,
+    kind: str,
+    object_type: str,
+    object_code,
+    period: str,
+    title: str,
+    body: str,
+    url: str,
+) -> Notification | None:
+    """Add the notification to the ledger unless it is there already; queue its email on commit.
+
+    Returns the new notification, or None when this (kind, object, recipient, period) was recorded before.
+    """
+    key = Notification.make_key(kind, object_type, object_code, recipient.id, period)
+    try:
+        # A savepoint, so a duplicate does not spoil the caller's transaction.
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                organisation_id=recipient.organisation_id,
+                recipient=recipient,
+                kind=kind,
+                object_type=object_type,
+                object_code=str(object_code),
+                period=period,
+                key=key,
+                title=title,
+                body=body,
+                url=url,
+            )
+    except IntegrityError:
+        return None
+    from .tasks import deliver_notification
+
+    notification_id = notification.id
+    transaction.on_commit(lambda: deliver_notification.delay(notification_id))
+    return notification
+
+
+# A look-up by key, or an INSERT, takes at most this many rows: well inside every backend's limit on
+# query parameters (SQLite's is lower still for INSERTs: Django cuts those to about 70 rows).
+BATCH = 500
+
+
+def _chunks(items: list, size: int = BATCH):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def notify_many(items: Iterable[Mapping]) -> int:
+    """Record many notifications at once: how the reminder sweep enters the ledger.
+
+    Each item holds `notify()`'s keyword arguments. The cost does not grow with the number of items
+    (one look-up per 500 keys, one INSERT per batch of new rows) where `notify()` costs three queries
+    each. Keys already in the ledger are left alone. The INSERT ignores conflicts on the unique key,
+    so a sweep running at the same moment loses and duplicates nothing; only the rows this call wrote
+    (found again by the fresh `code` each was given) have their email queued, on commit.
+    Returns how many notifications were recorded.
+    """
+    rows: dict[str, Notification] = {}
+    for item in items:
+        recipient = item["recipient"]
+        kind, object_type, object_code, period = item["kind"], item["object_type"], item["object_code"], item["period"]
+        key = Notification.make_key(kind, object_type, object_code, recipient.id, period)
+        rows.setdefault(
+            key,
+            Notification(
+                organisation_id=recipient.organisation_id,
+                recipient=recipient,
+                kind=kind,
+                object_type=object_type,
+                object_code=str(object_code),
+                period=period,
+                key=key,
+                title=item["title"],
+                body=item["body"],
+                url=item["url"],
+            ),
+        )
+    keys = sorted(rows)  # one order for every sweep: concurrent INSERTs then wait for each other, never deadlock
+    existing = set()
+    for chunk in _chunks(keys):
+        existing.update(Notification.objects.filter(key__in=chunk).values_list("key", flat=True))
+    new = [rows[key] for key in keys if key not in existing]
+    if not new:
+        return 0
+    ids: list[int] = []
+    with transaction.atomic():
+        Notification.objects.bulk_create(new, batch_size=BATCH, ignore_conflicts=True)
+        for chunk in _chunks([n.code for n in new]):
+            ids.extend(Notification.objects.filter(code__in=chunk).values_list("id", flat=True))
+    from .tasks import deliver_notification
+
+    for notification_id in ids:
+        # robust: a broker hiccup loses one message, not the rest; requeue_undelivered finds it again.
+        transaction.on_commit(lambda i=notification_id: deliver_notification.delay(i), robust=True)
+    return len(ids)
