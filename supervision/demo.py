@@ -23,6 +23,11 @@ RAISED = {"fatima.khan@riverside.example": "Complex child-protection casework th
 
 
 def seed_demo(organisation: Organisation, today) -> None:
+    _seed_history(organisation, today)
+    seed_notifications(organisation, today)
+
+
+def _seed_history(organisation: Organisation, today) -> None:
     services.ensure_calendar(organisation, today)
     # The history reaches back into the previous academic year.
     services.calendar_generate_default(
@@ -195,3 +200,39 @@ def seed_demo(organisation: Organisation, today) -> None:
             confidentiality_boundaries="What is said about the family stays in the group and on the child's file. "
             "Concerns about a colleague go to the head. Personal matters shared here are not repeated.",
         )
+
+
+def seed_notifications(organisation: Organisation, today) -> None:
+    """Reminders in several states: read and unread, emailed, and kept in the product only."""
+    from django.utils import timezone
+
+    from .models import Notification, NotificationKind, NotificationPreference
+    from .notify import notify
+
+    people = {p.user.email: p for p in StaffMember.objects.filter(organisation=organisation).select_related("user")}
+    tom, sarah, dsl = (
+        people.get(e) for e in ("staff@riverside.example", "supervisor@riverside.example", "dsl@riverside.example")
+    )
+    if not (tom and sarah and dsl):
+        return
+    NotificationPreference.objects.update_or_create(
+        staff=tom, kind=NotificationKind.ACTION_DUE, defaults={"email": False}
+    )
+    made = [
+        notify(recipient=tom, kind=NotificationKind.AGENDA_PROMPT, object_type="demo", object_code="agenda",
+               period=today.isoformat(), title="Prepare your agenda", body="Your next supervision is within a week: "
+               "add what you would like to talk about.", url="/calendar/"),
+        notify(recipient=tom, kind=NotificationKind.SIGNATURE_PENDING, object_type="demo", object_code="record",
+               period="1", title="A record is waiting for your signature", body="Read the notes of your last "
+               "session, then agree and sign or comment.", url="/records/"),
+        notify(recipient=tom, kind=NotificationKind.ACTION_DUE, object_type="demo", object_code="action",
+               period=today.isoformat(), title="An action is due tomorrow", body="See your actions.", url="/actions/"),
+        notify(recipient=sarah, kind=NotificationKind.SESSION_OVERDUE, object_type="demo", object_code="overdue",
+               period="autumn-1", title="Supervision overdue", body="Ben Carter was not supervised last half term: "
+               "book a session.", url="/calendar/"),
+        notify(recipient=dsl, kind=NotificationKind.DECISION_ESCALATION, object_type="demo", object_code="decision",
+               period="1", title="A safeguarding decision is not on the child's file", body="It was recorded four "
+               "days ago and the key person has not confirmed it.", url="/records/safeguarding/"),
+    ]  # fmt: skip
+    read = [n.id for n in made[:1] + made[3:4] if n is not None]
+    Notification.objects.filter(id__in=read).update(read_at=timezone.now())
