@@ -15,7 +15,7 @@ from accounts.models import Organisation
 from supervision.models import Session, SessionStatus
 
 from . import services
-from .models import Record, RecordStatus, Signature, SignatureCapacity
+from .models import Action, ActionStatus, Record, RecordStatus, Signature, SignatureCapacity
 
 NOTES = {
     "performance": "Talked through the class's progress this half term and the observation feedback. "
@@ -25,6 +25,10 @@ NOTES = {
     "personal_support": "Feeling settled and well supported; workload is manageable since the new timetable. "
     "Mentioned feeling tired before half term; we agreed to keep an eye on it.",
 }
+
+
+# The function each demo supervisor tends to leave out (chosen by their id, so it varies between them).
+NEGLECTED = ["development", "personal_support", "performance", None]
 
 
 def _sign_for_demo(record: Record, when) -> None:
@@ -62,14 +66,23 @@ def seed_demo(organisation: Organisation, today) -> None:
     for n, session in enumerate(sessions):
         supervisor = session.supervisor
         record = services.record_start(actor=supervisor, session=session)
+        # Supervisors differ in what they make room for: each leaves one function out now and then, so
+        # the dashboard's balance chart has something to say.
+        neglected = NEGLECTED[supervisor.id % len(NEGLECTED)]
         for section in record.sections.select_related("template_section"):
-            services.section_save(
-                actor=supervisor, section=section, discussion=NOTES[section.template_section.function]
-            )
+            function = section.template_section.function
+            if function == neglected and (n + supervisor.id) % 3 != 0:
+                continue
+            services.section_save(actor=supervisor, section=section, discussion=NOTES[function])
         record.refresh_from_db()
         supervisee = session.contract.supervisee if session.contract_id else None
         if record.previous_record_id:
             services.record_set_review(actor=supervisor, record=record, previous_notes_agreed=True)
+            # Last time's actions are reviewed: most were done by now, a few carried forward.
+            for action in Action.objects.filter(record_id=record.previous_record_id, status=ActionStatus.OPEN):
+                outcome = "carried_forward" if n % 7 == 0 else "done"
+                services.previous_action_review(actor=supervisor, record=record, action=action, outcome=outcome)
+            Action.objects.filter(reviewed_in=record, status=ActionStatus.DONE).update(done_at=session.starts_at)
         due = session.starts_at.date() + timedelta(days=21)
         if supervisee is not None and n % 3 == 0:
             services.action_add(

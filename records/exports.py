@@ -730,14 +730,29 @@ def _subject_readme(job: ExportJob) -> str:
 
 
 def delete_expired_export_files(now=None) -> int:
-    """Delete the files of expired exports (the job rows stay, as history); returns how many went."""
+    """Delete the files of expired exports (the job rows stay, as history), each with an audit event;
+    returns how many went. Safe to run twice at once: a job is claimed under a row lock."""
     now = now or timezone.now()
+    root = Path(settings.PRIVATE_ROOT).resolve()
     deleted = 0
-    for job in ExportJob.objects.filter(expires_at__lte=now).exclude(file_path=""):
-        root = Path(settings.PRIVATE_ROOT).resolve()
-        path = (root / job.file_path).resolve()
-        if path.is_relative_to(root):
-            path.unlink(missing_ok=True)
-        ExportJob.objects.filter(pk=job.pk).update(file_path="")
+    for job_id in ExportJob.objects.filter(expires_at__lte=now).exclude(file_path="").values_list("id", flat=True):
+        with transaction.atomic():
+            job = (
+                ExportJob.objects.select_for_update(skip_locked=True)
+                .filter(pk=job_id, expires_at__lte=now)
+                .exclude(file_path="")
+                .first()
+            )
+            if job is None:
+                continue
+            path = (root / job.file_path).resolve()
+            if path.is_relative_to(root):
+                path.unlink(missing_ok=True)
+            ExportJob.objects.filter(pk=job.pk).update(file_path="")
+            audit_event(
+                action="export.file_deleted",
+                obj=job,
+                details={"kind": job.kind, "expired_at": job.expires_at.isoformat()},
+            )
         deleted += 1
     return deleted

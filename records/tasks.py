@@ -38,3 +38,11 @@ def run_export(job_id: int) -> None:
     from .exports import run_export as build
 
     build(job_id)
+
+
+@shared_task(name="records.delete_expired_exports")
+def delete_expired_exports() -> int:
+    """Hourly (installed by migration 0004): delete expired exports' files; returns how many went."""
+    from .exports import delete_expired_export_files
+
+    return delete_expired_export_files()

@@ -108,6 +108,7 @@ class AgreementRow:
     signed: bool  # one of them has a signed record
     booked: bool  # a session held or booked in the half term
     url: str | None
+    last_record_url: str | None = None
     days_overdue: int | None = None
 
     @property
@@ -429,6 +430,16 @@ class Dashboard:
             return reverse("supervision:session-detail", kwargs={"code": session.code})
         return None
 
+    def _last_record_url(self, contract: Contract) -> str | None:
+        """The record of the agreement's last held session, for the people in it and the setting's heads
+        and DSLs (who see its metadata, and give a reason to read the notes)."""
+        if contract.last_record_code is None:
+            return None
+        mine = self.viewer.id in (contract.supervisee_id, contract.supervisor_id)
+        if mine or self._reaches(self._session_reach, [contract.last_held_setting_id]):
+            return reverse("records:record-detail", kwargs={"code": contract.last_record_code})
+        return None
+
     def _safeguarding_url(self, setting_id: int) -> str | None:
         if self._reaches(self._session_reach, [setting_id]):
             return reverse("records:safeguarding")
@@ -453,7 +464,21 @@ class Dashboard:
         first = min(h.starts for h in half_terms)
         last = max(h.ends for h in half_terms)
         range_start, range_end = _midnight(first), _midnight(last + timedelta(days=1))
-        held = Session.objects.filter(status=SessionStatus.HELD).order_by("-starts_at").values("starts_at")
+        held = Session.objects.filter(status=SessionStatus.HELD).order_by("-starts_at")
+
+        def last_held(field):
+            """`field` of the agreement's last held session (or its predecessor's; a group's: the member's)."""
+            values = held.values(field)
+            return Case(
+                When(
+                    kind=SessionKind.GROUP,
+                    then=Subquery(values.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))[:1]),
+                ),
+                default=Subquery(
+                    values.filter(Q(contract_id=OuterRef("id")) | Q(contract_id=OuterRef("previous_id")))[:1]
+                ),
+            )
+
         contracts = list(
             self._contracts()
             .filter(start_date__lte=last, supervisee_signed_at__lt=range_end, supervisor_signed_at__lt=range_end)
@@ -461,15 +486,9 @@ class Dashboard:
             .select_related("supervisee__user", "supervisor__user", "previous")
             .prefetch_related("overrides", "supervisee__settings")
             .annotate(
-                last_held=Case(
-                    When(
-                        kind=SessionKind.GROUP,
-                        then=Subquery(held.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))[:1]),
-                    ),
-                    default=Subquery(
-                        held.filter(Q(contract_id=OuterRef("id")) | Q(contract_id=OuterRef("previous_id")))[:1]
-                    ),
-                )
+                last_held=last_held("starts_at"),
+                last_record_code=last_held("record__code"),
+                last_held_setting_id=last_held("setting_id"),
             )
             .order_by("supervisee__user__full_name", "id")
         )
@@ -558,6 +577,7 @@ class Dashboard:
                         signed=any(s[2] == RecordStatus.SIGNED for s in held_here),
                         booked=bool(inside),
                         url=self._contract_url(c, setting_ids),
+                        last_record_url=self._last_record_url(c),
                     )
                 )
             result[half_term.id] = rows

@@ -1,7 +1,8 @@
 """Demo data for agreements, the calendar and sessions (called by `manage.py seed_demo`).
 
-Three half terms of history and the current one: sessions held, one missed, one cancelled and
-rebooked, upcoming sessions with agenda items, informal notes, a group, an agreement awaiting
+Five half terms of history and the current one (the dashboard's coverage chart shows six): sessions
+held, a few missed, one supervisee with no session held last half term (the dashboard's overdue list),
+one cancelled and rebooked, upcoming sessions with agenda items, informal notes, a group, an agreement awaiting
 signatures, one with a raised frequency and one due for its annual review. The next half term is
 left unplanned so the demo supervisor can plan it.
 """
@@ -19,7 +20,21 @@ from .slots import LONDON, Availability
 UPCOMING = {"staff@riverside.example", "supervisor@riverside.example", "dsl@riverside.example"}
 UNSIGNED = {"ben.carter@riverside.example"}
 REVIEW_DUE = {"amy.hughes@riverside.example"}
+# Their session of the last half term was missed and not rebooked: overdue on the dashboard.
+MISSED_LAST = {"amy.hughes@riverside.example"}
+# How many half terms the demo's history covers, the current one included.
+HISTORY_HALF_TERMS = 6
 RAISED = {"fatima.khan@riverside.example": "Complex child-protection casework this term"}
+
+
+def _sign_for_demo(contract: Contract, on) -> None:
+    """The demo's history: both signed the agreement on the morning it started."""
+    signed_at = timezone.make_aware(timezone.datetime.combine(on, timezone.datetime.min.time()).replace(hour=9))
+    Contract.objects.filter(pk=contract.pk).update(
+        supervisee_signed_at=signed_at,
+        supervisor_signed_at=signed_at + timedelta(minutes=5),
+        signed_hash=services.contract_content_hash(contract),
+    )
 
 
 def seed_demo(organisation: Organisation, today) -> None:
@@ -33,8 +48,10 @@ def _seed_history(organisation: Organisation, today) -> None:
     services.calendar_generate_default(
         organisation=organisation, start_year=today.year - 1 if today.month >= 8 else today.year - 2
     )
-    half_terms = list(HalfTerm.objects.filter(organisation=organisation, starts__lte=today).order_by("-starts")[:4])
-    half_terms.reverse()  # three past half terms and the current one
+    half_terms = list(
+        HalfTerm.objects.filter(organisation=organisation, starts__lte=today).order_by("-starts")[:HISTORY_HALF_TERMS]
+    )
+    half_terms.reverse()  # five past half terms and the current one
     earliest = half_terms[0].starts
     people = list(
         StaffMember.objects.filter(organisation=organisation, supervisor__isnull=False)
@@ -42,12 +59,16 @@ def _seed_history(organisation: Organisation, today) -> None:
         .order_by("user__full_name")
     )
     now = timezone.now()
-    contracts = []
+    # Agreements are reviewed at the start of each academic year: the demo's older agreements were renewed
+    # then, so their next review is a year away (all but the one due for review).
+    renew_on = HalfTerm.objects.filter(academic_year=half_terms[-1].academic_year).order_by("starts").first().starts
+    chains = []  # each person's agreements, oldest first
     for person in people:
+        email = person.user.email
         start = max(person.start_date, earliest - timedelta(days=14))
         if person.leaving_date:
             start = min(start, person.leaving_date - timedelta(days=120))
-        if person.user.email in REVIEW_DUE:
+        if email in REVIEW_DUE:
             start = today - timedelta(days=350)
         contract = services.contract_create(
             actor=person.supervisor,
@@ -56,42 +77,51 @@ def _seed_history(organisation: Organisation, today) -> None:
             start_date=start,
             venue="Meeting room" if person.settings.first().kind != "nursery" else "Staff room",
         )
+        chain = [contract]
+        if email not in UNSIGNED:
+            _sign_for_demo(contract, start)
+            renew = (
+                email not in REVIEW_DUE
+                and start <= renew_on - timedelta(days=90)
+                and renew_on <= today
+                and not (person.leaving_date and person.leaving_date < renew_on)
+            )
+            if renew:
+                successor = services.contract_renew(actor=person.supervisor, contract=contract, on=renew_on)
+                _sign_for_demo(successor, renew_on)
+                chain.append(successor)
         if person.is_leaver(today):
             services.contract_end(
-                actor=person.supervisor, contract=contract, end_date=person.leaving_date, reason="Left"
+                actor=person.supervisor, contract=chain[-1], end_date=person.leaving_date, reason="Left"
             )
-        if person.user.email not in UNSIGNED:
-            # The demo's history: signed when the agreement started.
-            signed_at = timezone.make_aware(
-                timezone.datetime.combine(start, timezone.datetime.min.time()).replace(hour=9)
-            )
-            Contract.objects.filter(pk=contract.pk).update(
-                supervisee_signed_at=signed_at,
-                supervisor_signed_at=signed_at + timedelta(minutes=5),
-                signed_hash=services.contract_content_hash(contract),
-            )
-        if person.user.email in RAISED:
+        if email in RAISED:
             services.override_add(
                 actor=person.supervisor,
-                contract=contract,
+                contract=chain[-1],
                 frequency=Frequency.FORTNIGHTLY,
-                reason=RAISED[person.user.email],
+                reason=RAISED[email],
                 starts=half_terms[-1].starts,
                 ends=half_terms[-1].ends + timedelta(days=60),
             )
-        contract.refresh_from_db()
-        contracts.append(contract)
+        for c in chain:
+            c.refresh_from_db()
+        chains.append(chain)
 
-    everyone = list({p.id: p for c in contracts for p in (c.supervisee, c.supervisor)}.values())
+    everyone = list({p.id: p for chain in chains for c in chain for p in (c.supervisee, c.supervisor)}.values())
     availability = Availability(organisation, everyone, earliest, half_terms[-1].ends)
     booked = {}
     for index, half_term in enumerate(half_terms):
         current = index == len(half_terms) - 1
-        for n, contract in enumerate(contracts):
-            if not contract.is_signed or contract.start_date > half_term.ends:
+        for n, chain in enumerate(chains):
+            # The agreement in force in this half term (renewals start on a half term's first day).
+            active = [
+                c
+                for c in chain
+                if c.start_date <= half_term.ends and (c.end_date is None or c.end_date >= half_term.starts)
+            ]
+            if not active or not active[-1].is_signed:
                 continue
-            if contract.end_date and contract.end_date < half_term.starts:
-                continue
+            contract = active[-1]
             setting = contract.supervisee.settings.order_by("name").first()
             # Spread the caseload: each person's session falls in a different week of the half term.
             first_day = half_term.starts + timedelta(days=7 * (n % 6) + n % 3)
@@ -119,7 +149,11 @@ def _seed_history(organisation: Organisation, today) -> None:
             )
             availability.book([contract.supervisor_id, contract.supervisee_id], starts_at, session.ends_at)
             if starts_at < now:
-                status = SessionStatus.MISSED if (n + index) % 17 == 0 else SessionStatus.HELD
+                # A few missed at random, never the demo sign-ins' own sessions (their story is below).
+                missed = ((n + index) % 17 == 0 and contract.supervisee.user.email not in UPCOMING) or (
+                    index == len(half_terms) - 2 and contract.supervisee.user.email in MISSED_LAST
+                )
+                status = SessionStatus.MISSED if missed else SessionStatus.HELD
                 type(session).objects.filter(pk=session.pk).update(status=status)
             booked.setdefault(contract.supervisee.user.email, []).append(session)
             if current and contract.supervisee.user.email == "staff@riverside.example" and starts_at > now:
@@ -228,7 +262,7 @@ def seed_notifications(organisation: Organisation, today) -> None:
         notify(recipient=tom, kind=NotificationKind.ACTION_DUE, object_type="demo", object_code="action",
                period=today.isoformat(), title="An action is due tomorrow", body="See your actions.", url="/actions/"),
         notify(recipient=sarah, kind=NotificationKind.SESSION_OVERDUE, object_type="demo", object_code="overdue",
-               period="autumn-1", title="Supervision overdue", body="Ben Carter was not supervised last half term: "
+               period="autumn-1", title="Supervision overdue", body="Amy Hughes was not supervised last half term: "
                "book a session.", url="/calendar/"),
         notify(recipient=dsl, kind=NotificationKind.DECISION_ESCALATION, object_type="demo", object_code="decision",
                period="1", title="A safeguarding decision is not on the child's file", body="It was recorded four "

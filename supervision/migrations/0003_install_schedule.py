@@ -7,16 +7,15 @@ period: when workers were down, one run catches up rather than a queue of stale 
 """
 
 from django.db import migrations
-from django.utils import timezone
 
-TIME_ZONE = "Europe/London"
+from config import beat
 
 # name, task, schedule, expire_seconds, description
 TASKS = [
     (
         "supervision: sweep reminders",
         "supervision.sweep_reminders",
-        {"crontab": "*/15"},
+        {"crontab": {"minute": "*/15"}},
         15 * 60,
         "Every 15 minutes: record the reminders and escalations due now (DESIGN section 7) and queue their emails.",
     ),
@@ -37,41 +36,6 @@ TASKS = [
 ]
 
 
-def install_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    added = False
-    for name, task, schedule, expire_seconds, description in TASKS:
-        if PeriodicTask.objects.filter(name=name).exists():
-            continue
-        if "crontab" in schedule:
-            fields = {"minute": schedule["crontab"], "hour": "*", "day_of_week": "*", "day_of_month": "*",
-                      "month_of_year": "*", "timezone": TIME_ZONE}  # fmt: skip
-            crontab = CrontabSchedule.objects.filter(**fields).first() or CrontabSchedule.objects.create(**fields)
-            when = {"crontab": crontab}
-        else:
-            fields = {"every": schedule["interval"], "period": "minutes"}
-            interval = IntervalSchedule.objects.filter(**fields).first() or IntervalSchedule.objects.create(**fields)
-            when = {"interval": interval}
-        PeriodicTask.objects.get_or_create(
-            name=name,
-            defaults={"task": task, "expire_seconds": expire_seconds, "description": description, **when},
-        )
-        added = True
-    if added:
-        # A running beat reloads its schedule when this changes (the model's signals do not run here).
-        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
-
-
-def remove_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    deleted, _ = PeriodicTask.objects.filter(name__in=[name for name, *_ in TASKS]).delete()
-    if deleted:
-        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -79,4 +43,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(install_schedule, remove_schedule)]
+    operations = [beat.schedule_operation(TASKS)]

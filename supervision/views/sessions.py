@@ -186,9 +186,10 @@ def session_detail(request, code):
         context["cancel_form"] = CancelForm() if session.is_open else None
     rebooked = Session.objects.filter(rebooked_from=session).first()
     context["rebooked_as"] = rebooked
-    # The reverse side of records.Record.session: None until the supervisor starts the record.
+    # The reverse side of records.Record.session: None until the supervisor starts the record. Heads and
+    # DSLs reach its metadata from here, and give a reason there to read the notes.
     record = getattr(session, "record", None)
-    context["record"] = record if capacity != "overseer" else None
+    context["record"] = record
     context["can_start_record"] = (
         capacity == "supervisor"
         and record is None

@@ -47,17 +47,29 @@ def browser(_async_unsafe_allowed):
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(locale="en-GB", timezone_id="Europe/London", base_url=live_server.url)
-    context.set_default_timeout(15000)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # A CSP violation or a missing asset shows in the console: the test fails on it.
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    yield page
-    context.close()
+def new_page(browser, live_server):
+    """Opens a page in a browser context of its own: one person's browser. The test fails if any of them
+    reports an error (a CSP violation or a missing asset shows in the console)."""
+    contexts, errors = [], []
+
+    def open_page():
+        context = browser.new_context(locale="en-GB", timezone_id="Europe/London", base_url=live_server.url)
+        context.set_default_timeout(15000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
     assert errors == [], f"The browser reported errors: {errors}"
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
 
 
 def sign_in(page, email, password):

@@ -53,7 +53,7 @@ def test_draft_text_survives_a_reload(held_session, page):
     )
 
 
-def test_the_whole_loop(held_session, page, browser, live_server):
+def test_the_whole_loop(held_session, page, new_page):
     # The supervisor records and submits.
     sign_in(page, "supervisor@riverside.example", settings.DEMO_PASSWORD)
     page.goto(f"/sessions/{held_session.code}/")
@@ -67,8 +67,7 @@ def test_the_whole_loop(held_session, page, browser, live_server):
     assert record.status == RecordStatus.AWAITING_SUPERVISEE
 
     # The supervisee comments.
-    context = browser.new_context(locale="en-GB", timezone_id="Europe/London", base_url=live_server.url)
-    tom = context.new_page()
+    tom = new_page()
     sign_in(tom, "staff@riverside.example", settings.DEMO_PASSWORD)
     tom.goto(f"/records/{record.code}/")
     tom.get_by_label("Your comment").fill("Please also record the reading scheme training I asked for.")
@@ -106,4 +105,3 @@ def test_the_whole_loop(held_session, page, browser, live_server):
     path = download_info.value.path()
     with open(path, "rb") as pdf:
         assert pdf.read(5) == b"%PDF-"
-    context.close()

@@ -320,6 +320,25 @@ def test_expired_files_are_deleted(cast, audit_job):
     assert exports.delete_expired_export_files() == 0 and path.is_file()
     assert exports.delete_expired_export_files(now=audit_job.expires_at + timedelta(seconds=1)) == 1
     assert not path.exists()
+    audit_job.refresh_from_db()
+    assert audit_job.file_path == ""
+    event = AuditEvent.objects.get(action="export.file_deleted")
+    assert event.object_code == str(audit_job.code) and event.organisation_id == audit_job.organisation_id
+    # A second sweep finds nothing more to delete and writes nothing.
+    assert exports.delete_expired_export_files(now=audit_job.expires_at + timedelta(days=1)) == 0
+    assert AuditEvent.objects.filter(action="export.file_deleted").count() == 1
+
+
+def test_the_hourly_sweep_is_installed_and_deletes_through_the_worker(cast, audit_job):
+    from django_celery_beat.models import PeriodicTask
+
+    from records.tasks import delete_expired_exports
+
+    task = PeriodicTask.objects.select_related("crontab").get(name="records: delete expired exports")
+    assert task.task == "records.delete_expired_exports" and task.crontab.minute == "20"
+    assert str(task.crontab.timezone) == "Europe/London" and task.crontab.hour == "*"
+    ExportJob.objects.filter(pk=audit_job.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert delete_expired_exports.delay().get() == 1
 
 
 def test_a_job_not_done_polls_and_cannot_be_downloaded(cast, login):

@@ -107,6 +107,12 @@ def test_a_head_or_dsl_without_a_reason_sees_the_metadata_only(cast, login, draf
     assert not AuditEvent.objects.filter(action__in=["record.viewed", "record.reasoned_access"]).exists()
 
 
+def test_the_session_page_leads_a_head_or_dsl_to_the_records_metadata(cast, login, draft):
+    page = login(cast.dsl).get(f"/sessions/{draft.session.code}/").content.decode()
+    assert f'href="/records/{draft.code}/"' in page and "The record: draft" in page
+    assert "Add an agenda item" not in page
+
+
 def test_the_reason_form_asks_why(cast, login, draft):
     response = login(cast.dsl).get(reverse("records:record-access", args=[draft.code]))
     html = response.content.decode()

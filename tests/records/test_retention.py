@@ -21,6 +21,7 @@ from django_celery_beat.models import PeriodicTask
 
 from accounts.models import AuditEvent, Role, StaffMember
 from accounts.services import staff_set_legal_hold
+from config import beat
 from records import retention, services
 from records.models import Action, Addendum, Record, RecordSection, SafeguardingDecision, Signature
 from records.pdf import store_record_pdf
@@ -430,8 +431,8 @@ def test_the_migration_installs_the_daily_schedule_once():
     assert (task.crontab.day_of_week, task.crontab.day_of_month, task.crontab.month_of_year) == ("*", "*", "*")
 
     migration = importlib.import_module("records.migrations.0002_retention_schedule")
-    migration.install(django_apps, None)
-    migration.install(django_apps, None)
+    beat.install(django_apps, migration.TASKS)
+    beat.install(django_apps, migration.TASKS)
     assert PeriodicTask.objects.filter(task="records.purge_expired_records").count() == 1
 
 

@@ -584,6 +584,36 @@ def test_links_go_only_where_the_viewer_may_open(cast, terms, login):
     assert f"/contracts/{contract.code}/" not in login(cast.auditor).get("/dashboard/coverage/").content.decode()
 
 
+def test_the_last_held_date_opens_its_record_for_the_people_in_it_and_the_settings_leaders(cast, terms, login):
+    """From the overdue list a DSL reaches the last record (its metadata; the notes need a reason)."""
+    contract = agreement(cast.supervisee, cast.supervisor)
+    held = session(contract, date(2025, 6, 2))  # last summer; nothing in Autumn 1
+    record(held)
+    no_record = agreement(person(cast, "Nora Norecord"), cast.supervisor)
+    session(no_record, date(2025, 6, 3))
+    url = f"/records/{held.record.code}/"
+
+    for viewer in (cast.dsl, cast.head):
+        row = next(r for r in board(viewer, terms.autumn1).overdue() if r.contract == contract)
+        assert row.last_record_url == url, viewer
+    # The organisation admin and the auditor never open a record from here.
+    for viewer in (cast.org_admin, cast.auditor):
+        row = next(r for r in board(viewer, terms.autumn1).overdue() if r.contract == contract)
+        assert row.last_record_url is None
+    rows = board(cast.dsl, terms.autumn1).overdue()
+    assert next(r for r in rows if r.contract == no_record).last_record_url is None
+
+    page = login(cast.dsl).get(f"/dashboard/overdue/?half_term={terms.autumn1.code}").content.decode()
+    assert f'href="{url}"' in page and "the record of Sid Supervisee" in page
+    assert (
+        f'href="{url}"'
+        not in login(cast.org_admin).get(f"/dashboard/overdue/?half_term={terms.autumn1.code}").content.decode()
+    )
+    # The DSL's link opens the metadata, with the way to give a reason.
+    opened = login(cast.dsl).get(url).content.decode()
+    assert "Read the notes" in opened and f"/records/{held.record.code}/access/" in opened
+
+
 def test_no_page_shows_what_was_said_in_supervision(cast, terms, login):
     contract = agreement(cast.supervisee, cast.supervisor)
     rec = record(session(contract, date(2025, 11, 3)))

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Role
+from config import beat
 from records import services as records
 from records.models import RecordStatus
 from supervision import delivery, reminders
@@ -684,8 +685,8 @@ def test_the_sweep_costs_the_same_queries_for_few_and_many(cast, calendar):
 def test_the_schedule_is_installed_once_and_removed_on_reverse():
     migration = importlib.import_module("supervision.migrations.0003_install_schedule")
     names = ["supervision: sweep reminders", "supervision: relay outbox", "supervision: requeue undelivered"]
-    migration.install_schedule(django_apps, None)
-    migration.install_schedule(django_apps, None)
+    beat.install(django_apps, migration.TASKS)
+    beat.install(django_apps, migration.TASKS)
     tasks = {t.name: t for t in PeriodicTask.objects.filter(name__in=names).select_related("crontab", "interval")}
     assert sorted(tasks) == sorted(names)
     sweep = tasks["supervision: sweep reminders"]
@@ -693,7 +694,7 @@ def test_the_schedule_is_installed_once_and_removed_on_reverse():
     assert str(sweep.crontab.timezone) == "Europe/London"
     assert tasks["supervision: relay outbox"].interval.every == 5
     assert tasks["supervision: requeue undelivered"].interval.every == 10
-    migration.remove_schedule(django_apps, None)
+    beat.remove(django_apps, migration.TASKS)
     assert not PeriodicTask.objects.filter(name__in=names).exists()
-    migration.install_schedule(django_apps, None)
+    beat.install(django_apps, migration.TASKS)
     assert PeriodicTask.objects.filter(name__in=names).count() == 3
