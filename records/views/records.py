@@ -1,5 +1,7 @@
 """Writing, agreeing and signing a supervision record."""
 
+import functools
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -55,6 +57,27 @@ def _people(record):
         .select_related("user")
         .distinct()
     )
+
+
+SUPERVISOR, SUPERVISEE = ("supervisor",), ("supervisee",)
+
+
+def record_post(capacities, refusal: str):
+    """A POST view on one record: signed in, the record reachable (404 otherwise) in one of `capacities`
+    (403 with `refusal` otherwise). The view receives the record in place of its code."""
+
+    def decorate(view):
+        @staff_required
+        @require_POST
+        @functools.wraps(view)
+        def wrapped(request, code, **kwargs):
+            record, capacity = get_record_for_user(request.staff, code)
+            require(capacity in capacities, refusal)
+            return view(request, record, **kwargs)
+
+        return wrapped
+
+    return decorate
 
 
 @staff_required
@@ -181,13 +204,10 @@ def record_detail(request, code):
     return render(request, "records/record_detail.html", context)
 
 
-@staff_required
-@require_POST
-def section_save_view(request, code, section_id):
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def section_save_view(request, record, section_id):
     """Autosave (HTMX): returns a short status line; a plain POST returns to the record."""
-    record, capacity = get_record_for_user(request.staff, code)
     section = get_object_or_404(record.sections.select_related("template_section"), pk=section_id)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
     form = SectionForm(request.POST)
     message, ok = "Not saved.", False
     if form.is_valid():
@@ -217,11 +237,8 @@ def _run(request, record, call, success, anchor=""):
     return _back(record, anchor)
 
 
-@staff_required
-@require_POST
-def record_review_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def record_review_view(request, record):
     form = ReviewForm(request.POST)
     form.is_valid()
     return _run(
@@ -232,11 +249,8 @@ def record_review_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def action_add_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def action_add_view(request, record):
     form = ActionForm(request.POST, owners=_owners(record))
     if not form.is_valid():
         messages.error(request, "The action was not added: " + " ".join(e for es in form.errors.values() for e in es))
@@ -255,20 +269,14 @@ def action_add_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def action_remove_view(request, code, action):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def action_remove_view(request, record, action):
     item = get_object_or_404(record.actions, code=action)
     return _run(request, record, lambda: services.action_remove(actor=request.staff, action=item), "Action removed.")
 
 
-@staff_required
-@require_POST
-def previous_action_review_view(request, code, action):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def previous_action_review_view(request, record, action):
     item = get_object_or_404(Action.objects.filter(record=record.previous_record), code=action)
     form = PreviousActionForm(request.POST)
     if not form.is_valid():
@@ -282,11 +290,8 @@ def previous_action_review_view(request, code, action):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def decision_add_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def decision_add_view(request, record):
     form = DecisionForm(request.POST, people=_people(record))
     if not form.is_valid():
         messages.error(request, "The decision was not added: " + " ".join(e for es in form.errors.values() for e in es))
@@ -298,20 +303,14 @@ def decision_add_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def decision_remove_view(request, code, decision):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def decision_remove_view(request, record, decision):
     item = get_object_or_404(SafeguardingDecision.objects.filter(record=record), code=decision)
     return _run(request, record, lambda: services.decision_remove(actor=request.staff, decision=item), "Removed.")
 
 
-@staff_required
-@require_POST
-def flag_raise_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def flag_raise_view(request, record):
     form = FlagForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose what kind of issue it is.")
@@ -323,11 +322,8 @@ def flag_raise_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def record_rationale_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor writes the record.")
+@record_post(SUPERVISOR, "Only the supervisor writes the record.")
+def record_rationale_view(request, record):
     form = RationaleForm(request.POST)
     form.is_valid()
     return _run(
@@ -338,33 +334,24 @@ def record_rationale_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def record_submit_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor submits the record.")
+@record_post(SUPERVISOR, "Only the supervisor submits the record.")
+def record_submit_view(request, record):
     return _run(
         request, record, lambda: services.record_submit(actor=request.staff, record=record, request=request),
         "Submitted: the supervisee reads it, then agrees and signs or comments.",
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def record_reopen_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisor", "Only the supervisor revises the record.")
+@record_post(SUPERVISOR, "Only the supervisor revises the record.")
+def record_reopen_view(request, record):
     return _run(
         request, record, lambda: services.record_reopen(actor=request.staff, record=record, request=request),
         "Back to draft to revise. Any signature given so far is void; submit again when ready.",
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def record_sign_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity in PARTICIPANT, "Only the people in the session sign its record.")
+@record_post(PARTICIPANT, "Only the people in the session sign its record.")
+def record_sign_view(request, record):
     form = SignForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Tick that you agree, and enter your password, to sign.")
@@ -377,11 +364,8 @@ def record_sign_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def record_comment_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisee", "Comments come from the people supervised.")
+@record_post(SUPERVISEE, "Comments come from the people supervised.")
+def record_comment_view(request, record):
     form = CommentForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Write your comment.")
@@ -394,11 +378,8 @@ def record_comment_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def record_feedback_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity == "supervisee", "Feedback comes from the people supervised.")
+@record_post(SUPERVISEE, "Feedback comes from the people supervised.")
+def record_feedback_view(request, record):
     form = FeedbackForm(request.POST)
     form.is_valid()
     return _run(
@@ -409,11 +390,8 @@ def record_feedback_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def addendum_add_view(request, code):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity in PARTICIPANT, "Only the people in the session add to its record.")
+@record_post(PARTICIPANT, "Only the people in the session add to its record.")
+def addendum_add_view(request, record):
     form = AddendumForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Write the addendum.")
@@ -426,11 +404,8 @@ def addendum_add_view(request, code):
     )  # fmt: skip
 
 
-@staff_required
-@require_POST
-def addendum_sign_view(request, code, addendum):
-    record, capacity = get_record_for_user(request.staff, code)
-    require(capacity in PARTICIPANT, "Only the people in the session sign its addenda.")
+@record_post(PARTICIPANT, "Only the people in the session sign its addenda.")
+def addendum_sign_view(request, record, addendum):
     item = get_object_or_404(Addendum.objects.filter(record=record), code=addendum)
     form = SignForm(request.POST)
     if not form.is_valid():
