@@ -214,51 +214,57 @@ def contract_sign_view(request, code):
     return redirect("supervision:contract-detail", code=contract.code)
 
 
-@staff_required
-@require_http_methods(["GET", "POST"])
-def contract_override(request, code):
+def _contract_action(request, code, *, refusal, title, make_form, run, success):
+    """The agreement's form pages: someone who manages a running agreement fills in a form, the service
+    runs, and the page goes back to the agreement `run` returns (a successor, when one was made)."""
     contract, can_manage = get_contract_for_user(request.staff, code)
-    require(can_manage and not contract.end_date, "Only the supervisor or the setting's leaders change the frequency.")
-    form = OverrideForm(request.POST or None, initial={"starts": timezone.localdate()})
+    require(can_manage and not contract.end_date, refusal)
+    form = make_form(contract, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.override_add(actor=request.staff, contract=contract, request=request, **form.cleaned_data)
+            shown = run(contract, form.cleaned_data)
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            messages.success(request, "Supervision is more frequent until the override ends.")
-            return redirect("supervision:contract-detail", code=contract.code)
-    return render(
-        request,
-        "supervision/contract_action.html",
-        {"form": form, "contract": contract, "title": "Raise the frequency"},
-    )
+            messages.success(request, success)
+            return redirect("supervision:contract-detail", code=shown.code)
+    return render(request, "supervision/contract_action.html", {"form": form, "contract": contract, "title": title})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def contract_override(request, code):
+    def run(contract, data):
+        services.override_add(actor=request.staff, contract=contract, request=request, **data)
+        return contract
+
+    return _contract_action(
+        request, code,
+        refusal="Only the supervisor or the setting's leaders change the frequency.",
+        title="Raise the frequency",
+        make_form=lambda contract, data: OverrideForm(data, initial={"starts": timezone.localdate()}),
+        run=run,
+        success="Supervision is more frequent until the override ends.",
+    )  # fmt: skip
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
 def contract_change_supervisor_view(request, code):
-    contract, can_manage = get_contract_for_user(request.staff, code)
-    require(can_manage and not contract.end_date, "Only the supervisor or the setting's leaders change the supervisor.")
-    supervisors = _supervisors(request.staff).exclude(pk__in=[contract.supervisor_id, contract.supervisee_id])
-    form = ChangeSupervisorForm(request.POST or None, supervisors=supervisors, initial={"on": timezone.localdate()})
-    if request.method == "POST" and form.is_valid():
-        try:
-            new = services.contract_change_supervisor(
-                actor=request.staff,
-                contract=contract,
-                supervisor=form.cleaned_data["supervisor"],
-                on=form.cleaned_data["on"],
-                request=request,
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.success(request, "The supervisor is changed: a new agreement is ready for both to sign.")
-            return redirect("supervision:contract-detail", code=new.code)
-    return render(
-        request, "supervision/contract_action.html", {"form": form, "contract": contract, "title": "Change supervisor"}
-    )
+    def make_form(contract, data):
+        supervisors = _supervisors(request.staff).exclude(pk__in=[contract.supervisor_id, contract.supervisee_id])
+        return ChangeSupervisorForm(data, supervisors=supervisors, initial={"on": timezone.localdate()})
+
+    return _contract_action(
+        request, code,
+        refusal="Only the supervisor or the setting's leaders change the supervisor.",
+        title="Change supervisor",
+        make_form=make_form,
+        run=lambda contract, data: services.contract_change_supervisor(
+            actor=request.staff, contract=contract, supervisor=data["supervisor"], on=data["on"], request=request
+        ),
+        success="The supervisor is changed: a new agreement is ready for both to sign.",
+    )  # fmt: skip
 
 
 @staff_required
@@ -274,17 +280,15 @@ def contract_renew_view(request, code):
 @staff_required
 @require_http_methods(["GET", "POST"])
 def contract_end_view(request, code):
-    contract, can_manage = get_contract_for_user(request.staff, code)
-    require(can_manage and not contract.end_date, "Only the supervisor or the setting's leaders end an agreement.")
-    form = EndContractForm(request.POST or None, initial={"end_date": timezone.localdate()})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.contract_end(actor=request.staff, contract=contract, request=request, **form.cleaned_data)
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.success(request, "The agreement has ended.")
-            return redirect("supervision:contract-detail", code=contract.code)
-    return render(
-        request, "supervision/contract_action.html", {"form": form, "contract": contract, "title": "End the agreement"}
-    )
+    def run(contract, data):
+        services.contract_end(actor=request.staff, contract=contract, request=request, **data)
+        return contract
+
+    return _contract_action(
+        request, code,
+        refusal="Only the supervisor or the setting's leaders end an agreement.",
+        title="End the agreement",
+        make_form=lambda contract, data: EndContractForm(data, initial={"end_date": timezone.localdate()}),
+        run=run,
+        success="The agreement has ended.",
+    )  # fmt: skip

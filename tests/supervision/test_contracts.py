@@ -138,3 +138,59 @@ def test_creating_an_agreement_in_the_browser_form(cast, login):
         },
     )
     assert again.status_code == 200 and "already has a current agreement" in again.content.decode()
+
+
+# --- The agreement's form pages -----------------------------------------------------------------------
+
+
+def _signed(cast):
+    contract = _new(cast)
+    for signer in (cast.supervisee, cast.supervisor):
+        services.contract_sign(signer=signer, contract=contract, password=PASSWORD)
+    return contract
+
+
+def test_raising_the_frequency_through_its_page(cast, login):
+    contract = _signed(cast)
+    url = f"/contracts/{contract.code}/override/"
+    client = login(cast.supervisor)
+    assert "Raise the frequency" in client.get(url).content.decode()
+    bad = client.post(url, {"frequency": "monthly", "reason": "Casework", "starts": "2025-11-10", "ends": "2025-11-01"})
+    assert bad.status_code == 200 and "must end on or after" in bad.content.decode()
+    assert not contract.overrides.exists()
+    good = client.post(
+        url, {"frequency": "monthly", "reason": "Casework", "starts": "2025-11-01", "ends": "2025-12-19"}
+    )
+    assert good.status_code == 302 and good["Location"] == f"/contracts/{contract.code}/"
+    assert contract.overrides.get().reason == "Casework"
+
+
+def test_changing_the_supervisor_goes_to_the_new_agreement(cast, login):
+    contract = _signed(cast)
+    url = f"/contracts/{contract.code}/change-supervisor/"
+    client = login(cast.supervisor)
+    missing = client.post(url, {"on": "2025-11-03"})
+    assert missing.status_code == 200 and "This field is required" in missing.content.decode()
+    assert Contract.objects.count() == 1
+    response = client.post(url, {"supervisor": cast.supervisor2.pk, "on": "2025-11-03"})
+    successor = Contract.objects.get(previous=contract)
+    assert response.status_code == 302 and response["Location"] == f"/contracts/{successor.code}/"
+    assert successor.supervisor == cast.supervisor2 and not successor.is_signed
+    contract.refresh_from_db()
+    assert contract.end_date == date(2025, 11, 2)
+
+
+def test_ending_an_agreement_through_its_page(cast, login):
+    contract = _signed(cast)
+    url = f"/contracts/{contract.code}/end/"
+    client = login(cast.supervisor)
+    missing = client.post(url, {"end_date": "2025-12-19"})
+    assert missing.status_code == 200 and "This field is required" in missing.content.decode()
+    contract.refresh_from_db()
+    assert contract.end_date is None
+    response = client.post(url, {"end_date": "2025-12-19", "reason": "Moving school"})
+    assert response.status_code == 302 and response["Location"] == f"/contracts/{contract.code}/"
+    contract.refresh_from_db()
+    assert contract.end_date == date(2025, 12, 19)
+    # An ended agreement has no more form pages.
+    assert client.get(url).status_code == 403
