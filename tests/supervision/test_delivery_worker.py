@@ -29,6 +29,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from accounts.models import StaffMember, User
+from config import beat
 from config.celery import app
 from records.builtin import ensure_builtin_templates
 from records.models import Record, RecordStatus, SafeguardingDecision
@@ -237,7 +238,7 @@ def test_two_beats_at_once_send_nothing_twice(transactional_db, cast, tmp_path, 
     n = 20
     due_decisions(cast, n)
     migration = importlib.import_module("supervision.migrations.0003_install_schedule")
-    migration.install_schedule(django_apps, None)
+    beat.install(django_apps, migration.TASKS)
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
     task = PeriodicTask.objects.get(name="supervision: sweep reminders")
     task.crontab, task.interval, task.expire_seconds = None, every_second, 5
