@@ -19,13 +19,14 @@ DEBIAN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-su
 run: install migrate
 	bin/run
 
-# test: ruff, migrations check, static files, then the whole pytest suite (browser tests included)
+# test: ruff, migrations check, static files, then the whole pytest suite (browser tests included): the
+# tests marked serial alone, the rest in parallel across the CPUs, and the 25 slowest printed at the end
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) collectstatic --noinput --verbosity 0
-	$(BIN)/pytest $(PYTEST_ARGS)
+	bin/test $(PYTEST_ARGS)
 
 # install: the virtual environment, Python and npm packages, and missing Debian packages; does nothing when up to date
 install: $(VENV)/.requirements.stamp node_modules/.package-lock.stamp system-packages

@@ -1,18 +1,31 @@
 """The shared test cast (STYLE.md): two supervisees, two supervisors in two settings, a DSL, a head,
-an auditor, an org admin, and an outsider from another organisation."""
+an auditor, an org admin, and an outsider from another organisation.
 
+The cast is built once per test module, inside a transaction that is rolled back when the module ends;
+each test runs in a savepoint of it (pytest-django's per-test transaction) and gets its own deep copy of
+the Python objects, so nothing a test changes, in the database or in memory, reaches the next one. A
+module with a transactional test (a real worker, a live server) builds the cast afresh for each test,
+as before: its data must be committed for other processes to see it.
+"""
+
+import copy
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from django.db import transaction
+from django.test import override_settings
 
 from accounts.models import Organisation, Role, Setting, StaffMember
 
 from .factories import PASSWORD, OrganisationFactory, SettingFactory, StaffFactory
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_and_eager(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = FAST_HASHERS
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Without it whitenoise walks STATIC_ROOT each time a test client starts (about 0.1 s a test).
     settings.WHITENOISE_AUTOREFRESH = True
@@ -26,6 +39,43 @@ def _fast_and_eager(settings):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = eager
+
+
+TRANSACTIONAL_FIXTURES = {
+    "transactional_db",
+    "live_server",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+}
+
+
+def is_transactional(item) -> bool:
+    """Whether pytest-django runs this test outside a rolled-back transaction."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and any(marker.kwargs.get(k) for k in ("transaction", "reset_sequences")):
+        return True
+    return bool(TRANSACTIONAL_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@contextmanager
+def module_transaction(django_db_blocker):
+    """A transaction around a whole module's tests, rolled back at its end; each test nests a savepoint in
+    it. Yields a context manager for making the module's shared data (database open, test settings)."""
+
+    @contextmanager
+    def building():
+        with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+            yield
+
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+    try:
+        yield building
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
 
 
 @dataclass
@@ -129,9 +179,31 @@ def build_cast() -> Cast:
     )
 
 
+def _module_items(request):
+    return [item for item in request.session.items if getattr(item, "module", None) is request.module]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_cast(request, django_db_blocker):
+    """The cast, built once for a module whose tests use it, when none of them is transactional."""
+    items = _module_items(request)
+    if not any("cast" in item.fixturenames for item in items) or any(is_transactional(item) for item in items):
+        yield None
+        return
+    request.getfixturevalue("django_db_setup")
+    with module_transaction(django_db_blocker) as building:
+        with building():
+            built = build_cast()
+        yield built
+
+
 @pytest.fixture
-def cast(db) -> Cast:
-    return build_cast()
+def cast(_module_cast, db) -> Cast:
+    if _module_cast is None:
+        return build_cast()
+    # A copy of the objects, as Django's setUpTestData gives each test: the rows are rolled back after
+    # each test, and so must anything a test sets on the instances.
+    return copy.deepcopy(_module_cast)
 
 
 @pytest.fixture

@@ -22,6 +22,9 @@ from config.celery import app, ping
 
 TIMEOUT = 60
 
+# Real worker processes on the shared broker: run alone, before the parallel run (bin/test).
+pytestmark = pytest.mark.serial
+
 
 @contextmanager
 def worker(env: dict[str, str], log: Path):

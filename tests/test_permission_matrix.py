@@ -4,14 +4,18 @@ The expected outcomes live in `tests/permissions.py`; this module walks the URL 
 table covers them all, and requests each URL as each person for each case (own, other, foreign).
 """
 
+import copy
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import resolve_url
+from django.test import Client
 from django.urls import URLResolver, get_resolver, include, path, reverse
 
+from .conftest import build_cast, module_transaction
 from .permissions import (
     ANONYMOUS,
     ARGUMENTS,
@@ -19,9 +23,12 @@ from .permissions import (
     EVERYONE,
     FORBIDDEN,
     LOGIN,
+    NO_CASE,
     NOT_FOUND,
     OK,
     TABLE,
+    Row,
+    world,
 )
 
 
@@ -103,15 +110,19 @@ def test_every_row_gives_an_outcome_for_every_person_and_case():
                 assert set(expected) == set(CASES[row.kind]), (name, person)
 
 
-# The matrix
+# The matrix. The cast and its world are built once for the module; each request runs in a savepoint
+# rolled back at once, on a fresh copy of the cast's objects and a fresh client, so no request sees
+# what another did. One test per URL and method walks every case and person and reports every
+# mismatch at once, each naming its URL, method, person and case.
 
 
-def _matrix():
-    for name, row in TABLE.items():
-        for method in row.methods:
-            for case in CASES[row.kind]:
-                for person in EVERYONE:
-                    yield pytest.param(name, method, case, person, id=f"{name}-{method}-{case}-{person}")
+@pytest.fixture(scope="module")
+def matrix_cast(django_db_setup, django_db_blocker):
+    with module_transaction(django_db_blocker) as building:
+        with building():
+            built = build_cast()
+            world(built)
+        yield built
 
 
 def _request(client, cast, name, method, case, person):
@@ -125,11 +136,47 @@ def _request(client, cast, name, method, case, person):
     return url, client.get(url) if method == "GET" else client.post(url)
 
 
-@pytest.mark.parametrize(("name", "method", "case", "person"), list(_matrix()))
-def test_permission(client, cast, name, method, case, person):
-    url, response = _request(client, cast, name, method, case, person)
-    expected = TABLE[name].outcome(person, case, method)
-    assert outcome(response) == expected, f"{method} {url} as {person} ({case}): {response.status_code}"
+def isolated_request(shared_cast, name, method, case, person):
+    """One request as one person, in a savepoint rolled back afterwards: (url, response)."""
+    with transaction.atomic():
+        result = _request(Client(), copy.deepcopy(shared_cast), name, method, case, person)
+        transaction.set_rollback(True)
+    return result
+
+
+def mismatches(shared_cast, name, method) -> tuple[int, list[str]]:
+    """(how many requests were checked, a line for each whose outcome is not the table's)."""
+    checked, wrong = 0, []
+    for case in CASES[TABLE[name].kind]:
+        for person in EVERYONE:
+            expected = TABLE[name].outcome(person, case, method)
+            try:
+                url, response = isolated_request(shared_cast, name, method, case, person)
+            except Exception as error:  # noqa: BLE001 - reported with the others, naming the request
+                wrong.append(f"{method} {name} as {person} ({case}): expected {expected}, raised {error!r}")
+            else:
+                got = outcome(response)
+                if got != expected:
+                    wrong.append(
+                        f"{method} {url} ({name}) as {person} ({case}): expected {expected}, "
+                        f"got {got} ({response.status_code})"
+                    )
+            checked += 1
+    return checked, wrong
+
+
+def _urls_and_methods():
+    for name, row in TABLE.items():
+        for method in row.methods:
+            yield pytest.param(name, method, id=f"{name}-{method}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method"), list(_urls_and_methods()))
+def test_permission(matrix_cast, name, method):
+    checked, wrong = mismatches(matrix_cast, name, method)
+    assert checked == len(CASES[TABLE[name].kind]) * len(EVERYONE)
+    assert wrong == [], f"{len(wrong)} of {checked} requests to {name} by {method} were wrong:\n" + "\n".join(wrong)
 
 
 def _wrong_methods():
@@ -138,11 +185,26 @@ def _wrong_methods():
             yield pytest.param(name, method, id=f"{name}-{method}")
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(("name", "method"), list(_wrong_methods()))
-def test_wrong_method_is_refused(client, cast, name, method):
+def test_wrong_method_is_refused(matrix_cast, name, method):
     row = TABLE[name]
     case = CASES[row.kind][0]
     # Someone the row lets in, so the answer is about the method and not about access.
     person = next(p for p in EVERYONE if row.outcome(p, case) == OK)
-    url, response = _request(client, cast, name, method, case, person)
+    url, response = isolated_request(matrix_cast, name, method, case, person)
     assert response.status_code == 405, f"{method} {url} as {person}: {response.status_code}"
+
+
+# The matrix fails when it should: a wrong expectation, and a URL without a row.
+
+
+@pytest.mark.django_db
+def test_a_wrong_expectation_is_reported_naming_the_request(matrix_cast, monkeypatch):
+    name, person, case = "accounts:staff-list", "supervisee", NO_CASE
+    row = TABLE[name]
+    flipped = {**row.expect, person: OK}  # the supervisee is refused in truth
+    monkeypatch.setitem(TABLE, name, Row(row.kind, row.methods, flipped, row.post_expect))
+    checked, wrong = mismatches(matrix_cast, name, "GET")
+    assert checked == len(EVERYONE)
+    assert wrong == [f"GET /staff/ ({name}) as {person} ({case}): expected ok, got 403 (403)"]

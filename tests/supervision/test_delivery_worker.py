@@ -38,6 +38,8 @@ from supervision.tasks import relay_outbox, requeue_undelivered, sweep_reminders
 
 pytestmark = [
     pytest.mark.redis,
+    # Real workers killed on a timer: run alone, before the parallel run (bin/test).
+    pytest.mark.serial,
     pytest.mark.skipif(
         not os.environ.get("REDIS_URL") or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
         reason="needs REDIS_URL and PostgreSQL (.ci/run sets both)",
