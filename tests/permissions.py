@@ -27,7 +27,20 @@ FORBIDDEN = "403"
 NOT_FOUND = "404"
 
 ANONYMOUS = "anonymous"
-PEOPLE = ("supervisee", "supervisee2", "supervisor", "supervisor2", "dsl", "head", "auditor", "org_admin", "outsider")
+CAST_PEOPLE = (
+    "supervisee", "supervisee2", "supervisor", "supervisor2", "dsl", "head", "auditor", "org_admin", "outsider",
+)  # fmt: skip
+# The insiders the attacks of issue 11 need, made by `build_matrix_cast`. Unless a row names them, each
+# expects what the person named here expects: holding a second role, or having left, must not widen
+# anyone's reach.
+INSIDERS = {
+    "admin_supervisor": "org_admin",  # an organisation admin who also supervises in the primary school
+    "expired_auditor": "auditor",  # an auditor whose grant has expired
+    "setting_auditor": "auditor",  # an auditor of the secondary school only, with a live grant there
+    "leaver": ANONYMOUS,  # a supervisor of the primary school who left yesterday: signed out at once
+    "group_member": None,  # a member of the primary school's group and nothing else: the row's default
+}
+PEOPLE = (*CAST_PEOPLE, *INSIDERS)
 EVERYONE = (ANONYMOUS, *PEOPLE)
 NO_CASE = "-"
 
@@ -51,10 +64,45 @@ class Row:
 
 
 def expect(default: str | dict, **people) -> dict:
-    """Everyone gets `default` unless named: expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK)."""
+    """Everyone gets `default` unless named: expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK). An insider
+    not named gets what the person they are like gets (`INSIDERS`)."""
     unknown = set(people) - set(EVERYONE)
     assert not unknown, f"not in the cast: {unknown}"
-    return {person: people.get(person, default) for person in EVERYONE}
+    outcomes = {person: people.get(person, default) for person in EVERYONE}
+    for insider, like in INSIDERS.items():
+        if insider not in people and like is not None:
+            outcomes[insider] = outcomes[like]
+    return outcomes
+
+
+def build_matrix_cast():
+    """The shared cast, and the insiders of `INSIDERS`."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import Role
+    from tests.conftest import build_cast
+    from tests.factories import StaffFactory
+
+    cast = build_cast()
+
+    def person(key, name, roles=(), **kwargs):
+        return StaffFactory(
+            organisation=cast.organisation, user__email=f"{key}@cast.example", user__full_name=name,
+            settings=[cast.primary], roles=list(roles), **kwargs,
+        )  # fmt: skip
+
+    cast.admin_supervisor = person(
+        "admin-supervisor", "Abe Admin", [(Role.ORG_ADMIN, None), (Role.SUPERVISOR, cast.primary)]
+    )
+    cast.expired_auditor = person("expired-auditor", "Eve Expired", [(Role.AUDITOR, None)])
+    cast.setting_auditor = person("setting-auditor", "Stu Setting", [(Role.AUDITOR, cast.secondary)])
+    cast.leaver = person(
+        "leaver", "Lee Leaver", [(Role.SUPERVISOR, cast.primary)], leaving_date=timezone.localdate() - timedelta(days=1)
+    )
+    cast.group_member = person("group-member", "Gus Member")
+    return cast
 
 
 # Arguments, by object kind: fn(cast, person, case) -> URL kwargs. `person` is None for anonymous.
@@ -135,6 +183,8 @@ def _build_world(cast):
         extra = StaffFactory(organisation=org, settings=list(supervisee.settings.all()))
         leader = cast.dsl if key == "own" else supervisor
         members = [cast.supervisee, cast.supervisor] if key == "own" else [supervisee, extra]
+        if key == "own" and getattr(cast, "group_member", None):
+            members.append(cast.group_member)
         group = services.group_create(
             actor=leader, name=f"Group {key}", setting=supervisee.settings.first(), supervisor=leader,
             members=members, confidentiality_boundaries="Stays in the room.",

@@ -15,7 +15,7 @@ from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLResolver, get_resolver, include, path, reverse
 
-from .conftest import build_cast, module_transaction
+from .conftest import module_transaction
 from .permissions import (
     ANONYMOUS,
     ARGUMENTS,
@@ -28,6 +28,7 @@ from .permissions import (
     OK,
     TABLE,
     Row,
+    build_matrix_cast,
     world,
 )
 
@@ -120,7 +121,7 @@ def test_every_row_gives_an_outcome_for_every_person_and_case():
 def matrix_cast(django_db_setup, django_db_blocker):
     with module_transaction(django_db_blocker) as building:
         with building():
-            built = build_cast()
+            built = build_matrix_cast()
             world(built)
         yield built
 
