@@ -45,8 +45,10 @@ def confirm_password(*, user: User, password: str, request=None, purpose: str, o
 
     authenticated = authenticate(request, username=user.email, password=password or "")
     if authenticated is not None and authenticated.pk == user.pk:
-        # As a successful sign-in does (AXES_RESET_ON_SUCCESS).
-        AxesProxyHandler.reset_attempts(ip_address=request.axes_ip_address, username=user.email)
+        # As a successful sign-in does (AXES_RESET_ON_SUCCESS); axes sets the address unless it is off.
+        ip_address = getattr(request, "axes_ip_address", None)
+        if ip_address:
+            AxesProxyHandler.reset_attempts(ip_address=ip_address, username=user.email)
         return
     locked = bool(getattr(request, "axes_locked_out", False))
     _failed(user=user, request=request, purpose=purpose, obj=obj, locked=locked)
