@@ -4,9 +4,13 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
 from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
+from django.core.exceptions import ValidationError
 
+from .email_change import ADDRESS_IN_USE
 from .models import EmploymentType, Role, StaffMember, User, Weekday
+from .reauth import confirm_password
 from .services import StaffData
 
 WORKDAYS = [Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY]
@@ -48,6 +52,26 @@ class PasswordResetForm(DjangoPasswordResetForm):
         for user in User.objects.filter(email__iexact=email, is_active=True):
             if unicodedata.normalize("NFKC", user.email).casefold() == wanted:
                 yield user
+
+
+class PasswordChangeForm(DjangoPasswordChangeForm):
+    """The current password is re-confirmed through the sign-in lockout, like a signature."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        try:
+            confirm_password(
+                user=self.user,
+                password=self.cleaned_data.get("old_password", ""),
+                request=self.request,
+                purpose="auth.password_change",
+            )
+        except ValidationError as error:
+            raise forms.ValidationError(error.message_dict["password"]) from None
+        return self.cleaned_data["old_password"]
 
 
 class StaffForm(forms.Form):
@@ -97,9 +121,19 @@ class StaffForm(forms.Form):
             )
         if instance is not None:
             del self.fields["send_invitation"]
+        email_waits = instance is not None and instance.user.has_signed_in
+        if email_waits:
+            self.fields["email"].help_text = (
+                "The person signs in with this address. A new one takes effect only when they confirm it from "
+                "their current address or signed in, and the new address is verified."
+            )
+            self.fields["old_address_gone"] = forms.BooleanField(
+                label="Their current address no longer works: a second organisation admin approves instead",
+                required=False,
+            )
         self.helper = FormHelper()
         self.helper.layout = Layout(
-            Fieldset("Person", "full_name", "email", "job_title"),
+            Fieldset("Person", "full_name", "email", *(["old_address_gone"] if email_waits else []), "job_title"),
             Fieldset(
                 "Employment",
                 "settings",
@@ -148,7 +182,8 @@ class StaffForm(forms.Form):
         if self.instance is not None:
             others = others.exclude(pk=self.instance.user_id)
         if others.exists():
-            raise forms.ValidationError("Someone already signs in with this email address.")
+            # The same words whoever holds it, here or in another organisation: nothing about anyone else.
+            raise forms.ValidationError(ADDRESS_IN_USE)
         return email
 
     def clean(self):

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class UserManager(BaseUserManager):
@@ -65,6 +66,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django's hash covers the password only; with the email in it too, a change of either ends
+        # every session the person has (the one that changed the password keeps its own).
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash", f"{self.password}\x00{self.email}", secret=secret, algorithm="sha256"
+        ).hexdigest()
+
+    @property
+    def has_signed_in(self) -> bool:
+        """Whether the account is in use: a password was set, or the person has signed in."""
+        return self.has_usable_password() or self.last_login is not None
 
 
 class Frequency(models.TextChoices):
@@ -384,3 +397,56 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("The audit trail is append-only")
+
+
+class EmailChange(models.Model):
+    """A change of a person's sign-in address that waits for them.
+
+    An admin asks; the person confirms from their current address or their own signed-in session (or,
+    where that address is gone, a second admin approves); then the new address is verified, and only
+    then does it replace the old one. At most one is open per person.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_PERSON = "awaiting_person", "Waiting for the person to confirm"
+        AWAITING_NEW_ADDRESS = "awaiting_new_address", "Waiting for the new address to be verified"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class ConfirmedBy(models.TextChoices):
+        OLD_ADDRESS = "old_address", "The person, from their current address"
+        SESSION = "session", "The person, signed in"
+        SECOND_ADMIN = "second_admin", "A second organisation admin"
+
+    OPEN = (Status.AWAITING_PERSON, Status.AWAITING_NEW_ADDRESS)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="email_changes")
+    old_email = models.EmailField()
+    new_email = models.EmailField()
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.AWAITING_PERSON)
+    old_address_gone = models.BooleanField(
+        default=False, help_text="The current address no longer works: a second admin approves instead."
+    )
+    requested_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    confirmed_by = models.CharField(max_length=16, choices=ConfirmedBy.choices, blank=True)
+    approved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["staff"],
+                condition=Q(status__in=["awaiting_person", "awaiting_new_address"]),
+                name="email_change_one_open_per_staff",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.old_email} to {self.new_email}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN

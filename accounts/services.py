@@ -103,6 +103,9 @@ def staff_update(*, actor: User, staff: StaffMember, data: StaffData, request=No
     before = _snapshot(staff)
     user = staff.user
     user.full_name = data.full_name
+    if data.email != user.email and user.has_signed_in:
+        # The address someone signs in with changes only when they confirm it (accounts/email_change.py).
+        raise ValidationError({"email": "A new address for someone who has signed in waits for them to confirm it."})
     user.email = data.email
     staff.job_title = data.job_title
     staff.employment_type = data.employment_type
@@ -212,9 +215,17 @@ def invitation_path(user: User) -> str:
 
 @transaction.atomic
 def staff_invite(*, actor: User, staff: StaffMember, request=None) -> None:
-    """Queue the invitation email (a set-password link) once the transaction commits."""
+    """Queue the invitation email (a set-password link) once the transaction commits.
+
+    Only for someone who has never set a password: an invitation to an account in use would let whoever
+    reads it set that person's password. People who forgot theirs reset it from the sign-in page."""
     from .tasks import send_invitation
 
+    if staff.user.has_usable_password():
+        raise ValidationError(
+            f"{staff.full_name} has already set a password, so there is nothing to invite them to. If they have "
+            "forgotten it, they can reset it from the sign-in page."
+        )
     audit_event(action="staff.invited", actor=actor, obj=staff, request=request, details={"email": staff.user.email})
     staff_id = staff.id
     transaction.on_commit(lambda: send_invitation.delay(staff_id))

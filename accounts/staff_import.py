@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from .email_change import ADDRESS_IN_USE
 from .models import EmploymentType, Organisation, Role, Setting, StaffMember, User, Weekday
 from .services import StaffData, staff_add_roles, staff_create, staff_invite, staff_update
 
@@ -276,7 +277,7 @@ def parse(
     for r in rows:
         user = users.get(r.data.email)
         if user is not None and r.data.email not in existing_staff:
-            problems.append(Problem(r.row, "email", "This address belongs to someone in another organisation."))
+            problems.append(Problem(r.row, "email", ADDRESS_IN_USE))
             continue
         if r.supervisor_email and r.supervisor_email not in existing_staff and r.supervisor_email not in file_emails:
             problems.append(
@@ -301,7 +302,7 @@ def parse(
             r.data.leaving_date = r.existing.leaving_date
             r.data.new_to_post = r.existing.new_to_post
             if r.existing.organisation_id != organisation.id:
-                problems.append(Problem(r.row, "email", "This address belongs to someone in another organisation."))
+                problems.append(Problem(r.row, "email", ADDRESS_IN_USE))
     problems.sort(key=lambda p: (p.row, COLUMNS.index(p.column) if p.column in COLUMNS else -1))
     if problems:
         return ImportResult(rows, problems)

@@ -10,10 +10,35 @@ def send_invitation(staff_id: int) -> None:
     from .services import invitation_path
 
     staff = StaffMember.objects.select_related("user", "organisation").filter(id=staff_id).first()
-    if staff is None or not staff.user.is_active:
+    if staff is None or not staff.user.is_active or staff.user.has_usable_password():
         return
     send_templated_email(
         "invitation",
         staff.user.email,
         {"staff": staff, "link": settings.SITE_URL + invitation_path(staff.user)},
     )
+
+
+@shared_task(name="accounts.send_email_change_email")
+def send_email_change_email(change_id: int, kind: str) -> None:
+    """ "requested" and "done" go to the person's old address; "verify" carries the link to the new one."""
+    from .email_change import confirm_path, verify_path
+    from .models import EmailChange
+
+    change = EmailChange.objects.select_related("staff__user", "staff__organisation").filter(id=change_id).first()
+    if change is None:
+        return
+    context = {"change": change, "staff": change.staff}
+    if kind == "requested":
+        if change.status != EmailChange.Status.AWAITING_PERSON:
+            return
+        to, context["link"] = change.old_email, settings.SITE_URL + confirm_path(change)
+    elif kind == "verify":
+        if change.status != EmailChange.Status.AWAITING_NEW_ADDRESS:
+            return
+        to, context["link"] = change.new_email, settings.SITE_URL + verify_path(change)
+    elif kind == "done":
+        to = change.old_email
+    else:
+        raise ValueError(kind)
+    send_templated_email(f"email_change_{kind}", to, context)

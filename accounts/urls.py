@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views, views_audit
+from . import views, views_audit, views_email
 
 app_name = "accounts"
 
@@ -22,6 +22,9 @@ urlpatterns = [
     ),
     path("accounts/invitation/<uidb64>/<token>/", views.InvitationView.as_view(), name="invitation"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path("accounts/email/", views_email.email_change_mine, name="email-change"),
+    path("accounts/email/confirm/<str:token>/", views_email.email_change_confirm_link, name="email-change-confirm"),
+    path("accounts/email/verify/<str:token>/", views_email.email_change_verify_link, name="email-change-verify"),
     path("audit/", views_audit.audit_list, name="audit-list"),
     path("staff/", views.staff_list, name="staff-list"),
     path("staff/add/", views.staff_add, name="staff-add"),
@@ -32,4 +35,5 @@ urlpatterns = [
     path("staff/<uuid:code>/roles/", views.staff_roles, name="staff-roles"),
     path("staff/<uuid:code>/invite/", views.staff_invite_view, name="staff-invite"),
     path("staff/<uuid:code>/legal-hold/", views.staff_legal_hold, name="staff-legal-hold"),
+    path("staff/<uuid:code>/email-change/", views_email.staff_email_change, name="staff-email-change"),
 ]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_event
 from accounts.models import StaffMember
+from accounts.reauth import confirm_password
 from supervision.models import Session, SessionKind, SessionStatus
 
 from .builtin import ensure_builtin_templates
@@ -379,9 +380,9 @@ def record_reopen(*, actor: StaffMember, record: Record, request=None) -> None:
     audit_event(action="record.reopened", actor=_user(actor), obj=record, request=request)
 
 
-def _check_password(staff: StaffMember, password: str) -> None:
-    if not staff.user.check_password(password):
-        raise ValidationError({"password": "That password is not right."})
+def _check_password(staff: StaffMember, password: str, *, request, purpose: str, obj) -> None:
+    """Re-confirm the signer's password; called before the transaction, so failures count and stay audited."""
+    confirm_password(user=staff.user, password=password, request=request, purpose=purpose, obj=obj)
 
 
 @transaction.atomic
@@ -435,11 +436,15 @@ def record_comment(*, actor: StaffMember, record: Record, text: str, disagree: b
     )
 
 
-@transaction.atomic
 def record_sign(*, actor: StaffMember, record: Record, password: str, request=None) -> Signature:
     """Sign with the password. Supervisees (every group participant) first, then the supervisor, which locks."""
+    _check_password(actor, password, request=request, purpose="record.sign", obj=record)
+    return _record_sign(actor=actor, record=record, request=request)
+
+
+@transaction.atomic
+def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signature:
     record = _lock_record(record)
-    _check_password(actor, password)
     attendees = list(record.session.attendees.all())
     standing = {s.signer_id for s in record.signatures.filter(addendum__isnull=True, voided_at__isnull=True)}
     digest = content_hash(record)
@@ -507,12 +512,16 @@ def addendum_add(*, actor: StaffMember, record: Record, text: str, request=None)
     return addendum
 
 
-@transaction.atomic
 def addendum_sign(*, actor: StaffMember, addendum: Addendum, password: str, request=None) -> None:
     """Everyone who signed the record signs the addendum; when all have, it locks and the PDF is redone."""
+    _check_password(actor, password, request=request, purpose="record.addendum_sign", obj=addendum.record)
+    _addendum_sign(actor=actor, addendum=addendum, request=request)
+
+
+@transaction.atomic
+def _addendum_sign(*, actor: StaffMember, addendum: Addendum, request=None) -> None:
     addendum = Addendum.objects.select_for_update().select_related("record__session").get(pk=addendum.pk)
     record = addendum.record
-    _check_password(actor, password)
     if addendum.locked_at:
         raise ValidationError("This addendum is already signed by everyone.")
     signers = {record.supervisor_id, *record.session.attendees.values_list("id", flat=True)}

@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 
 from accounts.audit import audit_event
 from accounts.models import Frequency, Organisation, Setting, StaffMember
+from accounts.reauth import confirm_password
 
 from . import defaults
 from .models import (
@@ -200,11 +201,17 @@ def contract_update(*, actor: StaffMember, contract: Contract, changes: dict, re
     return True
 
 
-@transaction.atomic
 def contract_sign(*, signer: StaffMember, contract: Contract, password: str, request=None) -> str:
-    """The supervisee or the supervisor signs, re-entering their password. Returns the capacity."""
-    if not signer.user.check_password(password):
-        raise ValidationError({"password": "That password is not right."})
+    """The supervisee or the supervisor signs, re-entering their password. Returns the capacity.
+
+    The password is checked before the transaction, so a wrong one counts towards the lockout and its
+    audit event stays."""
+    confirm_password(user=signer.user, password=password, request=request, purpose="contract.sign", obj=contract)
+    return _contract_sign(signer=signer, contract=contract, request=request)
+
+
+@transaction.atomic
+def _contract_sign(*, signer: StaffMember, contract: Contract, request=None) -> str:
     if contract.end_date:
         raise ValidationError("An ended agreement cannot be signed.")
     content_hash = contract_content_hash(contract)

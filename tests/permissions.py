@@ -696,3 +696,43 @@ TABLE.update(
         "records:export-download": Row("export", GET, EXPORT_OWNER),
     }
 )
+
+
+# --- Issue 11 part 1: changing a person's sign-in address ------------------------------------------
+# The links in the two emails are bearer tokens, like a reset link: whoever holds one may use it,
+# signed in or not. Each points at a real waiting change of the person's (anonymous: the supervisee's).
+
+
+def email_change_token_args(step):
+    def args(cast, person, case):
+        from django.core import signing
+
+        from accounts.email_change import CONFIRM_SALT, VERIFY_SALT
+        from accounts.models import EmailChange
+
+        staff = person or cast.supervisee
+        waiting = EmailChange.Status.AWAITING_PERSON if step == "confirm" else EmailChange.Status.AWAITING_NEW_ADDRESS
+        change = EmailChange.objects.create(
+            staff=staff, old_email=staff.user.email, new_email=f"new.{staff.pk}@cast.example", status=waiting
+        )
+        salt = CONFIRM_SALT if step == "confirm" else VERIFY_SALT
+        return {"token": signing.dumps({"c": str(change.code), "e": change.new_email}, salt=salt, compress=True)}
+
+    return args
+
+
+ARGUMENTS["email_change_confirm"] = email_change_token_args("confirm")
+ARGUMENTS["email_change_verify"] = email_change_token_args("verify")
+CASES["email_change_confirm"] = ("own",)
+CASES["email_change_verify"] = ("own",)
+
+TABLE.update(
+    {
+        # The signed-in person's own answer to a change of their address (an empty state otherwise).
+        "accounts:email-change": Row(None, GET_POST, SIGNED_IN),
+        "accounts:email-change-confirm": Row("email_change_confirm", GET_POST, PUBLIC),
+        "accounts:email-change-verify": Row("email_change_verify", GET_POST, PUBLIC),
+        # An admin who manages the person withdraws a waiting change, or approves it as a second admin.
+        "accounts:staff-email-change": Row("staff", POST, STAFF_OBJECT),
+    }
+)

@@ -248,7 +248,11 @@ def test_an_email_of_another_organisations_person_is_refused(cast, login):
     before = snapshot()
     response = upload(login(cast.org_admin), to_csv(rows))
     assert problems(response) == [(5, "email")]
-    assert "another organisation" in response.context["result"].problems[0].message
+    # Issue 11: refused in words that say nothing about the other organisation or its people.
+    message = response.context["result"].problems[0].message
+    assert message.startswith("This address cannot be used: it already belongs to an account.")
+    assert "organisation" not in message
+    assert "another organisation" not in response.content.decode()
     response = confirm(login(cast.org_admin), to_csv(rows))
     assert snapshot() == before
     assert cast.outsider_staff.organisation == cast.other_organisation

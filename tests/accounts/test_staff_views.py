@@ -132,7 +132,12 @@ def test_add_without_invitation_sends_nothing(cast, login, django_capture_on_com
     ("overrides", "field", "message"),
     [
         ({"leaving_date": "2025-08-31"}, "leaving_date", "The leaving date cannot be before the start date."),
-        ({"email": "SUPERVISEE2@cast.example"}, "email", "Someone already signs in with this email address."),
+        (
+            {"email": "SUPERVISEE2@cast.example"},
+            "email",
+            "This address cannot be used: it already belongs to an account. Check it, or ask the person for "
+            "another address.",
+        ),
         (
             {"day_0_works": None, "day_1_works": None, "day_3_works": None},
             "day_0_works",
@@ -194,8 +199,12 @@ def test_edit_saves_changes_and_records_them(cast, login):
     assert set(event.details["changes"]) == {"job_title", "new_to_post", "working_days"}
 
 
-def test_edit_changing_the_email_changes_the_sign_in(cast, login):
+def test_edit_changing_the_email_of_someone_who_never_signed_in_changes_the_sign_in(cast, login):
+    # Issue 11: only a person who has never set a password (nor signed in) has their address changed at
+    # once; anyone else confirms it first (tests/accounts/test_email_change.py).
     staff = cast.supervisee
+    staff.user.set_unusable_password()
+    staff.user.save(update_fields=["password"])
     url = reverse("accounts:staff-edit", kwargs={"code": staff.code})
     login(cast.org_admin).post(url, edit_form_data(staff, email="Sid.New@Cast.example"))
     staff.user.refresh_from_db()
