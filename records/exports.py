@@ -327,6 +327,8 @@ def _finish(job: ExportJob, temporary: Path, final: Path, digest: str, summary: 
         )
         audit_event(action="export.completed", obj=job, organisation=job.organisation,
                     details={"kind": job.kind, "sha256": digest, **summary})  # fmt: skip
+        if job.kind == ExportJob.Kind.SUBJECT_ACCESS and job.subject is not None:
+            _tell_subject(job, ready=True)
     logger.info("Export %s done: %s", job.code, summary)
 
 
