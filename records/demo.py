@@ -33,15 +33,18 @@ NEGLECTED = ["development", "personal_support", "performance", None]
 
 def _sign_for_demo(record: Record, when) -> None:
     """The demo's history was signed in the past: signatures are written directly with the right hash."""
+    services.freeze_names(record)
     digest = services.content_hash(record)
     attendees = list(record.session.attendees.all())
     for attendee in attendees:
         Signature.objects.create(
-            record=record, signer=attendee, capacity=SignatureCapacity.SUPERVISEE, signed_at=when,
+            record=record, signer=attendee, signer_name=attendee.full_name, capacity=SignatureCapacity.SUPERVISEE,
+            signed_at=when,
             content_hash=digest, revision=record.revision,
         )  # fmt: skip
     Signature.objects.create(
-        record=record, signer=record.supervisor, capacity=SignatureCapacity.SUPERVISOR,
+        record=record, signer=record.supervisor, signer_name=record.supervisor.full_name,
+        capacity=SignatureCapacity.SUPERVISOR,
         signed_at=when + timedelta(hours=2), content_hash=digest, revision=record.revision,
     )  # fmt: skip
     Record.objects.filter(pk=record.pk).update(
@@ -124,9 +127,11 @@ def seed_demo(organisation: Organisation, today) -> None:
             # Signed by the supervisee, waiting for the supervisor.
             services.record_submit(actor=supervisor, record=record)
             record.refresh_from_db()
+            services.freeze_names(record)
             digest = services.content_hash(record)
             Signature.objects.create(
-                record=record, signer=supervisee, capacity=SignatureCapacity.SUPERVISEE,
+                record=record, signer=supervisee, signer_name=supervisee.full_name,
+                capacity=SignatureCapacity.SUPERVISEE,
                 signed_at=timezone.now() - timedelta(days=1), content_hash=digest, revision=record.revision,
             )  # fmt: skip
             Record.objects.filter(pk=record.pk).update(status=RecordStatus.AWAITING_SUPERVISOR)

@@ -8,8 +8,10 @@ done is never redone; a run after a crash starts over from nothing. Progress is 
 UPDATEs between records, so the status page can read it while the job runs and no transaction is held
 open for the length of the export.
 
-Exports are kept seven days. Only their owner reaches them, and only while the grant (auditor) or the
-right to manage the person (organisation admin) still holds: otherwise 404, as for a stranger.
+Exports are kept seven days. An auditor reaches their own ZIP while the grant holds. A subject access
+export is released only to the person it is about: they see on their own /exports/ page that it was made,
+when and by whom, and they alone download it. The organisation admin who started it follows its progress
+(while they still manage the person) but never gets the file. Anyone else: 404, as for a stranger.
 """
 
 import csv
@@ -30,12 +32,21 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.audit import audit_event
 from accounts.models import AuditEvent, StaffMember
-from supervision.models import AgendaItem, Contract, InformalNote, Notification, Session
+from supervision.models import (
+    AgendaItem,
+    Contract,
+    InformalNote,
+    Notification,
+    NotificationKind,
+    Session,
+    SessionKind,
+)
 
 from .access import live_grants_for, records_in_grant
 from .models import Action, Addendum, AuditorGrant, ExportJob, Record, RecordAccess, RecordStatus, Signature
@@ -71,14 +82,28 @@ class ExportError(Exception):
 
 
 def exports_of(staff: StaffMember):
-    return ExportJob.objects.filter(organisation_id=staff.organisation_id, requested_by=staff).select_related(
-        "grant", "subject__user"
+    """The exports the person asked for, and the subject access exports about them."""
+    return (
+        ExportJob.objects.filter(organisation_id=staff.organisation_id)
+        .filter(Q(requested_by=staff) | Q(kind=ExportJob.Kind.SUBJECT_ACCESS, subject=staff))
+        .select_related("grant", "subject__user", "requested_by__user")
     )
 
 
+def is_released_to(staff: StaffMember, job: ExportJob) -> bool:
+    """Whether the person may download the file: an auditor their own grant's ZIP (while it is live, see
+    `allowed_job_ids`), a subject access export only the person it is about, never whoever asked for it."""
+    if job.kind == ExportJob.Kind.SUBJECT_ACCESS:
+        return job.subject_id == staff.pk
+    return job.requested_by_id == staff.pk
+
+
 def allowed_job_ids(staff: StaffMember, jobs) -> set[int]:
-    """The jobs among `jobs` (the person's own) that they may still reach; two queries whatever the count."""
+    """The jobs among `jobs` (from `exports_of`) that the person may still reach; two queries whatever the
+    count. The person a subject access export is about always reaches it."""
     jobs = list(jobs)
+    about_me = {j.pk for j in jobs if j.kind == ExportJob.Kind.SUBJECT_ACCESS and j.subject_id == staff.pk}
+    jobs = [j for j in jobs if j.requested_by_id == staff.pk and j.pk not in about_me]
     grant_ids = {j.grant_id for j in jobs if j.kind == ExportJob.Kind.AUDIT_ZIP and j.grant_id}
     subject_ids = {j.subject_id for j in jobs if j.kind == ExportJob.Kind.SUBJECT_ACCESS and j.subject_id}
     live = set()
@@ -87,7 +112,7 @@ def allowed_job_ids(staff: StaffMember, jobs) -> set[int]:
     managed = set()
     if subject_ids and staff.is_org_admin:
         managed = set(StaffMember.objects.manageable_by(staff).filter(pk__in=subject_ids).values_list("pk", flat=True))
-    return {
+    return about_me | {
         j.pk
         for j in jobs
         if (j.kind == ExportJob.Kind.AUDIT_ZIP and j.grant_id in live)
@@ -96,8 +121,8 @@ def allowed_job_ids(staff: StaffMember, jobs) -> set[int]:
 
 
 def get_export_for_user(staff: StaffMember, code) -> ExportJob:
-    """The person's own export, while what it covers is still theirs to see; 404 otherwise (another
-    person's export, an ended or revoked grant, someone they no longer manage)."""
+    """The person's own export (or one about them), while what it covers is still theirs to see; 404
+    otherwise (another person's export, an ended or revoked grant, someone they no longer manage)."""
     job = get_object_or_404(exports_of(staff), code=code)
     if job.pk not in allowed_job_ids(staff, [job]):
         raise Http404("No such export.")
@@ -178,10 +203,38 @@ def export_start(
         details["reference"] = reference
     audit_event(action="export.requested", actor=actor.user, obj=job, organisation=actor.organisation, request=request,
                 details=details)  # fmt: skip
+    if subject is not None:
+        _tell_subject(job, ready=False)
     from .tasks import run_export as run_export_task
 
     transaction.on_commit(lambda: run_export_task.delay(job.id))
     return job
+
+
+def _tell_subject(job: ExportJob, *, ready: bool) -> None:
+    """The person a subject access export is about learns that it was asked for, by whom, and when it is
+    theirs to download (in the product, and by email unless they switched that kind off)."""
+    from supervision.notify import notify
+
+    requested = f"{job.requested_by.full_name} asked on {timezone.localtime(job.created_at):%a %-d %b %Y at %H:%M}"
+    if ready:
+        title = "An export of your data is ready for you"
+        body = (
+            f"{requested} for an export of everything Supervision holds about you. It is ready, and only you "
+            f"can download it, from Exports, until {timezone.localtime(job.expires_at):%a %-d %b %Y at %H:%M}."
+        )
+    else:
+        title = "An export of your data was asked for"
+        body = (
+            f"{requested} for an export of everything Supervision holds about you (a subject access request). "
+            "It is made for you alone: when it is ready you download it from Exports; the person who asked "
+            "does not receive the file."
+        )
+    notify(
+        recipient=job.subject, kind=NotificationKind.SUBJECT_ACCESS_EXPORT, object_type="exportjob",
+        object_code=job.code, period="ready" if ready else "requested", title=title, body=body,
+        url=reverse("records:export-status", kwargs={"code": job.code}),
+    )  # fmt: skip
 
 
 def record_download(*, actor: StaffMember, job: ExportJob, request=None) -> None:
@@ -274,6 +327,8 @@ def _finish(job: ExportJob, temporary: Path, final: Path, digest: str, summary: 
         )
         audit_event(action="export.completed", obj=job, organisation=job.organisation,
                     details={"kind": job.kind, "sha256": digest, **summary})  # fmt: skip
+        if job.kind == ExportJob.Kind.SUBJECT_ACCESS and job.subject is not None:
+            _tell_subject(job, ready=True)
     logger.info("Export %s done: %s", job.code, summary)
 
 
@@ -535,7 +590,12 @@ def _informal_notes(subject: StaffMember) -> list[dict]:
 def _records(subject: StaffMember) -> list[dict]:
     """Records of the sessions the person was supervised in, with everything they hold: the signed
     content, its state, signatures, addenda and who else read them. Not the records they wrote about
-    other people as a supervisor: those are the supervisees' to ask for."""
+    other people as a supervisor: those are the supervisees' to ask for.
+
+    In a group record the other participants' own words are theirs, not the person's: their comments,
+    addenda and actions, and the group's end-of-session feedback (one text any participant may have
+    written), are left out and the record says so. The supervisor's notes of the session stay: they are
+    the record of the person's supervision, which the person reads and signs in the product."""
     records = (
         Record.objects.filter(organisation_id=subject.organisation_id, session__attendees=subject)
         .select_related(
@@ -549,6 +609,18 @@ def _records(subject: StaffMember) -> list[dict]:
         signatures = Signature.objects.filter(record=record).select_related("signer__user", "addendum")
         addenda = Addendum.objects.filter(record=record, locked_at__isnull=False).select_related("author__user")
         accesses = RecordAccess.objects.filter(record=record).select_related("viewer__user")
+        content = record_content(record)
+        group = record.session.kind == SessionKind.GROUP
+        left_out = {}
+        if group:
+            content, left_out = _without_other_participants(record, content, subject)
+            addenda = [a for a in addenda if a.author_id in (subject.pk, record.supervisor_id)]
+            left_out["addenda"] = Addendum.objects.filter(record=record, locked_at__isnull=False).count() - len(addenda)
+            signatures = [
+                s
+                for s in signatures
+                if s.addendum is None or s.addendum.author_id in (subject.pk, record.supervisor_id)
+            ]
         out.append(
             {
                 "code": str(record.code),
@@ -558,13 +630,14 @@ def _records(subject: StaffMember) -> list[dict]:
                 "locked_at": _when(record.locked_at),
                 "content_sha256": record.content_hash,
                 "pdf_sha256": record.pdf_sha256,
-                "content": record_content(record),
+                "content": content,
+                "left_out": left_out,
                 "addenda": [
                     {"author": a.author.full_name, "text": a.text, "locked_at": _when(a.locked_at)} for a in addenda
                 ],
                 "signatures": [
                     {
-                        "signer": s.signer.full_name,
+                        "signer": s.signer_name or s.signer.full_name,
                         "capacity": s.get_capacity_display(),
                         "on": "addendum" if s.addendum_id else "record",
                         "signed_at": _when(s.signed_at),
@@ -581,6 +654,24 @@ def _records(subject: StaffMember) -> list[dict]:
             }
         )
     return out
+
+
+def _without_other_participants(record: Record, content: dict, subject: StaffMember) -> tuple[dict, dict]:
+    """A group record's content without what other participants wrote or own; and how much was left out.
+    `record_content` lists comments and actions in id order, so they pair with their rows here."""
+    keep = {subject.pk, record.supervisor_id}
+    comment_authors = list(record.comments.order_by("id").values_list("author_id", flat=True))
+    action_owners = list(record.actions.order_by("id").values_list("owner_id", flat=True))
+    comments = [c for c, author in zip(content["comments"], comment_authors, strict=True) if author in keep]
+    actions = [a for a, owner in zip(content["actions"], action_owners, strict=True) if owner in keep]
+    left_out = {
+        "comments": len(content["comments"]) - len(comments),
+        "actions": len(content["actions"]) - len(actions),
+        "supervisee_feedback": bool(content["supervisee_feedback"]),
+        "why": "Other participants' own words in a group record are theirs: left out of this export, so "
+        "content_sha256 does not match this content.",
+    }
+    return {**content, "comments": comments, "actions": actions, "supervisee_feedback": ""}, left_out
 
 
 def _actions(subject: StaffMember) -> list[dict]:
@@ -715,14 +806,16 @@ def _record_sections_csv(records: list[dict]) -> bytes:
 def _subject_readme(job: ExportJob) -> str:
     return (
         f"Subject access export: {job.subject.full_name}, {job.organisation.name}\n"
-        f"Made for {job.requested_by.full_name} on {timezone.localtime():%d %B %Y at %H:%M}.\n\n"
+        f"Asked for by {job.requested_by.full_name}; made on {timezone.localtime():%a %-d %b %Y at %H:%M} for "
+        f"{job.subject.full_name} alone to download.\n\n"
         "subject-access.json holds everything; the CSV files hold the same, one table each:\n"
         "staff and roles, agreements (as supervisee and as supervisor, with their terms and signatures),\n"
         "sessions, agenda items the person added, informal notes about them, the records of sessions they\n"
         "were supervised in (record_sections.csv has what was written), actions they own, notifications\n"
         "sent to them, and audit events where they acted or that are about them or their records.\n\n"
-        "Before disclosure, check for information about other people: group records hold what other\n"
-        "participants said, and records name the supervisor and any child reference.\n"
+        "Group records: what other participants wrote themselves (their comments, addenda and actions, and\n"
+        "the group's feedback) is theirs and is left out; each record's left_out says how much.\n"
+        "Names are shown as they were when the record was signed.\n"
     )
 
 

@@ -123,6 +123,10 @@ class Record(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     locked_at = models.DateTimeField(null=True, blank=True)
     content_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the signed content.")
+    # The names the content shows, as they were at the first signature of this revision (people by code,
+    # the organisation, setting and group): a later rename changes neither what the record says nor its
+    # hash. Empty while nobody has signed; cleared when a change voids the signatures.
+    names_as_signed = models.JSONField(default=dict, blank=True)
     pdf_path = models.CharField(max_length=300, blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     pdf_generated_at = models.DateTimeField(null=True, blank=True)
@@ -312,6 +316,7 @@ class Addendum(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="addenda")
     author = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
+    author_name = models.CharField(max_length=200, blank=True, help_text="The author's name when they wrote it.")
     text = models.TextField()
     content_hash = models.CharField(max_length=64)
     locked_at = models.DateTimeField(null=True, blank=True)
@@ -336,6 +341,7 @@ class Signature(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="signatures")
     addendum = models.ForeignKey(Addendum, null=True, blank=True, on_delete=models.CASCADE, related_name="signatures")
     signer = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField(max_length=200, blank=True, help_text="The signer's name when they signed.")
     capacity = models.CharField(max_length=12, choices=SignatureCapacity.choices)
     signed_at = models.DateTimeField(default=timezone.now)
     content_hash = models.CharField(max_length=64)

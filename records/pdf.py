@@ -35,7 +35,7 @@ from accounts.audit import audit_event
 from accounts.models import AuditEvent, StaffMember
 
 from .models import Addendum, FlagKind, FunctionTag, Record, RecordStatus, SignatureCapacity
-from .services import content_hash, record_content
+from .services import content_hash, mark_name_as_signed, name_as_signed, record_content
 from .signing import SignatureCheck, check_signed_pdf, sign_pdf
 
 logger = logging.getLogger(__name__)
@@ -103,14 +103,19 @@ def html_to_pdf(html: str, fetcher: BundledFilesOnly | None = None) -> bytes:
 
 
 def _people(record: Record) -> list[dict]:
+    """Everyone in the session by the name the record was signed with; `now` is their name today when it
+    has changed since (shown beside it, outside the signed content)."""
     group = record.session.kind == "group"
-    attendees = sorted(record.session.attendees.select_related("user"), key=lambda s: s.full_name)
-    people = [{"name": record.supervisor.full_name, "role": "Supervisor", "job_title": record.supervisor.job_title}]
-    people += [
-        {"name": s.full_name, "role": "Group participant" if group else "Supervisee", "job_title": s.job_title}
-        for s in attendees
+
+    def person(staff, role):
+        name = name_as_signed(record, staff)
+        now = staff.full_name if staff.full_name != name else ""
+        return {"name": name, "now": now, "role": role, "job_title": staff.job_title}
+
+    attendees = sorted(record.session.attendees.select_related("user"), key=lambda s: name_as_signed(record, s))
+    return [person(record.supervisor, "Supervisor")] + [
+        person(s, "Group participant" if group else "Supervisee") for s in attendees
     ]
-    return people
 
 
 def record_pdf_context(record: Record) -> dict:
@@ -131,6 +136,14 @@ def record_pdf_context(record: Record) -> dict:
     )
     for addendum in addenda:
         addendum.standing_signatures = [s for s in addendum.signatures.all() if s.voided_at is None]
+        mark_name_as_signed(addendum.author, addendum.author_name)
+        for signature in addendum.standing_signatures:
+            mark_name_as_signed(signature.signer, signature.signer_name)
+    for signature in signatures:
+        mark_name_as_signed(signature.signer, signature.signer_name)
+    decisions = list(record.decisions.select_related("key_person__user").order_by("id"))
+    for decision in decisions:
+        mark_name_as_signed(decision.key_person, name_as_signed(record, decision.key_person))
     return {
         "record": record,
         "content": content,
@@ -144,7 +157,7 @@ def record_pdf_context(record: Record) -> dict:
         "template": content["template"],
         "sections": [{**s, "function_label": FunctionTag(s["function"]).label} for s in content["sections"]],
         "actions": [{**a, "due": date.fromisoformat(a["due"])} for a in content["actions"]],
-        "decisions": list(record.decisions.select_related("key_person__user").order_by("id")),
+        "decisions": decisions,
         "flags": [FlagKind(kind).label for kind in content["flags"]],
         "comments": [
             {**c, "at": datetime.fromisoformat(c["at"]), "disagreement": c["kind"] == "disagreement"}
@@ -153,8 +166,8 @@ def record_pdf_context(record: Record) -> dict:
         "signatures": signatures,
         "capacity_labels": dict(SignatureCapacity.choices),
         "addenda": addenda,
-        # Names and the organisation are part of the signed content: a later change of name (a
-        # marriage, a renamed trust) means this rendering no longer hashes to what was signed.
+        # Names are kept as signed (`names_as_signed`), so a rename leaves the content as it was; only a
+        # record signed before names were kept, and renamed since, can differ from what was signed.
         "content_matches": content_hash(record) == record.content_hash,
         "generated_at": timezone.now(),
         "verify_url": settings.SITE_URL + reverse("records:record-verify"),

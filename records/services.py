@@ -44,23 +44,64 @@ def _user(staff):
 # --- Content and hashing ------------------------------------------------------------------------
 
 
-def record_content(record: Record) -> dict:
-    """Everything the signatures cover, in a canonical form (the PDF shows the same)."""
+def names_now(record: Record) -> dict:
+    """The names the record's content shows, as they are now: the people by code, and the organisation,
+    setting and group. What `record_sign` freezes at the first signature."""
     session = record.session
+    people = [record.supervisor, *session.attendees.select_related("user")]
+    people += [a.owner for a in record.actions.select_related("owner__user")]
+    people += [d.key_person for d in record.decisions.select_related("key_person__user")]
+    people += [c.author for c in record.comments.select_related("author__user")]
     return {
-        "record": str(record.code),
+        "people": {str(p.code): p.full_name for p in people},
         "organisation": record.organisation.name,
         "setting": session.setting.name,
+        "group": session.group.name if session.group_id else None,
+        "boundaries": session.group.confidentiality_boundaries if session.group_id else None,
+    }
+
+
+def name_as_signed(record: Record, staff: StaffMember) -> str:
+    """The person's name as the record was signed with it (their name now while nobody has signed)."""
+    return (record.names_as_signed or {}).get("people", {}).get(str(staff.code)) or staff.full_name
+
+
+def mark_name_as_signed(person: StaffMember, as_signed: str) -> StaffMember:
+    """For display (templates/records/includes/name_as_signed.html): the name the record was signed with,
+    and whether the person has been renamed since."""
+    person.name_as_signed = as_signed or person.full_name
+    person.renamed = person.name_as_signed != person.full_name
+    return person
+
+
+def record_content(record: Record) -> dict:
+    """Everything the signatures cover, in a canonical form (the PDF shows the same). Names come from
+    `names_as_signed` once someone has signed, so renaming a person, the organisation, a setting or a
+    group afterwards changes neither the content nor its hash."""
+    session = record.session
+    frozen = record.names_as_signed or {}
+
+    def name(staff):
+        return name_as_signed(record, staff)
+
+    def as_signed(key, now):
+        return frozen.get(key, now)
+
+    group = session.group if session.group_id else None
+    return {
+        "record": str(record.code),
+        "organisation": as_signed("organisation", record.organisation.name),
+        "setting": as_signed("setting", session.setting.name),
         "session": {
             "kind": session.kind,
             "starts_at": session.starts_at.isoformat(),
             "ends_at": session.ends_at.isoformat(),
-            "group": session.group.name if session.group_id else None,
-            "boundaries": session.group.confidentiality_boundaries if session.group_id else None,
+            "group": as_signed("group", group.name if group else None),
+            "boundaries": as_signed("boundaries", group.confidentiality_boundaries if group else None),
         },
-        "supervisor": {"code": str(record.supervisor.code), "name": record.supervisor.full_name},
+        "supervisor": {"code": str(record.supervisor.code), "name": name(record.supervisor)},
         "supervisees": sorted(
-            ({"code": str(s.code), "name": s.full_name} for s in session.attendees.all()), key=lambda p: p["code"]
+            ({"code": str(s.code), "name": name(s)} for s in session.attendees.all()), key=lambda p: p["code"]
         ),
         "template": {"name": record.template_version.template.name, "version": record.template_version.number},
         "previous_notes_agreed": record.previous_notes_agreed,
@@ -71,24 +112,30 @@ def record_content(record: Record) -> dict:
         "actions": [
             {
                 "description": a.description,
-                "owner": a.owner.full_name,
+                "owner": name(a.owner),
                 "due": a.due_date.isoformat(),
                 "section": a.section.template_section.title if a.section_id else None,
             }
             for a in record.actions.select_related("owner__user", "section__template_section").order_by("id")
         ],  # fmt: skip
         "decisions": [
-            {"child": d.child_reference, "decision": d.decision, "key_person": d.key_person.full_name}
+            {"child": d.child_reference, "decision": d.decision, "key_person": name(d.key_person)}
             for d in record.decisions.select_related("key_person__user").order_by("id")
         ],
         "flags": sorted(f.kind for f in record.flags.all()),
         "comments": [
-            {"author": c.author.full_name, "kind": c.kind, "text": c.text, "at": c.created_at.isoformat()}
+            {"author": name(c.author), "kind": c.kind, "text": c.text, "at": c.created_at.isoformat()}
             for c in record.comments.select_related("author__user").order_by("id")
         ],
         "disagreement_rationale": record.disagreement_rationale,
         "supervisee_feedback": record.supervisee_feedback,
     }
+
+
+def freeze_names(record: Record) -> None:
+    """Keep the names the content shows as they are now (at a revision's first signature)."""
+    record.names_as_signed = names_now(record)
+    Record.objects.filter(pk=record.pk).update(names_as_signed=record.names_as_signed)
 
 
 def content_hash(record: Record) -> str:
@@ -122,6 +169,10 @@ def _changed(record: Record, *, actor: StaffMember, what: str) -> None:
         voided_at=timezone.now()
     )
     fields = ["revision", "updated_at"]
+    if record.names_as_signed:
+        # Nobody has signed the new revision: its first signature takes the names of that moment.
+        record.names_as_signed = {}
+        fields.append("names_as_signed")
     if voided or record.status != RecordStatus.DRAFT:
         record.status = RecordStatus.DRAFT
         fields.append("status")
@@ -409,10 +460,11 @@ def record_set_feedback(*, actor: StaffMember, record: Record, feedback: str, re
     if record.supervisee_feedback != feedback.strip():
         record.supervisee_feedback = feedback.strip()
         record.revision += 1
+        record.names_as_signed = {}
         Signature.objects.filter(record=record, addendum__isnull=True, voided_at__isnull=True).update(
             voided_at=timezone.now()
         )
-        record.save(update_fields=["supervisee_feedback", "revision", "updated_at"])
+        record.save(update_fields=["supervisee_feedback", "revision", "names_as_signed", "updated_at"])
 
 
 @transaction.atomic
@@ -447,6 +499,9 @@ def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signatu
     record = _lock_record(record)
     attendees = list(record.session.attendees.all())
     standing = {s.signer_id for s in record.signatures.filter(addendum__isnull=True, voided_at__isnull=True)}
+    if not standing:
+        # The first signature of this revision fixes the names everyone after signs with.
+        freeze_names(record)
     digest = content_hash(record)
     if actor.pk == record.supervisor_id:
         if record.status != RecordStatus.AWAITING_SUPERVISOR:
@@ -463,8 +518,9 @@ def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signatu
     else:
         raise PermissionDenied("Only the people in the session sign its record.")
     signature = Signature.objects.create(
-        record=record, signer=actor, capacity=capacity, content_hash=digest, revision=record.revision
-    )
+        record=record, signer=actor, signer_name=actor.full_name, capacity=capacity, content_hash=digest,
+        revision=record.revision,
+    )  # fmt: skip
     standing.add(actor.pk)
     if capacity == SignatureCapacity.SUPERVISOR:
         record.status = RecordStatus.SIGNED
@@ -491,7 +547,7 @@ def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signatu
 
 def addendum_hash(addendum: Addendum) -> str:
     payload = {"record": str(addendum.record.code), "record_sha256": addendum.record.content_hash,
-               "author": addendum.author.full_name, "text": addendum.text}  # fmt: skip
+               "author": addendum.author_name or addendum.author.full_name, "text": addendum.text}  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -505,7 +561,7 @@ def addendum_add(*, actor: StaffMember, record: Record, text: str, request=None)
         raise PermissionDenied("Only the people in the session add to its record.")
     if not text.strip():
         raise ValidationError({"text": "Write the addendum."})
-    addendum = Addendum(record=record, author=actor, text=text.strip())
+    addendum = Addendum(record=record, author=actor, author_name=actor.full_name, text=text.strip())
     addendum.content_hash = addendum_hash(addendum)
     addendum.save()
     audit_event(action="record.addendum_added", actor=_user(actor), obj=record, request=request)
@@ -531,7 +587,7 @@ def _addendum_sign(*, actor: StaffMember, addendum: Addendum, request=None) -> N
         raise ValidationError("You have already signed this addendum.")
     capacity = SignatureCapacity.SUPERVISOR if actor.pk == record.supervisor_id else SignatureCapacity.SUPERVISEE
     Signature.objects.create(
-        record=record, addendum=addendum, signer=actor, capacity=capacity,
+        record=record, addendum=addendum, signer=actor, signer_name=actor.full_name, capacity=capacity,
         content_hash=addendum.content_hash, revision=record.revision,
     )  # fmt: skip
     if set(addendum.signatures.filter(voided_at__isnull=True).values_list("signer_id", flat=True)) >= signers:

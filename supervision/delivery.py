@@ -61,6 +61,7 @@ BUTTONS = {
     NotificationKind.CONTRACT_REVIEW_DUE: "See the agreement",
     NotificationKind.CONTRACT_REVIEW_OVERDUE: "See the agreement",
     NotificationKind.RETENTION_REPORT: "See the details",
+    NotificationKind.SUBJECT_ACCESS_EXPORT: "See the export",
 }
 
 

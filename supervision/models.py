@@ -482,6 +482,7 @@ class NotificationKind(models.TextChoices):
     CONTRACT_REVIEW_DUE = "contract_review_due", "Agreement review due"
     CONTRACT_REVIEW_OVERDUE = "contract_review_overdue", "Agreement review overdue"
     RETENTION_REPORT = "retention_report", "Records deleted under the retention policy"
+    SUBJECT_ACCESS_EXPORT = "subject_access_export", "An export of your data"
 
 
 # Safeguarding escalations always go by email, whatever the person's preferences, and at any hour.

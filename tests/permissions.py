@@ -331,9 +331,12 @@ def grant_args(cast, person, case):
 
 
 def export_args(cast, person, case):
-    """A finished export. own: one the person requested (for an auditor, of a live grant; for an
-    organisation admin, a subject access export of someone they manage; anyone else's own export is
-    one they can no longer reach); other: another person's of the organisation; foreign: the other's."""
+    """A finished export. own: one inside the person's reach. For an auditor, their export of a live
+    grant; for an organisation admin (the outsider is the other organisation's), a subject access export
+    they asked for about someone they manage, which they follow but whose file is not theirs; for anyone
+    else, a subject access export about them that their organisation's admin asked for (issue 11: it is
+    released to the person it is about). other: an export about someone else of the organisation, or
+    for an admin an auditor's; foreign: one of the other organisation."""
     from datetime import timedelta
     from pathlib import Path
 
@@ -357,28 +360,33 @@ def export_args(cast, person, case):
         ExportJob.objects.filter(pk=j.pk).update(file_path=j.file_path)
         return j
 
-    def own_job(staff):
-        if staff == cast.auditor:
-            today = timezone.localdate()
-            grant = auditor_grant_create(
-                actor=cast.org_admin, auditor=staff, settings=[cast.primary], covers_from=today - timedelta(days=30),
-                covers_until=today, expires_at=timezone.now() + timedelta(days=1), purpose="Inspection",
-            )  # fmt: skip
-            return job(staff, grant=grant)
-        subject = cast.outsider_staff if staff.organisation_id == cast.other_organisation.id else cast.supervisee
-        return job(staff, subject=subject)
+    def audit_job():
+        today = timezone.localdate()
+        grant = auditor_grant_create(
+            actor=cast.org_admin, auditor=cast.auditor, settings=[cast.primary], covers_from=today - timedelta(days=30),
+            covers_until=today, expires_at=timezone.now() + timedelta(days=1), purpose="Inspection",
+        )  # fmt: skip
+        return job(cast.auditor, grant=grant)
 
     staff = person or cast.supervisee
     if case == "own":
-        return {"code": own_job(staff).code}
+        if staff == cast.auditor:
+            return {"code": audit_job().code}
+        if staff == cast.org_admin:
+            return {"code": job(staff, subject=cast.supervisee).code}
+        if staff == cast.outsider:
+            return {"code": job(staff, subject=cast.outsider_staff).code}
+        return {"code": job(cast.org_admin, subject=staff).code}
     if case == "other":
-        other = (
-            cast.outsider_staff
-            if staff == cast.outsider
-            else (cast.org_admin if staff != cast.org_admin else cast.auditor)
-        )
-        return {"code": own_job(other).code}
-    return {"code": own_job(cast.supervisee if staff == cast.outsider else cast.outsider).code}
+        if staff == cast.outsider:
+            return {"code": job(cast.outsider_staff, subject=cast.outsider_staff).code}
+        if staff == cast.org_admin:
+            return {"code": audit_job().code}
+        someone = cast.supervisee2 if staff != cast.supervisee2 else cast.supervisee
+        return {"code": job(cast.org_admin, subject=someone).code}
+    if staff == cast.outsider:
+        return {"code": job(cast.org_admin, subject=cast.supervisee).code}
+    return {"code": job(cast.outsider, subject=cast.outsider_staff).code}
 
 
 ARGUMENTS = {
@@ -664,13 +672,10 @@ MINE = expect(OWN_ONLY, anonymous=LOGIN)
 LEADS_AND_ORGANISATION = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, auditor=OK, outsider=OK)
 AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
 GRANT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
-EXPORT_OWNER = expect(
-    NOWHERE,
-    anonymous=LOGIN,
-    auditor=cases(OK, NOT_FOUND),
-    org_admin=cases(OK, NOT_FOUND),
-    outsider=cases(OK, NOT_FOUND),
-)
+# Issue 11: a subject access export is the person's it is about. Everyone reaches their own exports
+# and those about them; the admin who asked for one follows its progress but never gets the file.
+EXPORT_OWNER = expect(cases(OK, NOT_FOUND), anonymous=LOGIN)
+EXPORT_RECIPIENT = expect(cases(OK, NOT_FOUND), anonymous=LOGIN, org_admin=NOWHERE, outsider=NOWHERE)
 EXPORT_STARTERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
 
 TABLE.update(
@@ -690,10 +695,11 @@ TABLE.update(
         "records:grant-revoke": Row("grant", POST, ORG_ADMIN_OBJECT),
         # Everyone lists their own exports; auditors and organisation admins start them.
         "records:export-list": Row(None, GET_POST, SIGNED_IN, post_expect=EXPORT_STARTERS),
-        # Only the person who asked for an export reaches it, and only while the grant is live (auditor) or
-        # they still manage the person (organisation admin).
+        # The person who asked for an export follows it while the grant is live (auditor) or they still
+        # manage the person (organisation admin); the person a subject access export is about reaches it
+        # too, and only they download it.
         "records:export-status": Row("export", GET, EXPORT_OWNER),
-        "records:export-download": Row("export", GET, EXPORT_OWNER),
+        "records:export-download": Row("export", GET, EXPORT_RECIPIENT),
     }
 )
 

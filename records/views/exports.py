@@ -3,13 +3,14 @@ signed records of a live grant (ZIP with a manifest), an organisation admin answ
 request for someone they manage. Heads and DSLs find the compliance CSV linked here.
 
 The subject access export holds the narrative of the person's records. The organisation admin, who
-never reads a narrative in the product, starts it and downloads it (answering the request is the
-organisation's legal duty); the narrative goes only into the file, and nothing here shows it.
+never reads a narrative in the product, starts it (answering the request is the organisation's legal
+duty) and follows its progress; the file is released only to the person it is about, who sees here that
+it was made, when and by whom, and downloads it. Nothing here shows the narrative.
 """
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
@@ -26,6 +27,7 @@ from ..exports import (
     exports_of,
     get_export_for_user,
     is_expired,
+    is_released_to,
     record_download,
 )
 from ..forms_exports import AuditExportForm, SubjectAccessForm
@@ -73,7 +75,9 @@ def export_list(request):
     for job in jobs:
         job.reachable = job.pk in allowed
         job.expired = is_expired(job, now)
-        job.downloadable = job.reachable and not job.expired and job.status == ExportJob.Status.DONE
+        job.about_me = job.kind == ExportJob.Kind.SUBJECT_ACCESS and job.subject_id == staff.pk
+        job.released = is_released_to(staff, job)
+        job.downloadable = job.reachable and job.released and not job.expired and job.status == ExportJob.Status.DONE
     context = {
         "jobs": jobs,
         "grants": list(grants),
@@ -84,15 +88,18 @@ def export_list(request):
     return render(request, "records/export_list.html", context)
 
 
-def _status_context(job: ExportJob) -> dict:
+def _status_context(job: ExportJob, staff) -> dict:
     path = export_file(job)
     expired = is_expired(job)
+    released = is_released_to(staff, job)
     return {
         "job": job,
         "path": path,
         "polling": job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING),
         "expired": expired,
-        "downloadable": path is not None and not expired,
+        "released": released,
+        "about_me": job.kind == ExportJob.Kind.SUBJECT_ACCESS and job.subject_id == staff.pk,
+        "downloadable": released and path is not None and not expired,
         "size": path.stat().st_size if path is not None else None,
     }
 
@@ -101,7 +108,7 @@ def _status_context(job: ExportJob) -> dict:
 @require_GET
 def export_status(request, code):
     job = get_export_for_user(request.staff, code)
-    context = _status_context(job)
+    context = _status_context(job, request.staff)
     if request.htmx:
         return render(request, "records/includes/export_status.html", context)
     return render(request, "records/export_status.html", context)
@@ -118,7 +125,10 @@ def _download_name(job: ExportJob) -> str:
 @require_GET
 def export_download(request, code):
     job = get_export_for_user(request.staff, code)
-    context = _status_context(job)
+    if not is_released_to(request.staff, job):
+        # A subject access export is the person's: whoever asked for it follows its progress, no more.
+        raise Http404("No such export.")
+    context = _status_context(job, request.staff)
     if context["expired"] or not context["downloadable"]:
         # The owner learns why; the page is the status page, answered with 404.
         return render(request, "records/export_status.html", {**context, "refused": True}, status=404)

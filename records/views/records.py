@@ -148,6 +148,16 @@ def record_detail(request, code):
     record_signatures = [s for s in signatures if s.addendum_id is None]
     standing = [s for s in record_signatures if s.voided_at is None]
     attendees = list(record.session.attendees.select_related("user"))
+    decisions = list(record.decisions.select_related("key_person__user"))
+    comments = list(record.comments.select_related("author__user"))
+    # Names as the record was signed with them, the name now beside any that changed since.
+    for person in [record.supervisor, *attendees, *(a.owner for a in actions), *(d.key_person for d in decisions),
+                   *(c.author for c in comments)]:  # fmt: skip
+        services.mark_name_as_signed(person, services.name_as_signed(record, person))
+    for signature in signatures:
+        services.mark_name_as_signed(signature.signer, signature.signer_name)
+    for addendum in addenda:
+        services.mark_name_as_signed(addendum.author, addendum.author_name)
     editable = capacity == "supervisor" and record.status == RecordStatus.DRAFT
     context = {
         "record": record,
@@ -157,9 +167,9 @@ def record_detail(request, code):
         "editable": editable,
         "sections": sections,
         "loose_actions": [a for a in actions if a.section_id is None],
-        "decisions": list(record.decisions.select_related("key_person__user")),
+        "decisions": decisions,
         "flags": list(record.flags.select_related("raised_by__user")),
-        "comments": list(record.comments.select_related("author__user")),
+        "comments": comments,
         "signatures": record_signatures,
         "standing": standing,
         "addenda": addenda,

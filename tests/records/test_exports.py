@@ -571,7 +571,9 @@ def test_a_subject_access_export_holds_everything_about_the_person_and_nothing_a
     assert "Discussion 0" not in status(client, job).content.decode()
     assert "Discussion 0" not in client.get(reverse("records:export-list")).content.decode()
 
-    response = download(client, job)
+    # The file is released to Sid alone (issue 11): the admin who asked for it does not get it.
+    assert download(client, job).status_code == 404
+    response = download(login(cast.supervisee), job)
     assert response.status_code == 200
     assert "subject-access-sid-supervisee-" in response["Content-Disposition"]
     archive = read_zip(response)
@@ -589,7 +591,11 @@ def test_a_subject_access_export_holds_everything_about_the_person_and_nothing_a
     assert {str(w["record"].session.code), str(w["upcoming"].code)} <= sessions
     assert [i["text"] for i in data["agenda_items"]] == ["Workload in Year 2"]
     assert [n["summary"] for n in data["informal_notes"]] == ["Quick chat about the trip"]
-    assert [n["title"] for n in data["notifications"]] == ["Prepare your agenda"]
+    # Sid was told the export was asked for (issue 11); that notice is Sid's data too.
+    assert [n["title"] for n in data["notifications"]] == [
+        "Prepare your agenda",
+        "An export of your data was asked for",
+    ]
     (record,) = data["records"]
     assert record["code"] == str(w["record"].code)
     assert record["content_sha256"] == w["record"].content_hash
