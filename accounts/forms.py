@@ -191,6 +191,11 @@ class StaffForm(forms.Form):
         start, leaving = cleaned.get("start_date"), cleaned.get("leaving_date")
         if start and leaving and leaving < start:
             self.add_error("leaving_date", "The leaving date cannot be before the start date.")
+        elif leaving and self.instance is not None and leaving != self.instance.leaving_date:
+            try:
+                check_leaving_after_last_session(self.instance, leaving)
+            except forms.ValidationError as error:
+                self.add_error("leaving_date", error)
         worked = False
         for day in Weekday:
             works = cleaned.get(f"day_{day.value}_works")
@@ -245,7 +250,19 @@ class LeaverForm(forms.Form):
         leaving = self.cleaned_data["leaving_date"]
         if leaving < self.staff.start_date:
             raise forms.ValidationError("The leaving date cannot be before the start date.")
+        check_leaving_after_last_session(self.staff, leaving)
         return leaving
+
+
+def check_leaving_after_last_session(staff: StaffMember, leaving) -> None:
+    """A leaving date before a session held with the person is a mistake (a start date typed twice, say),
+    and a costly one: the retention sweep counts from it and deletes the records of someone still here."""
+    last_held = staff.last_held_session_on()
+    if last_held is not None and leaving < last_held:
+        raise forms.ValidationError(
+            f"{staff.full_name} was in a supervision session held on {last_held:%a} {last_held.day} "
+            f"{last_held:%b %Y}: the leaving date cannot be before their last held session."
+        )
 
 
 class LegalHoldForm(forms.Form):
@@ -305,7 +322,13 @@ class StaffFilterForm(forms.Form):
     role = forms.ChoiceField(choices=[("", "Any role")] + list(Role.choices), required=False)
     employment_type = forms.ChoiceField(choices=[("", "Any employment")] + list(EmploymentType.choices), required=False)
     status = forms.ChoiceField(
-        choices=[("current", "Current staff"), ("leavers", "Leavers"), ("all", "Everyone")], required=False
+        choices=[
+            ("current", "Current staff"),
+            ("leavers", "Leavers"),
+            ("listed", "Listed for deletion"),
+            ("all", "Everyone"),
+        ],
+        required=False,
     )
 
     def __init__(self, *args, settings_qs, **kwargs):

@@ -39,6 +39,7 @@ ACTION_GROUPS = {
 ACTION_LABELS = {
     "auth.signed_in": "Signed in",
     "auth.signed_out": "Signed out",
+    "auth.signed_out_leaver": "Signed out after their leaving date",
     "auth.password_reset": "Reset their password",
     "auth.password_changed": "Changed their password",
     "auth.invitation_accepted": "Accepted an invitation",
@@ -57,6 +58,7 @@ ACTION_LABELS = {
     "record.pdf_stored": "Record PDF stored",
     "record.pdf_downloaded": "Record PDF downloaded",
     "record.disagreed": "Record disagreed with",
+    "retention.listed": "Listed for deletion (retention)",
     "retention.record_deleted": "Record deleted (retention)",
     "retention.notes_deleted": "Notes deleted (retention)",
     "notifications.preferences_changed": "Notification preferences changed",

@@ -6,13 +6,13 @@ organisation boundary lives in one place per model.
 """
 
 import uuid
-from datetime import time
+from datetime import date, time
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -211,6 +211,13 @@ class StaffMember(models.Model):
     legal_hold = models.BooleanField(
         default=False, help_text="Keep this person's records past the retention period (a claim or investigation)."
     )
+    # Set by the retention sweep when the person's retention period has passed and it has listed what it
+    # will delete; the deletion waits until this date (a 30-day grace period) and a legal hold stops it.
+    retention_deletes_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The retention sweep deletes this leaver's records on this date unless a legal hold is set.",
+    )
     # The person's supervisor as recorded by HR; agreements (contracts) build on it.
     supervisor = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supervisees")
     created_at = models.DateTimeField(default=timezone.now)
@@ -246,6 +253,26 @@ class StaffMember(models.Model):
     def is_leaver(self, on=None):
         on = on or timezone.localdate()
         return self.leaving_date is not None and self.leaving_date < on
+
+    @property
+    def pending_deletion_on(self) -> date | None:
+        """The day the retention sweep will delete the person's records, while that is still to come."""
+        deletes_on = self.retention_deletes_on
+        if self.legal_hold or deletes_on is None or deletes_on < timezone.localdate():
+            return None
+        return deletes_on
+
+    def last_held_session_on(self) -> date | None:
+        """The day (Europe/London) of the last session held with the person in it, as supervisee or
+        supervisor; None when there was none. Two queries. Sessions are supervision's: reached through
+        their reverse relations, as `accounts` does not import `supervision` ("held" is SessionStatus.HELD).
+        """
+        latest = [
+            related.filter(status="held").aggregate(latest=Max("starts_at"))["latest"]
+            for related in (self.sessions_attended, self.sessions_led)
+        ]
+        moments = [m for m in latest if m is not None]
+        return timezone.localtime(max(moments)).date() if moments else None
 
     def clean(self):
         if self.leaving_date and self.start_date and self.leaving_date < self.start_date:

@@ -110,6 +110,9 @@ def staff_update(*, actor: User, staff: StaffMember, data: StaffData, request=No
     staff.job_title = data.job_title
     staff.employment_type = data.employment_type
     staff.start_date = data.start_date
+    if data.leaving_date != staff.leaving_date:
+        # A listing for deletion was worked out from the old date; the sweep lists again if due.
+        staff.retention_deletes_on = None
     staff.leaving_date = data.leaving_date
     staff.new_to_post = data.new_to_post
     staff.supervisor = data.supervisor
@@ -143,7 +146,10 @@ def staff_update(*, actor: User, staff: StaffMember, data: StaffData, request=No
 def staff_mark_leaver(*, actor: User, staff: StaffMember, leaving_date: date, request=None) -> None:
     previous = staff.leaving_date
     staff.leaving_date = leaving_date
-    staff.save(update_fields=["leaving_date", "updated_at"])
+    if leaving_date != previous:
+        # A listing for deletion was worked out from the old date; the sweep lists again if due.
+        staff.retention_deletes_on = None
+    staff.save(update_fields=["leaving_date", "retention_deletes_on", "updated_at"])
     audit_event(
         action="staff.leaver_marked",
         actor=actor,
@@ -241,17 +247,25 @@ def staff_set_legal_hold(*, actor: User, staff: StaffMember, hold: bool, reason:
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": "Say why the legal hold is set or released."})
-    current = StaffMember.objects.select_for_update().values_list("legal_hold", flat=True).get(pk=staff.pk)
+    current, deletes_on = (
+        StaffMember.objects.select_for_update().values_list("legal_hold", "retention_deletes_on").get(pk=staff.pk)
+    )
     if current == hold:
         staff.legal_hold = current
         return False
-    staff.legal_hold = hold
-    staff.save(update_fields=["legal_hold", "updated_at"])
+    staff.legal_hold, staff.retention_deletes_on = hold, deletes_on
+    details = {"reason": reason, "leaving_date": staff.leaving_date.isoformat() if staff.leaving_date else None}
+    if hold and deletes_on is not None:
+        # The stop of a listed deletion: once the hold is released the sweep lists them again, with a
+        # new grace period, so nothing is deleted without a fresh warning.
+        staff.retention_deletes_on = None
+        details["deletion_stopped"] = deletes_on.isoformat()
+    staff.save(update_fields=["legal_hold", "retention_deletes_on", "updated_at"])
     audit_event(
         action="staff.legal_hold_set" if hold else "staff.legal_hold_released",
         actor=actor,
         obj=staff,
         request=request,
-        details={"reason": reason, "leaving_date": staff.leaving_date.isoformat() if staff.leaving_date else None},
+        details=details,
     )
     return True

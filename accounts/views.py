@@ -177,6 +177,9 @@ def staff_list(request):
         qs = qs.current()
     elif status == "leavers":
         qs = qs.leavers()
+    elif status == "listed":
+        # Leavers whose records the retention sweep has listed for deletion, in their grace period.
+        qs = qs.filter(retention_deletes_on__gte=_today(), legal_hold=False)
     qs = (
         qs.distinct()
         .select_related("user", "supervisor__user")

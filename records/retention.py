@@ -2,7 +2,11 @@
 
 Seed 000: records are "kept for one year after a member of staff leaves"; the organisation sets the
 period (`Organisation.retention_months`, 12 by default). The day after the leaving date plus that
-many calendar months, a daily sweep deletes what is about the leaver:
+many calendar months, the daily sweep lists what it will delete (an audit event, and the admins'
+report: "will be deleted on <date> unless stopped") and sets `StaffMember.retention_deletes_on` to
+GRACE_DAYS (30) later. In that grace period an admin stops it with a legal hold on the person (audited,
+with a reason; releasing the hold lists them again with a new grace period) or by correcting the
+leaving date. On that date, if nothing stopped it, the sweep deletes what is about the leaver:
 
 - the records of the sessions they were supervised in, with everything that hangs off a record
   (sections, actions, safeguarding decisions, flags, comments, addenda, signatures) and the signed PDF;
@@ -24,14 +28,15 @@ Nobody is purged while `StaffMember.legal_hold` is set. Each person is purged in
 their own, holding their row locked, so a failure leaves the others done and two sweeps running at
 once delete (and audit) everything exactly once. Every deletion writes an audit event with the
 SHA-256 of what went; the audit trail itself is never deleted. Each organisation admin gets a report
-of the people of their settings, once a day at most, and none when nothing was deleted.
+of the people of their settings, once a day at most, and none when nothing was listed or deleted.
 """
 
 import hashlib
 import json
 import logging
 from collections import Counter
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
@@ -53,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 # The report lists at most this many people of each kind; the audit trail has them all.
 REPORT_LINES = 100
+# Days between listing a leaver's records for deletion (and telling the admins) and deleting them.
+GRACE_DAYS = 30
 
 
 def retention_ends(staff: StaffMember, months: int) -> date | None:
@@ -71,8 +78,26 @@ def _setting_ids(staff: StaffMember) -> set[int]:
     return {s.pk for s in staff.settings.all()}
 
 
-def _purgeable(staff: StaffMember, months: int, today: date) -> bool:
+def _listable(staff: StaffMember, months: int, today: date) -> bool:
+    """Past the retention period and not under a legal hold: what goes can be listed for deletion."""
     return not staff.legal_hold and is_past_retention(staff, months, today)
+
+
+def _listing_stands(staff: StaffMember, months: int) -> bool:
+    """The person was listed for deletion after their retention period ended (a listing made before a
+    leaving date or the organisation's period changed does not count: they are listed again)."""
+    deletes_on = staff.retention_deletes_on
+    ends = retention_ends(staff, months)
+    return deletes_on is not None and ends is not None and deletes_on - timedelta(days=GRACE_DAYS) > ends
+
+
+def is_due(staff: StaffMember, months: int, today: date) -> bool:
+    """Listed for deletion, and the grace period has passed."""
+    return _listing_stands(staff, months) and staff.retention_deletes_on <= today
+
+
+def _purgeable(staff: StaffMember, months: int, today: date) -> bool:
+    return _listable(staff, months, today) and is_due(staff, months, today)
 
 
 def _sha256(payload: dict) -> str:
@@ -159,15 +184,16 @@ def _notes_event(staff: StaffMember, *, organisation, common: dict, notes: list,
     )
 
 
-def _what_goes(staff: StaffMember, sessions: list[Session], unconfirmed: set[int], months: int, today: date):
-    """(records to delete, sessions whose agenda goes, Counter of records kept by reason)."""
+def _what_goes(staff: StaffMember, sessions: list[Session], unconfirmed: set[int], months: int, today: date, ready):
+    """(records to delete, sessions whose agenda goes, Counter of records kept by reason). `ready(other,
+    months, today)` says whether another participant's part of a group record may go too."""
     kept = Counter()
     records: list[Record] = []
     cleared_sessions: list[int] = []
     for session in sessions:
         record = getattr(session, "record", None)
         others = [a for a in session.attendees.all() if a.pk != staff.pk]
-        if any(not _purgeable(other, months, today) for other in others):
+        if any(not ready(other, months, today) for other in others):
             # Another participant's record too (or one under a hold): it stays, with its agenda.
             if record is not None:
                 kept["shared"] += 1
@@ -184,8 +210,111 @@ def _what_goes(staff: StaffMember, sessions: list[Session], unconfirmed: set[int
     return records, cleared_sessions, kept
 
 
+def _gather(staff: StaffMember, organisation: Organisation, today: date, ready):
+    """What retention would delete about the person today: (records, agenda items, informal notes,
+    Counter of records kept by reason)."""
+    months = organisation.retention_months
+    sessions = list(
+        Session.objects.filter(attendees=staff)
+        .select_related(
+            "record__template_version__template",
+            "record__supervisor__user",
+            "contract__supervisee__user",
+            "supervisor__user",
+            "group",
+            "setting",
+        )
+        .prefetch_related("attendees__user")
+        .order_by("starts_at", "id")
+    )
+    unconfirmed = set(
+        SafeguardingDecision.objects.filter(record__session__in=[s.pk for s in sessions], confirmed_at__isnull=True)
+        .order_by()
+        .values_list("record_id", flat=True)
+        .distinct()
+    )
+    records, cleared_sessions, kept = _what_goes(staff, sessions, unconfirmed, months, today, ready)
+    for record in records:
+        record.organisation = organisation
+    agenda = list(AgendaItem.objects.filter(session_id__in=cleared_sessions).select_related("session"))
+    notes = list(InformalNote.objects.filter(supervisee=staff).select_related("recorded_by"))
+    return records, agenda, notes, kept
+
+
+def _summary(staff: StaffMember, organisation: Organisation, *, records, pdf_files, actions, notes, agenda, kept):
+    return {
+        "organisation": str(organisation.code),
+        "staff": str(staff.code),
+        "name": staff.full_name,
+        "setting_ids": _setting_ids(staff),
+        "leaving_date": staff.leaving_date,
+        "deletes_on": staff.retention_deletes_on,
+        "records": len(records),
+        "pdf_files": pdf_files,
+        "actions": actions,
+        "informal_notes": len(notes),
+        "agenda_items": len(agenda),
+        "kept_shared": kept["shared"],
+        "kept_record_hold": kept["record_hold"],
+        "kept_safeguarding": kept["safeguarding"],
+    }
+
+
+def _list_person(staff_id: int, organisation: Organisation, today: date) -> dict | None:
+    """List what will be deleted about one person, and when: today plus the grace period.
+
+    Nothing is deleted. Returns what will go and what stays, or None when there is nothing to delete
+    (or the person is on hold, or already listed). The audit event names every record that will go.
+    """
+    months = organisation.retention_months
+    with transaction.atomic():
+        staff = StaffMember.objects.select_for_update().filter(pk=staff_id).first()
+        if staff is None or not _listable(staff, months, today) or _listing_stands(staff, months):
+            return None
+        # Another participant's part of a group record goes once they are past their period too: they
+        # are listed (and warned about) in their own right.
+        records, agenda, notes, kept = _gather(staff, organisation, today, _listable)
+        if not (records or agenda or notes):
+            return None
+        staff.retention_deletes_on = today + timedelta(days=GRACE_DAYS)
+        staff.save(update_fields=["retention_deletes_on", "updated_at"])
+        pdf_files = sum(bool(_pdf_files(record)) for record in records)
+        actions = Action.objects.filter(record__in=records).count() if records else 0
+        audit_event(
+            action="retention.listed",
+            obj=staff,
+            organisation=organisation,
+            details={
+                "leaving_date": staff.leaving_date.isoformat(),
+                "retention_months": months,
+                "retention_ended": retention_ends(staff, months).isoformat(),
+                "deletes_on": staff.retention_deletes_on.isoformat(),
+                "records": [str(r.code) for r in records],
+                "counts": {
+                    "records": len(records),
+                    "pdf_files": pdf_files,
+                    "actions": actions,
+                    "informal_notes": len(notes),
+                    "agenda_items": len(agenda),
+                },
+                "kept": dict(kept),
+            },
+        )
+    return _summary(
+        staff,
+        organisation,
+        records=records,
+        pdf_files=pdf_files,
+        actions=actions,
+        notes=notes,
+        agenda=agenda,
+        kept=kept,
+    )
+
+
 def _purge_person(staff_id: int, organisation: Organisation, today: date) -> dict | None:
-    """Delete what the retention period no longer allows us to keep about one person.
+    """Delete what the retention period no longer allows us to keep about one person, once they have
+    been listed for deletion and the grace period has passed.
 
     Returns what was deleted and kept, or None when nothing was deleted (already purged, or only
     records that stay). Everything happens in one transaction, with the person's row locked against
@@ -196,30 +325,7 @@ def _purge_person(staff_id: int, organisation: Organisation, today: date) -> dic
         staff = StaffMember.objects.select_for_update().filter(pk=staff_id).first()
         if staff is None or not _purgeable(staff, months, today):
             return None
-        sessions = list(
-            Session.objects.filter(attendees=staff)
-            .select_related(
-                "record__template_version__template",
-                "record__supervisor__user",
-                "contract__supervisee__user",
-                "supervisor__user",
-                "group",
-                "setting",
-            )
-            .prefetch_related("attendees__user")
-            .order_by("starts_at", "id")
-        )
-        unconfirmed = set(
-            SafeguardingDecision.objects.filter(record__session__in=[s.pk for s in sessions], confirmed_at__isnull=True)
-            .order_by()
-            .values_list("record_id", flat=True)
-            .distinct()
-        )
-        records, cleared_sessions, kept = _what_goes(staff, sessions, unconfirmed, months, today)
-        for record in records:
-            record.organisation = organisation
-        agenda = list(AgendaItem.objects.filter(session_id__in=cleared_sessions).select_related("session"))
-        notes = list(InformalNote.objects.filter(supervisee=staff).select_related("recorded_by"))
+        records, agenda, notes, kept = _gather(staff, organisation, today, _purgeable)
         if not (records or agenda or notes):
             return None
 
@@ -227,6 +333,7 @@ def _purge_person(staff_id: int, organisation: Organisation, today: date) -> dic
             "leaving_date": staff.leaving_date.isoformat(),
             "retention_months": months,
             "retention_ended": retention_ends(staff, months).isoformat(),
+            "listed_deletion_on": staff.retention_deletes_on.isoformat(),
         }
         record_ids = [r.pk for r in records]
         per_record = {
@@ -267,21 +374,16 @@ def _purge_person(staff_id: int, organisation: Organisation, today: date) -> dic
         for path in files:
             _delete_file(path)
 
-    return {
-        "organisation": str(organisation.code),
-        "staff": str(staff.code),
-        "name": staff.full_name,
-        "setting_ids": _setting_ids(staff),
-        "leaving_date": staff.leaving_date,
-        "records": len(records),
-        "pdf_files": len(files),
-        "actions": sum(per_record["actions"].values()),
-        "informal_notes": len(notes),
-        "agenda_items": len(agenda),
-        "kept_shared": kept["shared"],
-        "kept_record_hold": kept["record_hold"],
-        "kept_safeguarding": kept["safeguarding"],
-    }
+    return _summary(
+        staff,
+        organisation,
+        records=records,
+        pdf_files=len(files),
+        actions=sum(per_record["actions"].values()),
+        notes=notes,
+        agenda=agenda,
+        kept=kept,
+    )
 
 
 # --- The sweep -------------------------------------------------------------------------------------
@@ -305,32 +407,54 @@ def _candidates(organisation: Organisation, today: date) -> list[StaffMember]:
     return [p for p in people if is_past_retention(p, months, today)]
 
 
-def purge_expired(today: date | None = None) -> list[dict]:
-    """Purge every organisation's leavers whose retention period has passed; returns one dict per
-    person something was deleted for. Safe to run again, and concurrently: a second run finds nothing."""
+@dataclass
+class SweepResult:
+    listed: list[dict] = field(default_factory=list)  # listed for deletion today
+    purged: list[dict] = field(default_factory=list)  # deleted today, their grace period over
+
+
+def sweep(today: date | None = None) -> SweepResult:
+    """The daily retention sweep over every organisation. A leaver past the retention period is first
+    listed (what will go, and the date: today plus GRACE_DAYS); the organisation admins hear of it and
+    can stop it with a legal hold. On that date, if nothing stopped it, their records are deleted.
+    Safe to run again, and concurrently: a second run finds nothing to list or delete."""
     today = today or timezone.localdate()
-    purged_all = []
+    result = SweepResult()
     for organisation in Organisation.objects.order_by("id"):
-        purged, held = [], []
+        months = organisation.retention_months
+        listed, purged, held = [], [], []
         for person in _candidates(organisation, today):
             if person.legal_hold:
                 held.append(
                     {"name": person.full_name, "leaving_date": person.leaving_date, "setting_ids": _setting_ids(person)}
                 )
                 continue
+            if _listing_stands(person, months) and not is_due(person, months, today):
+                continue  # listed, in its grace period
+            step = _purge_person if is_due(person, months, today) else _list_person
             try:
-                outcome = _purge_person(person.pk, organisation, today)
+                outcome = step(person.pk, organisation, today)
             except Exception:
                 # The person's transaction is rolled back; the others stand and tomorrow's run retries.
-                logger.exception("Retention: could not purge the records of staff member %s", person.code)
+                logger.exception("Retention: could not process the records of staff member %s", person.code)
                 continue
             if outcome is not None:
-                purged.append(outcome)
-        if purged:
-            _report(organisation, today, purged, held)
-        purged_all += purged
-    logger.info("Retention: purged the records of %d people.", len(purged_all))
-    return purged_all
+                (purged if step is _purge_person else listed).append(outcome)
+        if purged or listed:
+            _report(organisation, today, purged, held, listed)
+        result.listed += listed
+        result.purged += purged
+    logger.info(
+        "Retention: listed the records of %d people for deletion, purged those of %d.",
+        len(result.listed),
+        len(result.purged),
+    )
+    return result
+
+
+def purge_expired(today: date | None = None) -> list[dict]:
+    """Run the sweep; returns one dict per person something was deleted for today."""
+    return sweep(today).purged
 
 
 # --- The admin's report ----------------------------------------------------------------------------
@@ -344,15 +468,19 @@ def _day(value: date) -> str:
     return f"{value:%a} {value.day} {value:%b %Y}"
 
 
-def _person_line(p: dict) -> str:
-    deleted = [
-        _plural(p["records"], "record"),
-        _plural(p["pdf_files"], "PDF file"),
-        _plural(p["actions"], "action"),
-        _plural(p["informal_notes"], "informal note"),
-        _plural(p["agenda_items"], "agenda item"),
-    ]
-    line = f"- {p['name']}, left {_day(p['leaving_date'])}: deleted {', '.join(deleted)}."
+def _what(p: dict) -> str:
+    return ", ".join(
+        [
+            _plural(p["records"], "record"),
+            _plural(p["pdf_files"], "PDF file"),
+            _plural(p["actions"], "action"),
+            _plural(p["informal_notes"], "informal note"),
+            _plural(p["agenda_items"], "agenda item"),
+        ]
+    )
+
+
+def _kept(p: dict) -> str:
     kept = []
     if p["kept_shared"]:
         kept.append(f"{_plural(p['kept_shared'], 'group record')} shared with people whose records are kept")
@@ -363,9 +491,15 @@ def _person_line(p: dict) -> str:
             f"{_plural(p['kept_safeguarding'], 'record')} with a safeguarding decision not yet confirmed "
             "on the child's file"
         )
-    if kept:
-        line += f" Kept: {'; '.join(kept)}."
-    return line
+    return f" Kept: {'; '.join(kept)}." if kept else ""
+
+
+def _person_line(p: dict) -> str:
+    return f"- {p['name']}, left {_day(p['leaving_date'])}: deleted {_what(p)}.{_kept(p)}"
+
+
+def _listed_line(p: dict) -> str:
+    return f"- {p['name']}, left {_day(p['leaving_date'])}: {_what(p)} to delete on {_day(p['deletes_on'])}.{_kept(p)}"
 
 
 def _capped(lines: list[str]) -> list[str]:
@@ -374,14 +508,35 @@ def _capped(lines: list[str]) -> list[str]:
     return lines[:REPORT_LINES] + [f"- and {len(lines) - REPORT_LINES} more (see the audit trail)."]
 
 
-def report_body(organisation: Organisation, today: date, purged: list[dict], held: list[dict]) -> str:
+def report_body(
+    organisation: Organisation, today: date, purged: list[dict], held: list[dict], listed: list[dict] = ()
+) -> str:
     lines = [
         f"{organisation.name} keeps supervision records for {_plural(organisation.retention_months, 'month')} "
-        f"after a member of staff leaves. On {_day(today)} that period had passed for "
-        f"{_plural(len(purged), 'person', 'people')}, and their records were deleted:",
-        "",
-        *_capped([_person_line(p) for p in purged]),
+        "after a member of staff leaves.",
     ]
+    if listed:
+        deletes_on = _day(listed[0]["deletes_on"])
+        lines += [
+            "",
+            f"That period has now passed for {_plural(len(listed), 'person', 'people')}. Their records will be "
+            f"deleted on {deletes_on} unless stopped:",
+            "",
+            *_capped([_listed_line(p) for p in listed]),
+            "",
+            f"To stop a deletion, set a legal hold on the person's staff page before {deletes_on}: for a claim, a "
+            "complaint or an investigation, or while a wrong leaving date is put right. Correcting the leaving "
+            'date also takes them off the list. The staff list\'s "Listed for deletion" view shows everyone '
+            "waiting.",
+        ]
+    if purged:
+        lines += [
+            "",
+            f"On {_day(today)} the records of {_plural(len(purged), 'person', 'people')} were deleted, "
+            f"{GRACE_DAYS} days after they were listed:",
+            "",
+            *_capped([_person_line(p) for p in purged]),
+        ]
     if held:
         lines += [
             "",
@@ -391,12 +546,14 @@ def report_body(organisation: Organisation, today: date, purged: list[dict], hel
     lines += [
         "",
         "Sessions and agreements stay, with their dates and status, as the compliance history. "
-        "Each deletion is recorded in the audit trail.",
+        "Each listing and each deletion is recorded in the audit trail.",
     ]
     return "\n".join(lines)
 
 
-def _report_url() -> str:
+def _report_url(listed: bool) -> str:
+    if listed:
+        return reverse("accounts:staff-list") + "?status=listed"
     try:
         resolve("/audit/")
     except Resolver404:
@@ -404,7 +561,7 @@ def _report_url() -> str:
     return "/audit/"
 
 
-def _report(organisation: Organisation, today: date, purged: list[dict], held: list[dict]) -> None:
+def _report(organisation: Organisation, today: date, purged: list[dict], held: list[dict], listed: list[dict]) -> None:
     """One report a day to each organisation admin: the whole organisation's people, or their settings'."""
     admins = (
         StaffMember.objects.filter(organisation=organisation, role_assignments__role=Role.ORG_ADMIN)
@@ -413,24 +570,32 @@ def _report(organisation: Organisation, today: date, purged: list[dict], held: l
         .select_related("user")
         .prefetch_related("role_assignments")
     )
-    url = _report_url()
     for admin in admins:
         scope = admin.role_scope(Role.ORG_ADMIN)
         if scope == "organisation":
-            theirs, their_held = purged, held
+            theirs, their_held, their_listed = purged, held, listed
         else:
             reach = set(scope or ())
             theirs = [p for p in purged if p["setting_ids"] & reach]
             their_held = [h for h in held if h["setting_ids"] & reach]
-        if not theirs:
+            their_listed = [p for p in listed if p["setting_ids"] & reach]
+        if not (theirs or their_listed):
             continue
+        titles = []
+        if their_listed:
+            titles.append(
+                f"the records of {_plural(len(their_listed), 'leaver')} will be deleted on "
+                f"{_day(their_listed[0]['deletes_on'])} unless stopped"
+            )
+        if theirs:
+            titles.append(f"the records of {_plural(len(theirs), 'leaver')} were deleted")
         notify(
             recipient=admin,
             kind=NotificationKind.RETENTION_REPORT,
             object_type="organisation",
             object_code=organisation.code,
             period=today.isoformat(),
-            title=f"Retention: the records of {_plural(len(theirs), 'leaver')} were deleted",
-            body=report_body(organisation, today, theirs, their_held),
-            url=url,
+            title="Retention: " + "; ".join(titles),
+            body=report_body(organisation, today, theirs, their_held, their_listed),
+            url=_report_url(bool(their_listed)),
         )

@@ -26,7 +26,8 @@ def notify_decisions(record_id: int) -> None:
 
 @shared_task(name="records.purge_expired_records")
 def purge_expired_records() -> int:
-    """The daily retention sweep (02:30, installed by migration 0002); returns how many people were purged."""
+    """The daily retention sweep (02:30, installed by migration 0002): lists leavers past the retention
+    period for deletion and deletes after the grace period; returns how many people were purged."""
     from .retention import purge_expired
 
     return len(purge_expired())

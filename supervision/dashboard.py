@@ -22,8 +22,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
-from django.db.models import Case, Count, Exists, OuterRef, Q, Subquery, When
-from django.db.models.functions import Length, Trim
+from django.db import models
+from django.db.models import Case, Count, Exists, F, Func, OuterRef, Q, Subquery, When
+from django.db.models.functions import Coalesce, Length, Trim
 from django.urls import reverse
 from django.utils import timezone
 
@@ -60,6 +61,8 @@ REVIEW_DUE_DAYS = 30
 HISTORY_HALF_TERMS = 6
 # Above this many settings the coverage chart draws one line for them all (the table keeps each).
 MAX_SETTING_LINES = 8
+# People leaving within this many days show with the leavers, so their work is handed over in time.
+LEAVING_SOON_DAYS = 30
 
 
 def dashboard_scope(staff: StaffMember | None):
@@ -209,6 +212,20 @@ class CancellationRow:
 
 
 @dataclass
+class LeaverRow:
+    """A leaver (or someone leaving soon) with work still in their name, to hand to someone else."""
+
+    staff: StaffMember
+    settings: list[str]
+    has_left: bool
+    supervisees: int
+    agreements: int
+    records: int
+    actions: int
+    url: str | None
+
+
+@dataclass
 class CaseloadRow:
     supervisor: StaffMember
     agreements: int = 0
@@ -332,6 +349,14 @@ FIGURES = {
             "review_overdue",
             False,
             "No agreement is past its annual review date.",
+        ),
+        Figure(
+            "leavers-open-work",
+            "Leavers' open work to reassign",
+            "leavers_open_work",
+            False,
+            "No leaver, or anyone leaving in the next 30 days, has supervisees, open agreements, unsigned "
+            "records or open actions in their name.",
         ),
         Figure(
             "caseloads",
@@ -845,6 +870,65 @@ class Dashboard:
             rows.append(StaffRow(staff=person, settings=self._names(setting_ids), add_url=add_url))
         return rows
 
+    def leavers_open_work(self) -> list[LeaverRow]:
+        """People in scope who have left, or leave within LEAVING_SOON_DAYS, with supervisees still assigned
+        to them, agreements not ended, records not signed (as supervisor or supervised) or open actions.
+        Two queries: the counts are subqueries of one query, the settings a prefetch."""
+        today = self.today
+        people = (
+            StaffMember.objects.filter(
+                organisation_id=self.organisation_id, leaving_date__lt=today + timedelta(days=LEAVING_SOON_DAYS)
+            )
+            .annotate(
+                open_supervisees=_count(
+                    StaffMember.objects.filter(supervisor=OuterRef("pk")).current(today).exclude(pk=OuterRef("pk"))
+                ),
+                open_agreements=_count(
+                    Contract.objects.filter(Q(supervisor=OuterRef("pk")) | Q(supervisee=OuterRef("pk"))).filter(
+                        Q(end_date__isnull=True) | Q(end_date__gte=today)
+                    )
+                ),
+                open_records=_count(
+                    Record.objects.filter(Q(supervisor=OuterRef("pk")) | Q(session__attendees=OuterRef("pk"))).exclude(
+                        status=RecordStatus.SIGNED
+                    ),
+                    distinct=True,
+                ),
+                open_actions=_count(Action.objects.open().filter(owner=OuterRef("pk"))),
+            )
+            .filter(
+                Q(open_supervisees__gt=0) | Q(open_agreements__gt=0) | Q(open_records__gt=0) | Q(open_actions__gt=0)
+            )
+            .select_related("user")
+            .prefetch_related("settings")
+            .order_by("leaving_date", "user__full_name", "id")
+        )
+        if self.setting_ids is not None:
+            people = people.filter(id__in=self._staff_ids())
+        admin_reach = _scope_settings(self.viewer, Role.ORG_ADMIN)
+        rows = []
+        for person in people:
+            setting_ids = [s.id for s in person.settings.all()]
+            if self._reaches(admin_reach, setting_ids):
+                url = reverse("accounts:staff-edit", kwargs={"code": person.code})
+            elif self._reaches(self._contract_reach, setting_ids):
+                url = reverse("supervision:contract-list")
+            else:
+                url = None
+            rows.append(
+                LeaverRow(
+                    staff=person,
+                    settings=self._names(setting_ids),
+                    has_left=person.leaving_date < today,
+                    supervisees=person.open_supervisees,
+                    agreements=person.open_agreements,
+                    records=person.open_records,
+                    actions=person.open_actions,
+                    url=url,
+                )
+            )
+        return rows
+
     @cached_property
     def _caseloads(self) -> list[CaseloadRow]:
         by_supervisor: dict[int, CaseloadRow] = {}
@@ -958,11 +1042,20 @@ class Dashboard:
             "review-due": f"reviews due within {REVIEW_DUE_DAYS} days",
             "review-overdue": "reviews overdue",
             "unsupervised-supervisors": "supervisors without supervision",
+            "leavers-open-work": "leavers with work to reassign",
             "balance": "supervisors writing records this year",
         }
-        urgent = {"safeguarding-decisions", "escalations", "review-overdue", "agreements-missing"}
+        urgent = {"safeguarding-decisions", "escalations", "review-overdue", "agreements-missing", "leavers-open-work"}
         tone = ("bad" if slug in urgent else "warn") if n else "good"
         return Tile(str(n), labels[slug], "" if slug == "balance" else tone)
+
+
+def _count(qs, distinct: bool = False):
+    """A correlated COUNT of `qs` as an annotation (0 when none): one subquery, no join that multiplies
+    the outer rows."""
+    template = "COUNT(DISTINCT %(expressions)s)" if distinct else "COUNT(%(expressions)s)"
+    counted = qs.order_by().values(n=Func(F("pk"), template=template, output_field=models.IntegerField()))
+    return Coalesce(Subquery(counted[:1]), 0)
 
 
 def cancellation_summary(rows: list[CancellationRow]) -> dict:

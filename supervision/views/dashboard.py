@@ -47,6 +47,7 @@ TODAY_TILES = [
     "review-due",
     "review-overdue",
     "unsupervised-supervisors",
+    "leavers-open-work",
     "caseloads",
 ]
 # The dashboard shows at most this many overdue agreements; the list behind the tile has them all.
@@ -373,6 +374,7 @@ def compliance_csv(request):
         ("Supervisors", len(rows["caseloads"])),
         ("Largest caseload", rows["caseloads"][0].agreements if rows["caseloads"] else 0),
         ("Supervisors without supervision of their own", len(rows["unsupervised-supervisors"])),
+        ("Leavers with work to reassign", len(rows["leavers-open-work"])),
     ]
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"compliance-{half_term.academic_year.name.replace('/', '-')}-{half_term.term}-{half_term.half}.csv"

@@ -1,10 +1,11 @@
 """Calendar files: each person's private feed, its management page, and one session's invite."""
 
 from django.contrib import messages
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from accounts.access import staff_required
@@ -25,8 +26,14 @@ def _calendar_response(content: bytes, content_type: str = "text/calendar; chars
 # Public: the token in the address is the secret (Outlook and Google fetch it with no session).
 @require_safe
 def feed(request, token):
+    # A leaver's feed stops the day after their leaving date, like their sign-in.
+    today = timezone.localdate()
     calendar_feed = get_object_or_404(
-        CalendarFeed.objects.select_related("staff__user"), token=token, staff__user__is_active=True
+        CalendarFeed.objects.select_related("staff__user").filter(
+            Q(staff__leaving_date__isnull=True) | Q(staff__leaving_date__gte=today)
+        ),
+        token=token,
+        staff__user__is_active=True,
     )
     response = _calendar_response(ical.person_feed(calendar_feed.staff))
     response["Content-Disposition"] = 'inline; filename="supervision.ics"'

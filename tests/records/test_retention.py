@@ -1,6 +1,8 @@
 """Retention (DESIGN sections 7 and 8, seed 000): a leaver's records go once the leaving date plus the
 organisation's retention period has passed, unless a legal hold is set; each deletion is audited and
-the organisation admins get a report. And the legal hold on the person's staff page."""
+the organisation admins get a report. Since issue 11 the sweep first lists them and deletes 30 days
+later (GRACE_DAYS), so `purge()` sweeps twice; tests/records/test_retention_grace.py tests the listing
+and its stop. And the legal hold on the person's staff page."""
 
 import hashlib
 import importlib
@@ -48,9 +50,20 @@ def private_root(settings, tmp_path):
     return settings.PRIVATE_ROOT
 
 
-def purge(today=TODAY):
+GRACE = timedelta(days=retention.GRACE_DAYS)
+DELETED_ON = TODAY + GRACE
+
+
+def sweep(today):
     with time_machine.travel(f"{today.isoformat()} 02:30 +0100", tick=False):
         return retention.purge_expired()
+
+
+def purge(today=TODAY):
+    """The sweep on `today` lists what is past its period; the sweep GRACE_DAYS later deletes it. Returns
+    what that second sweep deleted. (Before the grace period, one sweep deleted on `today` itself.)"""
+    assert sweep(today) == []
+    return sweep(today + GRACE)
 
 
 def leaves(staff, on, hold=False):
@@ -189,6 +202,11 @@ def reports():
     return Notification.objects.filter(kind=NotificationKind.RETENTION_REPORT)
 
 
+def deletion_report(**kwargs):
+    """The report of the sweep that deleted (the other one, GRACE_DAYS before, listed)."""
+    return reports().get(period=DELETED_ON.isoformat(), **kwargs)
+
+
 # --- Who is purged -----------------------------------------------------------------------------------
 
 
@@ -253,9 +271,15 @@ def test_the_period_ends_a_calendar_year_after_the_leaving_date(cast):
         record = write(held_session(cast))
     leaves(cast.supervisee, date(2025, 3, 31))
 
-    assert purge(date(2026, 3, 31)) == []  # the last day it is kept
+    assert sweep(date(2026, 3, 31)) == []  # the last day it is kept
+    cast.supervisee.refresh_from_db()
+    assert cast.supervisee.retention_deletes_on is None
+    assert sweep(date(2026, 4, 1)) == []  # the day after: listed, not deleted
+    cast.supervisee.refresh_from_db()
+    assert cast.supervisee.retention_deletes_on == date(2026, 5, 1)
+    assert sweep(date(2026, 4, 30)) == []  # the grace period
     assert exists(record)
-    assert len(purge(date(2026, 4, 1))) == 1  # the day after
+    assert len(sweep(date(2026, 5, 1))) == 1  # 30 days after the listing
     assert not exists(record)
 
 
@@ -293,7 +317,7 @@ def test_a_record_with_a_decision_not_yet_on_the_childs_file_is_kept(cast):
     assert not exists(confirmed)
     assert exists(unconfirmed)
     assert outcome["kept_safeguarding"] == 1
-    assert "1 record with a safeguarding decision not yet confirmed" in reports().get().body
+    assert "1 record with a safeguarding decision not yet confirmed" in deletion_report().body
 
 
 # --- Audit and report --------------------------------------------------------------------------------
@@ -331,10 +355,10 @@ def test_the_admins_report_lists_who_was_purged_and_who_is_kept_under_a_hold(wor
     )
     purge()
 
-    report = reports().get()  # the secondary's admin has nobody of theirs to hear about
+    report = deletion_report()  # the secondary's admin has nobody of theirs to hear about
     assert report.recipient == cast.org_admin != setting_admin
     assert report.object_type == "organisation" and report.object_code == str(cast.organisation.code)
-    assert report.period == TODAY.isoformat()
+    assert report.period == DELETED_ON.isoformat()
     # The audit trail's page when the product has one, else the leavers.
     assert report.url in ("/audit/", "/staff/?status=leavers")
     assert Client().get(report.url).status_code == 302  # a real page (signing in first)
@@ -361,7 +385,7 @@ def test_running_again_deletes_nothing_more_and_sends_no_second_report(world):
     assert purge() == []
     assert purge(TODAY + timedelta(days=1)) == []  # what stays (held, shared) is not reported again
     assert AuditEvent.objects.count() == events
-    assert reports().count() == 1
+    assert reports().count() == 2  # the listing's, and the deletion's
     assert exists(world.on_hold) and exists(world.group) and exists(world.held_record)
 
 
@@ -389,7 +413,7 @@ def test_one_failure_does_not_undo_the_others(world, cast, monkeypatch):
     assert exists(world.signed) and exists(world.draft) and world.pdf.is_file()
     assert InformalNote.objects.filter(supervisee=world.leaver).count() == 2
     assert not AuditEvent.objects.filter(action__startswith="retention.", details__person=str(world.leaver.code))
-    assert "Sid Supervisee" not in reports().get().body
+    assert "Sid Supervisee" not in deletion_report().body
 
     monkeypatch.undo()
     (outcome,) = purge(TODAY + timedelta(days=1))
@@ -420,6 +444,9 @@ def test_a_hold_set_on_the_staff_page_stops_the_purge(world, cast):
 
 def test_the_task_runs_the_sweep(world):
     with time_machine.travel(f"{TODAY.isoformat()} 02:30 +0100", tick=False):
+        assert purge_expired_records.delay().get() == 0  # listed
+    assert exists(world.signed)
+    with time_machine.travel(f"{DELETED_ON.isoformat()} 02:30 +0100", tick=False):
         assert purge_expired_records.delay().get() == 1
     assert not exists(world.signed)
 
@@ -502,6 +529,7 @@ def test_two_sweeps_at_once_delete_and_audit_everything_once(cast, monkeypatch):
     world = build(cast)
     queued = []
     monkeypatch.setattr("supervision.tasks.deliver_notification.delay", queued.append)
+    assert retention.purge_expired(TODAY) == []  # listed; the threads below sweep when it is due
     inside, release = threading.Event(), threading.Event()
 
     def slow_delete(path):
@@ -516,7 +544,7 @@ def test_two_sweeps_at_once_delete_and_audit_everything_once(cast, monkeypatch):
     def sweep(name):
         try:
             # Not purge(): time-machine's travel is process-wide, and the threads would stack it.
-            results[name] = retention.purge_expired(TODAY)
+            results[name] = retention.purge_expired(DELETED_ON)
         finally:
             connections.close_all()
 
@@ -541,7 +569,7 @@ def test_two_sweeps_at_once_delete_and_audit_everything_once(cast, monkeypatch):
     assert not exists(world.signed) and not world.pdf.exists()
     assert AuditEvent.objects.filter(action="retention.record_deleted").count() == 2
     assert AuditEvent.objects.filter(action="retention.notes_deleted").count() == 1
-    assert reports().count() == 1 and len(queued) == 1
+    assert reports().count() == 2 and len(queued) == 2  # the listing's report, and the deletion's
 
 
 def test_the_schedule_is_still_there_after_the_transactional_test():
