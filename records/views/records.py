@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import staff_required
 from accounts.models import StaffMember
 from supervision.access import get_session_for_user, require
-from supervision.models import InformalNote
+from supervision.models import InformalNote, SessionKind
 
 from .. import services
 from ..access import PARTICIPANT, get_record_for_user
@@ -178,8 +178,11 @@ def record_detail(request, code):
             else []
         )
         context["agenda_items"] = list(record.session.agenda_items.select_related("added_by__user"))
-        context["revisited_notes"] = list(
-            InformalNote.objects.filter(revisited_in=record.session).select_related("recorded_by__user")
+        # A 1:1 only: informal notes about one person never reach a group record.
+        context["revisited_notes"] = (
+            list(InformalNote.objects.filter(revisited_in=record.session).select_related("recorded_by__user"))
+            if record.session.kind == SessionKind.ONE_TO_ONE
+            else []
         )
         context["action_form"] = ActionForm(
             owners=_owners(record), initial={"owner": attendees[0].id if attendees else None}
