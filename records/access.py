@@ -104,6 +104,7 @@ def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
             "session__setting",
             "session__group",
             "session__contract__supervisee__user",
+            "session__supervisor__user",  # the session's title, in the audit event of every read
             "supervisor__user",
             "template_version__template",
             "organisation",
