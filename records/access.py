@@ -81,6 +81,22 @@ def leads_setting(staff: StaffMember, setting_id) -> bool:
     return scope == "organisation" or bool(scope and setting_id in scope)
 
 
+def record_in_reach(staff: StaffMember, record: Record) -> bool:
+    """Whether the person may know which record this is (its metadata, DESIGN.md section 6): anyone
+    `get_record_for_user` lets in, in any capacity, and an organisation admin of the session's setting
+    (who sees record metadata in scope, never the notes). `record.session` is loaded by the caller."""
+    if record.organisation_id != staff.organisation_id:
+        return False
+    admin_scope = staff.role_scope(Role.ORG_ADMIN)
+    if admin_scope == "organisation" or (admin_scope and record.session.setting_id in admin_scope):
+        return True
+    try:
+        get_record_for_user(staff, record.code)
+    except Http404:
+        return False
+    return True
+
+
 def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
     """(record, capacity); 404 for anyone the module docstring does not name.
 
@@ -104,6 +120,7 @@ def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
             "session__setting",
             "session__group",
             "session__contract__supervisee__user",
+            "session__supervisor__user",  # the session's title, in the audit event of every read
             "supervisor__user",
             "template_version__template",
             "organisation",

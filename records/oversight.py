@@ -17,7 +17,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from accounts.audit import audit_event
 from accounts.models import AuditEvent, Role, Setting, StaffMember
 
-from .access import GRANT_PERMISSION, leads_setting
+from .access import GRANT_PERMISSION, PARTICIPANT, leads_setting
 from .models import AuditorGrant, Record, RecordAccess
 
 ACCESS_PERIOD = timedelta(hours=2)
@@ -68,8 +68,13 @@ def record_access_grant(*, viewer: StaffMember, record: Record, reason: str, req
 
 
 def record_viewed(*, viewer: StaffMember, record: Record, capacity: str, request=None) -> AuditEvent | None:
-    """Log a view of the notes by someone outside the session. `record` comes from
-    `get_record_for_user`, which annotates the reason (reader) or the grant (auditor)."""
+    """Log a view of the notes: every reader, the people in the session too (DESIGN.md section 6). One
+    insert, no other query. `record` comes from `get_record_for_user`, which annotates the reason
+    (reader) or the grant (auditor). Nothing is logged for an overseer, who sees no notes."""
+    if capacity in PARTICIPANT:
+        return audit_event(
+            action="record.viewed", actor=viewer.user, obj=record, request=request, details={"capacity": capacity}
+        )
     if capacity == "reader":
         return audit_event(
             action="record.viewed", actor=viewer.user, obj=record, request=request,

@@ -34,6 +34,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from accounts.audit import audit_event
 from accounts.models import AuditEvent, StaffMember
 
+from .access import record_in_reach
 from .models import Addendum, FlagKind, FunctionTag, Record, RecordStatus, SignatureCapacity
 from .services import content_hash, mark_name_as_signed, name_as_signed, record_content
 from .signing import SignatureCheck, check_signed_pdf, sign_pdf
@@ -273,7 +274,10 @@ def store_record_pdf(record_id: int) -> Path | None:
 @dataclass(frozen=True)
 class Verification:
     check: SignatureCheck
-    record: Record | None  # the record the file names, when it is one of the person's organisation
+    # The record the file names, only when the person may know which record it is (`record_in_reach`):
+    # a head of one school checking another school's PDF learns whether it is intact, not whose it is.
+    record: Record | None
+    ours: bool  # the file names a record of the person's organisation (named or not)
     file_sha256: str
     produced_here: bool  # byte for byte a copy this installation stored for that record
     latest_copy: bool  # ... and the copy stored now
@@ -298,7 +302,8 @@ def _stored_copies(record: Record) -> set[str]:
 
 def verify_record_pdf(*, actor: StaffMember, data: bytes, request=None) -> Verification:
     """Check an uploaded PDF: is it intact, which record of the actor's organisation is it, does it match
-    what was stored? Writes the outcome to the audit trail."""
+    what was stored? Names the record only to someone who may reach it. Writes the outcome (and whether
+    the record was named) to the audit trail."""
     check = check_signed_pdf(data)
     try:
         code = uuid.UUID(check.record_code)
@@ -312,9 +317,11 @@ def verify_record_pdf(*, actor: StaffMember, data: bytes, request=None) -> Verif
         else None
     )
     file_sha256 = hashlib.sha256(data).hexdigest()
+    named = bool(record and record_in_reach(actor, record))
     result = Verification(
         check=check,
-        record=record,
+        record=record if named else None,
+        ours=record is not None,
         file_sha256=file_sha256,
         produced_here=bool(record and file_sha256 in _stored_copies(record)),
         latest_copy=bool(record and file_sha256 == record.pdf_sha256),
@@ -332,6 +339,8 @@ def verify_record_pdf(*, actor: StaffMember, data: bytes, request=None) -> Verif
             "signature": check.genuine,
             "problem": check.problem,
             "claimed_record": check.record_code[:64],
+            # Whether the answer named the record: False when it is outside what the person may see.
+            "named": named,
             "produced_here": result.produced_here,
             "latest_copy": result.latest_copy,
             "content_matches": result.content_matches,

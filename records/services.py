@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.audit import audit_event
 from accounts.models import StaffMember
 from accounts.reauth import confirm_password
-from supervision.models import Session, SessionKind, SessionStatus
+from supervision.models import InformalNote, Session, SessionKind, SessionStatus
 
 from .builtin import ensure_builtin_templates
 from .models import (
@@ -232,15 +232,8 @@ def record_start(*, actor: StaffMember, session: Session, request=None) -> Recor
         previous_record=previous,
     )
     RecordSection.objects.bulk_create(RecordSection(record=record, template_section=s) for s in version.sections.all())
-    # Significant informal notes are revisited here (seed 001).
-    from supervision.models import InformalNote
-
-    InformalNote.objects.filter(
-        supervisee_id__in=attendee_ids,
-        significant=True,
-        revisited_in__isnull=True,
-        occurred_on__lte=session.starts_at.date(),
-    ).update(revisited_in=session)
+    # Significant informal notes are revisited here (seed 001); only ever in a 1:1, never in a group.
+    InformalNote.objects.to_revisit_in(session).filter(revisited_in__isnull=True).update(revisited_in=session)
     audit_event(
         action="record.started", actor=_user(actor), obj=record, request=request, details={"template": str(version)}
     )

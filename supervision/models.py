@@ -421,6 +421,18 @@ class InformalNoteQuerySet(models.QuerySet):
             Q(supervisee=staff) | Q(recorded_by=staff) | Q(supervisee__supervisor=staff)
         )
 
+    def to_revisit_in(self, session):
+        """The significant notes a session revisits (seed 001): those about the supervisee of a 1:1, up to
+        its day, not yet revisited elsewhere. Never a group's: informal notes about one person never reach
+        a group (DESIGN.md section 6), so a group session revisits none and its members see none."""
+        if session.kind != SessionKind.ONE_TO_ONE or not session.contract_id:
+            return self.none()
+        return self.filter(
+            supervisee_id=session.contract.supervisee_id,
+            significant=True,
+            occurred_on__lte=timezone.localtime(session.starts_at).date(),
+        ).filter(Q(revisited_in__isnull=True) | Q(revisited_in=session))
+
 
 class InformalNote(models.Model):
     """A quick note of informal supervision. Significant ones are revisited at the next formal session."""

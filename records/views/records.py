@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import staff_required
 from accounts.models import StaffMember
 from supervision.access import get_session_for_user, require
-from supervision.models import InformalNote
+from supervision.models import InformalNote, SessionKind
 
 from .. import services
 from ..access import PARTICIPANT, get_record_for_user
@@ -133,9 +133,9 @@ def record_detail(request, code):
     if capacity == "overseer":
         return _metadata(request, record)
     participant = capacity in PARTICIPANT
-    if not participant:
-        # A reader (head or DSL with a reason) or an auditor: read-only, and every view is logged.
-        record_viewed(viewer=request.staff, record=record, capacity=capacity, request=request)
+    # Every view of the notes is logged, whoever reads them, HTMX or not: a write that redirects here is
+    # followed by a read, so the HTMX writes on this page answer without redirecting (no flood of views).
+    record_viewed(viewer=request.staff, record=record, capacity=capacity, request=request)
     sections = list(record.sections.select_related("template_section"))
     actions = list(record.actions.select_related("owner__user", "section"))
     for section in sections:
@@ -188,8 +188,11 @@ def record_detail(request, code):
             else []
         )
         context["agenda_items"] = list(record.session.agenda_items.select_related("added_by__user"))
-        context["revisited_notes"] = list(
-            InformalNote.objects.filter(revisited_in=record.session).select_related("recorded_by__user")
+        # A 1:1 only: informal notes about one person never reach a group record.
+        context["revisited_notes"] = (
+            list(InformalNote.objects.filter(revisited_in=record.session).select_related("recorded_by__user"))
+            if record.session.kind == SessionKind.ONE_TO_ONE
+            else []
         )
         context["action_form"] = ActionForm(
             owners=_owners(record), initial={"owner": attendees[0].id if attendees else None}
@@ -251,6 +254,19 @@ def _run(request, record, call, success, anchor=""):
 def record_review_view(request, record):
     form = ReviewForm(request.POST)
     form.is_valid()
+    if request.htmx:
+        # The tick box saves in place, like a section: no redirect to the record, which is a logged read.
+        message, ok = f"Saved at {timezone.localtime():%H:%M:%S}", True
+        try:
+            services.record_set_review(
+                actor=request.staff, record=record,
+                previous_notes_agreed=form.cleaned_data.get("previous_notes_agreed", False), request=request,
+            )  # fmt: skip
+        except ValidationError as error:
+            message, ok = _errors(error), False
+        return render(
+            request, "records/includes/save_status.html", {"message": message, "ok": ok}, status=200 if ok else 409
+        )
     return _run(
         request, record,
         lambda: services.record_set_review(actor=request.staff, record=record,

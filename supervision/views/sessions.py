@@ -151,20 +151,15 @@ def session_book_view(request):
 
 def _agenda_context(session, capacity):
     items = list(session.agenda_items.select_related("added_by__user"))
-    supervisee_ids = [a.id for a in session.attendees.all()]
-    notes = list(
-        InformalNote.objects.filter(
-            supervisee_id__in=supervisee_ids,
-            significant=True,
-            occurred_on__lte=timezone.localtime(session.starts_at, LONDON).date(),
-        )
-        .filter(Q(revisited_in__isnull=True) | Q(revisited_in=session))
-        .select_related("supervisee__user", "recorded_by__user")
-    )
     return {
         "session": session,
         "agenda_items": items,
-        "significant_notes": notes,
+        # Only the pair of a 1:1 reaches here (overseers never get the agenda); a group's is always empty.
+        "significant_notes": list(
+            InformalNote.objects.to_revisit_in(session).select_related("recorded_by__user")
+            if capacity in ("supervisor", "attendee")
+            else []
+        ),
         "agenda_form": AgendaForm() if session.is_open else None,
         "capacity": capacity,
     }

@@ -217,7 +217,8 @@ def test_an_addendum_goes_into_a_new_copy_and_the_earlier_copy_still_checks_out(
     text = " ".join(pdf_text(second).split())
     assert "Addendum 1, by Sam Supervisor" in text
     assert "The course is booked for 12 January." in text
-    page = " ".join(post_pdf(login(cast.auditor), first).content.decode().split())
+    # The head of the record's setting may know which record it is (an auditor needs a live grant).
+    page = " ".join(post_pdf(login(cast.head), first).content.decode().split())
     assert "Intact: a signed record of Cast Trust" in page
     assert "Earlier copy" in page
 
@@ -389,7 +390,8 @@ def test_the_pdf_view_takes_only_get(cast, stored, login):
 
 def test_an_untouched_pdf_is_confirmed(cast, stored, login):
     record, data = stored
-    response = post_pdf(login(cast.auditor), data)
+    # The head of the record's setting may know which record it is (an auditor needs a live grant).
+    response = post_pdf(login(cast.head), data)
     page = " ".join(response.content.decode().split())
     assert response.status_code == 200
     assert "Intact: a signed record of Cast Trust" in page
