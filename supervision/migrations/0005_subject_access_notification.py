@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('supervision', '0003_install_schedule'),
+        ('supervision', '0004_informal_notes_leave_groups'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_staffmember_legal_hold'),
+        ('accounts', '0003_email_change'),
     ]
 
     operations = [
