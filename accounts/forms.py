@@ -7,7 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
 
 from .models import EmploymentType, Role, StaffMember, User, Weekday
-from .services import StaffData
+from .services import AUDITOR_AND_ADMIN_MESSAGE, StaffData
 
 WORKDAYS = [Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY]
 
@@ -253,6 +253,12 @@ class RolesForm(forms.Form):
             )
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", "Save roles"))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get(Role.AUDITOR.value) and cleaned.get(Role.ORG_ADMIN.value):
+            self.add_error(Role.AUDITOR.value, AUDITOR_AND_ADMIN_MESSAGE)
+        return cleaned
 
     def roles(self):
         result = []

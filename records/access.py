@@ -5,8 +5,9 @@
   people, status, counts, signatures, safeguarding decisions and flags), never the notes.
 - "reader": the same head or DSL while a reason they gave (`RecordAccess`) is unexpired: the notes,
   read-only; every view is logged with the reason, and the supervisee sees who read and why.
-- "auditor": someone holding the guardian permission `records.use_auditorgrant` on a live grant whose
-  settings and dates cover the session: signed records only, read-only, every view logged.
+- "auditor": someone holding the guardian permission `records.use_auditorgrant` on a live grant
+  (approved by a second person, unrevoked, unexpired) whose settings and dates cover the session:
+  signed records only, read-only, every view logged.
 
 Organisation admins hold none of these: they never read a record (DESIGN.md section 6).
 """
@@ -48,13 +49,17 @@ def _holds_grant_permission(user_id, grant_pk):
 
 def _live_grants(staff: StaffMember, now) -> QuerySet[AuditorGrant]:
     return AuditorGrant.objects.filter(
-        organisation_id=staff.organisation_id, auditor=staff, revoked_at__isnull=True, expires_at__gt=now
+        organisation_id=staff.organisation_id,
+        auditor=staff,
+        approved_at__isnull=False,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
     ).filter(_holds_grant_permission(staff.user_id, OuterRef("pk")))
 
 
 def live_grants_for(staff: StaffMember) -> QuerySet[AuditorGrant]:
-    """The person's auditor grants that open records now: unrevoked, unexpired, with the guardian
-    permission, and the person still holds the auditor role. One query."""
+    """The person's auditor grants that open records now: approved by a second person, unrevoked,
+    unexpired, with the guardian permission, and the person still holds the auditor role. One query."""
     if staff is None or not staff.has_role(Role.AUDITOR):
         return AuditorGrant.objects.none()
     return _live_grants(staff, timezone.now())

@@ -266,17 +266,24 @@ def grant_args(cast, person, case):
 
     from django.utils import timezone
 
+    from records.models import AuditorGrant
     from records.oversight import auditor_grant_create
 
     mine = person is None or person != cast.outsider
     if (case == "own") == mine:
-        admin, auditor, setting = cast.org_admin, cast.auditor, cast.primary
-    else:
-        admin, auditor, setting = cast.outsider, cast.outsider, cast.other_setting
-    grant = auditor_grant_create(
-        actor=admin, auditor=auditor, settings=[setting], covers_from=date(2020, 1, 1), covers_until=date(2030, 1, 1),
-        expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+        # Awaiting a second person's approval (a head or DSL of the primary school may give it).
+        grant = auditor_grant_create(
+            actor=cast.org_admin, auditor=cast.auditor, settings=[cast.primary], covers_from=date(2020, 1, 1),
+            covers_until=date(2030, 1, 1), expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+        )  # fmt: skip
+        return {"code": grant.code}
+    # The other organisation's outsider holds every role, and nobody grants themself access: made directly.
+    grant = AuditorGrant.objects.create(
+        organisation=cast.other_organisation, auditor=cast.outsider, covers_from=date(2020, 1, 1),
+        covers_until=date(2030, 1, 1), expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+        granted_by=cast.outsider,
     )  # fmt: skip
+    grant.settings.set([cast.other_setting])
     return {"code": grant.code}
 
 
@@ -291,7 +298,7 @@ def export_args(cast, person, case):
     from django.utils import timezone
 
     from records.models import ExportJob
-    from records.oversight import auditor_grant_create
+    from records.oversight import auditor_grant_approve, auditor_grant_create
 
     def job(owner, subject=None, grant=None):
         now = timezone.now()
@@ -314,6 +321,7 @@ def export_args(cast, person, case):
                 actor=cast.org_admin, auditor=staff, settings=[cast.primary], covers_from=today - timedelta(days=30),
                 covers_until=today, expires_at=timezone.now() + timedelta(days=1), purpose="Inspection",
             )  # fmt: skip
+            auditor_grant_approve(actor=cast.head, grant=grant)  # the second person
             return job(staff, grant=grant)
         subject = cast.outsider_staff if staff.organisation_id == cast.other_organisation.id else cast.supervisee
         return job(staff, subject=subject)
@@ -611,9 +619,11 @@ TABLE.update(
 
 OWN_ONLY = cases(OK, NOT_FOUND)
 MINE = expect(OWN_ONLY, anonymous=LOGIN)
-LEADS_AND_ORGANISATION = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, auditor=OK, outsider=OK)
-AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
-GRANT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
+# Issue 11 part 2: the cast's auditor has no live grant, so sees neither the dashboard nor the audit trail
+# (they see only what a live grant covers); heads and DSLs list grants, to approve those of their settings.
+LEADS_AND_ORGANISATION = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, outsider=OK)
+AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK)
+GRANT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK, head=OK, dsl=OK)
 EXPORT_OWNER = expect(
     NOWHERE,
     anonymous=LOGIN,
@@ -644,5 +654,28 @@ TABLE.update(
         # they still manage the person (organisation admin).
         "records:export-status": Row("export", GET, EXPORT_OWNER),
         "records:export-download": Row("export", GET, EXPORT_OWNER),
+    }
+)
+
+
+# --- Issue 11 part 2: separation of duties for auditor grants --------------------------------------
+# The "own" grant was asked for by the organisation admin for the cast's auditor over the primary school
+# and awaits approval: a head or DSL of the primary school approves it; the admin who asked for it, the
+# auditor and everyone else may not (403); another organisation's grant is not found.
+
+TABLE.update(
+    {
+        "records:grant-approve": Row(
+            "grant",
+            POST,
+            expect(
+                FORBIDDEN,
+                anonymous=LOGIN,
+                head=cases(OK, NOT_FOUND),
+                dsl=cases(OK, NOT_FOUND),
+                org_admin=cases(FORBIDDEN, NOT_FOUND),
+                outsider=cases(FORBIDDEN, NOT_FOUND),
+            ),
+        ),
     }
 )

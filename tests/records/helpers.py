@@ -41,3 +41,27 @@ def signed_record(cast, **kwargs):
     services.record_sign(actor=supervisor, record=record, password=PASSWORD)
     record.refresh_from_db()
     return record
+
+
+def live_grant(cast, *, settings=None, covers_from=date(2020, 1, 1), covers_until=date(2030, 12, 31), days=30):
+    """An auditor grant for the cast's auditor, asked for by the organisation admin and approved by a
+    second person (the head of the primary school, or the admin of a second account when the grant
+    reaches beyond it): live now."""
+    from records.oversight import auditor_grant_approve, auditor_grant_create
+    from tests.factories import StaffFactory
+
+    settings = settings or [cast.primary, cast.secondary]
+    grant = auditor_grant_create(
+        actor=cast.org_admin, auditor=cast.auditor, settings=settings, covers_from=covers_from,
+        covers_until=covers_until, expires_at=timezone.now() + timedelta(days=days), purpose="Inspection",
+    )  # fmt: skip
+    if all(s == cast.primary for s in settings):
+        approver = cast.head
+    else:
+        from accounts.models import StaffMember
+
+        approver = StaffMember.objects.filter(user__email="second-admin@cast.example").first() or StaffFactory(
+            organisation=cast.organisation, settings=[cast.primary], roles=[("org_admin", None)],
+            user__email="second-admin@cast.example", user__full_name="Second Admin",
+        )  # fmt: skip
+    return auditor_grant_approve(actor=approver, grant=grant)
