@@ -260,6 +260,7 @@ def staff_roles(request, code):
     own = staff.pk == request.staff.pk
     if request.method == "POST" and own:
         # Separation of duties: another organisation admin changes an admin's roles.
+        form = RolesForm(request.POST, staff=staff, settings_qs=settings_qs, org_wide=org_wide)
         removing = form.is_valid() and not any(r == Role.ORG_ADMIN for r, _ in form.roles())
         form.add_error(
             Role.ORG_ADMIN.value,

@@ -671,10 +671,10 @@ TABLE.update(
             expect(
                 FORBIDDEN,
                 anonymous=LOGIN,
-                head=cases(OK, NOT_FOUND),
-                dsl=cases(OK, NOT_FOUND),
-                org_admin=cases(FORBIDDEN, NOT_FOUND),
-                outsider=cases(FORBIDDEN, NOT_FOUND),
+                head={"own": OK, "foreign": NOT_FOUND},
+                dsl={"own": OK, "foreign": NOT_FOUND},
+                org_admin={"own": FORBIDDEN, "foreign": NOT_FOUND},
+                outsider={"own": FORBIDDEN, "foreign": NOT_FOUND},
             ),
         ),
     }
