@@ -31,8 +31,10 @@ def navigation(request):
         more.append(("accounts:staff-list", "Staff", "bi-person-lines-fill"))
         more.append(("supervision:terms", "Term dates", "bi-calendar-range"))
         more.append(("records:template-list", "Record forms", "bi-journal-richtext"))
-    if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
+    if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR, Role.HEAD, Role.DSL):
+        # Heads and DSLs approve auditors' access to their settings.
         more.append(("records:grant-list", "Auditor access", "bi-key"))
+    if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
         more.append(("accounts:audit-list", "Audit trail", "bi-list-check"))
         more.append(("records:export-list", "Exports", "bi-box-arrow-down"))
     return {"nav_items": items, "nav_more": more, "current_staff": staff, "unread_notifications": _unread_count(staff)}

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from .email_change import ADDRESS_IN_USE
 from .models import EmploymentType, Role, StaffMember, User, Weekday
 from .reauth import confirm_password
-from .services import StaffData
+from .services import AUDITOR_AND_ADMIN_MESSAGE, StaffData
 
 WORKDAYS = [Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY]
 
@@ -305,6 +305,12 @@ class RolesForm(forms.Form):
             )
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", "Save roles"))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get(Role.AUDITOR.value) and cleaned.get(Role.ORG_ADMIN.value):
+            self.add_error(Role.AUDITOR.value, AUDITOR_AND_ADMIN_MESSAGE)
+        return cleaned
 
     def roles(self):
         result = []

@@ -70,6 +70,7 @@ def _write_working_days(staff: StaffMember, days: dict[int, tuple[time | None, t
 
 @transaction.atomic
 def staff_create(*, actor: User, organisation: Organisation, data: StaffData, request=None) -> StaffMember:
+    check_separation_of_duties(actor=actor, staff=None, roles=data.roles)
     user = User.objects.create_user(email=data.email, full_name=data.full_name)
     user.set_unusable_password()
     user.save(update_fields=["password"])
@@ -163,15 +164,37 @@ def _role_label(role: str, setting: Setting | None) -> str:
     return f"{Role(role).label} ({setting.name if setting else 'whole organisation'})"
 
 
+OWN_ROLES_MESSAGE = "You cannot change your own roles: another organisation admin changes them."
+AUDITOR_AND_ADMIN_MESSAGE = (
+    "Nobody is both an auditor and an organisation admin: an auditor checks what admins do. "
+    "Remove one of the two roles."
+)
+
+
+def check_separation_of_duties(*, actor: User, staff: StaffMember | None, roles) -> None:
+    """Nobody changes their own roles, and nobody holds the auditor and organisation admin roles
+    together (DESIGN.md section 6, "Separation of duties"). `roles` are the person's roles afterwards,
+    as role values or (role, setting) pairs."""
+    actor_staff = getattr(actor, "staff", None) if actor is not None and actor.pk else None
+    if staff is not None and actor_staff is not None and actor_staff.pk == staff.pk:
+        raise ValidationError(OWN_ROLES_MESSAGE)
+    held = {r[0] if isinstance(r, tuple) else r for r in roles}
+    if Role.AUDITOR in held and Role.ORG_ADMIN in held:
+        raise ValidationError(AUDITOR_AND_ADMIN_MESSAGE)
+
+
 @transaction.atomic
 def staff_set_roles(
     *, actor: User, staff: StaffMember, roles: list[tuple[str, Setting | None]], manageable_settings, request=None
 ) -> dict:
-    """Make the person's roles within the admin's reach exactly `roles`; others are left alone."""
+    """Make the person's roles within the admin's reach exactly `roles`; others are left alone. Refused
+    (ValidationError, nothing written) for the admin's own roles and for auditor with organisation admin."""
     reach = {s.id for s in manageable_settings}
     org_wide_admin = actor.staff.role_scope(Role.ORG_ADMIN) == "organisation"
     current = list(staff.role_assignments.select_related("setting"))
     wanted = {(role, setting.id if setting else None) for role, setting in roles}
+    kept = [a.role for a in current if not (org_wide_admin or a.setting_id in reach)]
+    check_separation_of_duties(actor=actor, staff=staff, roles=[role for role, _ in roles] + kept)
     added, removed = [], []
     for assignment in current:
         in_reach = org_wide_admin or assignment.setting_id in reach
@@ -197,6 +220,9 @@ def staff_set_roles(
 @transaction.atomic
 def staff_add_roles(*, actor: User, staff: StaffMember, roles: list[tuple[str, Setting | None]], request=None) -> list:
     """Give the roles the person does not hold yet (an import adds roles, never removes them)."""
+    held = {(a.role, a.setting_id) for a in staff.role_assignments.all()}
+    if any((role, setting.id if setting else None) not in held for role, setting in roles):
+        check_separation_of_duties(actor=actor, staff=staff, roles=[r for r, _ in held] + [r for r, _ in roles])
     added = [
         _role_label(role, setting)
         for role, setting in roles

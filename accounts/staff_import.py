@@ -16,7 +16,15 @@ from django.db import transaction
 
 from .email_change import ADDRESS_IN_USE
 from .models import EmploymentType, Organisation, Role, Setting, StaffMember, User, Weekday
-from .services import StaffData, staff_add_roles, staff_create, staff_invite, staff_update
+from .services import (
+    AUDITOR_AND_ADMIN_MESSAGE,
+    OWN_ROLES_MESSAGE,
+    StaffData,
+    staff_add_roles,
+    staff_create,
+    staff_invite,
+    staff_update,
+)
 
 COLUMNS = [
     "first name",
@@ -121,11 +129,13 @@ def parse(
     allowed_settings: list[Setting],
     org_wide: bool,
     manageable=None,
+    importer: StaffMember | None = None,
 ) -> ImportResult:
     """Check every row against the organisation; nothing is written.
 
     `manageable`: the people the importing admin may change (`StaffMember.objects.manageable_by`);
-    None for everyone in the organisation.
+    None for everyone in the organisation. `importer`: the admin importing, whose own roles the file
+    cannot change (separation of duties).
     """
     problems: list[Problem] = []
     rows: list[ImportRow] = []
@@ -232,6 +242,8 @@ def parse(
                 roles.append((role.value, setting))
             else:
                 roles.extend((role.value, s) for s in settings)
+        if {Role.AUDITOR, Role.ORG_ADMIN} <= {role for role, _ in roles}:
+            problem("roles", AUDITOR_AND_ADMIN_MESSAGE)
         supervisor_email = record.get("supervisor email", "").lower()
         if supervisor_email and supervisor_email == email:
             problem("supervisor email", "A person cannot supervise themselves.")
@@ -299,6 +311,14 @@ def parse(
             )
             continue
         if r.existing is not None:
+            held = {(a.role, a.setting_id) for a in r.existing.role_assignments.all()}
+            adds = {role for role, st in r.data.roles if (role, st.id if st else None) not in held}
+            if adds and importer is not None and r.existing.id == importer.id:
+                problems.append(Problem(r.row, "roles", OWN_ROLES_MESSAGE))
+                continue
+            if adds and {Role.AUDITOR, Role.ORG_ADMIN} <= adds | {role for role, _ in held}:
+                problems.append(Problem(r.row, "roles", AUDITOR_AND_ADMIN_MESSAGE))
+                continue
             r.data.leaving_date = r.existing.leaving_date
             r.data.new_to_post = r.existing.new_to_post
             if r.existing.organisation_id != organisation.id:

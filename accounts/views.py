@@ -1,7 +1,9 @@
+from contextlib import suppress
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import FileResponse
@@ -26,6 +28,7 @@ from .forms import (
 )
 from .models import AuditEvent, Role, RoleAssignment, StaffMember
 from .services import (
+    OWN_ROLES_MESSAGE,
     staff_create,
     staff_invite,
     staff_mark_leaver,
@@ -33,6 +36,7 @@ from .services import (
     staff_set_roles,
     staff_update,
 )
+from .views_audit import visible_events
 
 
 class SignInView(auth_views.LoginView):
@@ -125,7 +129,9 @@ def home(request):
             ),
         )
     if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
-        context["recent_events"] = list(AuditEvent.objects.visible_to(staff).select_related("actor")[:8])
+        # An auditor sees only what a live grant covers, and nothing without one.
+        with suppress(PermissionDenied):
+            context["recent_events"] = list(visible_events(staff).select_related("actor")[:8])
     if staff.has_role(Role.HEAD, Role.DSL):
         scopes = [staff.role_scope(Role.HEAD), staff.role_scope(Role.DSL)]
         settings_qs = staff.organisation.settings.all()
@@ -284,18 +290,29 @@ def staff_roles(request, code):
     settings_qs = list(admin_settings(request.staff))
     org_wide = request.staff.role_scope(Role.ORG_ADMIN) == "organisation"
     form = RolesForm(request.POST or None, staff=staff, settings_qs=settings_qs, org_wide=org_wide)
-    if request.method == "POST" and form.is_valid():
-        if staff.pk == request.staff.pk and not any(r == Role.ORG_ADMIN for r, _ in form.roles()):
-            form.add_error(Role.ORG_ADMIN.value, "You cannot remove your own organisation admin role.")
-        else:
+    own = staff.pk == request.staff.pk
+    if request.method == "POST" and own:
+        # Separation of duties: another organisation admin changes an admin's roles.
+        form = RolesForm(request.POST, staff=staff, settings_qs=settings_qs, org_wide=org_wide)
+        removing = form.is_valid() and not any(r == Role.ORG_ADMIN for r, _ in form.roles())
+        form.add_error(
+            Role.ORG_ADMIN.value,
+            "You cannot remove your own organisation admin role." if removing else OWN_ROLES_MESSAGE,
+        )
+    elif request.method == "POST" and form.is_valid():
+        try:
             result = staff_set_roles(
-                actor=request.user, staff=staff, roles=form.roles(), manageable_settings=settings_qs, request=request
-            )
+                actor=request.user, staff=staff, roles=form.roles(), manageable_settings=settings_qs,
+                request=request,
+            )  # fmt: skip
+        except ValidationError as error:
+            form.add_error(Role.AUDITOR.value, error)
+        else:
             messages.success(
                 request, "Roles saved." if result["added"] or result["removed"] else "Nothing had changed."
             )
             return redirect("accounts:staff-edit", code=staff.code)
-    return render(request, "accounts/staff_roles.html", {"form": form, "staff": staff})
+    return render(request, "accounts/staff_roles.html", {"form": form, "staff": staff, "own": own})
 
 
 @org_admin_required
@@ -327,6 +344,7 @@ def staff_import_view(request):
                 allowed_settings=settings_qs,
                 org_wide=org_wide,
                 manageable=StaffMember.objects.manageable_by(admin),
+                importer=admin,
             )
             confirming = "confirm" in request.POST and not form.cleaned_data.get("file")
             if result.ok and confirming:

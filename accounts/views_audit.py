@@ -2,6 +2,12 @@
 
 Looking at the trail is itself in the trail ("audit.viewed", once per visit with its filters), so an
 auditor's activity is as visible as everyone else's.
+
+Reads across apps (records): an auditor who is not an organisation admin sees only the events about
+records their live grants cover, and nobody without a live grant sees any. Events about records keep
+codes; what they say about safeguarding (child references, flag kinds, reasons for reading) is shown
+only to a head or DSL of the session's setting and to an auditor whose live grant covers the record;
+everyone else sees that it happened, with its code.
 """
 
 import csv
@@ -10,6 +16,7 @@ import re
 import uuid
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
@@ -19,10 +26,17 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET
 
+from records.access import audit_events_in_grants, live_grants_for, records_whose_details_show
+from records.models import ConfidentialityFlag, SafeguardingDecision
+
 from .access import role_required
 from .audit import audit_event
 from .forms_audit import AuditFilterForm, action_label, object_type_label
 from .models import AuditEvent, Role, StaffMember
+
+# Details of record events that say something about a child or a confidential matter.
+SENSITIVE_DETAILS = {"child_reference", "key_person", "kind", "reference", "reason", "note", "resolution"}
+WITHHELD = "withheld"
 
 PAGE_SIZE = 50
 # Reloading the page or paging through the same filters within this time is the same visit: not logged again.
@@ -35,7 +49,7 @@ DETAIL_WIDTH = 80
 @require_GET
 def audit_list(request):
     viewer = request.staff
-    visible = AuditEvent.objects.visible_to(viewer)
+    visible = visible_events(viewer)
     form = AuditFilterForm(request.GET, events=visible, organisation=viewer.organisation)
     valid = form.is_valid()
     events = form.filter(visible) if valid else visible.none()
@@ -66,8 +80,60 @@ def audit_list(request):
     return response
 
 
+def visible_events(viewer):
+    """The events the viewer may list. An auditor who is not an organisation admin: only those about
+    records their live grants cover, and 403 without a live grant."""
+    visible = AuditEvent.objects.visible_to(viewer)
+    if viewer.has_role(Role.ORG_ADMIN):
+        return visible
+    if not live_grants_for(viewer).exists():
+        raise PermissionDenied(
+            "You have no live auditor grant: the audit trail shows only what a grant approved for you covers."
+        )
+    return audit_events_in_grants(viewer, visible)
+
+
+def disclose(rows, viewer) -> None:
+    """Set `e.shown_details` on each event: its details, with safeguarding details withheld from a viewer
+    who may not read them and, for one who may, child references and flag kinds looked up from the codes.
+    Three queries at most, whatever the number of rows."""
+    record_codes = {e.object_code for e in rows if e.object_type == "record" and e.action.startswith("record.")}
+    readable = records_whose_details_show(viewer, record_codes)
+    decisions, flags = set(), set()
+    for e in rows:
+        if e.object_code in readable and isinstance(e.details, dict):
+            decisions.add(e.details.get("decision"))
+            flags.add(e.details.get("flag"))
+    decisions = _codes(decisions)
+    flags = _codes(flags)
+    child_refs = dict(
+        SafeguardingDecision.objects.filter(code__in=decisions).values_list("code", "child_reference")
+    ) if decisions else {}  # fmt: skip
+    kinds = dict(ConfidentialityFlag.objects.filter(code__in=flags).values_list("code", "kind")) if flags else {}
+    child_refs = {str(k): v for k, v in child_refs.items()}
+    kinds = {str(k): v for k, v in kinds.items()}
+    for e in rows:
+        details = e.details
+        if e.object_type == "record" and e.action.startswith("record.") and isinstance(details, dict):
+            if e.object_code in readable:
+                details = dict(details)
+                if details.get("decision") in child_refs and "child_reference" not in details:
+                    details["child_reference"] = child_refs[details["decision"]]
+                if details.get("flag") in kinds and "kind" not in details:
+                    details["kind"] = kinds[details["flag"]]
+            else:
+                details = {k: (WITHHELD if k in SENSITIVE_DETAILS else v) for k, v in details.items()}
+        e.shown_details = details
+
+
+def _codes(values) -> list[str]:
+    return [v for v in values if isinstance(v, str) and _is_code(v)]
+
+
 def _describe(rows, viewer):
-    """What each row shows beyond its fields; one query (the staff the viewer may open), whatever the page."""
+    """What each row shows beyond its fields; a fixed number of queries (the staff the viewer may open,
+    and what `disclose` looks up), whatever the page."""
+    disclose(rows, viewer)
     linkable = set()
     if viewer.has_role(Role.ORG_ADMIN):
         codes = {e.object_code for e in rows if e.object_type == "staffmember" and _is_code(e.object_code)}
@@ -80,7 +146,7 @@ def _describe(rows, viewer):
         e.object_url = ""
         if e.object_code in linkable:
             e.object_url = reverse("accounts:staff-edit", kwargs={"code": e.object_code})
-        e.detail_items, e.detail_more = detail_items(e.details)
+        e.detail_items, e.detail_more = detail_items(e.shown_details)
 
 
 def _is_code(text: str) -> bool:
@@ -205,9 +271,21 @@ def _csv_download(request, events, filters):
     )
     writer = csv.writer(_Echo())
 
+    def chunks(size=2000):
+        """Events a chunk at a time, each chunk disclosed as the page does (a few queries a chunk)."""
+        chunk = []
+        for e in events.exclude(pk=logged.pk).iterator(chunk_size=size):
+            chunk.append(e)
+            if len(chunk) == size:
+                disclose(chunk, request.staff)
+                yield from chunk
+                chunk = []
+        disclose(chunk, request.staff)
+        yield from chunk
+
     def lines():
         yield writer.writerow(CSV_HEADER)
-        for e in events.exclude(pk=logged.pk).iterator(chunk_size=2000):
+        for e in chunks():
             row = [
                 timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
                 e.actor_name or "System",
@@ -218,7 +296,7 @@ def _csv_download(request, events, filters):
                 e.object_repr,
                 e.ip_address,
                 e.user_agent,
-                json.dumps(e.details, ensure_ascii=False, sort_keys=True) if e.details else "",
+                json.dumps(e.shown_details, ensure_ascii=False, sort_keys=True) if e.shown_details else "",
             ]
             yield writer.writerow([_cell(v) for v in row])
 

@@ -5,14 +5,17 @@
   people, status, counts, signatures, safeguarding decisions and flags), never the notes.
 - "reader": the same head or DSL while a reason they gave (`RecordAccess`) is unexpired: the notes,
   read-only; every view is logged with the reason, and the supervisee sees who read and why.
-- "auditor": someone holding the guardian permission `records.use_auditorgrant` on a live grant whose
-  settings and dates cover the session: signed records only, read-only, every view logged.
+- "auditor": someone holding the guardian permission `records.use_auditorgrant` on a live grant
+  (approved by a second person, unrevoked, unexpired) whose settings and dates cover the session:
+  signed records only, read-only, every view logged.
 
 Organisation admins hold none of these: they never read a record (DESIGN.md section 6).
 """
 
-from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Cast, TruncDate
+import uuid
+
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Lower, Replace, TruncDate
 from django.http import Http404
 from django.utils import timezone
 from guardian.utils import get_user_obj_perms_model
@@ -48,13 +51,17 @@ def _holds_grant_permission(user_id, grant_pk):
 
 def _live_grants(staff: StaffMember, now) -> QuerySet[AuditorGrant]:
     return AuditorGrant.objects.filter(
-        organisation_id=staff.organisation_id, auditor=staff, revoked_at__isnull=True, expires_at__gt=now
+        organisation_id=staff.organisation_id,
+        auditor=staff,
+        approved_at__isnull=False,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
     ).filter(_holds_grant_permission(staff.user_id, OuterRef("pk")))
 
 
 def live_grants_for(staff: StaffMember) -> QuerySet[AuditorGrant]:
-    """The person's auditor grants that open records now: unrevoked, unexpired, with the guardian
-    permission, and the person still holds the auditor role. One query."""
+    """The person's auditor grants that open records now: approved by a second person, unrevoked,
+    unexpired, with the guardian permission, and the person still holds the auditor role. One query."""
     if staff is None or not staff.has_role(Role.AUDITOR):
         return AuditorGrant.objects.none()
     return _live_grants(staff, timezone.now())
@@ -150,3 +157,58 @@ def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
     if leads:
         return record, "overseer"
     raise Http404("No such record.")
+
+
+# --- The audit trail: which record events a viewer sees, and which details ----------------------------
+
+
+def _normalised_code(expression):
+    """A UUID as 32 hex digits whatever the database: PostgreSQL casts it with dashes, SQLite stores it
+    without, and the audit trail keeps it as text with dashes."""
+    return Replace(Lower(expression), Value("-"), Value(""))
+
+
+def records_in_live_grants(staff: StaffMember) -> QuerySet[Record]:
+    """Signed records any of the person's live grants covers. One query for the grants."""
+    q = Q()
+    for grant in live_grants_for(staff).prefetch_related("settings"):
+        q |= Q(
+            session__setting__in=[s.id for s in grant.settings.all()],
+            session__starts_at__date__gte=grant.covers_from,
+            session__starts_at__date__lte=grant.covers_until,
+        )
+    if not q:
+        return Record.objects.none()
+    return Record.objects.filter(organisation_id=staff.organisation_id, status=RecordStatus.SIGNED).filter(q)
+
+
+def audit_events_in_grants(staff: StaffMember, events):
+    """The events about records the person's live grants cover: all an auditor sees of the trail."""
+    covered = records_in_live_grants(staff).annotate(hex=_normalised_code(Cast("code", CharField()))).values("hex")
+    return events.filter(object_type="record").alias(hex=_normalised_code("object_code")).filter(hex__in=covered)
+
+
+def records_whose_details_show(staff: StaffMember, codes) -> set[str]:
+    """Of these record codes, those whose safeguarding details (child references, flag kinds, reasons)
+    the person may see in the trail: a head or DSL of the session's setting, or an auditor whose live
+    grant covers the record. Two queries, whatever the number of codes."""
+    codes = [c for c in codes if _is_uuid(c)]
+    if not codes:
+        return set()
+    rows = Record.objects.filter(organisation_id=staff.organisation_id, code__in=codes)
+    covered = set()
+    if staff.has_role(Role.AUDITOR):
+        covered = {str(c) for c in records_in_live_grants(staff).filter(code__in=codes).values_list("code", flat=True)}
+    return covered | {
+        str(code)
+        for code, setting_id in rows.values_list("code", "session__setting_id")
+        if leads_setting(staff, setting_id)
+    }
+
+
+def _is_uuid(text) -> bool:
+    try:
+        uuid.UUID(str(text))
+    except ValueError:
+        return False
+    return True

@@ -11,11 +11,12 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Organisation
+from accounts.models import Organisation, StaffMember
 from supervision.models import Session, SessionStatus
 
 from . import services
 from .models import Action, ActionStatus, Record, RecordStatus, Signature, SignatureCapacity
+from .oversight import auditor_grant_approve, auditor_grant_create
 
 NOTES = {
     "performance": "Talked through the class's progress this half term and the observation feedback. "
@@ -143,3 +144,19 @@ def seed_demo(organisation: Organisation, today) -> None:
                 )  # fmt: skip
             record.refresh_from_db()
             _sign_for_demo(record, session.ends_at + timedelta(hours=3))
+    _demo_auditor_grant(organisation, today)
+
+
+def _demo_auditor_grant(organisation: Organisation, today) -> None:
+    """The demo auditor's access: asked for by the organisation admin, approved by the primary school's
+    head (the second person), over the primary school's last year of records."""
+    people = {s.user.email: s for s in StaffMember.objects.filter(organisation=organisation).select_related("user")}
+    admin, auditor, head = (people.get(f"{who}@riverside.example") for who in ("admin", "auditor", "head"))
+    primary = organisation.settings.filter(kind="primary").first()
+    if not (admin and auditor and head and primary):
+        return
+    grant = auditor_grant_create(
+        actor=admin, auditor=auditor, settings=[primary], covers_from=today - timedelta(days=365), covers_until=today,
+        expires_at=timezone.now() + timedelta(days=90), purpose="Annual safeguarding audit of the primary school",
+    )  # fmt: skip
+    auditor_grant_approve(actor=head, grant=grant)

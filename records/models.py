@@ -410,6 +410,9 @@ class AuditorGrant(models.Model):
     purpose = models.CharField(max_length=300, blank=True)
     granted_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # Separation of duties: a grant opens nothing until a second person approves it.
+    approved_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -417,6 +420,15 @@ class AuditorGrant(models.Model):
         permissions = [("use_auditorgrant", "Read records inside this grant")]
         constraints = [
             models.CheckConstraint(condition=Q(covers_until__gte=models.F("covers_from")), name="grant_dates_in_order"),
+            # The second person is neither the one who asked for the grant nor the auditor.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True)
+                | (~Q(approved_by=models.F("granted_by")) & ~Q(approved_by=models.F("auditor"))),
+                name="grant_approved_by_second_person",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | Q(approved_at__isnull=False), name="grant_approval_dated"
+            ),
         ]
 
     def __str__(self):
@@ -424,7 +436,16 @@ class AuditorGrant(models.Model):
 
     def is_live(self, now=None):
         now = now or timezone.now()
-        return self.revoked_at is None and self.expires_at > now
+        return self.approved_at is not None and self.revoked_at is None and self.expires_at > now
+
+    def state(self, now=None) -> str:
+        """ "revoked", "expired", "pending" (awaiting a second person's approval) or "live"."""
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "live" if self.approved_at is not None else "pending"
 
 
 class ExportJob(models.Model):

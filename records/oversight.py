@@ -2,8 +2,11 @@
 
 Reasoned access: a head or DSL of the session's setting states why they need the notes; the reason
 opens them to that person for `ACCESS_PERIOD`, goes in the audit trail and is shown to the people in
-the session. Auditor grants: an organisation admin opens signed records of some settings and dates
-to an auditor until an expiry; django-guardian holds the per-object permission on the grant.
+the session. Auditor grants: an organisation admin asks for signed records of some settings and dates
+to be opened to an auditor until an expiry; the grant opens nothing until a second person approves it
+(a head or DSL of every setting it covers, or another organisation admin who manages them: DESIGN.md
+section 6, "Separation of duties"). django-guardian holds the per-object permission on the grant, given
+on approval.
 """
 
 from datetime import date, datetime, timedelta
@@ -152,8 +155,12 @@ def auditor_grant_create(
     scope = _admin_setting_ids(actor)
     settings = list(settings)
     errors = {}
-    if auditor.organisation_id != actor.organisation_id or not auditor.has_role(Role.AUDITOR):
+    if auditor.pk == actor.pk:
+        errors["auditor"] = "You cannot give yourself access: another organisation admin gives it."
+    elif auditor.organisation_id != actor.organisation_id or not auditor.has_role(Role.AUDITOR):
         errors["auditor"] = "Choose a member of staff who holds the auditor role."
+    elif auditor.has_role(Role.ORG_ADMIN):
+        errors["auditor"] = "An organisation admin cannot be given auditor access."
     if not settings:
         errors["settings"] = "Choose at least one setting."
     elif any(
@@ -178,7 +185,7 @@ def auditor_grant_create(
         granted_by=actor,
     )
     grant.settings.set(settings)
-    assign_perm(GRANT_PERMISSION, auditor.user, grant)
+    # No permission yet: it is given when a second person approves (`auditor_grant_approve`).
     audit_event(
         action="auditor_grant.created",
         actor=actor.user,
@@ -191,6 +198,57 @@ def auditor_grant_create(
             "covers_until": covers_until.isoformat(),
             "expires_at": expires_at.isoformat(),
             "purpose": grant.purpose,
+            "state": "pending",
+        },
+    )
+    return grant
+
+
+def can_approve_grant(staff: StaffMember, grant: AuditorGrant, now=None) -> bool:
+    """A second person: neither the admin who asked for the grant nor the auditor, and either a head or
+    DSL of every setting the grant covers or an organisation admin who manages them all. Settings are
+    prefetched by callers that list grants."""
+    if grant.organisation_id != staff.organisation_id or staff.pk in (grant.granted_by_id, grant.auditor_id):
+        return False
+    if grant.state(now) != "pending" or staff.has_role(Role.AUDITOR):
+        return False
+    setting_ids = {s.id for s in grant.settings.all()}
+    return all(leads_setting(staff, setting_id) for setting_id in setting_ids) or can_manage_grant(staff, grant)
+
+
+@transaction.atomic
+def auditor_grant_approve(*, actor: StaffMember, grant: AuditorGrant, request=None) -> AuditorGrant:
+    """The second person approves a pending grant: from now until it expires the auditor reads the signed
+    records it covers."""
+    grant = (
+        AuditorGrant.objects.select_for_update()
+        .select_related("auditor__user")
+        .prefetch_related("settings")
+        .get(pk=grant.pk)
+    )
+    now = timezone.now()
+    if grant.state(now) != "pending":
+        raise ValidationError(f"This grant is {grant.state(now)}: only a grant awaiting approval is approved.")
+    if not can_approve_grant(actor, grant, now):
+        raise PermissionDenied(
+            "A second person approves a grant: a head or DSL of every setting it covers, or another "
+            "organisation admin, never the admin who asked for it or the auditor."
+        )
+    if not grant.auditor.has_role(Role.AUDITOR) or grant.auditor.has_role(Role.ORG_ADMIN):
+        raise ValidationError("The person no longer holds the auditor role alone: this grant cannot start.")
+    grant.approved_by = actor
+    grant.approved_at = now
+    grant.save(update_fields=["approved_by", "approved_at"])
+    assign_perm(GRANT_PERMISSION, grant.auditor.user, grant)
+    audit_event(
+        action="auditor_grant.approved",
+        actor=actor.user,
+        obj=grant,
+        request=request,
+        details={
+            "auditor": str(grant.auditor.code),
+            "granted_by": str(grant.granted_by.code) if grant.granted_by_id else None,
+            "expires_at": grant.expires_at.isoformat(),
         },
     )
     return grant
@@ -212,6 +270,9 @@ def auditor_grant_revoke(*, actor: StaffMember, grant: AuditorGrant, request=Non
         actor=actor.user,
         obj=grant,
         request=request,
-        details={"auditor": str(grant.auditor.code), "was_live": grant.expires_at > grant.revoked_at},
+        details={
+            "auditor": str(grant.auditor.code),
+            "was_live": grant.approved_at is not None and grant.expires_at > grant.revoked_at,
+        },
     )
     return grant

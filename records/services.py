@@ -339,7 +339,8 @@ def decision_add(
     _changed(record, actor=actor, what="safeguarding decision added")
     audit_event(
         action="record.decision_added", actor=_user(actor), obj=record, request=request,
-        details={"child_reference": made.child_reference, "key_person": key_person.full_name},
+        # Codes only: the trail shows the child reference to those who may read it (accounts/views_audit.py).
+        details={"decision": str(made.code), "key_person": str(key_person.code)},
     )  # fmt: skip
     return made
 
@@ -389,8 +390,9 @@ def flag_raise(*, actor: StaffMember, record: Record, kind: str, note: str = "",
     if created:
         _changed(record, actor=actor, what="confidentiality flag raised")
         audit_event(
-            action="record.flag_raised", actor=_user(actor), obj=record, request=request, details={"kind": kind}
-        )
+            action="record.flag_raised", actor=_user(actor), obj=record, request=request,
+            details={"flag": str(flag.code)},
+        )  # fmt: skip
         from .tasks import notify_flag
 
         flag_id = flag.id

@@ -41,6 +41,7 @@ urlpatterns = [
     path("records/grants/", oversight.grant_list, name="grant-list"),
     path("records/grants/new/", oversight.grant_add, name="grant-add"),
     path("records/grants/<uuid:code>/revoke/", oversight.grant_revoke, name="grant-revoke"),
+    path("records/grants/<uuid:code>/approve/", oversight.grant_approve, name="grant-approve"),
     path("exports/", exports.export_list, name="export-list"),
     path("exports/<uuid:code>/", exports.export_status, name="export-status"),
     path("exports/<uuid:code>/download", exports.export_download, name="export-download"),

@@ -4,8 +4,9 @@ Each figure is a method of `Dashboard` that returns the rows behind it; the tile
 out from those rows (`Dashboard.tile`), so the number and the list it drills down to cannot disagree.
 
 Who sees what (`dashboard_scope`): heads and DSLs the settings of their role (an organisation-wide
-head or DSL sees them all); organisation admins and auditors holding that role organisation-wide see
-the whole trust; nobody else. Rows carry names, dates, counts and statuses, never what was said in
+head or DSL sees them all); organisation admins holding that role organisation-wide see the whole
+trust; auditors only the settings and half terms their live grants cover (`auditor_windows`); nobody
+else. Rows carry names, dates, counts and statuses, never what was said in
 supervision (no section text, action wording, decision or flag note).
 
 Where things belong: an agreement to the settings of its supervisee; a session, and the record,
@@ -29,6 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
+from records.access import live_grants_for
 from records.models import (
     Action,
     ConfidentialityFlag,
@@ -66,13 +68,31 @@ LEAVING_SOON_DAYS = 30
 
 
 def dashboard_scope(staff: StaffMember | None):
-    """Whose figures the person sees: "organisation", the ids of the settings they lead as head or DSL,
-    or None (no dashboard)."""
+    """Whose figures the person sees by their role: "organisation", the ids of the settings they lead as
+    head or DSL, or None. Auditors see nothing by role: only what their live grants cover
+    (`auditor_windows`)."""
     if staff is None:
         return None
-    if _scope_settings(staff, Role.ORG_ADMIN, Role.AUDITOR) == "organisation":
+    if _scope_settings(staff, Role.ORG_ADMIN) == "organisation":
         return "organisation"
     return _scope_settings(staff, Role.HEAD, Role.DSL)
+
+
+def auditor_windows(staff: StaffMember) -> list[tuple[set, date, date]]:
+    """(setting ids, first day, last day) of each of the person's live auditor grants. One query."""
+    if not staff.has_role(Role.AUDITOR):
+        return []
+    grants = live_grants_for(staff).prefetch_related("settings")
+    return [({s.id for s in g.settings.all()}, g.covers_from, g.covers_until) for g in grants]
+
+
+def settings_in_windows(windows, half_term: HalfTerm) -> set:
+    """The settings whose grants cover some of the half term."""
+    ids = set()
+    for setting_ids, first, last in windows:
+        if first <= half_term.ends and last >= half_term.starts:
+            ids |= setting_ids
+    return ids
 
 
 def default_half_term(half_terms: list[HalfTerm], today: date) -> HalfTerm | None:

@@ -316,17 +316,24 @@ def grant_args(cast, person, case):
 
     from django.utils import timezone
 
+    from records.models import AuditorGrant
     from records.oversight import auditor_grant_create
 
     mine = person is None or person != cast.outsider
     if (case == "own") == mine:
-        admin, auditor, setting = cast.org_admin, cast.auditor, cast.primary
-    else:
-        admin, auditor, setting = cast.outsider, cast.outsider, cast.other_setting
-    grant = auditor_grant_create(
-        actor=admin, auditor=auditor, settings=[setting], covers_from=date(2020, 1, 1), covers_until=date(2030, 1, 1),
-        expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+        # Awaiting a second person's approval (a head or DSL of the primary school may give it).
+        grant = auditor_grant_create(
+            actor=cast.org_admin, auditor=cast.auditor, settings=[cast.primary], covers_from=date(2020, 1, 1),
+            covers_until=date(2030, 1, 1), expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+        )  # fmt: skip
+        return {"code": grant.code}
+    # The other organisation's outsider holds every role, and nobody grants themself access: made directly.
+    grant = AuditorGrant.objects.create(
+        organisation=cast.other_organisation, auditor=cast.outsider, covers_from=date(2020, 1, 1),
+        covers_until=date(2030, 1, 1), expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+        granted_by=cast.outsider,
     )  # fmt: skip
+    grant.settings.set([cast.other_setting])
     return {"code": grant.code}
 
 
@@ -344,7 +351,7 @@ def export_args(cast, person, case):
     from django.utils import timezone
 
     from records.models import ExportJob
-    from records.oversight import auditor_grant_create
+    from records.oversight import auditor_grant_approve, auditor_grant_create
 
     def job(owner, subject=None, grant=None):
         now = timezone.now()
@@ -366,13 +373,14 @@ def export_args(cast, person, case):
             actor=cast.org_admin, auditor=cast.auditor, settings=[cast.primary], covers_from=today - timedelta(days=30),
             covers_until=today, expires_at=timezone.now() + timedelta(days=1), purpose="Inspection",
         )  # fmt: skip
+        auditor_grant_approve(actor=cast.head, grant=grant)  # the second person
         return job(cast.auditor, grant=grant)
 
     staff = person or cast.supervisee
     if case == "own":
         if staff == cast.auditor:
             return {"code": audit_job().code}
-        if staff == cast.org_admin:
+        if staff in (cast.org_admin, getattr(cast, "admin_supervisor", None)):
             return {"code": job(staff, subject=cast.supervisee).code}
         if staff == cast.outsider:
             return {"code": job(staff, subject=cast.outsider_staff).code}
@@ -380,7 +388,7 @@ def export_args(cast, person, case):
     if case == "other":
         if staff == cast.outsider:
             return {"code": job(cast.outsider_staff, subject=cast.outsider_staff).code}
-        if staff == cast.org_admin:
+        if staff in (cast.org_admin, getattr(cast, "admin_supervisor", None)):
             return {"code": audit_job().code}
         someone = cast.supervisee2 if staff != cast.supervisee2 else cast.supervisee
         return {"code": job(cast.org_admin, subject=someone).code}
@@ -669,9 +677,11 @@ TABLE.update(
 
 OWN_ONLY = cases(OK, NOT_FOUND)
 MINE = expect(OWN_ONLY, anonymous=LOGIN)
-LEADS_AND_ORGANISATION = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, auditor=OK, outsider=OK)
-AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
-GRANT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK)
+# Issue 11: the cast's auditor has no live grant, so sees neither the dashboard nor the audit trail (they
+# see only what a live grant covers); heads and DSLs list grants, to approve those of their settings.
+LEADS_AND_ORGANISATION = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, outsider=OK)
+AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK)
+GRANT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK, head=OK, dsl=OK)
 # Issue 11: a subject access export is the person's it is about. Everyone reaches their own exports
 # and those about them; the admin who asked for one follows its progress but never gets the file.
 EXPORT_OWNER = expect(cases(OK, NOT_FOUND), anonymous=LOGIN)
@@ -740,5 +750,28 @@ TABLE.update(
         "accounts:email-change-verify": Row("email_change_verify", GET_POST, PUBLIC),
         # An admin who manages the person withdraws a waiting change, or approves it as a second admin.
         "accounts:staff-email-change": Row("staff", POST, STAFF_OBJECT),
+    }
+)
+
+
+# --- Issue 11 part 2: separation of duties for auditor grants --------------------------------------
+# The "own" grant was asked for by the organisation admin for the cast's auditor over the primary school
+# and awaits approval: a head or DSL of the primary school approves it; the admin who asked for it, the
+# auditor and everyone else may not (403); another organisation's grant is not found.
+
+TABLE.update(
+    {
+        "records:grant-approve": Row(
+            "grant",
+            POST,
+            expect(
+                FORBIDDEN,
+                anonymous=LOGIN,
+                head={"own": OK, "foreign": NOT_FOUND},
+                dsl={"own": OK, "foreign": NOT_FOUND},
+                org_admin={"own": FORBIDDEN, "foreign": NOT_FOUND},
+                outsider={"own": FORBIDDEN, "foreign": NOT_FOUND},
+            ),
+        ),
     }
 )

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import staff_required
 from accounts.audit import audit_event
-from accounts.models import Setting
+from accounts.models import Role, Setting
 from records.models import FunctionTag
 
 from .. import services
@@ -26,11 +26,13 @@ from ..dashboard import (
     FIGURES,
     MAX_SETTING_LINES,
     Dashboard,
+    auditor_windows,
     cancellation_summary,
     dashboard_scope,
     default_half_term,
     half_term_name,
     hours_label,
+    settings_in_windows,
 )
 from ..forms_dashboard import DashboardFilterForm
 from ..models import HalfTerm
@@ -76,22 +78,43 @@ def _choose(request) -> Choice | None:
     """Heads and DSLs of some settings, and organisation-wide admins and auditors; anyone else 403."""
     staff = request.staff
     scope = dashboard_scope(staff)
-    if scope is None:
+    # An auditor sees only what a live grant covers: its settings, in the half terms its dates reach.
+    windows = auditor_windows(staff) if scope != "organisation" else []
+    if scope is None and not windows:
+        if staff.has_role(Role.AUDITOR):
+            raise PermissionDenied(
+                "You have no live auditor grant: the dashboard shows only what a grant approved for you covers."
+            )
         raise PermissionDenied("The compliance dashboard is for heads, DSLs, organisation admins and auditors.")
     today = timezone.localdate()
     organisation = staff.organisation
     services.ensure_calendar(organisation, today)
     settings = Setting.objects.filter(organisation=organisation).order_by("name")
+    led = set(scope) if scope and scope != "organisation" else set()
     if scope != "organisation":
-        settings = settings.filter(id__in=scope)
+        settings = settings.filter(id__in=led | {i for ids, _, _ in windows for i in ids})
     settings = list(settings)
     half_terms = list(HalfTerm.objects.filter(organisation=organisation).select_related("academic_year"))
+    if scope is None:
+        half_terms = [h for h in half_terms if settings_in_windows(windows, h)]
     default = default_half_term(half_terms, today)
     if default is None:
+        if scope is None:
+            raise PermissionDenied("Your auditor grants cover no half term of the calendar.")
         return None
     offered = [h for h in half_terms if h.starts <= today] or [default]
     form = DashboardFilterForm(request.GET or None, half_terms=offered, settings=settings, default_half_term=default)
     half_term, setting = form.chosen()
+    if windows:
+        # The settings shown for this half term: those led, and those a grant covering it names.
+        reach = led | settings_in_windows(windows, half_term)
+        settings = [s for s in settings if s.id in reach]
+        if setting is not None and setting.id not in reach:
+            setting = None
+        if scope is None:
+            # The coverage history goes back only through half terms granted for every setting shown.
+            shown = {setting.id} if setting else reach
+            half_terms = [h for h in half_terms if shown <= settings_in_windows(windows, h)]
     # Shown as chosen, even when the request asked for something else.
     form = DashboardFilterForm(
         {"half_term": str(half_term.code), "setting": str(setting.code) if setting else ""},

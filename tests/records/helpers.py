@@ -41,3 +41,33 @@ def signed_record(cast, **kwargs):
     services.record_sign(actor=supervisor, record=record, password=PASSWORD)
     record.refresh_from_db()
     return record
+
+
+def approve_grant(cast, grant):
+    """The second person approves the grant: the head of the primary school when it covers only that
+    school, otherwise a second organisation admin."""
+    from accounts.models import StaffMember
+    from records.oversight import auditor_grant_approve
+    from tests.factories import StaffFactory
+
+    if all(s.id == cast.primary.id for s in grant.settings.all()):
+        approver = cast.head
+    else:
+        approver = StaffMember.objects.filter(user__email="second-admin@cast.example").first() or StaffFactory(
+            organisation=cast.organisation, settings=[cast.primary], roles=[("org_admin", None)],
+            user__email="second-admin@cast.example", user__full_name="Second Admin",
+        )  # fmt: skip
+    return auditor_grant_approve(actor=approver, grant=grant)
+
+
+def live_grant(cast, *, settings=None, covers_from=date(2020, 1, 1), covers_until=date(2030, 12, 31), days=30):
+    """An auditor grant for the cast's auditor, asked for by the organisation admin and approved by a
+    second person (`approve_grant`): live now."""
+    from records.oversight import auditor_grant_create
+
+    grant = auditor_grant_create(
+        actor=cast.org_admin, auditor=cast.auditor, settings=settings or [cast.primary, cast.secondary],
+        covers_from=covers_from, covers_until=covers_until, expires_at=timezone.now() + timedelta(days=days),
+        purpose="Inspection",
+    )  # fmt: skip
+    return approve_grant(cast, grant)

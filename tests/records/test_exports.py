@@ -26,7 +26,7 @@ from supervision.notify import notify
 from tests.factories import PASSWORD, StaffFactory
 from tests.supervision.helpers import at, signed_contract
 
-from .helpers import signed_record, written_record
+from .helpers import approve_grant, signed_record, written_record
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +52,7 @@ def make_grant(cast, *, auditor=None, settings=None, expires_in=timedelta(days=3
         expires_at=timezone.now() + max(expires_in, timedelta(days=1)),
         purpose="Ofsted inspection",
     )
+    grant = approve_grant(cast, grant)  # issue 11: the second person approves
     if expires_in <= timedelta(0):
         AuditorGrant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() + expires_in)
     return grant

@@ -23,7 +23,7 @@ from records.oversight import auditor_grant_create, auditor_grant_revoke, record
 from supervision.slots import LONDON
 from tests.factories import StaffFactory
 
-from .helpers import signed_record, written_record
+from .helpers import approve_grant, signed_record, written_record
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,9 @@ def give_reason(client, record, reason=REASON):
 
 
 def grant(cast, *, settings=None, covers_from=date(2025, 9, 1), covers_until=date(2025, 12, 19), days=7):
-    return auditor_grant_create(
+    """Asked for by the organisation admin and approved by a second person (issue 11: a grant opens
+    nothing until then)."""
+    made = auditor_grant_create(
         actor=cast.org_admin,
         auditor=cast.auditor,
         settings=settings or [cast.primary],
@@ -88,6 +90,7 @@ def grant(cast, *, settings=None, covers_from=date(2025, 9, 1), covers_until=dat
         expires_at=timezone.now() + timedelta(days=days),
         purpose=PURPOSE,
     )
+    return approve_grant(cast, made)
 
 
 # --- Heads and DSLs: metadata, then the notes with a reason ---------------------------------------------
@@ -392,6 +395,10 @@ def test_an_organisation_admin_gives_an_auditor_access(cast, login):
     assert g.covers_from == date(2025, 9, 1) and g.covers_until == date(2025, 12, 19)
     assert g.expires_at == datetime(2025, 12, 31, 17, 0, tzinfo=LONDON)
     assert g.granted_by == cast.org_admin and g.purpose == PURPOSE
+    # Issue 11: the permission comes with a second person's approval, not before.
+    assert not cast.auditor.user.has_perm("records.use_auditorgrant", g)
+    approve_grant(cast, g)
+    assert AuditorGrant.objects.get().approved_by == cast.head
     assert cast.auditor.user.has_perm("records.use_auditorgrant", g)
 
 
@@ -491,7 +498,9 @@ def test_the_covered_list_costs_the_same_queries_for_few_and_many_records(cast, 
 @pytest.mark.parametrize("person", ["supervisor", "supervisee", "head", "dsl"])
 def test_the_grant_pages_are_for_admins_and_auditors(cast, login, person):
     client = login(getattr(cast, person))
-    assert client.get(reverse("records:grant-list")).status_code == 403
+    # Issue 11: heads and DSLs list the grants of their settings, to approve them; they still add none.
+    expected = 200 if person in ("head", "dsl") else 403
+    assert client.get(reverse("records:grant-list")).status_code == expected
     assert client.get(reverse("records:grant-add")).status_code == 403
 
 

@@ -28,10 +28,11 @@ from records.models import (
     SignatureCapacity,
 )
 from supervision import services
-from supervision.dashboard import FIGURES, Dashboard, dashboard_scope
+from supervision.dashboard import FIGURES, Dashboard, auditor_windows, dashboard_scope
 from supervision.models import Contract, HalfTerm, Session, SessionKind, SessionStatus, SupervisionGroup
 from supervision.slots import LONDON
 from tests.factories import StaffFactory
+from tests.records.helpers import live_grant
 
 from .helpers import at
 
@@ -114,7 +115,8 @@ def board(viewer, half_term, setting=None) -> Dashboard:
     scope = dashboard_scope(viewer)
     settings = Setting.objects.filter(organisation=viewer.organisation)
     if scope != "organisation":
-        settings = settings.filter(id__in=scope)
+        # An auditor's settings are those of their live grants.
+        settings = settings.filter(id__in=set(scope or ()) | {i for ids, _, _ in auditor_windows(viewer) for i in ids})
     return Dashboard(
         viewer=viewer,
         half_term=half_term,
@@ -558,6 +560,7 @@ def test_the_head_of_the_primary_sees_primary_agreements_only_and_the_org_admin_
     assert "Sid Supervisee" in head and "Sal Supervisee" not in head
     assert 'name="setting"' not in head  # one setting: no filter
 
+    live_grant(cast)  # the auditor sees what a live grant covers: here both settings
     for who in ("org_admin", "auditor"):
         page = login(getattr(cast, who)).get("/dashboard/coverage/").content.decode()
         assert "Sid Supervisee" in page and "Sal Supervisee" in page
@@ -579,6 +582,7 @@ def test_links_go_only_where_the_viewer_may_open(cast, terms, login):
     assert f"/sessions/{s.code}/" in head and f"/records/{s.record.code}/" not in head
     assert f"/contracts/{contract.code}/" in login(cast.head).get("/dashboard/coverage/").content.decode()
     # Auditors read the figures but not agreements or sessions (their grants cover records).
+    live_grant(cast)
     auditor = login(cast.auditor).get("/dashboard/awaiting-signature/").content.decode()
     assert "Sid Supervisee" in auditor and f"/sessions/{s.code}/" not in auditor
     assert f"/contracts/{contract.code}/" not in login(cast.auditor).get("/dashboard/coverage/").content.decode()
@@ -596,7 +600,8 @@ def test_the_last_held_date_opens_its_record_for_the_people_in_it_and_the_settin
     for viewer in (cast.dsl, cast.head):
         row = next(r for r in board(viewer, terms.autumn1).overdue() if r.contract == contract)
         assert row.last_record_url == url, viewer
-    # The organisation admin and the auditor never open a record from here.
+    # The organisation admin and the auditor (with a live grant) never open a record from here.
+    live_grant(cast)
     for viewer in (cast.org_admin, cast.auditor):
         row = next(r for r in board(viewer, terms.autumn1).overdue() if r.contract == contract)
         assert row.last_record_url is None

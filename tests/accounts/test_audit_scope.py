@@ -1,0 +1,115 @@
+"""Issue 11 part 2, findings 6 and 7: an auditor sees only what a live grant covers, and the audit trail
+shows safeguarding details (child references, flag kinds) only to those who may read them."""
+
+import csv
+import io
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Role
+from records import services
+from records.models import FlagKind
+from records.oversight import auditor_grant_revoke
+
+from ..factories import StaffFactory
+from ..records.helpers import live_grant, signed_record, written_record
+
+CHILD = "CP-REF-4471"
+
+
+def test_an_auditor_without_a_live_grant_sees_no_trail_dashboard_or_compliance_csv(cast, login):
+    client = login(cast.auditor)
+    for url in ("/audit/", "/dashboard/", "/dashboard/overdue/", "/exports/compliance.csv"):
+        assert client.get(url).status_code == 403, url
+
+
+def test_a_revoked_grant_closes_the_trail_again(cast, login):
+    grant = live_grant(cast)
+    assert login(cast.auditor).get("/audit/").status_code == 200
+    auditor_grant_revoke(actor=cast.org_admin, grant=grant)
+    assert login(cast.auditor).get("/audit/").status_code == 403
+    assert login(cast.auditor).get("/dashboard/").status_code == 403
+
+
+def test_an_auditor_sees_only_events_of_records_inside_the_grant(cast, login):
+    inside = signed_record(cast)  # primary school
+    outside = signed_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)  # secondary
+    live_grant(cast, settings=[cast.primary])
+    page = login(cast.auditor).get("/audit/", {"action": "record.signed"}).content.decode()
+    assert str(inside.code) in page or inside.session.starts_at.strftime("%-d %b %Y") in page
+    rows = login(cast.auditor).get("/audit/").context["rows"]
+    codes = {e.object_code for e in rows}
+    assert str(inside.code) in codes and str(outside.code) not in codes
+    assert all(e.object_type == "record" for e in rows)
+
+
+def _decision_and_flag(cast):
+    record = written_record(cast)
+    services.decision_add(
+        actor=cast.supervisor, record=record, child_reference=CHILD, decision="Refer to children's services",
+        key_person=cast.dsl,
+    )  # fmt: skip
+    services.flag_raise(actor=cast.supervisor, record=record, kind=FlagKind.HARM)
+    return record
+
+
+def test_events_keep_codes_not_child_references(cast):
+    _decision_and_flag(cast)
+    added = AuditEvent.objects.get(action="record.decision_added")
+    raised = AuditEvent.objects.get(action="record.flag_raised")
+    assert CHILD not in str(added.details) and set(added.details) == {"decision", "key_person"}
+    assert FlagKind.HARM not in str(raised.details) and set(raised.details) == {"flag"}
+
+
+def test_an_organisation_admin_sees_that_a_decision_was_added_but_not_the_child(cast, login):
+    _decision_and_flag(cast)
+    client = login(cast.org_admin)
+    page = client.get("/audit/", {"action": "record.decision_added"}).content.decode()
+    decision = AuditEvent.objects.get(action="record.decision_added")
+    assert CHILD not in page and decision.details["decision"][:8] in page
+    page = client.get("/audit/", {"action": "record.flag_raised"}).content.decode()
+    assert FlagKind.HARM.value not in page and FlagKind.HARM.label not in page
+    response = client.get("/audit/", {"format": "csv"})
+    text = b"".join(response.streaming_content).decode()
+    assert CHILD not in text and f'"{FlagKind.HARM.value}"' not in text
+
+    # Events written before codes replaced them are withheld too.
+    AuditEvent.objects.create(
+        organisation=cast.organisation, action="record.decision_added", object_type="record",
+        object_code=decision.object_code, details={"child_reference": "OLD-REF-1", "key_person": "Dev Dsl"},
+    )  # fmt: skip
+    page = client.get("/audit/", {"action": "record.decision_added"}).content.decode()
+    assert "OLD-REF-1" not in page and "withheld" in page
+
+
+def test_a_head_of_the_setting_who_is_also_admin_sees_the_child_reference(cast, login):
+    _decision_and_flag(cast)
+    head_admin = StaffFactory(
+        organisation=cast.organisation,
+        settings=[cast.primary],
+        roles=[(Role.ORG_ADMIN, None), (Role.HEAD, cast.primary)],
+    )
+    page = login(head_admin).get("/audit/", {"action": "record.decision_added"}).content.decode()
+    assert CHILD in page
+    page = login(head_admin).get("/audit/", {"action": "record.flag_raised"}).content.decode()
+    assert FlagKind.HARM.value in page
+    # A head of another setting, also admin, does not.
+    other = StaffFactory(
+        organisation=cast.organisation, settings=[cast.secondary],
+        roles=[(Role.ORG_ADMIN, None), (Role.HEAD, cast.secondary)],
+    )  # fmt: skip
+    assert CHILD not in login(other).get("/audit/", {"action": "record.decision_added"}).content.decode()
+
+
+def test_an_auditor_within_a_live_grant_sees_the_child_reference(cast, login):
+    record = signed_record(cast)
+    AuditEvent.objects.create(
+        organisation=cast.organisation, action="record.decision_added", object_type="record",
+        object_code=str(record.code), details={"child_reference": CHILD, "key_person": "Dev Dsl"},
+        created_at=timezone.now() - timedelta(minutes=1),
+    )  # fmt: skip
+    live_grant(cast, settings=[cast.primary])
+    response = login(cast.auditor).get("/audit/", {"format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert any(CHILD in row[9] for row in rows[1:])
