@@ -77,7 +77,7 @@ def expect(default: str | dict, **people) -> dict:
 
 def build_matrix_cast():
     """The shared cast, and the insiders of `INSIDERS`."""
-    from datetime import timedelta
+    from datetime import date, timedelta
 
     from django.utils import timezone
 
@@ -102,6 +102,21 @@ def build_matrix_cast():
         "leaver", "Lee Leaver", [(Role.SUPERVISOR, cast.primary)], leaving_date=timezone.localdate() - timedelta(days=1)
     )
     cast.group_member = person("group-member", "Gus Member")
+
+    from records.models import AuditorGrant
+    from records.oversight import auditor_grant_approve, auditor_grant_create
+
+    def grant(auditor, settings, approver):
+        made = auditor_grant_create(
+            actor=cast.org_admin, auditor=auditor, settings=settings, covers_from=date(2020, 1, 1),
+            covers_until=date(2030, 1, 1), expires_at=timezone.now() + timedelta(days=30), purpose="Inspection",
+        )  # fmt: skip
+        return auditor_grant_approve(actor=approver, grant=made)
+
+    expired = grant(cast.expired_auditor, [cast.primary], cast.head)
+    AuditorGrant.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    # No head or DSL of the secondary school in the cast: the second organisation admin approves.
+    grant(cast.setting_auditor, [cast.secondary], cast.admin_supervisor)
     return cast
 
 
@@ -527,6 +542,7 @@ CONTRACT_SIGN = {
     "dsl": cases(FORBIDDEN, NOT_FOUND),
     "head": cases(FORBIDDEN, NOT_FOUND),
     "org_admin": cases(FORBIDDEN, FORBIDDEN),
+    "admin_supervisor": cases(FORBIDDEN, FORBIDDEN),
 }
 # Sessions: the people in it, and heads/DSLs of its setting (the metadata only).
 SESSION_READ = expect(
@@ -547,8 +563,10 @@ SESSION_SUPERVISOR = {
     "supervisee2": cases(NOT_FOUND, FORBIDDEN),
 }
 # Groups: the group's supervisor and members, and the leaders of its setting.
-GROUP_READ = {**CONTRACT_READ}
-LEADERS = expect(OK, anonymous=LOGIN, supervisee=FORBIDDEN, supervisee2=FORBIDDEN, auditor=FORBIDDEN)
+GROUP_READ = {**CONTRACT_READ, "group_member": PRIMARY_ONLY}
+LEADERS = expect(
+    OK, anonymous=LOGIN, supervisee=FORBIDDEN, supervisee2=FORBIDDEN, auditor=FORBIDDEN, group_member=FORBIDDEN
+)
 CALENDAR_READERS = expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK, head=OK, dsl=OK)
 ORG_ADMIN_OBJECT = expect(
     FORBIDDEN, anonymous=LOGIN, org_admin={"own": OK, "foreign": NOT_FOUND}, outsider={"own": OK, "foreign": NOT_FOUND}
@@ -573,7 +591,7 @@ TABLE.update(
         "supervision:planner": Row(None, GET_POST, LEADERS),
         "supervision:feed-manage": Row(None, GET_POST, SIGNED_IN),
         # The private feed: the token is the key, no sign-in.
-        "supervision:feed": Row("feed", GET, PUBLIC),
+        "supervision:feed": Row("feed", GET, expect(OK, leaver=NOT_FOUND)),  # a leaver's feed stops
         # Term dates: org admins change them; heads and DSLs read them.
         "supervision:terms": Row(None, GET_POST, CALENDAR_READERS, post_expect=ORG_ADMIN_ONLY),
         "supervision:terms-import": Row(None, GET_POST, ORG_ADMIN_ONLY),
@@ -612,6 +630,8 @@ RECORD_PARTICIPANTS = expect(
 RECORD_OVERSEEN = {**RECORD_PARTICIPANTS, "head": PRIMARY_ONLY, "dsl": PRIMARY_ONLY}
 # Heads and DSLs of the setting reach the record (metadata, notes after a reason) but change nothing.
 LEADERS_REFUSED = {"head": cases(FORBIDDEN, NOT_FOUND), "dsl": cases(FORBIDDEN, NOT_FOUND)}
+# A signed record's readers (its setting's leaders, an auditor whose grant covers it) add nothing to it.
+READERS_REFUSED = {**LEADERS_REFUSED, "setting_auditor": cases(NOT_FOUND, FORBIDDEN)}
 RECORD_SUPERVISOR = {
     **RECORD_PARTICIPANTS,
     "supervisee": cases(FORBIDDEN, NOT_FOUND),
@@ -650,7 +670,8 @@ TABLE.update(
         # Heads and DSLs of the setting see the record's metadata; its notes only after giving a reason.
         "records:record-detail": Row("record", GET, RECORD_OVERSEEN),
         # A signed record whose PDF is not stored yet sends its people back to the record page.
-        "records:record-pdf": Row("signed_record", GET, RECORD_PARTICIPANTS),
+        # An auditor reads the signed records their live grant covers (the secondary school's, for one).
+        "records:record-pdf": Row("signed_record", GET, {**RECORD_PARTICIPANTS, "setting_auditor": SECONDARY_ONLY}),
         "records:section-save": Row("section", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
         "records:record-review": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
         "records:action-add": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
@@ -665,8 +686,8 @@ TABLE.update(
         "records:record-comment": Row("record", POST, {**RECORD_SUPERVISEE, **LEADERS_REFUSED}),
         "records:record-rationale": Row("record", POST, {**RECORD_SUPERVISOR, **LEADERS_REFUSED}),
         "records:record-feedback": Row("record", POST, {**RECORD_SUPERVISEE, **LEADERS_REFUSED}),
-        "records:addendum-add": Row("signed_record", POST, {**RECORD_PARTICIPANTS, **LEADERS_REFUSED}),
-        "records:addendum-sign": Row("addendum", POST, {**RECORD_PARTICIPANTS, **LEADERS_REFUSED}),
+        "records:addendum-add": Row("signed_record", POST, {**RECORD_PARTICIPANTS, **READERS_REFUSED}),
+        "records:addendum-sign": Row("addendum", POST, {**RECORD_PARTICIPANTS, **READERS_REFUSED}),
         "records:action-list": Row(None, GET, SIGNED_IN),
         "records:action-done": Row("action", POST, RECORD_PARTICIPANTS),
     }
@@ -679,8 +700,10 @@ OWN_ONLY = cases(OK, NOT_FOUND)
 MINE = expect(OWN_ONLY, anonymous=LOGIN)
 # Issue 11: the cast's auditor has no live grant, so sees neither the dashboard nor the audit trail (they
 # see only what a live grant covers); heads and DSLs list grants, to approve those of their settings.
-LEADS_AND_ORGANISATION = expect(FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, outsider=OK)
-AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK)
+LEADS_AND_ORGANISATION = expect(
+    FORBIDDEN, anonymous=LOGIN, head=OK, dsl=OK, org_admin=OK, outsider=OK, setting_auditor=OK
+)
+AUDIT_READERS = expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK, setting_auditor=OK)
 GRANT_READERS = expect(FORBIDDEN, anonymous=LOGIN, auditor=OK, org_admin=OK, outsider=OK, head=OK, dsl=OK)
 # Issue 11: a subject access export is the person's it is about. Everyone reaches their own exports
 # and those about them; the admin who asked for one follows its progress but never gets the file.
@@ -770,6 +793,7 @@ TABLE.update(
                 head={"own": OK, "foreign": NOT_FOUND},
                 dsl={"own": OK, "foreign": NOT_FOUND},
                 org_admin={"own": FORBIDDEN, "foreign": NOT_FOUND},
+                admin_supervisor={"own": OK, "foreign": NOT_FOUND},  # a second organisation admin
                 outsider={"own": FORBIDDEN, "foreign": NOT_FOUND},
             ),
         ),
