@@ -11,28 +11,12 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent, EmailChange, Role
 from accounts.services import invitation_path
+from tests.accounts.helpers import edit_form_data
 
 from ..factories import StaffFactory
 
 ATTACKER = "admin.controls.this@evil.example"
 NEW_PASSWORD = "a-long-new-passphrase-42"
-
-
-def edit_data(staff, **overrides):
-    data = {
-        "full_name": staff.user.full_name,
-        "email": staff.user.email,
-        "job_title": staff.job_title,
-        "settings": [s.pk for s in staff.settings.all()],
-        "employment_type": staff.employment_type,
-        "start_date": staff.start_date.isoformat(),
-        "leaving_date": staff.leaving_date.isoformat() if staff.leaving_date else "",
-        "supervisor": staff.supervisor_id or "",
-    }
-    for day in staff.working_days.all():
-        data[f"day_{day.weekday}_works"] = "on"
-    data.update(overrides)
-    return data
 
 
 def signed_in(staff) -> Client:
@@ -60,7 +44,7 @@ def mails_to(address):
 def ask(admin_client, staff, new_email, capture, **extra):
     url = reverse("accounts:staff-edit", kwargs={"code": staff.code})
     with capture(execute=True):
-        return admin_client.post(url, edit_data(staff, email=new_email, **extra), follow=True)
+        return admin_client.post(url, edit_form_data(staff, email=new_email, **extra), follow=True)
 
 
 def test_the_takeover_by_email_change_and_invitation_fails(cast, login, django_capture_on_commit_callbacks):
@@ -243,7 +227,8 @@ def test_someone_who_never_signed_in_has_their_address_corrected_at_once(
 @pytest.mark.parametrize("taken", ["Outsider-Staff@other.example", "supervisee2@cast.example"])
 def test_an_address_already_in_use_is_refused_in_the_same_words(cast, login, taken):
     response = login(cast.org_admin).post(
-        reverse("accounts:staff-edit", kwargs={"code": cast.supervisor.code}), edit_data(cast.supervisor, email=taken)
+        reverse("accounts:staff-edit", kwargs={"code": cast.supervisor.code}),
+        edit_form_data(cast.supervisor, email=taken),
     )
     assert response.status_code == 200
     [error] = response.context["form"].errors["email"]

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditEvent, EmploymentType, Role, StaffMember, User
+from tests.accounts.helpers import edit_form_data
 
 from ..factories import StaffFactory
 
@@ -31,26 +32,6 @@ def staff_form_data(cast, **overrides):
         "day_1_works": "on",
         "day_3_works": "on",
     }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def edit_form_data(staff, **overrides):
-    """What the edit form posts back when nothing is touched."""
-    data = {
-        "full_name": staff.user.full_name,
-        "email": staff.user.email,
-        "job_title": staff.job_title,
-        "settings": [s.pk for s in staff.settings.all()],
-        "employment_type": staff.employment_type,
-        "start_date": staff.start_date.isoformat(),
-        "leaving_date": staff.leaving_date.isoformat() if staff.leaving_date else "",
-        "supervisor": staff.supervisor_id or "",
-    }
-    for day in staff.working_days.all():
-        data[f"day_{day.weekday}_works"] = "on"
-    if staff.new_to_post:
-        data["new_to_post"] = "on"
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
 

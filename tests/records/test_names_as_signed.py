@@ -13,6 +13,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from records import services
 from records.models import RecordStatus
 from records.pdf import store_record_pdf
+from tests.accounts.helpers import edit_form_data
 from tests.factories import PASSWORD
 
 from .helpers import written_record
@@ -23,26 +24,6 @@ def private_root(settings, tmp_path):
     settings.PRIVATE_ROOT = tmp_path / "private"
     settings.RECORDS_SIGNING_CERT = settings.RECORDS_SIGNING_KEY = settings.RECORDS_SIGNING_KEY_PASSPHRASE = ""
     return settings.PRIVATE_ROOT
-
-
-def edit_form_data(staff, **overrides):
-    """What the staff edit form posts back when nothing is touched."""
-    data = {
-        "full_name": staff.user.full_name,
-        "email": staff.user.email,
-        "job_title": staff.job_title,
-        "settings": [s.pk for s in staff.settings.all()],
-        "employment_type": staff.employment_type,
-        "start_date": staff.start_date.isoformat(),
-        "leaving_date": staff.leaving_date.isoformat() if staff.leaving_date else "",
-        "supervisor": staff.supervisor_id or "",
-    }
-    for day in staff.working_days.all():
-        data[f"day_{day.weekday}_works"] = "on"
-    if staff.new_to_post:
-        data["new_to_post"] = "on"
-    data.update(overrides)
-    return data
 
 
 def rename(cast, login, staff, name):
