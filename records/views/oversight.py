@@ -139,13 +139,19 @@ def grant_add(request):
     return render(request, "records/grant_form.html", {"form": form})
 
 
-@org_admin_required
-@require_POST
-def grant_revoke(request, code):
-    grant = get_object_or_404(
+def _organisation_grant(request, code) -> AuditorGrant:
+    """A grant of the person's organisation (another organisation's is not found); the service decides
+    whether this person may act on it."""
+    return get_object_or_404(
         AuditorGrant.objects.filter(organisation_id=request.staff.organisation_id).select_related("auditor__user"),
         code=code,
     )
+
+
+@org_admin_required
+@require_POST
+def grant_revoke(request, code):
+    grant = _organisation_grant(request, code)
     try:
         auditor_grant_revoke(actor=request.staff, grant=grant, request=request)
     except ValidationError as error:
@@ -159,10 +165,7 @@ def grant_revoke(request, code):
 @require_POST
 def grant_approve(request, code):
     """The second person's approval: the grant starts now. Anyone else who may not approve it gets 403."""
-    grant = get_object_or_404(
-        AuditorGrant.objects.filter(organisation_id=request.staff.organisation_id).select_related("auditor__user"),
-        code=code,
-    )
+    grant = _organisation_grant(request, code)
     try:
         auditor_grant_approve(actor=request.staff, grant=grant, request=request)
     except ValidationError as error:
