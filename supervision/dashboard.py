@@ -1062,7 +1062,7 @@ class Dashboard:
             "review-due": f"reviews due within {REVIEW_DUE_DAYS} days",
             "review-overdue": "reviews overdue",
             "unsupervised-supervisors": "supervisors without supervision",
-            "leavers-open-work": "leavers with work to reassign",
+            "leavers-open-work": f"leaver{'s' if n != 1 else ''} with work to reassign",
             "balance": "supervisors writing records this year",
         }
         urgent = {"safeguarding-decisions", "escalations", "review-overdue", "agreements-missing", "leavers-open-work"}

@@ -150,7 +150,7 @@ def test_a_leavers_open_work_shows_on_the_dashboard_for_reassignment(cast, login
     assert admin_row.url == reverse("accounts:staff-edit", kwargs={"code": cast.supervisor.code})
 
     home = login(cast.head).get(reverse("supervision:dashboard")).content.decode()
-    assert "leavers with work to reassign" in home
+    assert "leaver with work to reassign" in home  # one leaver
 
 
 def test_people_with_no_work_left_or_not_leaving_are_not_listed(cast, login):
