@@ -199,7 +199,8 @@ def test_bulk_created_events_are_linked_too(cast):
 
 
 @postgres_only
-@pytest.mark.django_db(transaction=True)
+# Committed rows, so the threads see each other; serialized rollback restores what migrations wrote.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_appends_never_fork_the_chain():
     from accounts.models import Organisation
 
