@@ -1,5 +1,7 @@
 """Writing the audit trail. Services call `audit_event` inside their transaction."""
 
+import ipaddress
+
 from django.db import models
 
 from .models import AuditEvent
@@ -8,7 +10,12 @@ from .models import AuditEvent
 def client_address(request) -> str | None:
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    address = request.META.get("REMOTE_ADDR") or None
+    try:
+        # In the form the database hands back, so the event's hash can be recomputed from the stored row.
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
 
 
 def audit_event(

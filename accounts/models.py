@@ -11,10 +11,12 @@ from datetime import date, time
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+
+from . import audit_chain
 
 
 class UserManager(BaseUserManager):
@@ -379,6 +381,14 @@ class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise TypeError("The audit trail is append-only")
 
+    def bulk_create(self, objs, *args, **kwargs):
+        # One at a time, so each is linked into its chain (the database refuses nothing here: it is an insert).
+        objs = list(objs)
+        with transaction.atomic():
+            for obj in objs:
+                obj.save()
+        return objs
+
     def delete(self):
         raise TypeError("The audit trail is append-only")
 
@@ -389,10 +399,17 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """Append-only: who did what to which object, when and from where."""
+    """Append-only: who did what to which object, when and from where.
+
+    The database refuses UPDATE, DELETE and TRUNCATE on this table (accounts/audit_chain.py), so nothing may
+    cascade to it: an organisation with events cannot be deleted, and a deleted account leaves its id here
+    (no database constraint, nothing updated; `actor_name` says who it was).
+    """
 
     organisation = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     actor_name = models.CharField(max_length=200, blank=True, help_text="Kept when the person is deleted.")
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64, blank=True)
@@ -402,6 +419,11 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=255, blank=True)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The hash chain (accounts/audit_chain.py): place in the organisation's chain, the hash of the event
+    # before it, and the SHA-256 of this event's canonical content including that previous hash.
+    sequence = models.PositiveBigIntegerField(default=0)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -413,6 +435,10 @@ class AuditEvent(models.Model):
             # "Who looked at this record": events about one object.
             models.Index(fields=["object_type", "object_code"], name="audit_object_idx"),
         ]
+        constraints = [
+            # audit_verify walks a chain by this; and two events can never take the same place in it.
+            models.UniqueConstraint(fields=["organisation", "sequence"], name="audit_chain_position_unique"),
+        ]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action} {self.object_repr}"
@@ -420,10 +446,28 @@ class AuditEvent(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise TypeError("The audit trail is append-only")
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            audit_chain.link(self)
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise TypeError("The audit trail is append-only")
+
+
+class AuditChainHead(models.Model):
+    """The last link of one audit chain (an organisation's, or "installation"): locked to append.
+
+    `/audit/` shows its hash and time so an admin can write it down off the system; audit_verify checks
+    that it matches the last event, so events removed from the end are noticed too.
+    """
+
+    scope = models.CharField(max_length=32, unique=True, help_text="The organisation's id, or 'installation'.")
+    sequence = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=audit_chain.GENESIS)
+    created_at = models.DateTimeField(null=True, blank=True, help_text="When the last event was written.")
+
+    def __str__(self):
+        return f"{self.scope}: {self.sequence} {self.hash[:12]}"
 
 
 class EmailChange(models.Model):

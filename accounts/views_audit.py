@@ -31,8 +31,9 @@ from records.models import ConfidentialityFlag, SafeguardingDecision
 
 from .access import role_required
 from .audit import audit_event
+from .audit_chain import scope_key
 from .forms_audit import AuditFilterForm, action_label, object_type_label
-from .models import AuditEvent, Role, StaffMember
+from .models import AuditChainHead, AuditEvent, Role, StaffMember
 
 # Details of record events that say something about a child or a confidential matter.
 SENSITIVE_DETAILS = {"child_reference", "key_person", "kind", "reference", "reason", "note", "resolution"}
@@ -43,6 +44,11 @@ PAGE_SIZE = 50
 VISIT_WINDOW = timedelta(minutes=30)
 DETAIL_ITEMS = 6
 DETAIL_WIDTH = 80
+
+
+def partial_request(request) -> bool:
+    # A history restore wants the whole page, although htmx sends it with HX-Request.
+    return bool(request.htmx and not request.htmx.history_restore_request)
 
 
 @role_required(Role.ORG_ADMIN, Role.AUDITOR)
@@ -72,9 +78,12 @@ def audit_list(request):
         "page": page,
         "rows": rows,
         "query": query.urlencode(),
+        # The last link of the organisation's hash chain, to write down off the system (audit_verify).
+        "chain_head": None
+        if partial_request(request)
+        else AuditChainHead.objects.filter(scope=scope_key(viewer.organisation_id)).first(),
     }
-    # A history restore wants the whole page, although htmx sends it with HX-Request.
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = partial_request(request)
     response = render(request, "accounts/includes/audit_table.html" if partial else "accounts/audit_list.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response

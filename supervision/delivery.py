@@ -62,6 +62,7 @@ BUTTONS = {
     NotificationKind.CONTRACT_REVIEW_OVERDUE: "See the agreement",
     NotificationKind.RETENTION_REPORT: "See the details",
     NotificationKind.SUBJECT_ACCESS_EXPORT: "See the export",
+    NotificationKind.AUDIT_CHAIN_BROKEN: "Open the audit trail",
 }
 
 

@@ -7,6 +7,7 @@ from django import forms
 from .models import ALWAYS_EMAILED, NotificationKind
 
 ALWAYS_EMAILED_HELP = "Safeguarding escalations are always emailed."
+AUDIT_HELP = "A failed check of the audit trail is always emailed."
 
 
 class NotificationPreferencesForm(forms.Form):
@@ -22,7 +23,9 @@ class NotificationPreferencesForm(forms.Form):
                 required=False,
                 initial=True if always else current.get(kind.value, True),
                 disabled=always,
-                help_text=ALWAYS_EMAILED_HELP if always else "",
+                help_text=(AUDIT_HELP if kind == NotificationKind.AUDIT_CHAIN_BROKEN else ALWAYS_EMAILED_HELP)
+                if always
+                else "",
             )
         self.helper = FormHelper()
         self.helper.layout = Layout(

@@ -495,11 +495,14 @@ class NotificationKind(models.TextChoices):
     CONTRACT_REVIEW_OVERDUE = "contract_review_overdue", "Agreement review overdue"
     RETENTION_REPORT = "retention_report", "Records deleted under the retention policy"
     SUBJECT_ACCESS_EXPORT = "subject_access_export", "An export of your data"
+    AUDIT_CHAIN_BROKEN = "audit_chain_broken", "The audit trail failed its daily check"
 
 
 # Safeguarding escalations always go by email, whatever the person's preferences, and at any hour.
 ALWAYS_EMAILED = {NotificationKind.DECISION_UNCONFIRMED, NotificationKind.DECISION_ESCALATION}
-URGENT = ALWAYS_EMAILED
+URGENT = set(ALWAYS_EMAILED)
+# So is a broken audit trail: evidence someone changed the record of who did what.
+ALWAYS_EMAILED.add(NotificationKind.AUDIT_CHAIN_BROKEN)
 
 
 class Notification(models.Model):

@@ -111,3 +111,11 @@ def requeue_undelivered(min_age_seconds: int | None = None) -> int:
     if min_age_seconds is None:
         return delivery.requeue_undelivered()
     return delivery.requeue_undelivered(timedelta(seconds=min_age_seconds))
+
+
+@shared_task(name="supervision.check_audit_trail")
+def check_audit_trail() -> int:
+    """The daily check of the audit trail (03:40, installed by migration): see `audit_watch`."""
+    from .audit_watch import check_audit_trail as check
+
+    return len(check())
