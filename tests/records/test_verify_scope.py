@@ -18,7 +18,7 @@ from records.oversight import auditor_grant_create, auditor_grant_revoke
 from records.pdf import store_record_pdf
 from tests.factories import StaffFactory
 
-from .helpers import signed_record
+from .helpers import approve_grant, signed_record
 
 pytestmark = pytest.mark.django_db
 
@@ -57,11 +57,13 @@ def upload(client, data):
 
 
 def grant(cast, record, **kwargs):
+    """A live grant: asked for by the admin and approved by the second person (issue 11)."""
     day = timezone.localdate()
-    return auditor_grant_create(
+    made = auditor_grant_create(
         actor=cast.org_admin, auditor=cast.auditor, settings=[cast.primary], covers_from=day - timedelta(days=30),
         covers_until=day, expires_at=timezone.now() + timedelta(days=7), purpose="Ofsted inspection", **kwargs,
     )  # fmt: skip
+    return approve_grant(cast, made)
 
 
 def assert_named(page, record, cast):
