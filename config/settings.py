@@ -112,6 +112,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside everything that may answer early (CSRF failures, lockouts), so those responses get it too.
+    "config.middleware.ResponseHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -243,7 +245,11 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # Email
 EMAIL_URL = env_str("EMAIL_URL", "console://")
-vars().update(email_config(EMAIL_URL))
+_email = email_config(EMAIL_URL)
+# Every email goes through config.mail (marked Auto-Submitted), which hands it to EMAIL_URL's backend.
+EMAIL_DELIVERY_BACKEND = _email.pop("EMAIL_BACKEND")
+vars().update(_email)
+EMAIL_BACKEND = "config.mail.AutomatedEmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Supervision <supervision@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

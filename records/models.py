@@ -148,6 +148,8 @@ class Record(models.Model):
             # A supervisor's records by status (awaiting signature lists).
             models.Index(fields=["supervisor", "status"], name="record_supervisor_status_idx"),
             models.Index(fields=["organisation", "status"], name="record_org_status_idx"),
+            # /records/verify/: an upload byte for byte a stored copy is found by its hash, unparsed.
+            models.Index(fields=["organisation", "pdf_sha256"], name="record_org_pdf_sha256_idx"),
         ]
 
     def __str__(self):

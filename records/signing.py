@@ -175,17 +175,21 @@ class SignatureCheck:
     record_code: str = ""
     content_sha256: str = ""
     problem: str = ""
+    # Not checked at all: the file needed more time or memory than a record's PDF (records/pdfcheck.py).
+    refused: bool = False
 
     @property
     def genuine(self) -> bool:
         return all((self.readable, self.signed, self.intact, self.valid, self.whole_file, self.trusted))
 
 
-def check_signed_pdf(data: bytes) -> SignatureCheck:
-    """Validate the one signature of a record PDF against the organisation's certificate.
+def check_signed_pdf(data: bytes, *, trusted=None) -> SignatureCheck:
+    """Validate the one signature of a record PDF against the organisation's certificate (or `trusted`).
 
     Anything unexpected (a file that does not parse, no signature or several, a signature that cannot
-    be read) is reported as a problem, never as intact.
+    be read) is reported as a problem, never as intact. Running out of memory is not a problem of the
+    file's but a refusal to check it: MemoryError goes up. Parses the file in this process: uploads are
+    checked through records.pdfcheck, in a child process with limits.
     """
     try:
         reader = PdfFileReader(BytesIO(data), strict=False)
@@ -194,6 +198,8 @@ def check_signed_pdf(data: bytes) -> SignatureCheck:
         record_code = str(info.get(RECORD_KEY, ""))
         content_sha256 = str(info.get(CONTENT_HASH_KEY, ""))
         signatures = reader.embedded_regular_signatures
+    except MemoryError:
+        raise
     except Exception as error:  # a damaged file can fail anywhere in the parser
         logger.info("Unreadable PDF uploaded for checking: %r", error)
         return SignatureCheck(readable=False, problem="The file could not be read as a PDF.")
@@ -202,9 +208,11 @@ def check_signed_pdf(data: bytes) -> SignatureCheck:
         problem = "The file has no digital signature." if not signatures else "The file has more than one signature."
         return SignatureCheck(readable=True, problem=problem, **claimed)
     try:
-        context = ValidationContext(trust_roots=[trusted_certificate()])
+        context = ValidationContext(trust_roots=[trusted or trusted_certificate()])
         usage = KeyUsageConstraints(key_usage={"non_repudiation", "digital_signature"})
         status = validate_pdf_signature(signatures[0], context, key_usage_settings=usage)
+    except MemoryError:
+        raise
     except Exception as error:
         logger.info("Signature of an uploaded PDF could not be validated: %r", error)
         return SignatureCheck(

@@ -57,7 +57,9 @@ _flush_past_the_audit_triggers()
 @pytest.fixture(autouse=True)
 def _fast_and_eager(settings):
     settings.PASSWORD_HASHERS = FAST_HASHERS
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Through the product's own backend (config/mail.py), so every test's email is as it would be sent.
+    settings.EMAIL_BACKEND = "config.mail.AutomatedEmailBackend"
+    settings.EMAIL_DELIVERY_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Without it whitenoise walks STATIC_ROOT each time a test client starts (about 0.1 s a test).
     settings.WHITENOISE_AUTOREFRESH = True
     settings.STORAGES = {

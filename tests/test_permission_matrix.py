@@ -162,6 +162,13 @@ def mismatches(shared_cast, name, method) -> tuple[int, list[str]]:
                         f"{method} {url} ({name}) as {person} ({case}): expected {expected}, "
                         f"got {got} ({response.status_code})"
                     )
+                # Nothing a signed-in person is shown may be kept by a browser or a proxy.
+                cache_control = response.get("Cache-Control", "")
+                if person != ANONYMOUS and 200 <= response.status_code < 300 and "no-store" not in cache_control:
+                    wrong.append(
+                        f"{method} {url} ({name}) as {person} ({case}): expected Cache-Control no-store, "
+                        f"got {cache_control!r}"
+                    )
             checked += 1
     return checked, wrong
 
@@ -209,3 +216,15 @@ def test_a_wrong_expectation_is_reported_naming_the_request(matrix_cast, monkeyp
     checked, wrong = mismatches(matrix_cast, name, "GET")
     assert checked == len(EVERYONE)
     assert wrong == [f"GET /staff/ ({name}) as {person} ({case}): expected ok, got 403 (403)"]
+
+
+@pytest.mark.django_db
+def test_a_signed_in_page_without_no_store_is_reported(matrix_cast, monkeypatch):
+    monkeypatch.setattr("config.middleware.NO_STORE", "private")
+    name = "accounts:staff-list"
+    checked, wrong = mismatches(matrix_cast, name, "GET")
+    let_in = [p for p in EVERYONE if TABLE[name].outcome(p, NO_CASE) == OK and p != ANONYMOUS]
+    assert let_in
+    assert wrong == [
+        f"GET /staff/ ({name}) as {p} ({NO_CASE}): expected Cache-Control no-store, got 'private'" for p in let_in
+    ]

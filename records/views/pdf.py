@@ -5,9 +5,11 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import role_required, staff_required
@@ -61,6 +63,7 @@ def record_pdf(request, code):
 
 class VerifyForm(forms.Form):
     MAX_BYTES = 20 * 1024 * 1024
+    TOO_LARGE = "The file is larger than 20 MB: a record's PDF is far smaller."
 
     file = forms.FileField(
         label="Signed record (PDF)",
@@ -68,23 +71,64 @@ class VerifyForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".pdf,application/pdf"}),
     )
 
+    def __init__(self, *args, too_large=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.too_large = too_large
+        if too_large:
+            # The upload was cut off at the limit (CappedUpload): say so, rather than "required".
+            self.fields["file"].required = False
+
     def clean_file(self):
+        if self.too_large:
+            raise forms.ValidationError(self.TOO_LARGE)
         upload = self.cleaned_data["file"]
         if upload.size > self.MAX_BYTES:
-            raise forms.ValidationError("The file is larger than 20 MB: a record's PDF is far smaller.")
+            raise forms.ValidationError(self.TOO_LARGE)
         data = upload.read()
         if not data.startswith(b"%PDF-"):
             raise forms.ValidationError("This is not a PDF file.")
         return data
 
 
+class CappedUpload(FileUploadHandler):
+    """Stops keeping an upload once it passes `limit` bytes: the rest of the request is read and dropped,
+    never written to memory or disk, and the page says the file is too large."""
+
+    def __init__(self, request, limit):
+        super().__init__(request)
+        self.limit = limit
+        self.received = 0
+        self.too_large = False
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self.too_large = True
+            raise StopUpload(connection_reset=False)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+@csrf_exempt  # checked below, once the upload handler is in place (Django's documented order)
 @role_required(Role.AUDITOR, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def record_verify(request):
     """Says whether an uploaded PDF is intact, which record of this organisation it is, and whether it
     matches what was stored. Shows no narrative: the person already holds the file."""
+    cap = CappedUpload(request, VerifyForm.MAX_BYTES)
+    request.upload_handlers.insert(0, cap)
+    return _record_verify(request, cap)
+
+
+@csrf_protect
+def _record_verify(request, cap):
     result = None
-    form = VerifyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        form = VerifyForm(request.POST, request.FILES, too_large=cap.too_large)
+    else:
+        form = VerifyForm()
     if request.method == "POST" and form.is_valid():
         result = verify_record_pdf(actor=request.staff, data=form.cleaned_data["file"], request=request)
         form = VerifyForm()
