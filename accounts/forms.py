@@ -9,7 +9,8 @@ from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetFo
 from django.core.exceptions import ValidationError
 
 from .email_change import ADDRESS_IN_USE
-from .models import EmploymentType, Role, StaffMember, User, Weekday
+from .imports import EXPIRED, pending_import_get
+from .models import EmploymentType, PendingImport, Role, StaffMember, User, Weekday
 from .reauth import confirm_password
 from .services import AUDITOR_AND_ADMIN_MESSAGE, StaffData
 
@@ -345,7 +346,8 @@ class StaffFilterForm(forms.Form):
 
 
 class CsvUploadForm(forms.Form):
-    """Upload a CSV file for a checked import; the confirmation brings the same text back to check again."""
+    """Upload a CSV file for a checked import. A checked file waits on the server (accounts/imports.py);
+    the confirmation posts only its token, which works for its uploader alone."""
 
     file = forms.FileField(
         label="CSV file",
@@ -353,14 +355,20 @@ class CsvUploadForm(forms.Form):
         help_text="Comma-separated, with a header row. Up to 5 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
-    content = forms.CharField(widget=forms.HiddenInput, required=False)
+    token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     MAX_BYTES = 5 * 1024 * 1024
     TOO_LARGE = "The file is larger than 5 MB."
+    KIND = PendingImport.Kind.STAFF
+
+    def __init__(self, *args, user=None, organisation=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.organisation = user, organisation
 
     def clean(self):
         cleaned = super().clean()
         upload = cleaned.get("file")
+        cleaned["pending"] = None
         if upload:
             if upload.size > self.MAX_BYTES:
                 self.add_error("file", self.TOO_LARGE)
@@ -374,8 +382,14 @@ class CsvUploadForm(forms.Form):
             if "\x00" in cleaned["text"]:
                 # A workbook (.xlsx) or another binary file: its rows would only read as nonsense.
                 self.add_error("file", "This is not a CSV file. Save the spreadsheet as CSV and upload that.")
-        elif cleaned.get("content"):
-            cleaned["text"] = cleaned["content"]
+        elif cleaned.get("token"):
+            pending = pending_import_get(
+                token=cleaned["token"], kind=self.KIND, user=self.user, organisation=self.organisation
+            )
+            if pending is None:
+                self.add_error("file", EXPIRED)
+            else:
+                cleaned["pending"], cleaned["text"] = pending, pending.text
         elif "file" not in self.errors:
             self.add_error("file", "Choose a CSV file to import.")
         return cleaned

@@ -4,8 +4,6 @@
 Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row 2.
 """
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,8 +15,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.forms import CsvUploadForm, DateInput
-from accounts.models import Organisation, Setting
-from accounts.staff_import import Problem
+from accounts.imports import Problem, read_rows
+from accounts.models import Organisation, PendingImport, Setting
 
 from . import services
 from .models import TERM_ORDER, AcademicYear, ClosureDay, HalfTerm, Term
@@ -109,6 +107,7 @@ class CalendarImportForm(CsvUploadForm):
     )
 
     MAX_BYTES = 1024 * 1024
+    KIND = PendingImport.Kind.CALENDAR
     TOO_LARGE = "The file is larger than 1 MB: a calendar file is a few dozen rows."
 
 
@@ -216,11 +215,11 @@ def parse_calendar(
 ) -> CalendarImport:
     """Check every row against the organisation's calendar; nothing is written."""
     problems: list[Problem] = []
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return CalendarImport([], [], [Problem(1, "(header)", "The file is empty.")])
+    reader = read_rows(text, problems)
+    header = next(reader, None)
+    if header is None:
+        return CalendarImport([], [], problems or [Problem(1, "(header)", "The file is empty.")])
+    header = header[1]
     keys = [_key(h) for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in keys]
     if missing:
@@ -230,7 +229,7 @@ def parse_calendar(
             problems.append(Problem(1, h, f"Unknown column. Expected: {', '.join(COLUMNS)}."))
 
     records = []
-    for number, values in enumerate(reader, start=2):
+    for number, values in reader:
         if not any(v.strip() for v in values):
             continue
         if len(records) >= MAX_ROWS:
