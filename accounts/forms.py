@@ -13,6 +13,7 @@ from .imports import EXPIRED, pending_import_get
 from .models import EmploymentType, PendingImport, Role, StaffMember, User, Weekday
 from .reauth import confirm_password
 from .services import AUDITOR_AND_ADMIN_MESSAGE, StaffData
+from .validators import TextForm
 
 WORKDAYS = [Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY]
 
@@ -75,7 +76,7 @@ class PasswordChangeForm(DjangoPasswordChangeForm):
         return self.cleaned_data["old_password"]
 
 
-class StaffForm(forms.Form):
+class StaffForm(TextForm):
     """Add or edit a person. Working days come as a row per weekday: works, from, to."""
 
     full_name = forms.CharField(max_length=200)
@@ -238,7 +239,7 @@ class StaffForm(forms.Form):
         return [s for s in self.instance.settings.all() if s not in offered]
 
 
-class LeaverForm(forms.Form):
+class LeaverForm(TextForm):
     leaving_date = forms.DateField(widget=DateInput(), help_text="Their last working day.")
 
     def __init__(self, *args, staff: StaffMember, **kwargs):
@@ -266,7 +267,7 @@ def check_leaving_after_last_session(staff: StaffMember, leaving) -> None:
         )
 
 
-class LegalHoldForm(forms.Form):
+class LegalHoldForm(TextForm):
     """Set (hold=1) or release (hold=0) a legal hold; either way the reason goes into the audit trail."""
 
     hold = forms.TypedChoiceField(
@@ -284,7 +285,7 @@ class LegalHoldForm(forms.Form):
 ORGANISATION_SCOPE = "organisation"
 
 
-class RolesForm(forms.Form):
+class RolesForm(TextForm):
     """One group of tick boxes per role: the whole organisation, or particular settings."""
 
     def __init__(self, *args, staff: StaffMember, settings_qs, org_wide: bool, **kwargs):
@@ -321,7 +322,7 @@ class RolesForm(forms.Form):
         return result
 
 
-class StaffFilterForm(forms.Form):
+class StaffFilterForm(TextForm):
     q = forms.CharField(
         label="Search", required=False, widget=forms.TextInput(attrs={"placeholder": "Name, email or job title"})
     )
@@ -345,7 +346,7 @@ class StaffFilterForm(forms.Form):
             field.widget.attrs["class"] = "form-control" if name == "q" else "form-select"
 
 
-class CsvUploadForm(forms.Form):
+class CsvUploadForm(TextForm):
     """Upload a CSV file for a checked import. A checked file waits on the server (accounts/imports.py);
     the confirmation posts only its token, which works for its uploader alone."""
 

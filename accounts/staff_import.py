@@ -30,6 +30,7 @@ from .models import (
     WorkingDay,
 )
 from .services import AUDITOR_AND_ADMIN_MESSAGE, OWN_ROLES_MESSAGE, StaffData
+from .validators import control_character_problem
 
 COLUMNS = [
     "first name",
@@ -173,12 +174,18 @@ def parse(
     for number, record in raw_rows:
         row_problems = []
 
-        def problem(column, message, _row=number, _list=row_problems):
-            _list.append(Problem(_row, column, message))
+        # A cell with a control character gets that one problem, not others about the same text too.
+        controlled = {c for c in COLUMNS if control_character_problem(record.get(c, ""))}
+
+        def problem(column, message, _row=number, _list=row_problems, _skip=controlled):
+            if column not in _skip:
+                _list.append(Problem(_row, column, message))
 
         for column in REQUIRED:
             if not record.get(column):
                 problem(column, "This value is required.")
+        for column in sorted(controlled, key=COLUMNS.index):
+            row_problems.append(Problem(number, column, control_character_problem(record[column])))
         email = record.get("email", "").lower()
         if email:
             try:
@@ -394,8 +401,28 @@ def _after(data: StaffData, supervisor_email: str) -> dict:
     }
 
 
-def _create(rows: list[ImportRow], *, organisation: Organisation) -> list[StaffMember]:
-    """The new people of one chunk: five INSERTs however many rows (PostgreSQL and SQLite return ids)."""
+def _levels(rows: list[ImportRow]) -> list[list[ImportRow]]:
+    """New people by depth: those whose supervisor is not new in the file first, then whom they
+    supervise, and so on. A circle of new people goes in the last level, its supervisors set after."""
+    by_email = {r.data.email: r for r in rows}
+    depth: dict[str, int] = {}
+    for r in rows:
+        chain, email = [], r.data.email
+        while email in by_email and email not in depth and email not in chain:
+            chain.append(email)
+            email = by_email[email].supervisor_email
+        base = depth.get(email, -1) if email not in chain else len(rows)
+        for offset, member in enumerate(reversed(chain), start=1):
+            depth[member] = base + offset
+    levels: dict[int, list[ImportRow]] = {}
+    for r in rows:
+        levels.setdefault(depth[r.data.email], []).append(r)
+    return [levels[d] for d in sorted(levels)]
+
+
+def _create(rows: list[ImportRow], *, organisation: Organisation, by_email: dict) -> list[StaffMember]:
+    """The new people of one chunk: five INSERTs however many rows (PostgreSQL and SQLite return ids).
+    `by_email`: the people created or found so far, for supervisors."""
     users = []
     for r in rows:
         user = User(email=r.data.email, full_name=r.data.full_name)
@@ -411,6 +438,7 @@ def _create(rows: list[ImportRow], *, organisation: Organisation) -> list[StaffM
             start_date=r.data.start_date,
             leaving_date=r.data.leaving_date,
             new_to_post=r.data.new_to_post,
+            supervisor=by_email.get(r.supervisor_email) if r.supervisor_email else None,
         )
         for r, user in zip(rows, users, strict=True)
     ]
@@ -512,24 +540,26 @@ def apply(
     new_rows = [r for r in result.rows if r.action == "new"]
     changed_rows = [r for r in result.rows if r.action == "update"]
     by_email: dict[str, StaffMember] = {r.data.email: r.existing for r in result.rows if r.existing is not None}
-    created = []
-    for chunk in _chunks(new_rows):
-        staff = _create(chunk, organisation=organisation)
-        by_email.update((s.user.email, s) for s in staff)
-        created.extend(zip(chunk, staff, strict=True))
-
-    # Supervisors last: they may be people added by this same file.
+    # Supervisors already here, then new people supervisors first (by their depth in the file's
+    # chains), so most people get their supervisor as they are created rather than in an UPDATE.
     wanted = {r.supervisor_email for r in result.rows if r.supervisor_email} - set(by_email)
     for chunk in _chunks(sorted(wanted)):
         by_email.update(
             (s.user.email.lower(), s)
             for s in StaffMember.objects.filter(organisation=organisation, user__email__in=chunk).select_related("user")
         )
+    created = []
+    for level in _levels(new_rows):
+        for chunk in _chunks(level):
+            staff = _create(chunk, organisation=organisation, by_email=by_email)
+            by_email.update((s.user.email, s) for s in staff)
+            created.extend(zip(chunk, staff, strict=True))
     for r in result.rows:
         r.data.supervisor = by_email.get(r.supervisor_email) if r.supervisor_email else None
+    # Only a circle (two new people supervising each other) is left to an UPDATE.
     supervised = []
     for r, s in created:
-        if r.data.supervisor is not None:
+        if r.data.supervisor is not None and s.supervisor_id is None:
             s.supervisor = r.data.supervisor
             supervised.append(s)
     StaffMember.objects.bulk_update(supervised, ["supervisor"], batch_size=CHUNK)

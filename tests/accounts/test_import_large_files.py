@@ -209,3 +209,38 @@ def test_a_file_over_the_size_cap_is_refused_beside_the_field(cast, login):
     assert response.context["form"].errors["file"] == ["The file is larger than 5 MB."]
     assert "The file is larger than 5 MB." in response.content.decode()
     assert not PendingImport.objects.exists()
+
+
+def test_chains_and_circles_of_new_supervisors_all_get_their_supervisor(cast):
+    rows = [
+        # name, email, supervisor: d supervises c supervises b supervises a; e and f supervise each other.
+        ("a", "b"),
+        ("b", "c"),
+        ("c", "d"),
+        ("d", ""),
+        ("e", "f"),
+        ("f", "e"),
+        ("g", cast.supervisor.email),
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(staff_import.COLUMNS)
+    for name, boss in rows:
+        boss = f"{boss}@chain.example" if boss and "@" not in boss else boss
+        writer.writerow(
+            [name, "X", f"{name}@chain.example", "", cast.primary.name, "permanent", "", "2024-09-02", boss, ""]
+        )
+    result = staff_import.parse(
+        out.getvalue(), organisation=cast.organisation, allowed_settings=[cast.primary], org_wide=True
+    )
+    assert result.ok
+    staff_import.apply(result, actor=cast.org_admin.user, organisation=cast.organisation, send_invitations=False)
+    supervisors = dict(
+        StaffMember.objects.filter(user__email__endswith="@chain.example").values_list(
+            "user__email", "supervisor__user__email"
+        )
+    )
+    assert supervisors == {
+        f"{name}@chain.example": (f"{boss}@chain.example" if boss and "@" not in boss else boss or None)
+        for name, boss in rows
+    }
