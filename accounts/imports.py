@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -82,5 +83,12 @@ def pending_import_get(*, token: str, kind: str, user, organisation) -> PendingI
     return _live().filter(token=token, kind=kind, user=user, organisation=organisation).first()
 
 
+ALREADY_USED = "This file was just imported, or is being imported: look at the list before importing it again."
+
+
 def pending_import_discard(*, pending: PendingImport) -> None:
-    PendingImport.objects.filter(pk=pending.pk).delete()
+    """Remove the file as its import begins, inside the import's transaction. A second confirmation of
+    the same file (a double click) waits on the row and then finds it gone: refused, nothing written."""
+    deleted, _ = PendingImport.objects.filter(pk=pending.pk).delete()
+    if not deleted:
+        raise ValidationError({"file": ALREADY_USED})

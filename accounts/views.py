@@ -350,14 +350,18 @@ def staff_import_view(request):
             )
             pending = form.cleaned_data["pending"]
             if result.ok and "confirm" in request.POST and pending is not None:
-                summary = staff_import.apply(
-                    result,
-                    actor=request.user,
-                    organisation=admin.organisation,
-                    send_invitations=form.cleaned_data["send_invitations"],
-                    request=request,
-                    pending=pending,
-                )
+                try:
+                    summary = staff_import.apply(
+                        result,
+                        actor=request.user,
+                        organisation=admin.organisation,
+                        send_invitations=form.cleaned_data["send_invitations"],
+                        request=request,
+                        pending=pending,
+                    )
+                except ValidationError as error:
+                    messages.error(request, " ".join(error.messages))
+                    return redirect(reverse("accounts:staff-list"))
                 messages.success(
                     request,
                     f"Import finished: {summary['created']} added, {summary['updated']} updated, "

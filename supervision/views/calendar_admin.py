@@ -265,14 +265,18 @@ def terms_import(request):
         )
         pending = form.cleaned_data["pending"]
         if result.ok and "confirm" in request.POST and pending is not None:
-            summary = services.calendar_import(
-                actor=staff,
-                organisation=staff.organisation,
-                half_terms=[line.data for line in result.half_terms],
-                closures=result.closures(),
-                request=request,
-                pending=pending,
-            )
+            try:
+                summary = services.calendar_import(
+                    actor=staff,
+                    organisation=staff.organisation,
+                    half_terms=[line.data for line in result.half_terms],
+                    closures=result.closures(),
+                    request=request,
+                    pending=pending,
+                )
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                return redirect(reverse("supervision:terms"))
             if any(summary.values()):
                 messages.success(
                     request,

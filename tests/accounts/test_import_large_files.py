@@ -7,14 +7,16 @@ import io
 import time
 from datetime import timedelta
 
+import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import staff_import
-from accounts.imports import EXPIRED
+from accounts.imports import ALREADY_USED, EXPIRED, pending_import_get
 from accounts.models import AuditEvent, PendingImport, Role, StaffMember, User
 
 from ..factories import StaffFactory
@@ -244,3 +246,24 @@ def test_chains_and_circles_of_new_supervisors_all_get_their_supervisor(cast):
         f"{name}@chain.example": (f"{boss}@chain.example" if boss and "@" not in boss else boss or None)
         for name, boss in rows
     }
+
+
+def test_a_second_confirmation_of_the_same_file_writes_nothing(cast, login):
+    """A double click: both requests hold the file; the second finds it gone once the first is in."""
+    token = token_of(upload(login(cast.org_admin), staff_file(cast, 3)))
+    pending = pending_import_get(
+        token=token, kind=PendingImport.Kind.STAFF, user=cast.org_admin.user, organisation=cast.organisation
+    )
+    kwargs = {"organisation": cast.organisation, "allowed_settings": [cast.primary, cast.secondary], "org_wide": True}
+    first, second = (staff_import.parse(pending.text, **kwargs) for _ in range(2))
+    staff_import.apply(
+        first, actor=cast.org_admin.user, organisation=cast.organisation, send_invitations=False, pending=pending
+    )
+    events = AuditEvent.objects.count()
+    with pytest.raises(ValidationError) as raised:
+        staff_import.apply(
+            second, actor=cast.org_admin.user, organisation=cast.organisation, send_invitations=False, pending=pending
+        )
+    assert raised.value.messages == [ALREADY_USED]
+    assert AuditEvent.objects.count() == events
+    assert StaffMember.objects.filter(user__email__endswith="@bulk.example").count() == 3
