@@ -130,17 +130,28 @@ def link(event) -> None:
 
     Call inside a transaction that then inserts the event: the head row stays locked until it commits.
     """
+    link_many([event])
+
+
+def link_many(events) -> None:
+    """`link` for many new events at once, in their order: each chain's head is locked and moved once, so
+    a bulk insert of thousands of events (an import) costs two queries a chain, not three an event."""
     from .models import AuditChainHead
 
     assert transaction.get_connection().in_atomic_block
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(scope=scope_key(event.organisation_id))
-    # What the database will hand back, so the hash can be recomputed from a stored row.
-    event.details = json.loads(json.dumps(event.details or {}))
-    event.sequence = head.sequence + 1
-    event.prev_hash = head.hash
-    event.hash = content_hash({name: getattr(event, name) for name in HASHED_FIELDS})
-    head.sequence, head.hash, head.created_at = event.sequence, event.hash, event.created_at
-    head.save(update_fields=["sequence", "hash", "created_at"])
+    by_scope: dict[str, list] = {}
+    for event in events:
+        by_scope.setdefault(scope_key(event.organisation_id), []).append(event)
+    for scope in sorted(by_scope):  # the same lock order everywhere: no deadlock between two writers
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(scope=scope)
+        for event in by_scope[scope]:
+            # What the database will hand back, so the hash can be recomputed from a stored row.
+            event.details = json.loads(json.dumps(event.details or {}))
+            event.sequence = head.sequence + 1
+            event.prev_hash = head.hash
+            event.hash = content_hash({name: getattr(event, name) for name in HASHED_FIELDS})
+            head.sequence, head.hash, head.created_at = event.sequence, event.hash, event.created_at
+        head.save(update_fields=["sequence", "hash", "created_at"])
 
 
 @dataclass

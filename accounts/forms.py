@@ -9,9 +9,11 @@ from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetFo
 from django.core.exceptions import ValidationError
 
 from .email_change import ADDRESS_IN_USE
-from .models import EmploymentType, Role, StaffMember, User, Weekday
+from .imports import EXPIRED, pending_import_get
+from .models import EmploymentType, PendingImport, Role, StaffMember, User, Weekday
 from .reauth import confirm_password
 from .services import AUDITOR_AND_ADMIN_MESSAGE, StaffData
+from .validators import TextForm
 
 WORKDAYS = [Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY]
 
@@ -74,7 +76,7 @@ class PasswordChangeForm(DjangoPasswordChangeForm):
         return self.cleaned_data["old_password"]
 
 
-class StaffForm(forms.Form):
+class StaffForm(TextForm):
     """Add or edit a person. Working days come as a row per weekday: works, from, to."""
 
     full_name = forms.CharField(max_length=200)
@@ -237,7 +239,7 @@ class StaffForm(forms.Form):
         return [s for s in self.instance.settings.all() if s not in offered]
 
 
-class LeaverForm(forms.Form):
+class LeaverForm(TextForm):
     leaving_date = forms.DateField(widget=DateInput(), help_text="Their last working day.")
 
     def __init__(self, *args, staff: StaffMember, **kwargs):
@@ -265,7 +267,7 @@ def check_leaving_after_last_session(staff: StaffMember, leaving) -> None:
         )
 
 
-class LegalHoldForm(forms.Form):
+class LegalHoldForm(TextForm):
     """Set (hold=1) or release (hold=0) a legal hold; either way the reason goes into the audit trail."""
 
     hold = forms.TypedChoiceField(
@@ -283,7 +285,7 @@ class LegalHoldForm(forms.Form):
 ORGANISATION_SCOPE = "organisation"
 
 
-class RolesForm(forms.Form):
+class RolesForm(TextForm):
     """One group of tick boxes per role: the whole organisation, or particular settings."""
 
     def __init__(self, *args, staff: StaffMember, settings_qs, org_wide: bool, **kwargs):
@@ -320,7 +322,7 @@ class RolesForm(forms.Form):
         return result
 
 
-class StaffFilterForm(forms.Form):
+class StaffFilterForm(TextForm):
     q = forms.CharField(
         label="Search", required=False, widget=forms.TextInput(attrs={"placeholder": "Name, email or job title"})
     )
@@ -344,8 +346,9 @@ class StaffFilterForm(forms.Form):
             field.widget.attrs["class"] = "form-control" if name == "q" else "form-select"
 
 
-class CsvUploadForm(forms.Form):
-    """Upload a CSV file for a checked import; the confirmation brings the same text back to check again."""
+class CsvUploadForm(TextForm):
+    """Upload a CSV file for a checked import. A checked file waits on the server (accounts/imports.py);
+    the confirmation posts only its token, which works for its uploader alone."""
 
     file = forms.FileField(
         label="CSV file",
@@ -353,14 +356,20 @@ class CsvUploadForm(forms.Form):
         help_text="Comma-separated, with a header row. Up to 5 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
-    content = forms.CharField(widget=forms.HiddenInput, required=False)
+    token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     MAX_BYTES = 5 * 1024 * 1024
     TOO_LARGE = "The file is larger than 5 MB."
+    KIND = PendingImport.Kind.STAFF
+
+    def __init__(self, *args, user=None, organisation=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.organisation = user, organisation
 
     def clean(self):
         cleaned = super().clean()
         upload = cleaned.get("file")
+        cleaned["pending"] = None
         if upload:
             if upload.size > self.MAX_BYTES:
                 self.add_error("file", self.TOO_LARGE)
@@ -374,8 +383,14 @@ class CsvUploadForm(forms.Form):
             if "\x00" in cleaned["text"]:
                 # A workbook (.xlsx) or another binary file: its rows would only read as nonsense.
                 self.add_error("file", "This is not a CSV file. Save the spreadsheet as CSV and upload that.")
-        elif cleaned.get("content"):
-            cleaned["text"] = cleaned["content"]
+        elif cleaned.get("token"):
+            pending = pending_import_get(
+                token=cleaned["token"], kind=self.KIND, user=self.user, organisation=self.organisation
+            )
+            if pending is None:
+                self.add_error("file", EXPIRED)
+            else:
+                cleaned["pending"], cleaned["text"] = pending, pending.text
         elif "file" not in self.errors:
             self.add_error("file", "Choose a CSV file to import.")
         return cleaned

@@ -382,12 +382,11 @@ class AuditEventQuerySet(models.QuerySet):
         raise TypeError("The audit trail is append-only")
 
     def bulk_create(self, objs, *args, **kwargs):
-        # One at a time, so each is linked into its chain (the database refuses nothing here: it is an insert).
+        # Each is linked into its chain first, its chain's head locked until the transaction commits.
         objs = list(objs)
         with transaction.atomic():
-            for obj in objs:
-                obj.save()
-        return objs
+            audit_chain.link_many(objs)
+            return super().bulk_create(objs, *args, **kwargs)
 
     def delete(self):
         raise TypeError("The audit trail is append-only")
@@ -521,3 +520,32 @@ class EmailChange(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN
+
+
+class PendingImport(models.Model):
+    """A checked CSV file waiting for its uploader to confirm the import (accounts/imports.py).
+
+    The confirmation posts only the token, so a file of any allowed size round-trips, and the text it
+    imports is the text that was checked. Only the uploader, in the same organisation, can use it, and
+    only for an hour: the rows are personal data, kept no longer than the confirmation needs.
+    """
+
+    class Kind(models.TextChoices):
+        STAFF = "staff", "Staff"
+        CALENDAR = "calendar", "School calendar"
+
+    token = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The clean-up of expired uploads at every new upload.
+            models.Index(fields=["created_at"], name="pending_import_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} import by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"

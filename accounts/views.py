@@ -26,7 +26,8 @@ from .forms import (
     StaffForm,
     StaffImportForm,
 )
-from .models import AuditEvent, Role, RoleAssignment, StaffMember
+from .imports import pending_import_store
+from .models import AuditEvent, PendingImport, Role, RoleAssignment, StaffMember
 from .services import (
     OWN_ROLES_MESSAGE,
     staff_create,
@@ -335,8 +336,9 @@ def staff_import_view(request):
     settings_qs = list(admin_settings(admin))
     org_wide = admin.role_scope(Role.ORG_ADMIN) == "organisation"
     context = {"columns": staff_import.COLUMNS, "settings": settings_qs}
+    owner = {"user": request.user, "organisation": admin.organisation}
     if request.method == "POST":
-        form = StaffImportForm(request.POST, request.FILES)
+        form = StaffImportForm(request.POST, request.FILES, **owner)
         if form.is_valid():
             result = staff_import.parse(
                 form.cleaned_data["text"],
@@ -346,32 +348,35 @@ def staff_import_view(request):
                 manageable=StaffMember.objects.manageable_by(admin),
                 importer=admin,
             )
-            confirming = "confirm" in request.POST and not form.cleaned_data.get("file")
-            if result.ok and confirming:
-                summary = staff_import.apply(
-                    result,
-                    actor=request.user,
-                    organisation=admin.organisation,
-                    send_invitations=form.cleaned_data["send_invitations"],
-                    request=request,
-                )
+            pending = form.cleaned_data["pending"]
+            if result.ok and "confirm" in request.POST and pending is not None:
+                try:
+                    summary = staff_import.apply(
+                        result,
+                        actor=request.user,
+                        organisation=admin.organisation,
+                        send_invitations=form.cleaned_data["send_invitations"],
+                        request=request,
+                        pending=pending,
+                    )
+                except ValidationError as error:
+                    messages.error(request, " ".join(error.messages))
+                    return redirect(reverse("accounts:staff-list"))
                 messages.success(
                     request,
                     f"Import finished: {summary['created']} added, {summary['updated']} updated, "
                     f"{summary['unchanged']} unchanged.",
                 )
                 return redirect(reverse("accounts:staff-list"))
-            context["result"] = result
-            context["counts"] = {action: result.count(action) for action in ("new", "update", "unchanged")}
-            context["form"] = StaffImportForm(
-                initial={
-                    "content": form.cleaned_data["text"],
-                    "send_invitations": form.cleaned_data["send_invitations"],
-                }
+            context.update(staff_import.preview(result))
+            token = ""
+            if result.ok:
+                token = pending_import_store(kind=PendingImport.Kind.STAFF, text=form.cleaned_data["text"], **owner)
+            form = StaffImportForm(
+                initial={"token": token, "send_invitations": form.cleaned_data["send_invitations"]}, **owner
             )
-            return render(request, "accounts/staff_import.html", context)
     else:
-        form = StaffImportForm()
+        form = StaffImportForm(**owner)
     context["form"] = form
     return render(request, "accounts/staff_import.html", context)
 

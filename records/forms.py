@@ -2,6 +2,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.forms import DateInput
+from accounts.validators import TextForm
 
 from .models import FlagKind
 
@@ -10,15 +11,15 @@ def _person_label(staff):
     return staff.user.full_name
 
 
-class SectionForm(forms.Form):
+class SectionForm(TextForm):
     discussion = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(TextForm):
     previous_notes_agreed = forms.BooleanField(required=False)
 
 
-class ActionForm(forms.Form):
+class ActionForm(TextForm):
     description = forms.CharField(max_length=500)
     owner = forms.ModelChoiceField(queryset=None)
     due_date = forms.DateField(widget=DateInput(), label="Due")
@@ -36,13 +37,13 @@ class ActionForm(forms.Form):
         return due
 
 
-class PreviousActionForm(forms.Form):
+class PreviousActionForm(TextForm):
     outcome = forms.ChoiceField(
         choices=[("done", "Done"), ("carried_forward", "Carried forward"), ("dropped", "Dropped")]
     )
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(TextForm):
     child_reference = forms.CharField(
         max_length=100, help_text="As used in the setting's child-protection system. Never the child's name."
     )
@@ -55,28 +56,28 @@ class DecisionForm(forms.Form):
         self.fields["key_person"].label_from_instance = _person_label
 
 
-class FlagForm(forms.Form):
+class FlagForm(TextForm):
     kind = forms.ChoiceField(choices=FlagKind.choices, widget=forms.RadioSelect)
     note = forms.CharField(
         max_length=500, required=False, help_text="A few words for the DSL and head, without detail."
     )
 
 
-class SignForm(forms.Form):
+class SignForm(TextForm):
     password = forms.CharField(
         label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
     agree = forms.BooleanField(label="I have read the record and agree it is accurate", required=True)
 
 
-class CommentForm(forms.Form):
+class CommentForm(TextForm):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="Your comment")
     disagree = forms.BooleanField(
         required=False, label="I disagree with what is recorded", help_text="Your comment stays in the record."
     )
 
 
-class RationaleForm(forms.Form):
+class RationaleForm(TextForm):
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
@@ -85,7 +86,7 @@ class RationaleForm(forms.Form):
     )
 
 
-class FeedbackForm(forms.Form):
+class FeedbackForm(TextForm):
     feedback = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
@@ -94,5 +95,5 @@ class FeedbackForm(forms.Form):
     )
 
 
-class AddendumForm(forms.Form):
+class AddendumForm(TextForm):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Addendum")

@@ -7,13 +7,14 @@ from django import forms
 from django.utils import timezone
 
 from accounts.forms import DateInput
+from accounts.validators import TextForm
 
 
-class ActionDoneForm(forms.Form):
+class ActionDoneForm(TextForm):
     note = forms.CharField(max_length=500, required=False, help_text="How it was done, in a few words (optional).")
 
 
-class DecisionConfirmForm(forms.Form):
+class DecisionConfirmForm(TextForm):
     recorded_on = forms.DateField(label="Date recorded on the child's file", widget=DateInput())
     external_reference = forms.CharField(
         label="Reference in the child-protection system",
@@ -35,7 +36,7 @@ class DecisionConfirmForm(forms.Form):
         return day
 
 
-class FlagResolveForm(forms.Form):
+class FlagResolveForm(TextForm):
     resolution = forms.CharField(
         label="What was done",
         max_length=500,

@@ -5,9 +5,10 @@ elsewhere is simply not a valid choice."""
 from django import forms
 
 from accounts.models import StaffMember
+from accounts.validators import TextForm
 
 
-class AuditExportForm(forms.Form):
+class AuditExportForm(TextForm):
     kind = forms.CharField(widget=forms.HiddenInput, initial="audit_zip")
     grant = forms.ModelChoiceField(
         queryset=None,
@@ -21,7 +22,7 @@ class AuditExportForm(forms.Form):
         self.fields["grant"].queryset = grants
 
 
-class SubjectAccessForm(forms.Form):
+class SubjectAccessForm(TextForm):
     kind = forms.CharField(widget=forms.HiddenInput, initial="subject_access")
     subject = forms.ModelChoiceField(
         queryset=None,

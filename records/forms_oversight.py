@@ -6,6 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.forms import DateInput
+from accounts.validators import TextForm
 
 from .oversight import REASON_MIN_LENGTH
 
@@ -17,7 +18,7 @@ class DateTimeInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(TextForm):
     reason = forms.CharField(
         label="Why do you need to read this record?",
         min_length=REASON_MIN_LENGTH,
@@ -38,7 +39,7 @@ class ReasonForm(forms.Form):
         self.helper.add_input(Submit("submit", "Read the record"))
 
 
-class GrantForm(forms.Form):
+class GrantForm(TextForm):
     auditor = forms.ModelChoiceField(queryset=None, help_text="Staff who hold the auditor role.")
     settings = forms.ModelMultipleChoiceField(
         queryset=None, widget=forms.CheckboxSelectMultiple, help_text="Signed records of sessions held here."

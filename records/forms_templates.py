@@ -5,13 +5,15 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.forms.formsets import DELETION_FIELD_NAME, ORDERING_FIELD_NAME
 
+from accounts.validators import TextForm
+
 from .models import FunctionTag, RecordTemplate
 from .template_services import SectionData
 
 MAX_SECTIONS = 30
 
 
-class TemplateForm(forms.Form):
+class TemplateForm(TextForm):
     """A new template's name and kind; its sections come in the formset below it."""
 
     name = forms.CharField(
@@ -41,7 +43,7 @@ class TemplateForm(forms.Form):
         return name
 
 
-class SectionForm(forms.Form):
+class SectionForm(TextForm):
     title = forms.CharField(max_length=200, error_messages={"required": "Give the section a title."})
     prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     function = forms.ChoiceField(
@@ -152,7 +154,7 @@ def _number(value):
         return None
 
 
-class DefaultsForm(forms.Form):
+class DefaultsForm(TextForm):
     """One choice per setting: the form its new 1:1 records use."""
 
     def __init__(self, *args, settings, templates, current: dict, **kwargs):

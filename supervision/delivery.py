@@ -34,6 +34,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.emails import render_subject
+
 from .models import ALWAYS_EMAILED, Notification, NotificationKind, NotificationPreference, OutboxEmail
 
 logger = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ def render(notification: Notification) -> dict[str, str]:
         "site_url": settings.SITE_URL,
     }
     return {
-        "subject": render_to_string("emails/notification_subject.txt", context).strip(),
+        "subject": render_subject("emails/notification_subject.txt", context),
         "text": render_to_string("emails/notification_body.txt", context),
         "html": render_to_string("emails/notification_body.html", context),
     }

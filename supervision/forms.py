@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.forms import DateInput, TimeInput
 from accounts.models import Frequency, StaffMember
+from accounts.validators import TextForm
 
 from .models import SessionStatus
 from .slots import LONDON
@@ -22,7 +23,7 @@ def _person_label(staff: StaffMember) -> str:
     return f"{staff.user.full_name} ({staff.job_title})" if staff.job_title else staff.user.full_name
 
 
-class ContractForm(forms.Form):
+class ContractForm(TextForm):
     supervisee = forms.ModelChoiceField(queryset=None)
     supervisor = forms.ModelChoiceField(queryset=None)
     frequency = forms.ChoiceField(choices=Frequency.choices, initial=Frequency.HALF_TERMLY)
@@ -55,7 +56,7 @@ class ContractForm(forms.Form):
         return cleaned
 
 
-class ContractEditForm(forms.Form):
+class ContractEditForm(TextForm):
     frequency = forms.ChoiceField(choices=Frequency.choices)
     session_minutes = forms.IntegerField(label="Session length (minutes)", min_value=15, max_value=240)
     venue = forms.CharField(label="Usual venue", max_length=200, required=False)
@@ -66,7 +67,7 @@ class ContractEditForm(forms.Form):
         self.helper = _helper("Save changes")
 
 
-class ContractTemplateForm(forms.Form):
+class ContractTemplateForm(TextForm):
     purpose = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
     supervisor_responsibilities = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
     supervisee_responsibilities = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}))
@@ -77,7 +78,7 @@ class ContractTemplateForm(forms.Form):
         self.helper = _helper("Save the template")
 
 
-class SignForm(forms.Form):
+class SignForm(TextForm):
     password = forms.CharField(
         label="Your password",
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
@@ -90,7 +91,7 @@ class SignForm(forms.Form):
         self.helper = _helper(submit)
 
 
-class OverrideForm(forms.Form):
+class OverrideForm(TextForm):
     frequency = forms.ChoiceField(choices=Frequency.choices, label="Raise the frequency to")
     reason = forms.CharField(max_length=300, help_text="For example: complex child-protection work this term.")
     starts = forms.DateField(widget=DateInput(), label="From")
@@ -107,7 +108,7 @@ class OverrideForm(forms.Form):
         return cleaned
 
 
-class ChangeSupervisorForm(forms.Form):
+class ChangeSupervisorForm(TextForm):
     supervisor = forms.ModelChoiceField(queryset=None, label="New supervisor")
     on = forms.DateField(widget=DateInput(), label="From", help_text="The current agreement ends the day before.")
 
@@ -118,7 +119,7 @@ class ChangeSupervisorForm(forms.Form):
         self.helper = _helper("Change supervisor")
 
 
-class EndContractForm(forms.Form):
+class EndContractForm(TextForm):
     end_date = forms.DateField(widget=DateInput(), label="Last day of the agreement")
     reason = forms.CharField(max_length=200)
 
@@ -127,7 +128,7 @@ class EndContractForm(forms.Form):
         self.helper = _helper("End the agreement", "btn-danger")
 
 
-class SessionTimeForm(forms.Form):
+class SessionTimeForm(TextForm):
     """A date, a time and a length, read in Europe/London."""
 
     date = forms.DateField(widget=DateInput())
@@ -151,7 +152,7 @@ class SessionTimeForm(forms.Form):
         return {"date": local.date(), "time": local.time(), "minutes": minutes, "venue": venue}
 
 
-class CancelForm(forms.Form):
+class CancelForm(TextForm):
     reason = forms.CharField(max_length=300, help_text="Both people see this. The session must then be rebooked.")
 
     def __init__(self, *args, **kwargs):
@@ -159,11 +160,11 @@ class CancelForm(forms.Form):
         self.helper = _helper("Cancel the session", "btn-danger")
 
 
-class MarkForm(forms.Form):
+class MarkForm(TextForm):
     status = forms.ChoiceField(choices=[(SessionStatus.HELD, "Held"), (SessionStatus.MISSED, "Missed")])
 
 
-class AgendaForm(forms.Form):
+class AgendaForm(TextForm):
     text = forms.CharField(
         label="Add an agenda item",
         max_length=500,
@@ -171,11 +172,11 @@ class AgendaForm(forms.Form):
     )
 
 
-class RebookForm(forms.Form):
+class RebookForm(TextForm):
     starts_at = forms.DateTimeField(widget=forms.HiddenInput)
 
 
-class NoteForm(forms.Form):
+class NoteForm(TextForm):
     supervisee = forms.ModelChoiceField(queryset=None, label="Who")
     occurred_on = forms.DateField(widget=DateInput(), label="When", initial=timezone.localdate)
     summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
@@ -198,7 +199,7 @@ class NoteForm(forms.Form):
         return day
 
 
-class GroupForm(forms.Form):
+class GroupForm(TextForm):
     name = forms.CharField(max_length=200)
     setting = forms.ModelChoiceField(queryset=None)
     supervisor = forms.ModelChoiceField(queryset=None)

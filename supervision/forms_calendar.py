@@ -4,8 +4,6 @@
 Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row 2.
 """
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,8 +15,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.forms import CsvUploadForm, DateInput
-from accounts.models import Organisation, Setting
-from accounts.staff_import import Problem
+from accounts.imports import Problem, read_rows
+from accounts.models import Organisation, PendingImport, Setting
+from accounts.validators import TextForm, control_character_problem
 
 from . import services
 from .models import TERM_ORDER, AcademicYear, ClosureDay, HalfTerm, Term
@@ -27,7 +26,7 @@ from .school_calendar import academic_year_name
 # --- The calendar page and its small forms ---------------------------------------------------------
 
 
-class GenerateYearForm(forms.Form):
+class GenerateYearForm(TextForm):
     """The "add the default calendar" button: which academic year (by the year it starts in)."""
 
     start_year = forms.IntegerField()
@@ -40,7 +39,7 @@ class GenerateYearForm(forms.Form):
         return start_year
 
 
-class ClosureFilterForm(forms.Form):
+class ClosureFilterForm(TextForm):
     """Which setting's closure days the calendar page shows and counts."""
 
     setting = forms.ModelChoiceField(queryset=Setting.objects.none(), required=False, empty_label="Every setting")
@@ -51,7 +50,7 @@ class ClosureFilterForm(forms.Form):
         self.fields["setting"].widget.attrs["class"] = "form-select"
 
 
-class HalfTermForm(forms.Form):
+class HalfTermForm(TextForm):
     starts = forms.DateField(label="First day", widget=DateInput(), help_text="The first day pupils are in.")
     ends = forms.DateField(label="Last day", widget=DateInput(), help_text="The last day before the holiday.")
 
@@ -68,7 +67,7 @@ class HalfTermForm(forms.Form):
         return cleaned
 
 
-class ClosureForm(forms.Form):
+class ClosureForm(TextForm):
     """An INSET day or another closure, for every setting or one of them."""
 
     KINDS = [(ClosureDay.Kind.INSET.value, "INSET day"), (ClosureDay.Kind.OTHER.value, "Other closure")]
@@ -109,6 +108,7 @@ class CalendarImportForm(CsvUploadForm):
     )
 
     MAX_BYTES = 1024 * 1024
+    KIND = PendingImport.Kind.CALENDAR
     TOO_LARGE = "The file is larger than 1 MB: a calendar file is a few dozen rows."
 
 
@@ -216,11 +216,11 @@ def parse_calendar(
 ) -> CalendarImport:
     """Check every row against the organisation's calendar; nothing is written."""
     problems: list[Problem] = []
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return CalendarImport([], [], [Problem(1, "(header)", "The file is empty.")])
+    reader = read_rows(text, problems)
+    header = next(reader, None)
+    if header is None:
+        return CalendarImport([], [], problems or [Problem(1, "(header)", "The file is empty.")])
+    header = header[1]
     keys = [_key(h) for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in keys]
     if missing:
@@ -230,7 +230,7 @@ def parse_calendar(
             problems.append(Problem(1, h, f"Unknown column. Expected: {', '.join(COLUMNS)}."))
 
     records = []
-    for number, values in enumerate(reader, start=2):
+    for number, values in reader:
         if not any(v.strip() for v in values):
             continue
         if len(records) >= MAX_ROWS:
@@ -250,9 +250,15 @@ def parse_calendar(
     for number, record in records:
         row_problems: list[Problem] = []
 
-        def problem(column, message, _row=number, _list=row_problems):
-            _list.append(Problem(_row, column, message))
+        # A cell with a control character gets that one problem, not others about the same text too.
+        controlled = {c for c in COLUMNS if control_character_problem(record.get(c, ""))}
 
+        def problem(column, message, _row=number, _list=row_problems, _skip=controlled):
+            if column not in _skip:
+                _list.append(Problem(_row, column, message))
+
+        for column in sorted(controlled, key=COLUMNS.index):
+            row_problems.append(Problem(number, column, control_character_problem(record[column])))
         start_year = year_name = None
         if not record.get("academic year"):
             problem("academic year", "This value is required, such as 2026/27.")

@@ -1,9 +1,11 @@
 from django import forms
 
+from accounts.validators import TextForm
+
 from .dashboard import half_term_name
 
 
-class DashboardFilterForm(forms.Form):
+class DashboardFilterForm(TextForm):
     """Which half term, and (for people who cover several settings) which setting.
 
     Choices come from lists the view already holds, so validating costs no query. A value that is

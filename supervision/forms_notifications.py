@@ -4,13 +4,15 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Fieldset, Layout, Submit
 from django import forms
 
+from accounts.validators import TextForm
+
 from .models import ALWAYS_EMAILED, NotificationKind
 
 ALWAYS_EMAILED_HELP = "Safeguarding escalations are always emailed."
 AUDIT_HELP = "A failed check of the audit trail is always emailed."
 
 
-class NotificationPreferencesForm(forms.Form):
+class NotificationPreferencesForm(TextForm):
     """A checkbox per kind, named after the kind. Kinds in ALWAYS_EMAILED are ticked and disabled, so
     Django ignores whatever a forged POST says about them and `cleaned_data` holds True."""
 

@@ -744,7 +744,9 @@ def _decision_due(decision: SafeguardingDecision) -> Due:
         object_type="decision",
         object_code=str(decision.code),
         period="1",
-        title=f"Record the safeguarding decision on the child's file ({decision.child_reference})",
+        # The title is the email's subject: never the child reference (it is in the body, after sign-in
+        # in the centre), so a subject line shown on a lock screen or a shared inbox names no child.
+        title=f"Record a safeguarding decision on the child's file ({setting.name})",
         body=(
             f"A signed supervision record of {_day(_local_day(record.session.starts_at))} at {setting.name} names "
             f"you as the key person for a safeguarding decision about {decision.child_reference}. It is not yet "
@@ -786,7 +788,7 @@ def find_decision_escalations(today: date, now: datetime, days: SchoolDays) -> l
                     object_type="decision",
                     object_code=str(decision.code),
                     period="1",
-                    title=f"Safeguarding decision not on the child's file ({decision.child_reference})",
+                    title=f"Safeguarding decision not on the child's file ({setting.name})",
                     body=(
                         f"{decision.key_person.full_name} is the key person for a safeguarding decision about "
                         f"{decision.child_reference} in a supervision record at {setting.name}, signed on "

@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.audit import audit_event
-from accounts.models import Frequency, Organisation, Setting, StaffMember
+from accounts.imports import pending_import_discard
+from accounts.models import Frequency, Organisation, PendingImport, Setting, StaffMember
 from accounts.reauth import confirm_password
 
 from . import defaults
@@ -809,11 +810,15 @@ def calendar_import(
     half_terms: list[ImportedHalfTerm],
     closures: list[ImportedClosure],
     request=None,
+    pending: PendingImport | None = None,
 ) -> dict:
     """Write a checked calendar file: years and half terms created or moved, INSET days added.
 
     Whatever is already as the file says is left alone, so importing the same file twice changes nothing.
+    `pending`: the uploaded file kept for this confirmation, removed with the import.
     """
+    if pending is not None:
+        pending_import_discard(pending=pending)
     years = {y.name: y for y in AcademicYear.objects.select_for_update().filter(organisation=organisation)}
     existing = {
         (h.academic_year.name, h.term, h.half): h

@@ -11,6 +11,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
 
+from accounts.emails import render_subject
 from accounts.models import StaffMember
 
 from . import ical
@@ -59,7 +60,7 @@ def send_session_invites(session_id: int, method: str) -> int:
     messages = []
     for person in recipients:
         person_context = {**context, "recipient": person}
-        subject = render_to_string("emails/session_invite_subject.txt", person_context).strip()
+        subject = render_subject("emails/session_invite_subject.txt", person_context)
         message = EmailMultiAlternatives(
             subject=subject,
             body=render_to_string("emails/session_invite_body.txt", person_context),

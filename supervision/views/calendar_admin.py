@@ -17,7 +17,8 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import admin_settings, org_admin_required, role_required
-from accounts.models import Role, StaffMember
+from accounts.imports import pending_import_store
+from accounts.models import PendingImport, Role, StaffMember
 
 from .. import services
 from ..forms_calendar import (
@@ -256,20 +257,26 @@ def terms_import(request):
     settings_list = list(staff.organisation.settings.all())
     sample = SAMPLE_CSV.format(setting=settings_list[0].name if settings_list else "Name of a setting")
     context = {"columns": COLUMNS, "settings": settings_list, "sample": sample}
-    form = CalendarImportForm(request.POST or None, request.FILES or None)
+    owner = {"user": request.user, "organisation": staff.organisation}
+    form = CalendarImportForm(request.POST or None, request.FILES or None, **owner)
     if request.method == "POST" and form.is_valid():
         result = parse_calendar(
             form.cleaned_data["text"], organisation=staff.organisation, allowed_settings=settings_list, org_wide=True
         )
-        confirming = "confirm" in request.POST and not form.cleaned_data.get("file")
-        if result.ok and confirming:
-            summary = services.calendar_import(
-                actor=staff,
-                organisation=staff.organisation,
-                half_terms=[line.data for line in result.half_terms],
-                closures=result.closures(),
-                request=request,
-            )
+        pending = form.cleaned_data["pending"]
+        if result.ok and "confirm" in request.POST and pending is not None:
+            try:
+                summary = services.calendar_import(
+                    actor=staff,
+                    organisation=staff.organisation,
+                    half_terms=[line.data for line in result.half_terms],
+                    closures=result.closures(),
+                    request=request,
+                    pending=pending,
+                )
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                return redirect(reverse("supervision:terms"))
             if any(summary.values()):
                 messages.success(
                     request,
@@ -281,7 +288,11 @@ def terms_import(request):
                 messages.info(request, "The calendar already matched the file: nothing changed.")
             return redirect(reverse("supervision:terms"))
         context["result"] = result
+        context["problems"] = result.problems
         context["counts"] = {action: result.count(action) for action in ("new", "update", "unchanged")}
-        form = CalendarImportForm(initial={"content": form.cleaned_data["text"]})
+        token = ""
+        if result.ok:
+            token = pending_import_store(kind=PendingImport.Kind.CALENDAR, text=form.cleaned_data["text"], **owner)
+        form = CalendarImportForm(initial={"token": token}, **owner)
     context["form"] = form
     return render(request, "supervision/terms_import.html", context)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.access import staff_required
 from accounts.models import Role, Setting
+from accounts.validators import TextForm
 
 from ..access import OVERSIGHT_ROLES, require
 from ..models import Contract, HalfTerm, _scope_settings
@@ -22,7 +23,7 @@ from ..slots import LONDON
 MINE = "mine"
 
 
-class PlanChoiceForm(forms.Form):
+class PlanChoiceForm(TextForm):
     half_term = forms.ModelChoiceField(queryset=HalfTerm.objects.none(), to_field_name="code", empty_label=None)
     caseload = forms.ChoiceField(label="Agreements")
 
@@ -37,7 +38,7 @@ class PlanChoiceForm(forms.Form):
             field.widget.attrs["class"] = "form-select"
 
 
-class PlanRowForm(forms.Form):
+class PlanRowForm(TextForm):
     contract = forms.UUIDField(widget=forms.HiddenInput)
     include = forms.BooleanField(required=False, widget=forms.CheckboxInput(attrs={"class": "form-check-input"}))
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d"))

@@ -116,7 +116,8 @@ def test_the_key_person_is_emailed_once_when_the_record_is_signed(cast, record):
     assert notifications.send_decision_notices(record.id) == 1
     assert notifications.send_decision_notices(record.id) == 0
     (message,) = mail.outbox
-    assert message.to == [cast.dsl.user.email] and "CP-0042" in message.subject
+    # Issue 13: the child reference is in the body, never the subject.
+    assert message.to == [cast.dsl.user.email] and "CP-0042" not in message.subject and "CP-0042" in message.body
     assert f"/records/decisions/{decision.code}/confirm/" in message.body
     assert "Refer to early help" not in message.body and NARRATIVE not in message.body
 

@@ -4,6 +4,7 @@ nothing until a second person approves it. Each attack goes through the views, a
 
 from datetime import timedelta
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -69,7 +70,8 @@ def test_an_import_cannot_give_the_importer_a_role(cast, login):
         f"Ada,Admin,{admin.email},Business manager,Cast Primary,permanent,Mon Tue Wed Thu Fri,2020-09-01,,"
         "auditor@organisation\n"
     )
-    response = login(admin).post(reverse("accounts:staff-import"), {"content": csv_text, "confirm": "1"})
+    upload = SimpleUploadedFile("staff.csv", csv_text.encode(), content_type="text/csv")
+    response = login(admin).post(reverse("accounts:staff-import"), {"file": upload, "confirm": "1"})
     assert response.status_code == 200
     assert "You cannot change your own roles" in response.content.decode()
     assert not admin.role_assignments.filter(role=Role.AUDITOR).exists()

@@ -433,7 +433,7 @@ def upload(client, text, **extra):
 
 
 def confirm(client, response):
-    return client.post(IMPORT, {"content": response.context["form"]["content"].value(), "confirm": "1"})
+    return client.post(IMPORT, {"token": response.context["form"]["token"].value(), "confirm": "1"})
 
 
 def state(organisation):
@@ -500,7 +500,7 @@ def test_a_bad_file_lists_every_problem_by_row_and_column_and_saves_nothing(cast
     for _row, _column, message in problems:
         assert escape(message) in html
     # Confirming a bad file does not save it either.
-    response = client.post(IMPORT, {"content": BAD_FILE, "confirm": "1"})
+    response = upload(client, BAD_FILE, confirm="1")
     assert response.status_code == 200 and response.context["result"].problems
     assert state(cast.organisation) == before
     assert events("calendar.imported") == []
