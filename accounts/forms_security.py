@@ -11,6 +11,11 @@ class CodeForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
     )
 
+    def __init__(self, *args, app_only=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if app_only:
+            self.fields["code"].help_text = "The 6-digit code your authenticator app shows now."
+
     def clean_code(self):
         code = "".join(self.cleaned_data["code"].split())
         if not code:

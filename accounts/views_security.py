@@ -113,7 +113,7 @@ def security(request):
         "device": device,
         "recovery_left": recovery_codes_left(user) if device else 0,
         "required": second_factor_required(request.staff),
-        "renew_form": CodeForm(prefix="renew") if device else None,
+        "renew_form": CodeForm(prefix="renew", app_only=True) if device else None,
     }
     return render(request, "accounts/security.html", context)
 
@@ -126,7 +126,7 @@ def security_authenticator(request):
     if device is None:
         messages.info(request, "Start setting up an authenticator app here.")
         return redirect("accounts:security")
-    form = CodeForm(request.POST or None)
+    form = CodeForm(request.POST or None, app_only=True)
     if request.method == "POST" and form.is_valid():
         token = "".join(form.cleaned_data["code"].split())
         if device.verify_token(token):
@@ -146,7 +146,7 @@ def security_recovery_codes(request):
     """New recovery codes, after a current code from the app (through the sign-in lockout)."""
     if authenticator(request.user) is None:
         return redirect("accounts:security")
-    form = CodeForm(request.POST, prefix="renew")
+    form = CodeForm(request.POST, prefix="renew", app_only=True)
     if form.is_valid():
         try:
             confirm_password(
