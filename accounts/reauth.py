@@ -105,10 +105,10 @@ def confirm_sign_in_code(*, user: User, code: str, request) -> TOTPDevice | Stat
     return _confirm_code(user=user, code=code, devices=devices, request=request, purpose="auth.sign_in", obj=None)
 
 
-def _confirm_code(*, user, code, devices, request, purpose, obj, field="password"):
+def _confirm_code(*, user, code, devices, request, purpose, obj):
     """One lockout with passwords: a locked account is refused whatever the code, a wrong code is a failed
     sign-in to django-axes, a right one clears the count."""
-    field = "code" if purpose == "auth.sign_in" else field
+    field = "code" if purpose == "auth.sign_in" else "password"
     credentials = {"username": user.email}
     if request is not None and AxesProxyHandler.is_locked(request, credentials=credentials):
         _failed(user=user, request=request, purpose=purpose, obj=obj, locked=True, factor="code")
@@ -116,8 +116,8 @@ def _confirm_code(*, user, code, devices, request, purpose, obj, field="password
         raise ValidationError({field: LOCKED.format(minutes=lockout_minutes())})
     token = "".join((code or "").split()).lower()
     for device in devices:
-        # verify_token saves the device (the last step used, a spent recovery code): keep that even if the
-        # caller's work fails afterwards, so a code is never accepted twice.
+        # verify_token saves the device (the last step used, a spent recovery code). Callers check before
+        # their own transaction, so this commits at once and a code is never accepted twice.
         with transaction.atomic():
             accepted = bool(token) and device.verify_token(token)
         if accepted:

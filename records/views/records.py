@@ -380,7 +380,9 @@ def record_reopen_view(request, record):
 def record_sign_view(request, record):
     form = SignForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(request, "Tick that you agree, and enter your password, to sign.")
+        messages.error(
+            request, "Tick that you agree, and enter your password (or the code from your authenticator app), to sign."
+        )
         return _back(record, "#sign")
     return _run(
         request, record,
@@ -435,7 +437,9 @@ def addendum_sign_view(request, record, addendum):
     item = get_object_or_404(Addendum.objects.filter(record=record), code=addendum)
     form = SignForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(request, "Tick that you agree, and enter your password, to sign.")
+        messages.error(
+            request, "Tick that you agree, and enter your password (or the code from your authenticator app), to sign."
+        )
         return _back(record, "#addenda")
     return _run(
         request, record,

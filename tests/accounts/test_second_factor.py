@@ -18,7 +18,8 @@ from accounts.models import AuditEvent, Organisation
 from accounts.second_factor import authenticator_confirm, authenticator_start
 from records import services as record_services
 from records.models import RecordStatus
-from tests.records.helpers import written_record
+from supervision import services as supervision_services
+from tests.records.helpers import signed_record, written_record
 
 from ..factories import PASSWORD
 
@@ -333,3 +334,31 @@ def test_the_organisation_admin_turns_the_rule_on_and_it_is_audited(cast, login)
     assert cast.organisation.require_second_factor is True
     event = AuditEvent.objects.get(action="organisation.second_factor_rule_changed")
     assert event.details == {"required": True} and event.actor == cast.org_admin.user
+
+
+def test_an_agreement_and_an_addendum_are_signed_with_a_code_not_the_password(cast, clock):
+    record = signed_record(cast)  # signed with passwords, before the supervisee set up an app
+    addendum = record_services.addendum_add(actor=cast.supervisor, record=record, text="A correction.")
+    contract = supervision_services.contract_create(
+        actor=cast.supervisor, supervisee=cast.supervisee2, supervisor=cast.supervisor, start_date=NOW.date()
+    )
+    totp, _ = enrol(cast.supervisor)
+    client = verified_client(cast.supervisor, totp)
+    addendum_url = reverse("records:addendum-sign", kwargs={"code": record.code, "addendum": addendum.code})
+    contract_url = reverse("supervision:contract-sign", kwargs={"code": contract.code})
+    page = client.get(reverse("records:record-detail", kwargs={"code": record.code})).content.decode()
+    assert "Code from your authenticator app" in page
+
+    client.post(addendum_url, {"password": PASSWORD, "agree": "on"})
+    client.post(contract_url, {"password": PASSWORD, "agree": "on"})
+    assert not addendum.signatures.exists()
+    contract.refresh_from_db()
+    assert contract.supervisor_signed_at is None
+
+    clock.shift(timedelta(seconds=30))
+    client.post(addendum_url, {"password": totp.now(), "agree": "on"})
+    assert addendum.signatures.filter(signer=cast.supervisor).exists()
+    clock.shift(timedelta(seconds=30))
+    client.post(contract_url, {"password": totp.now(), "agree": "on"})
+    contract.refresh_from_db()
+    assert contract.supervisor_signed_at is not None
