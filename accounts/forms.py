@@ -70,6 +70,7 @@ class PasswordChangeForm(DjangoPasswordChangeForm):
                 password=self.cleaned_data.get("old_password", ""),
                 request=self.request,
                 purpose="auth.password_change",
+                password_only=True,
             )
         except ValidationError as error:
             raise forms.ValidationError(error.message_dict["password"]) from None

@@ -101,6 +101,11 @@ class Organisation(models.Model):
         default=12, help_text="Records of a leaver are kept this many months after the leaving date."
     )
     time_zone = models.CharField(max_length=64, default="Europe/London")
+    require_second_factor = models.BooleanField(
+        "Second factor for privileged roles",
+        default=True,
+        help_text="Organisation admins, heads, DSLs and auditors must sign in with an authenticator app.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -42,3 +42,13 @@ def send_email_change_email(change_id: int, kind: str) -> None:
     else:
         raise ValueError(kind)
     send_templated_email(f"email_change_{kind}", to, context)
+
+
+@shared_task(name="accounts.send_second_factor_reset_email")
+def send_second_factor_reset_email(staff_id: int, actor_id: int) -> None:
+    """Tells the person their second factor was removed, and by whom."""
+    staff = StaffMember.objects.select_related("user", "organisation").filter(id=staff_id).first()
+    actor = StaffMember.objects.select_related("user").filter(id=actor_id).first()
+    if staff is None or not staff.user.is_active:
+        return
+    send_templated_email("second_factor_reset", staff.user.email, {"staff": staff, "actor": actor})

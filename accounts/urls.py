@@ -1,13 +1,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views, views_audit, views_email
+from . import views, views_audit, views_email, views_security
 
 app_name = "accounts"
 
 urlpatterns = [
     path("accounts/login/", views.SignInView.as_view(), name="login"),
+    path("accounts/login/code/", views_security.sign_in_code, name="login-code"),
     path("accounts/logout/", views.sign_out, name="logout"),
+    path("accounts/security/", views_security.security, name="security"),
+    path("accounts/security/authenticator/", views_security.security_authenticator, name="security-authenticator"),
+    path("accounts/security/recovery-codes/", views_security.security_recovery_codes, name="security-recovery-codes"),
+    path("staff/sign-in-rule/", views_security.second_factor_rule, name="second-factor-rule"),
     path("accounts/password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path(
         "accounts/password-reset/sent/",
@@ -36,4 +41,9 @@ urlpatterns = [
     path("staff/<uuid:code>/invite/", views.staff_invite_view, name="staff-invite"),
     path("staff/<uuid:code>/legal-hold/", views.staff_legal_hold, name="staff-legal-hold"),
     path("staff/<uuid:code>/email-change/", views_email.staff_email_change, name="staff-email-change"),
+    path(
+        "staff/<uuid:code>/second-factor/reset/",
+        views_security.staff_second_factor_reset,
+        name="staff-second-factor-reset",
+    ),
 ]

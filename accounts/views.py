@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import FileResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -28,6 +28,7 @@ from .forms import (
 )
 from .imports import pending_import_store
 from .models import AuditEvent, PendingImport, Role, RoleAssignment, StaffMember
+from .second_factor import has_second_factor
 from .services import (
     OWN_ROLES_MESSAGE,
     staff_create,
@@ -38,6 +39,7 @@ from .services import (
     staff_update,
 )
 from .views_audit import visible_events
+from .views_security import start_second_step
 
 
 class SignInView(auth_views.LoginView):
@@ -46,8 +48,14 @@ class SignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def form_valid(self, form):
+        user = form.get_user()
+        if has_second_factor(user):
+            # The password is right; nobody is signed in until a code is right too.
+            return start_second_step(
+                self.request, user, self.get_redirect_url() or resolve_url(settings.LOGIN_REDIRECT_URL)
+            )
         response = super().form_valid(form)
-        audit_event(action="auth.signed_in", actor=form.get_user(), request=self.request)
+        audit_event(action="auth.signed_in", actor=user, request=self.request)
         return response
 
 

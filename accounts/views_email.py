@@ -43,6 +43,7 @@ def email_change_mine(request):
                 password=form.cleaned_data["password"],
                 request=request,
                 purpose="staff.email_change_confirm",
+                password_only=True,
                 obj=request.staff,
             )
             email_change_confirm(

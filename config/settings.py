@@ -102,6 +102,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "guardian",
     "axes",
+    # Second factors: authenticator-app codes (TOTP) and single-use recovery codes (docs/decisions.md).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "django_celery_beat",
     "accounts",
@@ -118,7 +122,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks a session that proved a second factor (request.user.is_verified()).
+    "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.StaffMiddleware",
+    # After StaffMiddleware: holds privileged roles to enrolment, and ends half-signed-in sessions.
+    "accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -198,6 +206,13 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0) or None
 AXES_VERBOSE = False
+
+# django-otp: a device accepts one 30-second step either side (clock skew) and never the same code twice.
+# Wrong codes count towards django-axes' one lockout (accounts/reauth.py), so django-otp's own
+# per-device back-off is off rather than a second, differently-timed lock.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Supervision")
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

@@ -2,6 +2,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.forms import DateInput
+from accounts.reauth import apply_reconfirm_field
 from accounts.validators import TextForm
 
 from .models import FlagKind
@@ -68,6 +69,11 @@ class SignForm(TextForm):
         label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
     agree = forms.BooleanField(label="I have read the record and agree it is accurate", required=True)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            apply_reconfirm_field(self.fields["password"], user)
 
 
 class CommentForm(TextForm):

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.forms import DateInput, TimeInput
 from accounts.models import Frequency, StaffMember
+from accounts.reauth import apply_reconfirm_field
 from accounts.validators import TextForm
 
 from .models import SessionStatus
@@ -86,9 +87,11 @@ class SignForm(TextForm):
     )
     agree = forms.BooleanField(label="I have read this and agree to it", required=True)
 
-    def __init__(self, *args, submit="Sign", **kwargs):
+    def __init__(self, *args, submit="Sign", user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = _helper(submit)
+        if user is not None:
+            apply_reconfirm_field(self.fields["password"], user)
 
 
 class OverrideForm(TextForm):

@@ -799,3 +799,24 @@ TABLE.update(
         ),
     }
 )
+
+
+# --- Issue 12: second factor ----------------------------------------------------------------------
+# The code step of signing in is open to all (without a right password it sends back to sign in); each
+# person manages their own factors; an organisation admin resets anyone they manage (their own are sent to
+# their security page instead), and an organisation-wide admin sets the organisation's rule.
+
+TABLE.update(
+    {
+        "accounts:login-code": Row(None, GET_POST, PUBLIC),
+        "accounts:security": Row(None, GET_POST, SIGNED_IN),
+        "accounts:security-authenticator": Row(None, GET_POST, SIGNED_IN),
+        "accounts:security-recovery-codes": Row(None, POST, SIGNED_IN),
+        "accounts:second-factor-rule": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "accounts:staff-second-factor-reset": Row(
+            "staff",
+            POST,
+            STAFF_OBJECT,
+        ),
+    }
+)

@@ -205,13 +205,13 @@ def record_detail(request, code):
     ) or (capacity == "supervisor" and record.status == RecordStatus.AWAITING_SUPERVISOR)
     context["waiting_for_me"] = waiting_for_me
     if waiting_for_me:
-        context["sign_form"] = SignForm()
+        context["sign_form"] = SignForm(user=request.user)
     if capacity == "supervisee" and record.status == RecordStatus.AWAITING_SUPERVISEE:
         context["comment_form"] = CommentForm()
         context["feedback_form"] = FeedbackForm(initial={"feedback": record.supervisee_feedback})
     if record.status == RecordStatus.SIGNED and participant:
         context["addendum_form"] = AddendumForm()
-        context["addendum_sign_form"] = SignForm()
+        context["addendum_sign_form"] = SignForm(user=request.user)
     if participant:
         context["readings"] = readings_of(record)
     return render(request, "records/record_detail.html", context)
@@ -378,9 +378,11 @@ def record_reopen_view(request, record):
 
 @record_post(PARTICIPANT, "Only the people in the session sign its record.")
 def record_sign_view(request, record):
-    form = SignForm(request.POST)
+    form = SignForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(request, "Tick that you agree, and enter your password, to sign.")
+        messages.error(
+            request, "Tick that you agree, and enter your password (or the code from your authenticator app), to sign."
+        )
         return _back(record, "#sign")
     return _run(
         request, record,
@@ -433,9 +435,11 @@ def addendum_add_view(request, record):
 @record_post(PARTICIPANT, "Only the people in the session sign its addenda.")
 def addendum_sign_view(request, record, addendum):
     item = get_object_or_404(Addendum.objects.filter(record=record), code=addendum)
-    form = SignForm(request.POST)
+    form = SignForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(request, "Tick that you agree, and enter your password, to sign.")
+        messages.error(
+            request, "Tick that you agree, and enter your password (or the code from your authenticator app), to sign."
+        )
         return _back(record, "#addenda")
     return _run(
         request, record,

@@ -160,7 +160,7 @@ def contract_detail(request, code):
             "sessions": sessions,
             "can_manage": can_manage and not contract.end_date,
             "can_sign": can_sign,
-            "sign_form": SignForm(submit="Sign the agreement") if can_sign else None,
+            "sign_form": SignForm(submit="Sign the agreement", user=request.user) if can_sign else None,
             "content_hash": services.contract_content_hash(contract),
             "today": today,
         },
@@ -195,7 +195,7 @@ def contract_edit(request, code):
 def contract_sign_view(request, code):
     contract, _ = get_contract_for_user(request.staff, code)
     require(request.staff.id in (contract.supervisee_id, contract.supervisor_id), "Only the two parties sign.")
-    form = SignForm(request.POST, submit="Sign the agreement")
+    form = SignForm(request.POST, submit="Sign the agreement", user=request.user)
     if form.is_valid():
         try:
             services.contract_sign(
