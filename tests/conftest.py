@@ -90,6 +90,24 @@ def is_transactional(item) -> bool:
     return bool(TRANSACTIONAL_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+@pytest.fixture(autouse=True)
+def _content_types_after_a_flush(request):
+    """A transactional test ends by emptying every table; one with `serialized_rollback` does so without
+    the post-migrate step that puts content types and permissions back (Django restores them at the start
+    of the next serialized test only). A transactional test that finds them gone puts them back first,
+    so what it does (granting an object permission, say) does not depend on which test ran before it."""
+    if not is_transactional(request.node):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    from django.contrib.auth.models import Permission
+    from django.core.management.sql import emit_post_migrate_signal
+
+    if not Permission.objects.exists():
+        emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    yield
+
+
 @contextmanager
 def module_transaction(django_db_blocker):
     """A transaction around a whole module's tests, rolled back at its end; each test nests a savepoint in
