@@ -1052,18 +1052,19 @@ class Dashboard:
             if not rows:
                 return Tile("0", "supervisors")
             return Tile(str(rows[0].agreements), f"largest caseload ({n} supervisor{'s' if n != 1 else ''})")
+        s = "" if n == 1 else "s"  # "1 record awaiting a signature", "2 records ..."
         labels = {
-            "awaiting-signature": "records awaiting a signature",
-            "overdue-actions": "actions overdue",
-            "safeguarding-decisions": "safeguarding decisions not on the child's file",
-            "escalations": "open confidentiality escalations",
+            "awaiting-signature": f"record{s} awaiting a signature",
+            "overdue-actions": f"action{s} overdue",
+            "safeguarding-decisions": f"safeguarding decision{s} not on the child's file",
+            "escalations": f"open confidentiality escalation{s}",
             "agreements-missing": "staff without an agreement",
-            "agreements-unsigned": "agreements not signed by both",
-            "review-due": f"reviews due within {REVIEW_DUE_DAYS} days",
-            "review-overdue": "reviews overdue",
-            "unsupervised-supervisors": "supervisors without supervision",
-            "leavers-open-work": f"leaver{'s' if n != 1 else ''} with work to reassign",
-            "balance": "supervisors writing records this year",
+            "agreements-unsigned": f"agreement{s} not signed by both",
+            "review-due": f"review{s} due within {REVIEW_DUE_DAYS} days",
+            "review-overdue": f"review{s} overdue",
+            "unsupervised-supervisors": f"supervisor{s} without supervision",
+            "leavers-open-work": f"leaver{s} with work to reassign",
+            "balance": f"supervisor{s} writing records this year",
         }
         urgent = {"safeguarding-decisions", "escalations", "review-overdue", "agreements-missing", "leavers-open-work"}
         tone = ("bad" if slug in urgent else "warn") if n else "good"
