@@ -7,6 +7,7 @@ import re
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from accounts.models import AuditEvent
 from records.demo import NOTES
@@ -63,7 +64,8 @@ def test_the_dsl_reads_an_overdue_supervisees_record_with_a_reason_and_she_sees_
     page.get_by_role("button", name="Read the record").click()
     page.wait_for_load_state("load")
     assert page.locator("#reading-reason").get_by_text(REASON).is_visible()
-    assert page.get_by_text(NOTES["personal_support"]).first.is_visible()
+    # Waits for it (the page's scripts may still be laying the notes out) rather than looking once.
+    expect(page.get_by_text(NOTES["personal_support"]).first).to_be_visible()
     record_path = page.url.removeprefix(live_server.url)
     access = RecordAccess.objects.get()
     assert access.viewer.user.email == "dsl@riverside.example" and access.reason == REASON
