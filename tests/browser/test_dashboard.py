@@ -49,7 +49,9 @@ def test_the_dsl_reads_an_overdue_supervisees_record_with_a_reason_and_she_sees_
     row.get_by_role("link", name=re.compile("the record of Amy Hughes")).click()
     page.wait_for_load_state("load")
     assert page.locator("#notes-closed").is_visible()
-    assert page.get_by_text(NOTES["personal_support"]).count() == 0
+    # Which sections a demo supervisor filled in depends on the day the demo was made: any of them will do.
+    any_notes = re.compile("|".join(re.escape(text) for text in NOTES.values() if text))
+    assert page.get_by_text(any_notes).count() == 0
     page.get_by_role("link", name="Read the notes").click()
     page.wait_for_load_state("load")
 
@@ -65,7 +67,7 @@ def test_the_dsl_reads_an_overdue_supervisees_record_with_a_reason_and_she_sees_
     page.wait_for_load_state("load")
     assert page.locator("#reading-reason").get_by_text(REASON).is_visible()
     # Waits for it (the page's scripts may still be laying the notes out) rather than looking once.
-    expect(page.get_by_text(NOTES["personal_support"]).first).to_be_visible()
+    expect(page.get_by_text(any_notes).first).to_be_visible()
     record_path = page.url.removeprefix(live_server.url)
     access = RecordAccess.objects.get()
     assert access.viewer.user.email == "dsl@riverside.example" and access.reason == REASON
