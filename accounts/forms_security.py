@@ -47,7 +47,7 @@ class IdentityProvidersForm(forms.Form):
         label="Microsoft Entra tenant ID",
         help_text=(
             "The Directory (tenant) ID on the Overview page of Microsoft Entra admin centre, like "
-            "72f988bf-86f1-41af-91ab-2d7cd011db47. Empty: no Microsoft sign-in."
+            "9a8b7c6d-1234-4e5f-a6b7-c8d9e0f1a2b3. Empty: no Microsoft sign-in."
         ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
@@ -77,7 +77,7 @@ class IdentityProvidersForm(forms.Form):
         except ValueError:
             raise forms.ValidationError(
                 "Enter the Directory (tenant) ID: 32 letters and digits in groups, like "
-                "72f988bf-86f1-41af-91ab-2d7cd011db47 (not a domain name)."
+                "9a8b7c6d-1234-4e5f-a6b7-c8d9e0f1a2b3 (not a domain name)."
             ) from None
 
     def clean_google_domain(self):

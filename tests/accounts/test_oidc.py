@@ -328,6 +328,12 @@ def test_a_provider_not_registered_here_sends_back_to_sign_in(cast, idp, setting
     assert "Sign in with Microsoft" in page and "Sign in with Google" not in page
 
 
+def test_the_sign_in_page_offers_each_registered_provider_and_keeps_next(cast, idp):
+    page = Client().get(LOGIN, {"next": "/records/"}).content.decode()
+    for slug in ("microsoft", "google"):
+        assert f'href="{reverse("accounts:oidc-start", args=[slug])}?next=/records/"' in page
+
+
 def test_the_sign_in_page_shows_no_buttons_without_registrations(cast, settings):
     settings.MICROSOFT_CLIENT_ID = settings.GOOGLE_CLIENT_ID = ""
     assert "Sign in with" not in Client().get(LOGIN).content.decode()
