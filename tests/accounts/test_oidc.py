@@ -316,6 +316,22 @@ def test_the_provider_saying_no_is_shown(cast, idp):
     assert "access_denied" in event.message
 
 
+def test_a_wrong_client_secret_signs_nobody_in(cast, idp, settings):
+    client = Client()
+    callback = go_to_provider(client, idp, "microsoft", microsoft(cast.supervisor.user.email))
+    settings.MICROSOFT_CLIENT_SECRET = "not-the-registered-secret"
+    refused(client, client.get(callback), "token_exchange")
+
+
+def test_an_unreachable_provider_is_explained(cast, idp, settings):
+    settings.GOOGLE_ISSUER = "http://127.0.0.1:9/google"  # the discard port: nothing listens
+    client = Client()
+    response = client.get(reverse("accounts:oidc-start", args=["google"]))
+    assert response.status_code == 302 and response.url == LOGIN
+    (message,) = client.get(LOGIN).context["messages"]
+    assert "could not be reached" in str(message)
+
+
 def test_a_provider_not_registered_here_sends_back_to_sign_in(cast, idp, settings):
     settings.GOOGLE_CLIENT_ID = ""
     client = Client()
