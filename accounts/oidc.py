@@ -118,21 +118,39 @@ def _get_json(url: str, *, provider: Provider, refresh=False) -> dict:
     return document
 
 
+DISCOVERY_FIELDS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
 def discovery(provider: Provider) -> dict:
-    return _get_json(provider.discovery_url, provider=provider)
+    document = _get_json(provider.discovery_url, provider=provider)
+    if not isinstance(document, dict) or not all(isinstance(document.get(f), str) for f in DISCOVERY_FIELDS):
+        raise Refused(
+            "provider_unreachable", f"{provider.name}'s sign-in is not answering as expected. Try again later."
+        )
+    return document
+
+
+def _kids(document) -> set:
+    keys = document.get("keys") if isinstance(document, dict) else None
+    return {key.get("kid") for key in keys if isinstance(key, dict)} if isinstance(keys, list) else set()
 
 
 def _key_set(provider: Provider, jwks_uri: str, kid: str | None) -> KeySet:
     document = _get_json(jwks_uri, provider=provider)
-    if kid is not None and kid not in {key.get("kid") for key in document.get("keys", [])}:
+    if kid is not None and kid not in _kids(document):
         document = _get_json(jwks_uri, provider=provider, refresh=True)
     try:
         return KeySet.import_key_set(document)
-    except (JoseError, ValueError, TypeError, KeyError):
+    except (JoseError, ValueError, TypeError, KeyError, AttributeError):
         raise Refused("invalid_keys", f"{provider.name}'s signing keys could not be read. Try again later.") from None
 
 
 # --- The flow ---------------------------------------------------------------------------------------
+
+
+def _same(given, expected: str) -> bool:
+    # As bytes: compare_digest refuses str with anything but ASCII, and the state comes from the address bar.
+    return compare_digest(str(given).encode(), expected.encode())
 
 
 def _client(provider: Provider) -> OAuth2Session:
@@ -176,7 +194,7 @@ def authorisation_finish(provider: Provider, session, params) -> tuple[dict, str
     stale = Refused("state", f"That sign-in with {provider.name} had expired or was not started here. Try again.")
     if not pending or pending.get("provider") != provider.slug or time.time() - pending["at"] > PENDING_SECONDS:
         raise stale
-    if not compare_digest(str(params.get("state", "")), pending["state"]):
+    if not _same(params.get("state", ""), pending["state"]):
         raise stale
     if params.get("error"):
         raise Refused(
@@ -239,7 +257,7 @@ def verify_id_token(provider: Provider, document: dict, id_token: str, *, nonce:
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != provider.client_id:
         raise invalid
-    if not compare_digest(str(claims.get("nonce", "")), nonce):
+    if not _same(claims.get("nonce", ""), nonce):
         raise Refused("nonce", f"That sign-in with {provider.name} did not match the one started here. Try again.")
     return claims
 

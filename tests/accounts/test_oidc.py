@@ -280,12 +280,13 @@ def test_a_token_naming_another_tenant_than_its_issuer_is_refused(cast, idp, loc
     refused(client, response, "invalid_token")
 
 
-def test_a_wrong_state_is_refused(cast, idp):
+@pytest.mark.parametrize("state", ["forged-state", "état-forgé", ""])
+def test_a_wrong_state_is_refused(cast, idp, state):
     client = Client()
     callback = go_to_provider(client, idp, "microsoft", microsoft(cast.supervisor.user.email))
     path, query = callback.split("?")
     params = {k: v[0] for k, v in parse_qs(query).items()}
-    response = client.get(path, {**params, "state": "forged-state"})
+    response = client.get(path, {**params, "state": state})
     refused(client, response, "state")
     assert idp.token_requests == []  # the code was never exchanged
 
