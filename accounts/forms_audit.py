@@ -44,6 +44,8 @@ ACTION_LABELS = {
     "auth.password_changed": "Changed their password",
     "auth.invitation_accepted": "Accepted an invitation",
     "auth.password_reconfirm_failed": "Entered a wrong password to confirm",
+    "auth.provider_sign_in_refused": "Sign-in with Microsoft or Google refused",
+    "organisation.identity_providers_changed": "Microsoft 365 and Google sign-in settings changed",
     "staff.created": "Person added",
     "staff.email_change_requested": "New sign-in address asked for",
     "staff.email_change_confirmed": "New sign-in address confirmed by the person",

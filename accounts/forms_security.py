@@ -1,6 +1,13 @@
 """Forms of the second-factor pages."""
 
+import re
+import uuid
+
 from django import forms
+
+# Personal Google accounts carry no Workspace domain (`hd`), so naming these would sign nobody in.
+CONSUMER_GOOGLE_DOMAINS = {"gmail.com", "googlemail.com"}
+DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
 class CodeForm(forms.Form):
@@ -29,3 +36,56 @@ class SecondFactorRuleForm(forms.Form):
         label="Organisation admins, heads, DSLs and auditors must sign in with an authenticator app",
         help_text="They are asked to set one up at their next sign-in and cannot skip it. Everyone else may add one.",
     )
+
+
+class IdentityProvidersForm(forms.Form):
+    """The organisation's Microsoft Entra tenant and Google Workspace domain, for "Sign in with ..."."""
+
+    microsoft_tenant_id = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Microsoft Entra tenant ID",
+        help_text=(
+            "The Directory (tenant) ID on the Overview page of Microsoft Entra admin centre, like "
+            "9a8b7c6d-1234-4e5f-a6b7-c8d9e0f1a2b3. Empty: no Microsoft sign-in."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    google_domain = forms.CharField(
+        required=False,
+        max_length=253,
+        label="Google Workspace domain",
+        help_text="Your Workspace's primary domain, like school.org.uk. Empty: no Google sign-in.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    trust_provider_mfa = forms.BooleanField(
+        required=False,
+        label="Trust the provider's multi-factor sign-in",
+        help_text=(
+            "When Microsoft says the person used multi-factor authentication, they need no code from their "
+            "authenticator app here. Google does not say so, so its sign-ins always need our code where one "
+            "is required."
+        ),
+    )
+
+    def clean_microsoft_tenant_id(self):
+        value = self.cleaned_data["microsoft_tenant_id"].strip().lower()
+        if not value:
+            return ""
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise forms.ValidationError(
+                "Enter the Directory (tenant) ID: 32 letters and digits in groups, like "
+                "9a8b7c6d-1234-4e5f-a6b7-c8d9e0f1a2b3 (not a domain name)."
+            ) from None
+
+    def clean_google_domain(self):
+        value = self.cleaned_data["google_domain"].strip().lower().removeprefix("@")
+        if not value:
+            return ""
+        if value in CONSUMER_GOOGLE_DOMAINS:
+            raise forms.ValidationError("That is Google's own domain for personal accounts: enter your Workspace's.")
+        if not DOMAIN.fullmatch(value):
+            raise forms.ValidationError("Enter a domain name only, like school.org.uk.")
+        return value

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from .audit import audit_event
 from .models import RoleAssignment, StaffMember
-from .second_factor import has_second_factor, second_factor_required
+from .second_factor import has_second_factor, second_factor_required, second_factor_shown
 
 
 def get_request_staff(user):
@@ -52,8 +52,9 @@ class StaffMiddleware:
 class SecondFactorMiddleware:
     """Holds people to the second-factor rule on every request (after `StaffMiddleware`).
 
-    - A session that has not shown a second factor, of a person who has one, ends: the sign-in page asks
-      for the code. (A session from before the person enrolled, or one made without the sign-in page.)
+    - A session that has not shown a second factor (ours, or a trusted provider's), of a person who has one,
+      ends: the sign-in page asks for the code. (A session from before the person enrolled, or one made
+      without the sign-in page.)
     - A person whose role needs a second factor and who has none reaches only the pages that set one up,
       and signing out: enrolment cannot be skipped.
 
@@ -67,7 +68,7 @@ class SecondFactorMiddleware:
 
     def __call__(self, request):
         staff = request.staff
-        if staff is None or request.user.is_verified():
+        if staff is None or second_factor_shown(request):
             return self.get_response(request)
         if has_second_factor(request.user):
             audit_event(action="auth.signed_out_unverified", actor=request.user, request=request)

@@ -106,6 +106,15 @@ class Organisation(models.Model):
         default=True,
         help_text="Organisation admins, heads, DSLs and auditors must sign in with an authenticator app.",
     )
+    # Microsoft 365 and Google sign-in (accounts/oidc.py). Not unique: the schools of one trust may each be
+    # an organisation here and share the trust's tenant; a person is still found by their own email only.
+    microsoft_tenant_id = models.CharField("Microsoft Entra tenant ID", max_length=36, blank=True)
+    google_domain = models.CharField("Google Workspace domain", max_length=253, blank=True)
+    trust_provider_mfa = models.BooleanField(
+        "Trust the provider's multi-factor sign-in",
+        default=False,
+        help_text="A sign-in the provider says used multi-factor authentication needs no code from us.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -26,6 +26,20 @@ def second_factor_required(staff: StaffMember | None) -> bool:
     return bool(staff and staff.organisation.require_second_factor and staff.has_role(*PRIVILEGED_ROLES))
 
 
+# Set by a sign-in through Microsoft or Google (accounts/oidc.py) when the organisation trusts the provider's
+# multi-factor sign-in and the ID token says it was used.
+PROVIDER_MFA_SESSION_KEY = "second_factor_by_provider"
+
+
+def second_factor_shown(request) -> bool:
+    """Whether this session proved a second factor: ours (django-otp), or the provider's where the person's
+    organisation still trusts it. No query (`request.staff` is loaded with its organisation)."""
+    if request.user.is_verified():
+        return True
+    staff = getattr(request, "staff", None)
+    return bool(request.session.get(PROVIDER_MFA_SESSION_KEY) and staff and staff.organisation.trust_provider_mfa)
+
+
 def authenticator(user: User) -> TOTPDevice | None:
     """The person's confirmed authenticator app, or None."""
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-id").first()

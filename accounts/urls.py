@@ -1,18 +1,21 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views, views_audit, views_email, views_security
+from . import views, views_audit, views_email, views_oidc, views_security
 
 app_name = "accounts"
 
 urlpatterns = [
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/login/code/", views_security.sign_in_code, name="login-code"),
+    path("accounts/oidc/<slug:provider>/start/", views_oidc.oidc_start, name="oidc-start"),
+    path("accounts/oidc/<slug:provider>/callback/", views_oidc.oidc_callback, name="oidc-callback"),
     path("accounts/logout/", views.sign_out, name="logout"),
     path("accounts/security/", views_security.security, name="security"),
     path("accounts/security/authenticator/", views_security.security_authenticator, name="security-authenticator"),
     path("accounts/security/recovery-codes/", views_security.security_recovery_codes, name="security-recovery-codes"),
     path("staff/sign-in-rule/", views_security.second_factor_rule, name="second-factor-rule"),
+    path("staff/sign-in-rule/providers/", views_security.identity_providers, name="identity-providers"),
     path("accounts/password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path(
         "accounts/password-reset/sent/",

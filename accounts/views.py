@@ -28,6 +28,7 @@ from .forms import (
 )
 from .imports import pending_import_store
 from .models import AuditEvent, PendingImport, Role, RoleAssignment, StaffMember
+from .oidc import configured_providers
 from .second_factor import has_second_factor
 from .services import (
     OWN_ROLES_MESSAGE,
@@ -46,6 +47,10 @@ class SignInView(auth_views.LoginView):
     form_class = SignInForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        # "Sign in with Microsoft/Google" where this installation has an app registration for it.
+        return super().get_context_data(**kwargs, providers=configured_providers())
 
     def form_valid(self, form):
         user = form.get_user()

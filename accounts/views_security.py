@@ -15,8 +15,9 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from .access import get_staff_for_admin, org_admin_required, staff_required
 from .audit import audit_event
 from .backends import has_left
-from .forms_security import CodeForm, SecondFactorRuleForm
+from .forms_security import CodeForm, IdentityProvidersForm, SecondFactorRuleForm
 from .models import Role, User
+from .oidc import configured_providers, identity_providers_set
 from .reauth import confirm_password, confirm_sign_in_code
 from .second_factor import (
     authenticator,
@@ -37,15 +38,16 @@ PENDING_KEY = "second_factor_pending"
 PENDING_SECONDS = 5 * 60
 
 
-def start_second_step(request, user, redirect_to: str):
-    """Called by the sign-in page when the password is right and the person has a second factor: nobody is
-    signed in until the code is right too."""
+def start_second_step(request, user, redirect_to: str, provider: str = ""):
+    """Called by the sign-in page when the password is right (or by a Microsoft or Google sign-in, naming
+    the `provider`) and the person has a second factor: nobody is signed in until the code is right too."""
     request.session.cycle_key()
     request.session[PENDING_KEY] = {
         "user": user.pk,
         "backend": user.backend,
         "at": int(time.time()),
         "next": redirect_to,
+        "provider": provider,
     }
     return redirect("accounts:login-code")
 
@@ -85,7 +87,10 @@ def sign_in_code(request):
                 action="auth.signed_in",
                 actor=user,
                 request=request,
-                details={"second_factor": "recovery_code" if recovery else "authenticator"},
+                details={
+                    "second_factor": "recovery_code" if recovery else "authenticator",
+                    **({"provider": pending["provider"]} if pending.get("provider") else {}),
+                },
             )
             if recovery:
                 messages.warning(
@@ -189,13 +194,36 @@ def staff_second_factor_reset(request, code):
     return redirect("accounts:staff-edit", code=staff.code)
 
 
+def _organisation_admin(request):
+    if request.staff.role_scope(Role.ORG_ADMIN) != "organisation":
+        raise PermissionDenied("Only an organisation-wide admin changes how people sign in.")
+    return request.staff.organisation
+
+
+def _providers_initial(organisation) -> dict:
+    return {
+        "microsoft_tenant_id": organisation.microsoft_tenant_id,
+        "google_domain": organisation.google_domain,
+        "trust_provider_mfa": organisation.trust_provider_mfa,
+    }
+
+
+def _sign_in_rule_page(request, organisation, *, form=None, providers_form=None, status=200):
+    context = {
+        "organisation": organisation,
+        "form": form or SecondFactorRuleForm(initial={"require_second_factor": organisation.require_second_factor}),
+        "providers_form": providers_form or IdentityProvidersForm(initial=_providers_initial(organisation)),
+        "providers": configured_providers(),
+    }
+    return render(request, "accounts/second_factor_rule.html", context, status=status)
+
+
 @org_admin_required
 @require_http_methods(["GET", "POST"])
 def second_factor_rule(request):
-    """The organisation's rule; only an admin of the whole organisation changes it."""
-    if request.staff.role_scope(Role.ORG_ADMIN) != "organisation":
-        raise PermissionDenied("Only an organisation-wide admin changes the sign-in rule.")
-    organisation = request.staff.organisation
+    """The organisation's sign-in rule and identity providers; only an admin of the whole organisation
+    changes them."""
+    organisation = _organisation_admin(request)
     form = SecondFactorRuleForm(
         request.POST or None, initial={"require_second_factor": organisation.require_second_factor}
     )
@@ -209,4 +237,19 @@ def second_factor_rule(request):
         else:
             messages.info(request, "Nothing had changed.")
         return redirect("accounts:second-factor-rule")
-    return render(request, "accounts/second_factor_rule.html", {"form": form, "organisation": organisation})
+    return _sign_in_rule_page(request, organisation, form=form)
+
+
+@org_admin_required
+@require_POST
+def identity_providers(request):
+    """The organisation's Microsoft Entra tenant, Google Workspace domain and trust in their MFA."""
+    organisation = _organisation_admin(request)
+    form = IdentityProvidersForm(request.POST)
+    if not form.is_valid():
+        return _sign_in_rule_page(request, organisation, providers_form=form, status=400)
+    if identity_providers_set(actor=request.staff, **form.cleaned_data, request=request):
+        messages.success(request, "Saved: how your staff sign in with Microsoft 365 or Google.")
+    else:
+        messages.info(request, "Nothing had changed.")
+    return redirect("accounts:second-factor-rule")

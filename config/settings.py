@@ -214,6 +214,18 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Supervision")
 OTP_TOTP_THROTTLE_FACTOR = 0
 OTP_STATIC_THROTTLE_FACTOR = 0
 
+# Microsoft 365 and Google sign-in (accounts/oidc.py): one multi-tenant app registration per installation,
+# each organisation naming its own Entra tenant or Workspace domain. A provider without a client ID is off.
+# The authorities are settings so that tests (and a sovereign cloud) can point elsewhere.
+MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID")
+MICROSOFT_CLIENT_SECRET = env_str("MICROSOFT_CLIENT_SECRET")
+MICROSOFT_AUTHORITY = env_str("MICROSOFT_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
+GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET")
+GOOGLE_ISSUER = env_str("GOOGLE_ISSUER", "https://accounts.google.com").rstrip("/")
+# Seconds to wait for the provider's discovery document, keys and token endpoint.
+OIDC_HTTP_TIMEOUT = env_int("OIDC_HTTP_TIMEOUT", 10)
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
 USE_I18N = True

@@ -820,3 +820,21 @@ TABLE.update(
         ),
     }
 )
+
+
+# --- Issue 12: Microsoft 365 and Google sign-in -----------------------------------------------------
+# Starting and finishing a provider's sign-in are open to all, and the same for everyone: the tests'
+# settings register no provider, so both send back to the sign-in page with a message here
+# (tests/accounts/test_oidc.py makes the real round trip against a local provider). An organisation-wide
+# admin names the tenant and domain, as for the rule.
+
+ARGUMENTS["oidc_provider"] = lambda cast, person, case: {"provider": "microsoft"}
+CASES["oidc_provider"] = ("own",)
+
+TABLE.update(
+    {
+        "accounts:oidc-start": Row("oidc_provider", GET, PUBLIC),
+        "accounts:oidc-callback": Row("oidc_provider", GET, PUBLIC),
+        "accounts:identity-providers": Row(None, POST, ORG_ADMIN_ONLY),
+    }
+)
