@@ -39,9 +39,7 @@ def test_two_runs_at_once_give_everyone_exactly_one_agreement():
         StaffFactory(organisation=organisation, settings=[setting], supervisor=supervisors[i % 4], days=[])
         for i in range(PEOPLE)
     ]
-    runs = [
-        AgreementRun.objects.create(organisation=organisation, requested_by=admin, total=PEOPLE) for _ in range(2)
-    ]
+    runs = [AgreementRun.objects.create(organisation=organisation, requested_by=admin, total=PEOPLE) for _ in range(2)]
     start = threading.Barrier(2)
     errors = []
 
