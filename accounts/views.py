@@ -1,3 +1,8 @@
+"""Signing in, each person's home and the organisation admin's staff pages.
+
+The home reads across apps (supervision and records: sessions, agreements, records, the setup checklist).
+"""
+
 from contextlib import suppress
 
 from django.conf import settings
@@ -10,6 +15,8 @@ from django.http import FileResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from supervision.setup import setup_checklist
 
 from . import staff_import
 from .access import admin_settings, get_staff_for_admin, org_admin_required, staff_required
@@ -133,6 +140,10 @@ def home(request):
             .prefetch_related("settings", "working_days")
             .order_by("user__full_name")
         )
+    if staff.role_scope(Role.ORG_ADMIN) == "organisation":
+        # Until every step is done; two queries whatever the size of the organisation.
+        checklist = setup_checklist(staff.organisation)
+        context["setup"] = None if checklist.complete else checklist
     if staff.has_role(Role.ORG_ADMIN):
         manageable = StaffMember.objects.manageable_by(staff)
         context["admin_counts"] = manageable.aggregate(

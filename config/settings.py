@@ -348,6 +348,10 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Agreements for everyone (supervision/bulk_agreements.py): above this many people the run is a Celery
+# job with a progress bar; up to it, it runs while the page waits.
+AGREEMENTS_IN_BACKGROUND_OVER = env_int("AGREEMENTS_IN_BACKGROUND_OVER", 200)
+
 # Demo organisation
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "riverside-demo")
 

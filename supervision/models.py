@@ -493,6 +493,7 @@ class NotificationKind(models.TextChoices):
     DECISION_ESCALATION = "decision_escalation", "Safeguarding decision not on the child's file: escalation"
     CONTRACT_REVIEW_DUE = "contract_review_due", "Agreement review due"
     CONTRACT_REVIEW_OVERDUE = "contract_review_overdue", "Agreement review overdue"
+    CONTRACT_TO_SIGN = "contract_to_sign", "Agreement to read and sign"
     RETENTION_REPORT = "retention_report", "Records deleted under the retention policy"
     SUBJECT_ACCESS_EXPORT = "subject_access_export", "An export of your data"
     AUDIT_CHAIN_BROKEN = "audit_chain_broken", "The audit trail failed its daily check"
@@ -577,3 +578,75 @@ class NotificationPreference(models.Model):
 
     def __str__(self):
         return f"{self.staff}: {self.kind} email {'on' if self.email else 'off'}"
+
+
+# --- Setting an organisation up ----------------------------------------------------------------------
+
+
+class SetupCheck(models.Model):
+    """An organisation admin's "I have checked this" for a setup step the data cannot tell by itself
+    (supervision/setup.py): the term dates, the agreement wording, the record forms."""
+
+    class Step(models.TextChoices):
+        TERM_DATES = "term_dates", "Term dates checked"
+        AGREEMENT_WORDING = "agreement_wording", "Agreement wording"
+        RECORD_FORMS = "record_forms", "Record forms"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="setup_checks")
+    step = models.CharField(max_length=32, choices=Step.choices)
+    checked_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "step"], name="setup_check_unique_step"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_step_display()} ({self.organisation})"
+
+
+class AgreementRun(models.Model):
+    """One "agreements for everyone" action (supervision/bulk_agreements.py): who asked, how far it is."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    UNDER_WAY = (Status.QUEUED, Status.RUNNING)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="agreement_runs")
+    requested_by = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="agreement_runs")
+    in_background = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="People without a current agreement when it started.")
+    done = models.PositiveIntegerField(default=0, help_text="People looked at so far.")
+    created = models.PositiveIntegerField(default=0, help_text="Agreements made.")
+    skipped = models.PositiveIntegerField(default=0, help_text="People with an agreement by their turn.")
+    asked = models.PositiveIntegerField(default=0, help_text="Requests to sign sent (two an agreement).")
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # "Is a run under way for this organisation" when another is asked for.
+            models.Index(fields=["organisation", "status"], name="agreement_run_org_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"Agreements for everyone ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(100, int(100 * self.done / self.total)) if self.total else 0
+
+    @property
+    def is_under_way(self) -> bool:
+        return self.status in self.UNDER_WAY

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -30,11 +31,13 @@ from .models import (
     FrequencyOverride,
     HalfTerm,
     InformalNote,
+    NotificationKind,
     Session,
     SessionKind,
     SessionStatus,
     SupervisionGroup,
 )
+from .notify import notify
 from .rules import FREQUENCY_RANK
 from .school_calendar import academic_year_name, bank_holidays_england, default_half_terms
 from .slots import Availability
@@ -176,6 +179,39 @@ def contract_create(
         details={"supervisee": supervisee.full_name, "supervisor": supervisor.full_name, "frequency": frequency},
     )
     return contract
+
+
+def contract_request_signatures(*, contract: Contract) -> int:
+    """Ask each party who has not signed the agreement yet to read and sign it: a notification in the
+    product and its email (supervision/notify.py). Once per person and agreement, however often it is
+    called. Returns how many requests were recorded now."""
+    url = reverse("supervision:contract-detail", kwargs={"code": contract.code})
+    asked = 0
+    for person, signed_at, other in (
+        (contract.supervisee, contract.supervisee_signed_at, contract.supervisor),
+        (contract.supervisor, contract.supervisor_signed_at, contract.supervisee),
+    ):
+        if signed_at is not None:
+            continue
+        if person.pk == contract.supervisee_id:
+            body = f"Your supervision agreement with {other.full_name} is ready. Read it and sign it in Supervision."
+        else:
+            body = (
+                f"The supervision agreement of {other.full_name}, whom you supervise, is ready. "
+                "Read it and sign it in Supervision."
+            )
+        made = notify(
+            recipient=person,
+            kind=NotificationKind.CONTRACT_TO_SIGN,
+            object_type="contract",
+            object_code=contract.code,
+            period="created",
+            title="A supervision agreement to read and sign",
+            body=body,
+            url=url,
+        )
+        asked += made is not None
+    return asked
 
 
 @transaction.atomic

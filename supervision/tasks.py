@@ -120,3 +120,11 @@ def check_audit_trail() -> int:
     from .audit_watch import check_audit_trail as check
 
     return len(check())
+
+
+@shared_task(name="supervision.run_agreements")
+def run_agreements(run_id: int) -> None:
+    """Agreements for everyone, for a large organisation (supervision/bulk_agreements.py); safe to deliver twice."""
+    from .bulk_agreements import agreements_run
+
+    agreements_run(run_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import calendar_admin, contracts, dashboard, feeds, notes, notifications, planner, sessions
+from .views import agreements_bulk, calendar_admin, contracts, dashboard, feeds, notes, notifications, planner, sessions
 
 app_name = "supervision"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("contracts/", contracts.contract_list, name="contract-list"),
     path("contracts/new/", contracts.contract_add, name="contract-add"),
     path("contracts/template/", contracts.contract_template, name="contract-template"),
+    path("contracts/for-everyone/", agreements_bulk.contract_bulk, name="contract-bulk"),
+    path("contracts/for-everyone/<uuid:code>/", agreements_bulk.contract_bulk_status, name="contract-bulk-status"),
     path("contracts/<uuid:code>/", contracts.contract_detail, name="contract-detail"),
     path("contracts/<uuid:code>/edit/", contracts.contract_edit, name="contract-edit"),
     path("contracts/<uuid:code>/sign/", contracts.contract_sign_view, name="contract-sign"),

@@ -838,3 +838,36 @@ TABLE.update(
         "accounts:identity-providers": Row(None, POST, ORG_ADMIN_ONLY),
     }
 )
+
+
+# --- Issue 15: agreements for everyone ----------------------------------------------------------------
+# Organisation admins make everyone's agreements and follow a run of their organisation's; the run's
+# status page of another organisation is not found. (create_organisation is a command, the setup
+# checklist sits on the home page and its "I have checked these dates" posts to supervision:terms.)
+
+
+def agreement_run_args(cast, person, case):
+    """own: a finished run of the person's organisation; foreign: one of the other organisation."""
+    from django.utils import timezone
+
+    from supervision.models import AgreementRun
+
+    mine = _home_of(cast, person)
+    admin = cast.org_admin if mine == cast.organisation else cast.outsider
+    if case == "foreign":
+        admin = cast.outsider if admin == cast.org_admin else cast.org_admin
+    run = AgreementRun.objects.create(
+        organisation=admin.organisation, requested_by=admin, status=AgreementRun.Status.DONE, finished_at=timezone.now()
+    )
+    return {"code": run.code}
+
+
+ARGUMENTS["agreement_run"] = agreement_run_args
+CASES["agreement_run"] = ("own", "foreign")
+
+TABLE.update(
+    {
+        "supervision:contract-bulk": Row(None, GET_POST, ORG_ADMIN_ONLY),
+        "supervision:contract-bulk-status": Row("agreement_run", GET, ORG_ADMIN_OBJECT),
+    }
+)

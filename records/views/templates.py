@@ -11,6 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import admin_settings, org_admin_required
 from accounts.models import StaffMember
+from supervision.models import SetupCheck
+from supervision.setup import setup_check
 
 from ..builtin import ensure_builtin_templates
 from ..forms_templates import DefaultsForm, TemplateForm, section_formset, section_initial, with_another_row
@@ -177,6 +179,9 @@ def template_defaults(request):
         changes = form.changes()
         for setting, template in changes:
             template_set_default(actor=admin, setting=setting, template=template, request=request)
+        if settings:
+            # Saving the page, changed or not, is the admin's word that the forms are chosen (the setup checklist).
+            setup_check(actor=admin, step=SetupCheck.Step.RECORD_FORMS, request=request)
         if changes:
             names = ", ".join(setting.name for setting, _template in changes)
             messages.success(request, f"Saved. New 1:1 records in {names} use the template you chose.")

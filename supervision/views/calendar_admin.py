@@ -30,8 +30,9 @@ from ..forms_calendar import (
     HalfTermForm,
     parse_calendar,
 )
-from ..models import AcademicYear, ClosureDay, HalfTerm
+from ..models import AcademicYear, ClosureDay, HalfTerm, SetupCheck
 from ..school_calendar import academic_year_name, school_days
+from ..setup import setup_check
 
 # The import page shows this, with one of the organisation's settings: docs/calendar-import-sample.csv, shortened.
 SAMPLE_CSV = """academic year,term,half,starts,ends,setting,name
@@ -147,6 +148,13 @@ def terms(request):
                     "Check its dates and add your INSET days.",
                 )
             return redirect("supervision:terms")
+        if action == "checked":
+            if not HalfTerm.objects.filter(organisation=organisation).exists():
+                messages.error(request, "There are no term dates to check yet: add the default calendar first.")
+                return redirect("supervision:terms")
+            setup_check(actor=staff, step=SetupCheck.Step.TERM_DATES, request=request)
+            messages.success(request, "Thank you: the term dates are marked as checked.")
+            return redirect("supervision:terms")
         messages.error(request, "Choose what to add to the calendar.")
         return redirect("supervision:terms")
 
@@ -167,6 +175,9 @@ def terms(request):
         "next_start_year": next_start_year,
         "next_year_name": academic_year_name(next_start_year),
         "default_years": f"{academic_year_name(this_year)} and {academic_year_name(this_year + 1)}",
+        "terms_checked": SetupCheck.objects.filter(organisation=organisation, step=SetupCheck.Step.TERM_DATES)
+        .select_related("checked_by__user")
+        .first(),
     }
     return render(request, "supervision/terms.html", context)
 

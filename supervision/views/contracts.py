@@ -19,8 +19,9 @@ from ..forms import (
     OverrideForm,
     SignForm,
 )
-from ..models import Contract, FrequencyOverride, Session, SessionStatus
+from ..models import Contract, FrequencyOverride, Session, SessionStatus, SetupCheck
 from ..rules import effective_frequency
+from ..setup import setup_check
 
 
 def _apply_errors(form, error: ValidationError) -> None:
@@ -118,6 +119,8 @@ def contract_template(request):
         services.contract_template_update(
             actor=request.staff, template=template, values={f: form.cleaned_data[f] for f in fields}, request=request
         )
+        # Saving it, changed or not, is the admin's word that the wording is right (the setup checklist).
+        setup_check(actor=request.staff, step=SetupCheck.Step.AGREEMENT_WORDING, request=request)
         messages.success(request, "Saved. New agreements use this wording; existing ones keep what was signed.")
         return redirect("supervision:contract-template")
     return render(request, "supervision/contract_template.html", {"form": form})
