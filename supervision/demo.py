@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Frequency, Organisation, StaffMember
 
 from . import services
-from .models import Contract, HalfTerm, SessionStatus
+from .models import Contract, HalfTerm, SessionStatus, SetupCheck
 from .slots import LONDON, Availability
 
 UPCOMING = {"staff@riverside.example", "supervisor@riverside.example", "dsl@riverside.example"}
@@ -40,6 +40,13 @@ def _sign_for_demo(contract: Contract, on) -> None:
 def seed_demo(organisation: Organisation, today) -> None:
     _seed_history(organisation, today)
     seed_notifications(organisation, today)
+    # The demo trust is already set up: its admin checked the dates, the wording and the forms, so the
+    # setup checklist (supervision/setup.py) does not stand in front of the demo.
+    admin = StaffMember.objects.filter(organisation=organisation, user__email="admin@riverside.example").first()
+    SetupCheck.objects.bulk_create(
+        [SetupCheck(organisation=organisation, step=step, checked_by=admin) for step in SetupCheck.Step.values],
+        ignore_conflicts=True,
+    )
 
 
 def _seed_history(organisation: Organisation, today) -> None:

@@ -115,3 +115,11 @@ def test_every_demo_sign_in_works_and_opens_its_pages(demo, client, settings, em
     assert response.status_code == 302, response.content.decode()[:2000]
     for url in DEMO_PAGES[email]:
         assert client.get(url).status_code == 200, (email, url)
+
+
+def test_the_demo_admin_is_not_shown_the_setup_checklist(demo, client, settings):
+    # The demo trust is set up already: its admin's home starts with the work, not with "Setting up".
+    client.post("/accounts/login/", {"username": "admin@riverside.example", "password": settings.DEMO_PASSWORD})
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b'id="setup-checklist"' not in response.content
