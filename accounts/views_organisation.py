@@ -71,7 +71,8 @@ _LABELS = {
 @staff_required
 @require_GET
 def organisation_logo(request, digest):
-    """The logo of the signed-in person's organisation; the digest in the address lets it be cached for good."""
+    """The logo of the signed-in person's organisation, by its SHA-256 (a new logo gets a new address).
+    Like every response to a signed-in person it is sent `no-store` (config/middleware.py)."""
     logo = (
         OrganisationLogo.objects.filter(organisation_id=request.staff.organisation_id, sha256=digest)
         .only("image", "content_type")
@@ -80,7 +81,6 @@ def organisation_logo(request, digest):
     if logo is None:
         raise Http404("No such logo.")
     response = HttpResponse(bytes(logo.image), content_type=logo.content_type)
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Disposition"] = "inline"
     return response
