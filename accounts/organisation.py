@@ -42,6 +42,10 @@ def logo_from_upload(data: bytes) -> Logo:
             f"The logo is {len(data) // 1024:,} KB: the largest allowed is {LOGO_MAX_BYTES // 1024} KB."
         )
     try:
+        # WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process, so a cut-off file would
+        # load with grey where the rest was: verify (chunk by chunk, with checksums for PNG) first.
+        with Image.open(BytesIO(data)) as image:
+            image.verify()
         with Image.open(BytesIO(data)) as image:
             kind = image.format
             if kind not in LOGO_FORMATS:
@@ -60,7 +64,7 @@ def logo_from_upload(data: bytes) -> Logo:
             return Logo(out.getvalue(), LOGO_FORMATS[kind], image.width, image.height)
     except ValidationError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise ValidationError("The file is not a PNG or JPEG image that can be read.") from None
 
 
