@@ -8,7 +8,6 @@ with the installation's certificate (RECORDS_SIGNING_CERT, or the self-signed de
 verify page and the PDF say when that certificate is self-signed.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -211,12 +210,3 @@ def trusted_pems(organisation_id: int) -> list[str]:
     return list(
         SigningCertificate.objects.filter(organisation_id=organisation_id).values_list("certificate_pem", flat=True)
     )
-
-
-def is_self_signed_pem(pem: bytes) -> bool:
-    certificate = x509.load_pem_x509_certificate(pem)
-    return certificate.issuer == certificate.subject
-
-
-def fingerprint_of_pem(pem: bytes) -> str:
-    return hashlib.sha256(x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)).hexdigest()
