@@ -304,3 +304,24 @@ def test_the_self_signed_certificate_is_named_plainly_until_the_organisations_ow
 
 def pdf_text(data: bytes) -> str:
     return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def test_the_page_takes_the_same_number_of_queries_for_1_and_4_certificates(cast, login, ca):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(cast.org_admin)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(PAGE)
+        return len(queries), len(response.context["earlier"])
+
+    upload(client, p12(*make_leaf(ca)))
+    upload(client, p12(*make_leaf(ca)))
+    small, small_earlier = count()
+    for _ in range(3):
+        upload(client, p12(*make_leaf(ca)))
+    large, large_earlier = count()
+    assert (small_earlier, large_earlier) == (1, 4)
+    assert small == large
