@@ -81,6 +81,7 @@ def test_a_good_change_is_saved_and_audited_with_before_and_after(cast, login):
         "retention_months": [12, 24],
         "email_sender_name": ["", "Cast Learning Trust"],
     }
+    assert "Organisation settings changed" in client.get(reverse("accounts:audit-list")).content.decode()
     # Saving again unchanged writes nothing.
     unchanged = {key: after for key, (_, after) in event.details["changes"].items()}
     assert client.post(PAGE, unchanged).status_code == 302

@@ -203,6 +203,7 @@ def test_closing_keeps_people_and_history_and_drops_the_setting_from_pickers_and
     assert cast.secondary.closed_on is not None
     event = AuditEvent.objects.get(action="setting.closed")
     assert event.details["changes"] == {"closed_on": [None, cast.secondary.closed_on.isoformat()]}
+    assert "Setting closed" in client.get(reverse("accounts:audit-list")).content.decode()
     # Kept: the row, its people, and the list (marked closed).
     assert Setting.objects.filter(pk=cast.secondary.pk).exists()
     assert cast.secondary in cast.supervisee2.settings.all()
