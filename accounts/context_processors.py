@@ -31,6 +31,9 @@ def navigation(request):
         more.append(("accounts:staff-list", "Staff", "bi-person-lines-fill"))
         more.append(("supervision:terms", "Term dates", "bi-calendar-range"))
         more.append(("records:template-list", "Record forms", "bi-journal-richtext"))
+        more.append(("accounts:setting-list", "Settings", "bi-building"))
+    if staff.role_scope(Role.ORG_ADMIN) == "organisation":
+        more.append(("accounts:organisation-settings", "Organisation", "bi-gear"))
     if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR, Role.HEAD, Role.DSL):
         # Heads and DSLs approve auditors' access to their settings.
         more.append(("records:grant-list", "Auditor access", "bi-key"))

@@ -33,6 +33,8 @@ ACTION_GROUPS = {
     "retention": ("Retention", "Retention"),
     "export": ("Exports", "Export"),
     "audit": ("Audit trail", "Audit trail"),
+    "organisation": ("Organisation", "Organisation"),
+    "setting": ("Settings", "Setting"),
 }
 
 # Labels that "noun + verb" would get wrong; the rest are built by `action_label`.
@@ -67,6 +69,8 @@ ACTION_LABELS = {
     "demo.seeded": "Demo data created",
     "audit.viewed": "Audit trail viewed",
     "audit.exported": "Audit trail downloaded",
+    "organisation.settings_changed": "Organisation settings changed",
+    "organisation.signing_certificate_uploaded": "Signing certificate uploaded",
 }
 
 # What the object types are called on screen; others use their model name.
@@ -82,6 +86,7 @@ OBJECT_TYPES = {
     "closureday": "Closure day",
     "exportjob": "Export",
     "auditorgrant": "Auditor grant",
+    "setting": "Setting",
 }
 
 

@@ -95,6 +95,10 @@ class Organisation(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200)
+    address = models.TextField(blank=True, help_text="Printed in the header of every record's PDF.")
+    email_sender_name = models.CharField(
+        max_length=80, blank=True, help_text="The name outgoing email is from; empty: the installation's default."
+    )
     default_session_minutes = models.PositiveSmallIntegerField(default=30)
     default_frequency = models.CharField(max_length=20, choices=Frequency.choices, default=Frequency.HALF_TERMLY)
     retention_months = models.PositiveSmallIntegerField(
@@ -124,8 +128,33 @@ class Organisation(models.Model):
         return self.name
 
 
+class OrganisationLogo(models.Model):
+    """The logo for the PDF header: a PNG or JPEG checked and re-encoded on upload (accounts/organisation.py).
+
+    Kept in the database, so it is backed up with the organisation and served only through a view for its
+    signed-in members; a row of its own, so loading an organisation never loads the image.
+    """
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="logo")
+    image = models.BinaryField()
+    content_type = models.CharField(max_length=20)
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Logo of {self.organisation_id} ({self.width}x{self.height})"
+
+
+class SettingQuerySet(models.QuerySet):
+    def open(self):
+        """Settings still in use: closed ones stay for history but drop out of pickers and planning."""
+        return self.filter(closed_on__isnull=True)
+
+
 class Setting(models.Model):
-    """A school, nursery or site of an organisation."""
+    """A school, nursery or site of an organisation. Closed, never deleted while anything refers to it."""
 
     class Kind(models.TextChoices):
         PRIMARY = "primary", "Primary school"
@@ -141,6 +170,12 @@ class Setting(models.Model):
     # The setting's day: the planner books sessions inside it.
     day_starts = models.TimeField(default=time(8, 30))
     day_ends = models.TimeField(default=time(16, 30))
+    address = models.TextField(blank=True)
+    closed_on = models.DateField(
+        null=True, blank=True, help_text="Closed settings keep their people and records but are no longer offered."
+    )
+
+    objects = SettingQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

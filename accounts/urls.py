@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views, views_audit, views_email, views_oidc, views_security
+from . import views, views_audit, views_email, views_oidc, views_organisation, views_security
 
 app_name = "accounts"
 
@@ -34,6 +34,12 @@ urlpatterns = [
     path("accounts/email/confirm/<str:token>/", views_email.email_change_confirm_link, name="email-change-confirm"),
     path("accounts/email/verify/<str:token>/", views_email.email_change_verify_link, name="email-change-verify"),
     path("audit/", views_audit.audit_list, name="audit-list"),
+    path("organisation/", views_organisation.organisation_settings, name="organisation-settings"),
+    path("organisation/logo/<str:digest>", views_organisation.organisation_logo, name="organisation-logo"),
+    path("organisation/settings/", views_organisation.setting_list, name="setting-list"),
+    path("organisation/settings/add/", views_organisation.setting_add, name="setting-add"),
+    path("organisation/settings/<uuid:code>/", views_organisation.setting_edit, name="setting-edit"),
+    path("organisation/settings/<uuid:code>/close/", views_organisation.setting_close_view, name="setting-close"),
     path("staff/", views.staff_list, name="staff-list"),
     path("staff/add/", views.staff_add, name="staff-add"),
     path("staff/import/", views.staff_import_view, name="staff-import"),

@@ -232,7 +232,8 @@ def staff_list(request):
 def _staff_form_kwargs(request, instance=None):
     return {
         "organisation": request.staff.organisation,
-        "settings_qs": admin_settings(request.staff),
+        # Closed settings are not offered; a person's membership of one is kept (`_settings_not_offered`).
+        "settings_qs": admin_settings(request.staff).open(),
         "instance": instance,
     }
 

@@ -488,3 +488,39 @@ class ExportJob(models.Model):
     @property
     def percent(self):
         return 100 if self.status == self.Status.DONE else int(100 * self.done / self.total) if self.total else 0
+
+
+class SigningCertificate(models.Model):
+    """An organisation's own certificate for signing record PDFs, uploaded as a PKCS#12 file.
+
+    The certificate and its chain are public; the private key is kept encrypted (PKCS#8, with a key derived
+    from SECRET_KEY, records/certificates.py), never as it was uploaded, and the file's password is not kept
+    at all. The current one (not replaced) signs every PDF made after it; older ones stay so the PDFs they
+    signed still check on /records/verify/.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="signing_certificates")
+    subject = models.CharField(max_length=255)
+    issuer = models.CharField(max_length=255)
+    serial_number = models.CharField(max_length=80)
+    fingerprint_sha256 = models.CharField(max_length=64)
+    not_valid_before = models.DateTimeField()
+    not_valid_after = models.DateTimeField()
+    certificate_pem = models.TextField()
+    chain_pem = models.TextField(blank=True, help_text="The issuing certificates that came in the file.")
+    key_encrypted = models.TextField()
+    uploaded_by = models.ForeignKey(StaffMember, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    replaced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation"], condition=Q(replaced_at__isnull=True), name="signing_certificate_one_current"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} (issued by {self.issuer})"

@@ -6,8 +6,10 @@ certificate (records/signing.py) and written privately under PRIVATE_ROOT. The r
 content hash go into the PDF's document information, so `/records/verify/` can say which record an
 uploaded file claims to be.
 
-WeasyPrint fetches only the product's own bundled files (fonts, `bundle:` URLs): every other URL is
-refused, so nothing a record contains can make the renderer read a local file or reach the network.
+WeasyPrint fetches only the product's own bundled files (fonts, `bundle:` URLs) and the in-memory images
+the caller hands the fetcher (`memory:` URLs: the organisation's logo, checked and re-encoded on upload):
+every other URL is refused, so nothing a record contains can make the renderer read a local file or reach
+the network.
 """
 
 import hashlib
@@ -32,19 +34,21 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from accounts.audit import audit_event
-from accounts.models import AuditEvent, StaffMember
+from accounts.models import AuditEvent, OrganisationLogo, StaffMember
 
 from . import pdfcheck
 from .access import record_in_reach
+from .certificates import current_certificate, organisation_signer, trusted_pems
 from .models import Addendum, FlagKind, FunctionTag, Record, RecordStatus, SignatureCapacity
 from .services import content_hash, mark_name_as_signed, name_as_signed, record_content
-from .signing import SignatureCheck, sign_pdf, signing_material
+from .signing import SignatureCheck, installation_certificate_self_signed, sign_pdf, signing_material
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_SCHEME = "bundle:"
 # bundle:fonts/DejaVuSans.ttf -> static/fonts/DejaVuSans.ttf; plain names only, no "..", no escapes.
 BUNDLE_URL = re.compile(r"^bundle:(?P<path>(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*)$")
+LOGO_URL = "memory:organisation-logo"
 
 
 class RefusedURL(ValueError):
@@ -68,15 +72,21 @@ def bundled_file(url: str) -> Path:
 
 
 class BundledFilesOnly(URLFetcher):
-    """A WeasyPrint URL fetcher that reads bundled files from disk and refuses every other URL
-    (http, https, ftp, file, data...). It never opens a connection: `fetch` is the only way in."""
+    """A WeasyPrint URL fetcher that reads bundled files from disk, and the in-memory files it was given
+    by exact `memory:` URL, and refuses every other URL (http, https, ftp, file, data...). It never opens
+    a connection: `fetch` is the only way in."""
 
-    def __init__(self):
+    def __init__(self, memory: dict[str, tuple[bytes, str]] | None = None):
         super().__init__(allowed_protocols=())
+        self.memory = dict(memory or {})
         self.fetched: list[str] = []
         self.refused: list[str] = []
 
     def fetch(self, url, headers=None):
+        if url in self.memory:
+            body, content_type = self.memory[url]
+            self.fetched.append(url)
+            return URLFetcherResponse(url, body=body, headers={"Content-Type": content_type})
         try:
             path = bundled_file(url)
         except RefusedURL:
@@ -120,7 +130,27 @@ def _people(record: Record) -> list[dict]:
     ]
 
 
-def record_pdf_context(record: Record) -> dict:
+@dataclass(frozen=True)
+class Signing:
+    """What signs an organisation's PDFs now: its own certificate, or the installation's."""
+
+    signer: object | None  # None: the installation's certificate
+    self_signed: bool
+
+
+def organisation_signing(organisation_id: int) -> Signing:
+    certificate = current_certificate(organisation_id)
+    if certificate is not None:
+        return Signing(signer=organisation_signer(certificate), self_signed=False)
+    return Signing(signer=None, self_signed=installation_certificate_self_signed())
+
+
+def signing_self_signed(organisation_id: int) -> bool:
+    """Whether the organisation's PDFs are signed now with a self-signed certificate (no query of the key)."""
+    return current_certificate(organisation_id) is None and installation_certificate_self_signed()
+
+
+def record_pdf_context(record: Record, *, self_signed: bool = False, logo: OrganisationLogo | None = None) -> dict:
     """The record as the PDF shows it: the signed content from `record_content`, and what followed it
     (the signatures, locked addenda, confirmations that decisions are on the child's file)."""
     content = record_content(record)
@@ -173,12 +203,18 @@ def record_pdf_context(record: Record) -> dict:
         "content_matches": content_hash(record) == record.content_hash,
         "generated_at": timezone.now(),
         "verify_url": settings.SITE_URL + reverse("records:record-verify"),
+        "address": record.organisation.address,
+        "logo_url": LOGO_URL if logo is not None else "",
+        "self_signed": self_signed,
     }
 
 
-def render_record_pdf_bytes(record: Record) -> bytes:
-    """The record as an unsigned PDF."""
-    return html_to_pdf(render_to_string("records/pdf/record.html", record_pdf_context(record)))
+def render_record_pdf_bytes(record: Record, *, self_signed: bool = False) -> bytes:
+    """The record as an unsigned PDF, with the organisation's logo when it has one."""
+    logo = OrganisationLogo.objects.filter(organisation_id=record.organisation_id).first()
+    fetcher = BundledFilesOnly(memory={LOGO_URL: (bytes(logo.image), logo.content_type)} if logo else None)
+    context = record_pdf_context(record, self_signed=self_signed, logo=logo)
+    return html_to_pdf(render_to_string("records/pdf/record.html", context), fetcher)
 
 
 def pdf_filename(record: Record) -> str:
@@ -239,8 +275,12 @@ def store_record_pdf(record_id: int) -> Path | None:
         return None
     addenda = _locked_addenda(record.pk)
     started = time.monotonic()
+    signing = organisation_signing(record.organisation_id)
     pdf = sign_pdf(
-        render_record_pdf_bytes(record), reason=f"Supervision record {record.code}", name=record.organisation.name
+        render_record_pdf_bytes(record, self_signed=signing.self_signed),
+        reason=f"Supervision record {record.code}",
+        name=record.organisation.name,
+        signer=signing.signer,
     )
     seconds = time.monotonic() - started
     relative = Path("records") / str(record.organisation.code) / f"{record.code}.pdf"
@@ -301,6 +341,16 @@ def _stored_copies(record: Record) -> set[str]:
     return {e.details.get("sha256") for e in events.only("details")} | {record.pdf_sha256}
 
 
+def _check_against_organisation(data: bytes, organisation_id: int) -> SignatureCheck:
+    """Check in the child process against the installation's certificate and every one the organisation
+    uploaded (current or replaced), written for the child to a private temporary file."""
+    bundle = Path(signing_material().certificate).read_text() + "".join(trusted_pems(organisation_id))
+    with tempfile.NamedTemporaryFile("w", prefix="trusted-", suffix=".pem") as f:  # mode 0600
+        f.write(bundle)
+        f.flush()
+        return pdfcheck.check_in_child(data, f.name)
+
+
 def verify_record_pdf(*, actor: StaffMember, data: bytes, request=None) -> Verification:
     """Check an uploaded PDF: is it intact, which record of the actor's organisation is it, does it match
     what was stored? Names the record only to someone who may reach it. Writes the outcome (and whether
@@ -326,7 +376,7 @@ def verify_record_pdf(*, actor: StaffMember, data: bytes, request=None) -> Verif
         check = SignatureCheck(readable=False, refused=True, problem=problem)
         checked = "refused unread"
     else:
-        check = pdfcheck.check_in_child(data, str(signing_material().certificate))
+        check = _check_against_organisation(data, actor.organisation_id)
         checked = "refused" if check.refused else "child process"
     try:
         code = uuid.UUID(check.record_code)

@@ -72,8 +72,9 @@ def screen(data: bytes) -> str:
 
 
 def check_in_child(data: bytes, certificate: str):
-    """The SignatureCheck of `data` against the PEM certificate at `certificate`, made in a child
-    process with limits; a refused check (`refused=True`) when the child did not finish."""
+    """The SignatureCheck of `data` against the PEM certificates in the file `certificate` (one or more,
+    each trusted), made in a child process with limits; a refused check (`refused=True`) when the child
+    did not finish."""
     from django.conf import settings
 
     from .signing import SignatureCheck
@@ -133,11 +134,11 @@ def _limit(cpu_seconds: int, memory_bytes: int) -> None:
 def main(argv: list[str]) -> int:
     certificate, cpu_seconds, memory_bytes = argv[0], int(argv[1]), int(argv[2])
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    from pyhanko.sign.general import load_cert_from_pemder
+    from pyhanko.keys import load_certs_from_pemder
 
     from records.signing import check_signed_pdf
 
-    trusted = load_cert_from_pemder(certificate)
+    trusted = list(load_certs_from_pemder([certificate]))
     data = sys.stdin.buffer.read()
     _limit(cpu_seconds, memory_bytes)
     check = check_signed_pdf(data, trusted=trusted)

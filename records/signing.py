@@ -138,12 +138,25 @@ def ensure_development_certificate(directory: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def sign_pdf(data: bytes, *, reason: str, name: str) -> bytes:
-    """Sign the whole PDF with the organisation's certificate, certifying that no change is allowed."""
+def installation_signer() -> signers.SimpleSigner:
     material = signing_material()
     signer = signers.SimpleSigner.load(str(material.key), str(material.certificate), key_passphrase=material.passphrase)
     if signer is None:  # pyHanko logs why
         raise ImproperlyConfigured(f"Could not load the signing key {material.key} and certificate.")
+    return signer
+
+
+def installation_certificate_self_signed() -> bool:
+    """Whether the installation's certificate (used by organisations without their own) is self-signed:
+    PDF readers then show its signatures as of unknown validity, and the PDF and verify page say so."""
+    certificate = x509.load_pem_x509_certificate(Path(signing_material().certificate).read_bytes())
+    return certificate.issuer == certificate.subject
+
+
+def sign_pdf(data: bytes, *, reason: str, name: str, signer: signers.Signer | None = None) -> bytes:
+    """Sign the whole PDF, certifying that no change is allowed: with `signer` (an organisation's own
+    certificate, records/certificates.py), or the installation's certificate."""
+    signer = signer or installation_signer()
     metadata = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
         reason=reason,
@@ -183,8 +196,9 @@ class SignatureCheck:
         return all((self.readable, self.signed, self.intact, self.valid, self.whole_file, self.trusted))
 
 
-def check_signed_pdf(data: bytes, *, trusted=None) -> SignatureCheck:
-    """Validate the one signature of a record PDF against the organisation's certificate (or `trusted`).
+def check_signed_pdf(data: bytes, *, trusted: list | None = None) -> SignatureCheck:
+    """Validate the one signature of a record PDF against the installation's certificate, or the
+    certificates in `trusted` (the installation's and the organisation's own).
 
     Anything unexpected (a file that does not parse, no signature or several, a signature that cannot
     be read) is reported as a problem, never as intact. Running out of memory is not a problem of the
@@ -208,7 +222,7 @@ def check_signed_pdf(data: bytes, *, trusted=None) -> SignatureCheck:
         problem = "The file has no digital signature." if not signatures else "The file has more than one signature."
         return SignatureCheck(readable=True, problem=problem, **claimed)
     try:
-        context = ValidationContext(trust_roots=[trusted or trusted_certificate()])
+        context = ValidationContext(trust_roots=list(trusted or [trusted_certificate()]))
         usage = KeyUsageConstraints(key_usage={"non_repudiation", "digital_signature"})
         status = validate_pdf_signature(signatures[0], context, key_usage_settings=usage)
     except MemoryError:

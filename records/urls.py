@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import actions, exports, oversight, pdf, records, templates
+from .views import actions, certificate, exports, oversight, pdf, records, templates
 
 app_name = "records"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("sessions/<uuid:code>/record/", records.record_start_view, name="record-start"),
     path("records/", records.record_list, name="record-list"),
     path("records/verify/", pdf.record_verify, name="record-verify"),
+    path("organisation/signing-certificate/", certificate.signing_certificate, name="signing-certificate"),
     path("records/safeguarding/", actions.safeguarding, name="safeguarding"),
     path("records/flags/<uuid:code>/resolve/", actions.flag_resolve, name="flag-resolve"),
     path("records/decisions/<uuid:code>/confirm/", actions.decision_confirm_view, name="decision-confirm"),

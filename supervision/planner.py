@@ -92,7 +92,8 @@ def _local_date(moment: datetime) -> date:
 def session_setting(contract: Contract) -> Setting | None:
     """The setting the session belongs to, chosen as `services.session_people` does (prefetched settings)."""
     for person in (contract.supervisee, contract.supervisor):
-        settings = sorted(person.settings.all(), key=lambda s: s.name)
+        # An open setting before a closed one, as `services.session_people` chooses.
+        settings = sorted(person.settings.all(), key=lambda s: (s.closed_on is not None, s.name))
         if settings:
             return settings[0]
     return None

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -370,7 +371,11 @@ def override_add(
 def session_people(*, contract: Contract | None = None, group: SupervisionGroup | None = None):
     """(supervisor, attendees, setting) of a 1:1 agreement or a group."""
     if contract is not None:
-        setting = contract.supervisee.settings.order_by("name").first() or contract.supervisor.settings.first()
+        # An open setting first: a closed one only when the person has no other (their history stays there).
+        setting = (
+            contract.supervisee.settings.order_by(F("closed_on").asc(nulls_first=True), "name").first()
+            or contract.supervisor.settings.order_by(F("closed_on").asc(nulls_first=True), "name").first()
+        )
         return contract.supervisor, [contract.supervisee], setting
     return group.supervisor, list(group.members.all()), group.setting
 

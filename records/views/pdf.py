@@ -18,7 +18,7 @@ from accounts.models import Role
 
 from ..access import get_record_for_user
 from ..models import RecordStatus
-from ..pdf import pdf_filename, stored_pdf_path, verify_record_pdf
+from ..pdf import pdf_filename, signing_self_signed, stored_pdf_path, verify_record_pdf
 from ..tasks import render_record_pdf
 
 # Heads and DSLs read the notes on screen with a reason; the PDF goes to the people in the session and
@@ -132,4 +132,5 @@ def _record_verify(request, cap):
     if request.method == "POST" and form.is_valid():
         result = verify_record_pdf(actor=request.staff, data=form.cleaned_data["file"], request=request)
         form = VerifyForm()
-    return render(request, "records/record_verify.html", {"form": form, "result": result})
+    context = {"form": form, "result": result, "self_signed": signing_self_signed(request.staff.organisation_id)}
+    return render(request, "records/record_verify.html", context)

@@ -223,7 +223,7 @@ def half_term_edit(request, code):
 def closure_add(request):
     staff = request.staff
     every_setting = org_wide_admin(staff)
-    form = ClosureForm(request.POST or None, settings_qs=admin_settings(staff), every_setting=every_setting)
+    form = ClosureForm(request.POST or None, settings_qs=admin_settings(staff).open(), every_setting=every_setting)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

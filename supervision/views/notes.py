@@ -32,7 +32,7 @@ def group_add(request):
     staff = request.staff
     require(staff.has_role(Role.SUPERVISOR, *OVERSIGHT_ROLES), "Supervisors and the setting's leaders set up groups.")
     scope = _scope_settings(staff, Role.SUPERVISOR, *OVERSIGHT_ROLES)
-    settings_qs = staff.organisation.settings.all()
+    settings_qs = staff.organisation.settings.open()
     if scope != "organisation":
         settings_qs = settings_qs.filter(id__in=scope)
     people = (

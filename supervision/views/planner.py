@@ -66,7 +66,7 @@ def _caseloads(staff):
     choices = []
     scope = _scope_settings(staff, *OVERSIGHT_ROLES)
     if scope:
-        settings = Setting.objects.filter(organisation=organisation)
+        settings = Setting.objects.filter(organisation=organisation).open()
         if scope != "organisation":
             settings = settings.filter(id__in=scope)
         for setting in settings:

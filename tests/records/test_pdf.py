@@ -316,7 +316,9 @@ def test_the_record_pdf_loads_only_bundled_fonts(record, monkeypatch):
     from records import pdf
 
     fetchers = []
-    monkeypatch.setattr(pdf, "BundledFilesOnly", lambda: fetchers.append(BundledFilesOnly()) or fetchers[-1])
+    monkeypatch.setattr(
+        pdf, "BundledFilesOnly", lambda **kwargs: fetchers.append(BundledFilesOnly(**kwargs)) or fetchers[-1]
+    )
     pdf.render_record_pdf_bytes(record)
     (fetcher,) = fetchers
     assert fetcher.refused == []
