@@ -205,7 +205,7 @@ def setup_checklist(organisation: Organisation) -> Checklist:
     flags = (
         Organisation.objects.filter(pk=organisation.pk)
         .annotate(
-            has_settings=Exists(Setting.objects.filter(organisation=OuterRef("pk"))),
+            has_settings=Exists(Setting.objects.filter(organisation=OuterRef("pk"), closed_on__isnull=True)),
             terms_checked=Exists(checks.filter(step=SetupCheck.Step.TERM_DATES)),
             wording_checked=Exists(checks.filter(step=SetupCheck.Step.AGREEMENT_WORDING)),
             forms_checked=Exists(checks.filter(step=SetupCheck.Step.RECORD_FORMS)),
