@@ -14,6 +14,14 @@
     "Registration successful!": "Added.",
     "Registration aborted.": "Stopped: try again when you are ready.",
     "Registration aborted or not allowed.": "Cancelled, or not allowed by your device. Try again.",
+    "Verification failed. An unknown server error occurred.":
+      "Not accepted. After several tries the account locks: start again from the sign-in page.",
+    "Verification failed. Could not retrieve parameters from the server.":
+      "Could not start: your sign-in may have lapsed. Start again from the sign-in page.",
+    "Registration failed. The server was unable to verify this passkey.":
+      "This passkey could not be added. Try again, or start again from the security page.",
+    "Registration failed. Unable to fetch registration options from server.":
+      "Could not start: go back to the security page and name the passkey again.",
     "Registration failed. You most likely already have a Passkey registered for this site.":
       "This device already holds a passkey for Supervision: it is on your list.",
   };

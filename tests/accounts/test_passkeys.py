@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
@@ -127,6 +129,22 @@ def test_a_second_passkey_keeps_the_recovery_codes(cast, clock):
         "Laptop",
         "Phone",
     ]
+
+
+def test_the_security_page_costs_the_same_queries_with_more_passkeys(cast, clock):
+    def queries(client):
+        client.get(SECURITY)  # the session settles first
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(SECURITY).status_code == 200
+        return len(captured)
+
+    _, client = enrolled(cast.supervisee, "Laptop")
+    client.get(ADDED)
+    one = queries(client)
+    add_passkey(client, "Phone")
+    add_passkey(client, "Security key")
+    assert WebAuthnCredential.objects.filter(user=cast.supervisee.user).count() == 3
+    assert queries(client) == one
 
 
 def test_a_name_is_required_and_nothing_starts_without_one(cast, clock):
