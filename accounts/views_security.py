@@ -99,6 +99,9 @@ def sign_in_code(request):
             factor = "recovery_code" if isinstance(device, StaticDevice) else "authenticator"
             return redirect(finish_sign_in(request, user=user, pending=pending, device=device, factor=factor))
     context = {"form": form, "has_app": authenticator(user) is not None, "has_passkey": has_passkey(user)}
+    if context["has_passkey"] and not context["has_app"]:
+        form.fields["code"].label = "Recovery code"
+        form.fields["code"].help_text = "One of the recovery codes you kept when you added your first passkey."
     if context["has_passkey"]:
         context["passkey_config"] = passkey_config(
             request, begin="accounts:login-passkey-begin", complete="accounts:login-passkey-complete"

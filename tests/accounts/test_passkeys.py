@@ -215,6 +215,18 @@ def test_the_second_step_takes_the_passkey_and_says_where_to_go(cast, clock):
     assert device.last_used_at is not None and device.sign_count == 1
 
 
+def test_a_recovery_code_signs_in_someone_whose_passkey_is_lost(cast, clock):
+    _, client = enrolled(cast.dsl)
+    codes = client.get(ADDED).context["codes"]
+    client, _ = password_step(cast.dsl)
+    assert "Recovery code" in client.get(CODE).content.decode()
+    assert client.post(CODE, {"code": "not-a-code"}).status_code == 200
+    assert signed_in_as(client) is None
+    response = client.post(CODE, {"code": codes[0]})
+    assert response.status_code == 302 and signed_in_as(client) == cast.dsl.user.email
+    assert AuditEvent.objects.get(action="auth.signed_in").details == {"second_factor": "recovery_code"}
+
+
 def test_no_passkey_step_without_the_password(cast, clock):
     passkey, _ = enrolled(cast.dsl)
     client = Client()
