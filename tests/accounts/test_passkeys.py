@@ -12,7 +12,7 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
@@ -193,6 +193,15 @@ def test_adding_a_passkey_meets_the_organisations_rule(cast, clock):
     assert response.url == CODE and signed_in_as(client) is None
     assert passkey_step(client, passkey).status_code == 200
     assert signed_in_as(client) == cast.dsl.user.email
+
+
+def test_the_librarys_own_passwordless_views_are_not_reachable(settings):
+    """django-otp-webauthn's views would sign someone in with a passkey alone; they are not mounted, and
+    its authentication backend is not in use."""
+    with pytest.raises(NoReverseMatch):
+        reverse("otp_webauthn:credential-authentication-complete")
+    assert not any("webauthn" in backend.lower() for backend in settings.AUTHENTICATION_BACKENDS)
+    assert settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN is False
 
 
 # --- Signing in -----------------------------------------------------------------------------------
