@@ -4,6 +4,10 @@ import re
 import uuid
 
 from django import forms
+from django_otp_webauthn.models import WebAuthnCredential
+
+from .passkeys import NAME_MAX_LENGTH, passkeys
+from .validators import TextForm
 
 # Personal Google accounts carry no Workspace domain (`hd`), so naming these would sign nobody in.
 CONSUMER_GOOGLE_DOMAINS = {"gmail.com", "googlemail.com"}
@@ -89,3 +93,28 @@ class IdentityProvidersForm(forms.Form):
         if not DOMAIN.fullmatch(value):
             raise forms.ValidationError("Enter a domain name only, like school.org.uk.")
         return value
+
+
+class PasskeyNameForm(TextForm):
+    name = forms.CharField(
+        label="Name this passkey",
+        max_length=NAME_MAX_LENGTH,
+        help_text="So you can tell your passkeys apart, for example “MacBook Touch ID” or “Work phone”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+    def clean_name(self):
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the passkey a name.")
+        return name
+
+
+class PasskeyRemoveForm(forms.Form):
+    """Only the person's own passkeys are choices: another person's is "not one of the available choices"."""
+
+    passkey = forms.ModelChoiceField(queryset=WebAuthnCredential.objects.none(), to_field_name="credential_id_sha256")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["passkey"].queryset = passkeys(user)

@@ -61,7 +61,15 @@ class SecondFactorMiddleware:
     Costs one query per request for a session that has not shown a second factor; none otherwise.
     """
 
-    ENROLMENT_PAGES = {"security", "security-authenticator", "logout"}
+    ENROLMENT_PAGES = {
+        "security",
+        "security-authenticator",
+        "security-passkey-add",
+        "passkey-register-begin",
+        "passkey-register-complete",
+        "security-passkey-added",
+        "logout",
+    }
 
     def __init__(self, get_response):
         self.get_response = get_response

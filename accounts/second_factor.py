@@ -1,4 +1,5 @@
-"""Second factors: an authenticator app (TOTP) and single-use recovery codes, kept by django-otp.
+"""Second factors: an authenticator app (TOTP), passkeys (WebAuthn, `accounts.passkeys`) and single-use
+recovery codes, kept by django-otp.
 
 Who must have one (`second_factor_required`), enrolment, new recovery codes and an admin's reset. The
 codes themselves are checked in `accounts.reauth`, where sign-in and signing share django-axes' lockout.
@@ -11,6 +12,7 @@ from django.db import transaction
 from django.utils.safestring import mark_safe
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from .audit import audit_event
 from .models import Role, StaffMember, User
@@ -46,7 +48,13 @@ def authenticator(user: User) -> TOTPDevice | None:
 
 
 def has_second_factor(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    """An authenticator app or a passkey (recovery codes alone are not a factor). One query."""
+    return (
+        TOTPDevice.objects.filter(user=user, confirmed=True)
+        .values("id")
+        .union(WebAuthnCredential.objects.filter(user=user, confirmed=True).values("id"))
+        .exists()
+    )
 
 
 def recovery_codes_left(user: User) -> int:
@@ -85,7 +93,7 @@ def authenticator_confirm(*, user: User, device: TOTPDevice, request=None) -> li
     replaced = TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()[0] > 0
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    codes = _new_recovery_codes(user)
+    codes = new_recovery_codes(user)
     audit_event(
         action="auth.second_factor_enrolled", actor=user, request=request, details={"replaced_earlier_app": replaced}
     )
@@ -95,12 +103,12 @@ def authenticator_confirm(*, user: User, device: TOTPDevice, request=None) -> li
 @transaction.atomic
 def recovery_codes_renew(*, user: User, request=None) -> list[str]:
     """A new set of recovery codes; the earlier set stops working."""
-    codes = _new_recovery_codes(user)
+    codes = new_recovery_codes(user)
     audit_event(action="auth.recovery_codes_renewed", actor=user, request=request)
     return codes
 
 
-def _new_recovery_codes(user: User) -> list[str]:
+def new_recovery_codes(user: User) -> list[str]:
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
@@ -110,16 +118,26 @@ def _new_recovery_codes(user: User) -> list[str]:
 
 @transaction.atomic
 def second_factor_reset(*, actor: StaffMember, staff: StaffMember, request=None) -> bool:
-    """An organisation admin removes a person's authenticator app and recovery codes (a lost phone). The
+    """An organisation admin removes a person's authenticator app, passkeys and recovery codes (a lost phone). The
     person enrols again at their next sign-in if their role needs it, and is told by email. Returns
     whether there was anything to remove. The caller has checked the admin manages the person."""
     removed = (
         TOTPDevice.objects.filter(user=staff.user).delete()[0]
         + StaticDevice.objects.filter(user=staff.user).delete()[0]
     )
+    passkeys_removed = (
+        WebAuthnCredential.objects.filter(user=staff.user).delete()[1].get(WebAuthnCredential._meta.label, 0)
+    )
+    removed += passkeys_removed
     if not removed:
         return False
-    audit_event(action="auth.second_factor_reset", actor=actor.user, obj=staff, request=request)
+    audit_event(
+        action="auth.second_factor_reset",
+        actor=actor.user,
+        obj=staff,
+        request=request,
+        details={"passkeys_removed": passkeys_removed},
+    )
     staff_id, actor_id = staff.id, actor.id
     transaction.on_commit(lambda: send_second_factor_reset_email.delay(staff_id, actor_id))
     return True

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views, views_audit, views_email, views_oidc, views_organisation, views_security
+from . import views, views_audit, views_email, views_oidc, views_organisation, views_passkeys, views_security
 
 app_name = "accounts"
 
@@ -14,6 +14,28 @@ urlpatterns = [
     path("accounts/security/", views_security.security, name="security"),
     path("accounts/security/authenticator/", views_security.security_authenticator, name="security-authenticator"),
     path("accounts/security/recovery-codes/", views_security.security_recovery_codes, name="security-recovery-codes"),
+    # Passkeys: django-otp-webauthn's own URLs are not mounted (accounts/views_passkeys.py says why).
+    path("accounts/login/passkey/begin/", views_passkeys.sign_in_passkey_begin, name="login-passkey-begin"),
+    path("accounts/login/passkey/complete/", views_passkeys.sign_in_passkey_complete, name="login-passkey-complete"),
+    path("accounts/security/passkeys/add/", views_passkeys.security_passkey_add, name="security-passkey-add"),
+    path("accounts/security/passkeys/added/", views_passkeys.security_passkey_added, name="security-passkey-added"),
+    path("accounts/security/passkeys/remove/", views_passkeys.security_passkey_remove, name="security-passkey-remove"),
+    path(
+        "accounts/security/passkeys/register/begin/",
+        views_passkeys.passkey_register_begin,
+        name="passkey-register-begin",
+    ),
+    path(
+        "accounts/security/passkeys/register/complete/",
+        views_passkeys.passkey_register_complete,
+        name="passkey-register-complete",
+    ),
+    path("accounts/passkey/confirm/begin/", views_passkeys.passkey_confirm_begin, name="passkey-confirm-begin"),
+    path(
+        "accounts/passkey/confirm/complete/",
+        views_passkeys.passkey_confirm_complete,
+        name="passkey-confirm-complete",
+    ),
     path("staff/sign-in-rule/", views_security.second_factor_rule, name="second-factor-rule"),
     path("staff/sign-in-rule/providers/", views_security.identity_providers, name="identity-providers"),
     path("accounts/password-reset/", views.PasswordResetView.as_view(), name="password-reset"),

@@ -15,9 +15,10 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from .access import get_staff_for_admin, org_admin_required, staff_required
 from .audit import audit_event
 from .backends import has_left
-from .forms_security import CodeForm, IdentityProvidersForm, SecondFactorRuleForm
+from .forms_security import CodeForm, IdentityProvidersForm, PasskeyRemoveForm, SecondFactorRuleForm
 from .models import Role, User
 from .oidc import configured_providers, identity_providers_set
+from .passkeys import has_passkey, passkey_config, passkeys
 from .reauth import confirm_password, confirm_sign_in_code
 from .second_factor import (
     authenticator,
@@ -52,7 +53,7 @@ def start_second_step(request, user, redirect_to: str, provider: str = ""):
     return redirect("accounts:login-code")
 
 
-def _pending_user(request):
+def pending_user(request):
     pending = request.session.get(PENDING_KEY)
     if not pending or time.time() - pending["at"] > PENDING_SECONDS:
         return None, None
@@ -62,9 +63,29 @@ def _pending_user(request):
     return user, pending
 
 
+def finish_sign_in(request, *, user, pending, device, factor: str) -> str:
+    """The second factor was right: the person is signed in, and verified by that device. Returns where to go."""
+    del request.session[PENDING_KEY]
+    user.backend = pending["backend"]
+    login(request, user, backend=pending["backend"])
+    otp_login(request, device)
+    details = {"second_factor": factor, **({"provider": pending["provider"]} if pending.get("provider") else {})}
+    audit_event(action="auth.signed_in", actor=user, request=request, details=details)
+    if factor == "recovery_code":
+        messages.warning(
+            request,
+            f"You used a recovery code: {recovery_codes_left(user)} left. "
+            "Make new ones on your security page, or set up your app or passkey again if it is lost.",
+        )
+    target = pending["next"]
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("home")
+    return target
+
+
 @require_http_methods(["GET", "POST"])
 def sign_in_code(request):
-    user, pending = _pending_user(request)
+    user, pending = pending_user(request)
     if user is None:
         request.session.pop(PENDING_KEY, None)
         messages.info(request, "Sign in with your email address and password first.")
@@ -78,31 +99,17 @@ def sign_in_code(request):
                 return render(request, "accounts/locked_out.html", {"failure_limit": 5}, status=403)
             form.add_error("code", error.message_dict["code"])
         else:
-            del request.session[PENDING_KEY]
-            user.backend = pending["backend"]
-            login(request, user, backend=pending["backend"])
-            otp_login(request, device)
-            recovery = isinstance(device, StaticDevice)
-            audit_event(
-                action="auth.signed_in",
-                actor=user,
-                request=request,
-                details={
-                    "second_factor": "recovery_code" if recovery else "authenticator",
-                    **({"provider": pending["provider"]} if pending.get("provider") else {}),
-                },
-            )
-            if recovery:
-                messages.warning(
-                    request,
-                    f"You used a recovery code: {recovery_codes_left(user)} left. "
-                    "Make new ones on your security page, or set up your app again if it is lost.",
-                )
-            target = pending["next"]
-            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-                target = reverse("home")
-            return redirect(target)
-    return render(request, "accounts/login_code.html", {"form": form})
+            factor = "recovery_code" if isinstance(device, StaticDevice) else "authenticator"
+            return redirect(finish_sign_in(request, user=user, pending=pending, device=device, factor=factor))
+    context = {"form": form, "has_app": authenticator(user) is not None, "has_passkey": has_passkey(user)}
+    if context["has_passkey"] and not context["has_app"]:
+        form.fields["code"].label = "Recovery code"
+        form.fields["code"].help_text = "One of the recovery codes you kept when you added your first passkey."
+    if context["has_passkey"]:
+        context["passkey_config"] = passkey_config(
+            request, begin="accounts:login-passkey-begin", complete="accounts:login-passkey-complete"
+        )
+    return render(request, "accounts/login_code.html", context)
 
 
 @staff_required
@@ -113,14 +120,22 @@ def security(request):
     if request.method == "POST":
         authenticator_start(user=user, request=request)
         return redirect("accounts:security-authenticator")
+    return render(request, "accounts/security.html", _security_context(request))
+
+
+def _security_context(request, renew_form=None) -> dict:
+    """The security page: the app, the passkeys (one query however many), the recovery codes."""
+    user = request.user
     device = authenticator(user)
-    context = {
+    keys = list(passkeys(user))
+    return {
         "device": device,
-        "recovery_left": recovery_codes_left(user) if device else 0,
+        "passkeys": keys,
+        "remove_form": PasskeyRemoveForm(user=user) if keys else None,
+        "recovery_left": recovery_codes_left(user) if device or keys else 0,
         "required": second_factor_required(request.staff),
-        "renew_form": CodeForm(prefix="renew", app_only=True) if device else None,
+        "renew_form": renew_form or (CodeForm(prefix="renew", app_only=True) if device else None),
     }
-    return render(request, "accounts/security.html", context)
 
 
 @staff_required
@@ -148,9 +163,20 @@ def security_authenticator(request):
 @staff_required
 @require_POST
 def security_recovery_codes(request):
-    """New recovery codes, after a current code from the app (through the sign-in lockout)."""
+    """New recovery codes, after a current code from the app (through the sign-in lockout), or for a person
+    with passkeys only, after re-confirming with a passkey."""
     if authenticator(request.user) is None:
-        return redirect("accounts:security")
+        if not has_passkey(request.user):
+            return redirect("accounts:security")
+        try:
+            confirm_password(user=request.user, password="", request=request, purpose="auth.recovery_codes_renew")
+        except ValidationError as error:
+            if not request.user.is_authenticated:
+                return redirect("accounts:login")
+            messages.error(request, " ".join(error.messages))
+            return redirect("accounts:security")
+        codes = recovery_codes_renew(user=request.user, request=request)
+        return render(request, "accounts/security_codes.html", {"codes": codes})
     form = CodeForm(request.POST, prefix="renew", app_only=True)
     if form.is_valid():
         try:
@@ -159,6 +185,7 @@ def security_recovery_codes(request):
                 password=form.cleaned_data["code"],
                 request=request,
                 purpose="auth.recovery_codes_renew",
+                allow_passkey=False,
             )
         except ValidationError as error:
             if not request.user.is_authenticated:
@@ -167,13 +194,7 @@ def security_recovery_codes(request):
         else:
             codes = recovery_codes_renew(user=request.user, request=request)
             return render(request, "accounts/security_codes.html", {"codes": codes})
-    context = {
-        "device": authenticator(request.user),
-        "recovery_left": recovery_codes_left(request.user),
-        "required": second_factor_required(request.staff),
-        "renew_form": form,
-    }
-    return render(request, "accounts/security.html", context, status=400)
+    return render(request, "accounts/security.html", _security_context(request, renew_form=form), status=400)
 
 
 @org_admin_required
@@ -182,12 +203,13 @@ def staff_second_factor_reset(request, code):
     staff = get_staff_for_admin(request.staff, code)
     if staff.pk == request.staff.pk:
         # Your own factors are managed on your security page, where replacing the app needs the old one.
-        messages.info(request, "Your own authenticator app and recovery codes are changed here.")
+        messages.info(request, "Your own authenticator app, passkeys and recovery codes are changed here.")
         return redirect("accounts:security")
     if second_factor_reset(actor=request.staff, staff=staff, request=request):
         messages.success(
             request,
-            f"{staff.user.full_name}'s authenticator app and recovery codes are removed. They have been told by email.",
+            f"{staff.user.full_name}'s authenticator app, passkeys and recovery codes are removed. "
+            "They have been told by email.",
         )
     else:
         messages.info(request, f"{staff.user.full_name} has no second factor to reset.")

@@ -6,6 +6,7 @@ every variable; the README has the production values.
 """
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -106,6 +107,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Passkeys (WebAuthn) as a django-otp device; its URLs are not mounted, ours wrap it (accounts/passkeys.py).
+    "django_otp_webauthn",
     "csp",
     "django_celery_beat",
     "accounts",
@@ -225,6 +228,17 @@ GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET")
 GOOGLE_ISSUER = env_str("GOOGLE_ISSUER", "https://accounts.google.com").rstrip("/")
 # Seconds to wait for the provider's discovery document, keys and token endpoint.
 OIDC_HTTP_TIMEOUT = env_int("OIDC_HTTP_TIMEOUT", 10)
+# Passkeys (django-otp-webauthn). A passkey belongs to one relying party, named by a domain (never an IP
+# address: the address http://127.0.0.1 gets no passkeys, http://localhost does), and a browser's answer is
+# accepted only from the listed origins. Changing WEBAUTHN_RP_ID later strands every registered passkey.
+_site_host = urlsplit(SITE_URL).hostname or "localhost"
+_site_is_ip = bool(re.fullmatch(r"[0-9.]+|\[?[0-9a-fA-F:]+\]?", _site_host))
+OTP_WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", "localhost" if _site_is_ip else _site_host)
+OTP_WEBAUTHN_RP_NAME = env_str("WEBAUTHN_RP_NAME", "Supervision")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("WEBAUTHN_ORIGINS", ["http://localhost:8000"] if _site_is_ip else [SITE_URL])
+# A passkey is a second factor after the password here, never a way in on its own.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.passkeys.PasskeyHelper"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

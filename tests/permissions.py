@@ -926,3 +926,28 @@ TABLE.update(
         "records:signing-certificate": Row(None, GET_POST, ORG_ADMIN_ONLY),
     }
 )
+
+
+# --- Issue 12: passkeys ---------------------------------------------------------------------------
+# The sign-in step's passkey endpoints answer only a browser that has just given a right password
+# (403 for everyone else, signed in or not). Everything else acts on the signed-in person's own passkeys
+# and nobody else's: the JSON endpoints refuse a request without its earlier step (400: no name, no
+# challenge, no passkey), and removing one takes a choice among the person's own. django-otp-webauthn's
+# own URLs are not mounted, so they are not in this table. (The JSON endpoints take POST only: `expect`
+# names who would get past the access rules, so a GET from them shows the 405.)
+
+PASSKEY_JSON = expect("400", anonymous=LOGIN)
+
+TABLE.update(
+    {
+        "accounts:login-passkey-begin": Row(None, POST, PUBLIC, post_expect=expect(FORBIDDEN)),
+        "accounts:login-passkey-complete": Row(None, POST, PUBLIC, post_expect=expect(FORBIDDEN)),
+        "accounts:security-passkey-add": Row(None, GET_POST, SIGNED_IN),
+        "accounts:security-passkey-added": Row(None, GET, SIGNED_IN),
+        "accounts:security-passkey-remove": Row(None, POST, SIGNED_IN),
+        "accounts:passkey-register-begin": Row(None, POST, SIGNED_IN, post_expect=PASSKEY_JSON),
+        "accounts:passkey-register-complete": Row(None, POST, SIGNED_IN, post_expect=PASSKEY_JSON),
+        "accounts:passkey-confirm-begin": Row(None, POST, SIGNED_IN, post_expect=PASSKEY_JSON),
+        "accounts:passkey-confirm-complete": Row(None, POST, SIGNED_IN, post_expect=PASSKEY_JSON),
+    }
+)

@@ -33,6 +33,11 @@ from ..forms import (
 from ..models import Action, ActionStatus, Addendum, Record, RecordStatus, SafeguardingDecision
 from ..oversight import readings_of, record_viewed
 
+SIGN_HOW = (
+    "Tick that you agree, and enter your password (or the code from your authenticator app, or confirm with "
+    "your passkey first), to sign."
+)
+
 
 def _errors(error: ValidationError) -> str:
     return " ".join(error.messages)
@@ -212,6 +217,7 @@ def record_detail(request, code):
     if record.status == RecordStatus.SIGNED and participant:
         context["addendum_form"] = AddendumForm()
         context["addendum_sign_form"] = SignForm(user=request.user)
+        context["addendum_to_sign"] = any(not a.locked_at and not a.signed_by_me for a in context["addenda"])
     if participant:
         context["readings"] = readings_of(record)
     return render(request, "records/record_detail.html", context)
@@ -380,9 +386,7 @@ def record_reopen_view(request, record):
 def record_sign_view(request, record):
     form = SignForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(
-            request, "Tick that you agree, and enter your password (or the code from your authenticator app), to sign."
-        )
+        messages.error(request, SIGN_HOW)
         return _back(record, "#sign")
     return _run(
         request, record,
@@ -437,9 +441,7 @@ def addendum_sign_view(request, record, addendum):
     item = get_object_or_404(Addendum.objects.filter(record=record), code=addendum)
     form = SignForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(
-            request, "Tick that you agree, and enter your password (or the code from your authenticator app), to sign."
-        )
+        messages.error(request, SIGN_HOW)
         return _back(record, "#addenda")
     return _run(
         request, record,

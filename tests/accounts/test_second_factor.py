@@ -186,7 +186,7 @@ def test_privileged_roles_must_enrol_before_anything_else(cast, clock, person):
         response = client.get(url)
         assert response.status_code == 302 and response.url == SECURITY, url
     page = client.get(SECURITY)
-    assert "Set up an authenticator app to go on" in page.content.decode()
+    assert "Add a passkey or set up an authenticator app to go on" in page.content.decode()
 
     assert client.post(SECURITY).status_code == 302
     page = client.get(reverse("accounts:security-authenticator"))
@@ -206,7 +206,7 @@ def test_everyone_else_may_enrol_but_need_not(cast, clock):
     rule_on(cast)
     client, _ = password_step(cast.supervisee)
     assert client.get(reverse("home")).status_code == 200
-    assert "Set up an authenticator app to go on" not in client.get(SECURITY).content.decode()
+    assert "Add a passkey or set up an authenticator app to go on" not in client.get(SECURITY).content.decode()
 
 
 def test_with_the_rule_off_privileged_roles_sign_in_with_a_password(cast, clock):

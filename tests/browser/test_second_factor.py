@@ -41,7 +41,7 @@ def test_the_dsl_enrols_signs_in_with_a_code_and_signs_a_record_with_one(record_
         assert page.url.endswith("/accounts/security/")
         page.goto("/dashboard/")
         assert page.url.endswith("/accounts/security/")  # no way round it
-        assert page.get_by_text("Set up an authenticator app to go on").is_visible()
+        assert page.get_by_text("Add a passkey or set up an authenticator app to go on").is_visible()
 
         page.get_by_role("button", name="Set up an authenticator app").click()
         key = page.get_by_test_id("setup-key").inner_text().replace(" ", "")
