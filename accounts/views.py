@@ -374,7 +374,8 @@ def staff_import_view(request):
             form = StaffImportForm(
                 initial={
                     "token": token,
-                    "send_invitations": form.cleaned_data["send_invitations"],
+                    # Ticked by default: the upload form does not carry the box, only the confirmation does.
+                    "send_invitations": form.cleaned_data["send_invitations"] if confirming else True,
                     "full_list": form.cleaned_data["full_list"],
                 },
                 **owner,
