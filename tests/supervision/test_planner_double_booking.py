@@ -1,14 +1,18 @@
 """Two planners preview the same half term; the second confirmation cannot book an agreement twice (issue 17, 4)."""
 
+import threading
 from datetime import date, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 
 from supervision import services
 from supervision.models import Contract, HalfTerm, Session
+from supervision.planner import Proposal, confirm_plan, plan_half_term
 from supervision.slots import LONDON
 from tests.factories import StaffFactory
 
@@ -145,3 +149,49 @@ def test_a_confirmation_with_room_left_still_books(cast):
     response = _confirm(head, half_term, str(cast.primary.code), theirs, ticked=set(rest))
     assert response.status_code == 302
     assert set(_sessions_per_agreement(half_term).values()) == {1}
+
+
+POSTGRES = connection.vendor == "postgresql"
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (DATABASE_URL): SQLite has no row locks to race")
+# Committed rows, so the two confirmations see each other; serialized rollback restores the migrations' rows.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_confirmations_at_once_book_an_agreement_once(cast):
+    with time_machine.travel(TODAY, tick=False):
+        half_term = _setup(cast)
+        contract = Contract.objects.get(supervisee=cast.supervisee)
+        plan = plan_half_term(
+            organisation=cast.organisation, half_term=half_term, contracts=Contract.objects.filter(pk=contract.pk)
+        )
+        [proposal] = plan.proposals
+        # The same agreement at two different times, so only the re-plan (not a clash) can refuse one.
+        rows = [
+            [proposal],
+            [Proposal(contract, proposal.starts_at + timedelta(hours=2), proposal.ends_at + timedelta(hours=2))],
+        ]
+        start = threading.Barrier(2)
+        outcomes = []
+
+        def confirm(actor, row):
+            try:
+                start.wait()
+                confirm_plan(actor=actor, organisation=cast.organisation, half_term=half_term, rows=row)
+                outcomes.append("booked")
+            except ValidationError as error:
+                outcomes.append(error.message_dict["0"][0])
+            finally:
+                connections.close_all()
+
+        threads = [
+            threading.Thread(target=confirm, args=(actor, row))
+            for actor, row in zip((cast.supervisor, cast.head), rows, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert outcomes.count("booked") == 1
+    [refusal] = [o for o in outcomes if o != "booked"]
+    assert "already has the sessions this half term needs" in refusal
+    assert Session.objects.filter(contract=contract).count() == 1
