@@ -6,10 +6,12 @@ import pytest
 import time_machine
 from django.contrib.messages import get_messages
 from django.core import mail
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import AuditEvent
 from records import services as record_services
+from records.pdf import record_pdf_context
 from supervision import services
 from supervision.models import Session, SessionStatus
 
@@ -110,3 +112,7 @@ def test_a_group_record_is_worded_for_its_participants(cast, login):
     assert "With the participants to read and sign." in page
     assert "With the supervisee to read and sign." not in page
     assert "The participants' feedback" in page and "Supervisee's feedback" not in page
+    assert "Awaiting the participants" in page and "Awaiting the supervisee" not in page
+    # The PDF's HTML (rendered to PDF by WeasyPrint in records/pdf.py) speaks of the participants too.
+    html = render_to_string("records/pdf/record.html", record_pdf_context(record))
+    assert "The participants' feedback" in html and "The supervisee's feedback" not in html
