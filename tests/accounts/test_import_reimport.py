@@ -9,6 +9,8 @@ import re
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent, EmailChange, PendingImport, StaffMember, User
 
@@ -173,3 +175,19 @@ def test_the_preview_shows_what_each_row_was_understood_to_say(cast, login):
     assert preview.context["form"]["send_invitations"].value() is True
     assert re.search(r'<input type="checkbox" name="send_invitations"[^>]*checked', page)
     assert not StaffMember.objects.filter(user__email="someone.new@new.example").exists()
+
+
+def test_the_preview_takes_the_same_number_of_queries_for_20_and_200_rows(cast, login, olivia):
+    client = login(cast.org_admin)
+
+    def queries(count):
+        rows = [olivia_row(cast)] + [
+            olivia_row(cast, email=f"p{n}@size.example")[:1] + [f"Person{n}", f"p{n}@size.example"]
+            + olivia_row(cast)[3:] for n in range(count - 1)
+        ]  # fmt: skip
+        with CaptureQueriesContext(connection) as context:
+            response = upload(client, csv_text(rows), full_list="on")
+        assert response.context["result"].ok and len(response.context["flagged"]) == 1
+        return len(context)
+
+    assert queries(20) == queries(200)
