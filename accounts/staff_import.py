@@ -388,7 +388,7 @@ def parse(
             if r.existing.organisation_id != organisation.id:
                 problems.append(Problem(r.row, "email", ADDRESS_IN_USE))
     if not problems:
-        _match_known_people(rows, set(seen_emails), manageable, resolutions or {}, problems)
+        _match_known_people(rows, set(seen_emails), manageable, resolutions or {}, problems, importer)
     problems.sort(key=lambda p: (p.row, COLUMNS.index(p.column) if p.column in COLUMNS else -1))
     if problems:
         return ImportResult(rows, problems)
@@ -435,7 +435,9 @@ def parse(
     return result
 
 
-def _match_known_people(rows: list[ImportRow], file_emails: set, manageable, resolutions: dict, problems) -> None:
+def _match_known_people(
+    rows: list[ImportRow], file_emails: set, manageable, resolutions: dict, problems, importer=None
+) -> None:
     """Flag each new address whose name, job title and a setting match someone already here who is not
     in the file under their own address: a changed email in the MIS, or a namesake. One query per
     thousand names. With the admin's decision "email", the row becomes a change to that person (their
@@ -481,6 +483,15 @@ def _match_known_people(rows: list[ImportRow], file_emails: set, manageable, res
             problems.append(
                 Problem(r.row, "email", f"Row {taken[person.id]} is already {person.full_name}'s new address.")
             )
+            continue
+        # The same rules on roles as for anyone already here (parse, above).
+        held = {(a.role, a.setting_id) for a in person.role_assignments.all()}
+        adds = {role for role, st in r.data.roles if (role, st.id if st else None) not in held}
+        if adds and importer is not None and person.id == importer.id:
+            problems.append(Problem(r.row, "roles", OWN_ROLES_MESSAGE))
+            continue
+        if adds and {Role.AUDITOR, Role.ORG_ADMIN} <= adds | {role for role, _ in held}:
+            problems.append(Problem(r.row, "roles", AUDITOR_AND_ADMIN_MESSAGE))
             continue
         taken[person.id] = r.row
         r.existing = person

@@ -191,3 +191,16 @@ def test_the_preview_takes_the_same_number_of_queries_for_20_and_200_rows(cast, 
         return len(context)
 
     assert queries(20) == queries(200)
+
+
+def test_an_admin_cannot_give_themself_roles_through_a_change_of_email(cast, login):
+    admin = cast.org_admin
+    client = login(admin)
+    row = [*admin.full_name.split(" ", 1), "ada.admin@new.example", admin.job_title, cast.primary.name, "permanent",
+           "", "2025-09-01", "", "head"]  # fmt: skip
+    preview = upload(client, csv_text([row]))
+    assert [r.matches for r in preview.context["flagged"]] == [[admin]]
+    response = client.post(IMPORT_URL, {"token": token_of(preview), "confirm": "1", "resolve-2": "email"})
+    assert response.status_code == 200
+    assert [p.column for p in response.context["problems"]] == ["roles"]
+    assert not EmailChange.objects.exists() and not admin.has_role("head")
