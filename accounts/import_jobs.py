@@ -23,6 +23,8 @@ from .models import PendingImport, Role, StaffImportJob, StaffMember
 
 # A running job whose worker has said nothing for this long is taken as dead and may be run again.
 STALE_AFTER = timedelta(minutes=5)
+# A stopped job keeps its copy of the file this long for "Run it again"; then the personal data goes.
+KEEP_STOPPED = timedelta(days=7)
 PROBLEMS_KEPT = 200
 
 
@@ -37,6 +39,9 @@ def staff_import_job_start(
     """Queue the checked file for a worker. The kept upload is removed here, so a second confirmation of
     the same file (a double click) is refused rather than queued twice."""
     pending_import_discard(pending=pending)
+    StaffImportJob.objects.filter(
+        status=StaffImportJob.Status.FAILED, finished_at__lt=timezone.now() - KEEP_STOPPED
+    ).exclude(text="").update(text="")
     job = StaffImportJob.objects.create(
         organisation=actor.organisation,
         requested_by=actor,

@@ -109,9 +109,11 @@ def caseload_status(supervisor, today, half_term):
 
 def booked_message(session, verb: str) -> str:
     """What booking did, in words for a pair or a group; a time in the past is recorded, not invited."""
+    day = date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
     if session.status == SessionStatus.HELD:
-        day = date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
         return f"Recorded as held on {day}; no invitation sent, as the session is in the past."
+    if session.starts_at <= timezone.now():
+        return f"{verb} for {day}, which has passed: no invitation sent. Mark it held or missed from its page."
     if session.kind == SessionKind.GROUP:
         return f"{verb}. Each of you has a calendar invitation by email."
     return f"{verb}. Both of you have a calendar invitation by email."

@@ -4,9 +4,11 @@ finish without doubling anyone (issue 15, "staff import, for real sizes")."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts import staff_import
 from accounts.models import AuditEvent, PendingImport, StaffImportJob, StaffMember
@@ -149,3 +151,20 @@ def test_a_small_file_still_imports_at_once(cast, login):
     response = client.post(IMPORT_URL, {"token": token, "confirm": "1"})
     assert response.url == "/staff/"
     assert imported().count() == 4 and not StaffImportJob.objects.exists()
+
+
+def test_a_stopped_jobs_copy_of_the_file_goes_after_a_week(cast, login):
+    client = login(cast.org_admin)
+    queue(client, people_file(cast))
+    old = StaffImportJob.objects.get()
+    StaffImportJob.objects.filter(pk=old.pk).update(
+        status="failed", finished_at=timezone.now() - timedelta(days=8), error="It stopped."
+    )
+    queue(client, people_file(cast, 7))  # the next import clears it
+    old.refresh_from_db()
+    assert old.text == ""
+    page = client.get(f"/staff/import/jobs/{old.code}/").content.decode()
+    assert "Run it again" not in page and "import a corrected file" in page
+    client.post(f"/staff/import/jobs/{old.code}/retry/")
+    old.refresh_from_db()
+    assert old.status == "failed"

@@ -116,3 +116,20 @@ def test_a_group_record_is_worded_for_its_participants(cast, login):
     # The PDF's HTML (rendered to PDF by WeasyPrint in records/pdf.py) speaks of the participants too.
     html = render_to_string("records/pdf/record.html", record_pdf_context(record))
     assert "The participants' feedback" in html and "The supervisee's feedback" not in html
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_rebooking_for_a_past_time_says_no_invitation_went(cast, login, django_capture_on_commit_callbacks):
+    contract = signed_contract(cast.supervisee, cast.supervisor)
+    cancelled = services.session_book(
+        actor=cast.supervisor, contract=contract, starts_at=at(date(2025, 11, 10), 10), minutes=30, check=False,
+        send=False,
+    )  # fmt: skip
+    services.session_cancel(actor=cast.supervisor, session=cancelled, reason="Ill")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(cast.supervisor).post(f"/sessions/{cancelled.code}/rebook/", {"starts_at": "2025-11-11T10:00"})
+    assert mail.outbox == []
+    assert _notes(response) == [
+        "Rebooked for Tue 11 Nov 2025, 10:00, which has passed: no invitation sent. "
+        "Mark it held or missed from its page."
+    ]
