@@ -399,6 +399,11 @@ class CsvUploadForm(TextForm):
 
 class StaffImportForm(CsvUploadForm):
     send_invitations = forms.BooleanField(label="Email an invitation to each new person", required=False, initial=True)
+    full_list = forms.BooleanField(
+        label="This file is the whole staff list of the settings I manage",
+        required=False,
+        help_text="Then the check also lists anyone here who is missing from it. Nobody is removed by an import.",
+    )
 
 
 def working_pattern_rows(form):

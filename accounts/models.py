@@ -598,3 +598,53 @@ class PendingImport(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} import by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class StaffImportJob(models.Model):
+    """A large staff import confirmed by an admin and run by a worker (accounts/import_jobs.py).
+
+    It keeps its own copy of the checked file and the admin's decisions on rows that look like a known
+    person with a new address, so a worker that dies can run it again from the start: the import is
+    keyed by email, so rows already written come back as unchanged. One transaction a batch; the
+    counters below are written in the batch's transaction, so they always match what is saved.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Finished"
+        FAILED = "failed", "Stopped"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="staff_import_jobs")
+    requested_by = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="staff_import_jobs")
+    text = models.TextField(help_text="The checked file; emptied when the job finishes.")
+    resolutions = models.JSONField(default=dict, blank=True, help_text="Row number -> 'email' or 'new'.")
+    send_invitations = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    email_changes = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True, help_text="Rows refused when the job ran.")
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Staff import {self.code} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def unchanged(self) -> int:
+        return max(0, self.total - self.created - self.updated) if self.status == self.Status.DONE else 0

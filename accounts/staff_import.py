@@ -8,14 +8,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from . import services
 from .audit import audit_event, audit_events_bulk
-from .email_change import ADDRESS_IN_USE
+from .email_change import ADDRESS_IN_USE, email_change_request, open_change
 from .imports import Problem, pending_import_discard, read_rows
 from .models import (
     EmploymentType,
@@ -92,12 +95,36 @@ class ImportRow:
     existing: StaffMember | None = None
     action: str = "new"  # new, update or unchanged
     changes: list[str] = field(default_factory=list)
+    # A new address that looks like someone already here (same name, job title and a setting in
+    # common): the admin says which it is. `decision`: "email" (the person's new address, through the
+    # confirmed change of email) or "new" (another person); None until they say.
+    matches: list[StaffMember] = field(default_factory=list)
+    decision: str | None = None
+    supervisor_name: str = ""  # who the supervisor email was understood to be
+
+    @property
+    def days_display(self) -> str:
+        return " ".join(Weekday(d).label for d in sorted(self.data.working_days)) or "none"
+
+    @property
+    def roles_display(self) -> list[str]:
+        return [services._role_label(role, setting) for role, setting in dict.fromkeys(self.data.roles)]
+
+    @property
+    def email_change(self) -> bool:
+        return self.decision == EMAIL_CHANGE
+
+
+EMAIL_CHANGE, ANOTHER_PERSON = "email", "new"
 
 
 @dataclass
 class ImportResult:
     rows: list[ImportRow]
     problems: list[Problem]
+    # With a file said to be the whole staff list: current people of the admin's settings not in it.
+    missing: list[StaffMember] = field(default_factory=list)
+    missing_count: int = 0
 
     @property
     def ok(self):
@@ -105,6 +132,18 @@ class ImportResult:
 
     def count(self, action):
         return sum(1 for r in self.rows if r.action == action)
+
+    @property
+    def flagged(self) -> list[ImportRow]:
+        return [r for r in self.rows if r.matches]
+
+    @property
+    def undecided(self) -> list[ImportRow]:
+        return [r for r in self.rows if r.matches and r.decision is None]
+
+    @property
+    def email_changes(self) -> list[ImportRow]:
+        return [r for r in self.rows if r.email_change]
 
 
 CHUNK = 1000
@@ -136,12 +175,16 @@ def parse(
     org_wide: bool,
     manageable=None,
     importer: StaffMember | None = None,
+    resolutions: dict | None = None,
+    full_list: bool = False,
 ) -> ImportResult:
     """Check every row against the organisation; nothing is written.
 
     `manageable`: the people the importing admin may change (`StaffMember.objects.manageable_by`);
     None for everyone in the organisation. `importer`: the admin importing, whose own roles the file
-    cannot change (separation of duties).
+    cannot change (separation of duties). `resolutions`: the admin's decision on each new row that
+    looks like someone already here ({"12": "email" or "new"}, keyed by row number). `full_list`: the
+    file is the whole staff list of the admin's settings, so anyone current missing from it is listed.
     """
     problems: list[Problem] = []
     rows: list[ImportRow] = []
@@ -344,10 +387,20 @@ def parse(
             r.data.new_to_post = r.existing.new_to_post
             if r.existing.organisation_id != organisation.id:
                 problems.append(Problem(r.row, "email", ADDRESS_IN_USE))
+    if not problems:
+        _match_known_people(rows, set(seen_emails), manageable, resolutions or {}, problems, importer)
     problems.sort(key=lambda p: (p.row, COLUMNS.index(p.column) if p.column in COLUMNS else -1))
     if problems:
         return ImportResult(rows, problems)
 
+    result = ImportResult(rows, [])
+    names = {r.data.email: r.data.full_name for r in rows}
+    for r in rows:
+        if r.supervisor_email:
+            known = existing_staff.get(r.supervisor_email)
+            r.supervisor_name = known.full_name if known else names.get(r.supervisor_email, "")
+    if full_list:
+        _missing_people(result, set(seen_emails), manageable, allowed_settings)
     for r in rows:
         if r.existing is None:
             r.action = "new"
@@ -379,7 +432,95 @@ def parse(
         }
         r.changes = changes
         r.action = "update" if changes else "unchanged"
-    return ImportResult(rows, [])
+    return result
+
+
+def _match_known_people(
+    rows: list[ImportRow], file_emails: set, manageable, resolutions: dict, problems, importer=None
+) -> None:
+    """Flag each new address whose name, job title and a setting match someone already here who is not
+    in the file under their own address: a changed email in the MIS, or a namesake. One query per
+    thousand names. With the admin's decision "email", the row becomes a change to that person (their
+    new address then waits for their confirmation); with "new", it stays a new person."""
+    new_rows = [r for r in rows if r.existing is None]
+    names = sorted({r.data.full_name.lower() for r in new_rows})
+    known: dict[str, list[StaffMember]] = {}
+    for chunk in _chunks(names):
+        people = (
+            manageable.annotate(name_lower=Lower("user__full_name"))
+            .filter(name_lower__in=chunk, user__is_active=True)
+            .select_related("user", "supervisor__user")
+            .prefetch_related("settings", "working_days", "role_assignments")
+            .order_by("id")
+        )
+        for person in people:
+            if person.user.email.lower() not in file_emails:
+                known.setdefault(person.name_lower, []).append(person)
+    taken: dict[int, int] = {}
+    for r in new_rows:
+        setting_ids = {s.id for s in r.data.settings}
+        r.matches = [
+            p
+            for p in known.get(r.data.full_name.lower(), ())
+            if p.job_title.strip().lower() == r.data.job_title.strip().lower()
+            and setting_ids & {s.id for s in p.settings.all()}
+        ]
+        if not r.matches:
+            continue
+        decision = resolutions.get(str(r.row))
+        if decision not in (EMAIL_CHANGE, ANOTHER_PERSON):
+            continue
+        r.decision = decision
+        if decision == ANOTHER_PERSON:
+            continue
+        if len(r.matches) > 1:
+            problems.append(
+                Problem(r.row, "email", "Several people here match this row: change their address from their page.")
+            )
+            continue
+        person = r.matches[0]
+        if person.id in taken:
+            problems.append(
+                Problem(r.row, "email", f"Row {taken[person.id]} is already {person.full_name}'s new address.")
+            )
+            continue
+        # The same rules on roles as for anyone already here (parse, above).
+        held = {(a.role, a.setting_id) for a in person.role_assignments.all()}
+        adds = {role for role, st in r.data.roles if (role, st.id if st else None) not in held}
+        if adds and importer is not None and person.id == importer.id:
+            problems.append(Problem(r.row, "roles", OWN_ROLES_MESSAGE))
+            continue
+        if adds and {Role.AUDITOR, Role.ORG_ADMIN} <= adds | {role for role, _ in held}:
+            problems.append(Problem(r.row, "roles", AUDITOR_AND_ADMIN_MESSAGE))
+            continue
+        taken[person.id] = r.row
+        r.existing = person
+        r.data.leaving_date = person.leaving_date
+        r.data.new_to_post = person.new_to_post
+
+
+MISSING_SHOWN = 200
+
+
+def _missing_people(result: ImportResult, file_emails: set, manageable, allowed_settings) -> None:
+    """Current people of the admin's settings who are not in a file said to be the whole staff list, and
+    not matched to one of its rows as a change of address. Their addresses are read in one query (the
+    file already holds as many); the first MISSING_SHOWN are named."""
+    changed = {r.existing.id for r in result.rows if r.email_change}
+    today = timezone.localdate()
+    current = (
+        manageable.filter(settings__in=allowed_settings, user__is_active=True)
+        .filter(Q(leaving_date__isnull=True) | Q(leaving_date__gte=today))
+        .exclude(id__in=changed)
+        .distinct()
+    )
+    missing_ids = [pid for pid, email in current.values_list("id", "user__email") if email.lower() not in file_emails]
+    result.missing_count = len(missing_ids)
+    result.missing = list(
+        StaffMember.objects.filter(id__in=missing_ids[:MISSING_SHOWN])
+        .select_related("user")
+        .order_by("user__full_name")
+    )
 
 
 def _after(data: StaffData, supervisor_email: str) -> dict:
@@ -525,8 +666,11 @@ def apply(
     send_invitations: bool,
     request=None,
     pending: PendingImport | None = None,
+    summary_event: bool = True,
 ) -> dict:
     """Write a checked import. Roles in the file are added, never removed (removal is done by hand).
+    A row the admin said is someone's new address updates that person and asks for the change of
+    address, which takes effect only when they confirm it (accounts/email_change.py).
 
     Bulk writes a thousand rows at a time: the number of queries grows with the chunks, not the rows
     (a 12,000-person file is a few dozen queries). Every person still gets their own audit events,
@@ -534,7 +678,7 @@ def apply(
     removed with the import."""
     from .tasks import send_invitation
 
-    assert result.ok
+    assert result.ok and not result.undecided
     if pending is not None:
         pending_import_discard(pending=pending)
     new_rows = [r for r in result.rows if r.action == "new"]
@@ -607,8 +751,23 @@ def apply(
         )
         ids = [s.id for _, s in created]
         transaction.on_commit(lambda: [send_invitation.delay(staff_id) for staff_id in ids])
-    summary = {"created": len(created), "updated": len(changed_rows), "unchanged": result.count("unchanged")}
-    audit_event(action="staff.imported", actor=actor, organisation=organisation, request=request, details=summary)
+    # A handful of rows at most, each decided by the admin: one request (and its audit event) each. A
+    # request already waiting for the same address is left as it is, so running the import again
+    # asks the person nothing twice.
+    asked = 0
+    for r in result.email_changes:
+        waiting = open_change(r.existing)
+        if waiting is None or waiting.new_email != r.data.email:
+            email_change_request(actor=actor, staff=r.existing, new_email=r.data.email, request=request)
+            asked += 1
+    summary = {
+        "created": len(created),
+        "updated": len(changed_rows),
+        "unchanged": result.count("unchanged"),
+        "email_changes": asked,
+    }
+    if summary_event:
+        audit_event(action="staff.imported", actor=actor, organisation=organisation, request=request, details=summary)
     return summary
 
 
@@ -624,4 +783,7 @@ def preview(result: ImportResult) -> dict:
         "counts": {action: result.count(action) for action in ("new", "update", "unchanged")},
         "preview_rows": result.rows[:PREVIEW_ROWS],
         "problems": result.problems[:PREVIEW_PROBLEMS],
+        "flagged": result.flagged[:PREVIEW_PROBLEMS],
+        "background": len(result.rows) > settings.STAFF_IMPORT_BACKGROUND_ROWS,
+        "background_rows": settings.STAFF_IMPORT_BACKGROUND_ROWS,
     }

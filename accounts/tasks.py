@@ -52,3 +52,19 @@ def send_second_factor_reset_email(staff_id: int, actor_id: int) -> None:
     if staff is None or not staff.user.is_active:
         return
     send_templated_email("second_factor_reset", staff.user.email, {"staff": staff, "actor": actor})
+
+
+@shared_task(name="accounts.run_staff_import", acks_late=True)
+def run_staff_import(job_id: int) -> None:
+    """A large staff import (accounts/import_jobs.py); safe to deliver twice."""
+    from .import_jobs import staff_import_job_run
+
+    try:
+        staff_import_job_run(job_id)
+    except Exception as error:
+        from .import_jobs import StaffImportJob, _fail
+
+        job = StaffImportJob.objects.filter(pk=job_id).first()
+        if job is not None:
+            _fail(job, f"The import stopped ({type(error).__name__}); what was saved before stays: run it again.")
+        raise

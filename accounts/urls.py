@@ -1,7 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views, views_audit, views_email, views_oidc, views_organisation, views_passkeys, views_security
+from . import (
+    views,
+    views_audit,
+    views_email,
+    views_import,
+    views_oidc,
+    views_organisation,
+    views_passkeys,
+    views_security,
+)
 
 app_name = "accounts"
 
@@ -66,6 +75,11 @@ urlpatterns = [
     path("staff/add/", views.staff_add, name="staff-add"),
     path("staff/import/", views.staff_import_view, name="staff-import"),
     path("staff/import/sample.csv", views.staff_import_sample, name="staff-import-sample"),
+    path("staff/import/jobs/<uuid:code>/", views_import.staff_import_job, name="staff-import-job"),
+    path("staff/import/jobs/<uuid:code>/status/", views_import.staff_import_job_status, name="staff-import-job-status"),
+    path(
+        "staff/import/jobs/<uuid:code>/retry/", views_import.staff_import_job_retry_view, name="staff-import-job-retry"
+    ),
     path("staff/<uuid:code>/", views.staff_edit, name="staff-edit"),
     path("staff/<uuid:code>/leaver/", views.staff_leaver, name="staff-leaver"),
     path("staff/<uuid:code>/roles/", views.staff_roles, name="staff-roles"),

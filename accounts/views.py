@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from supervision.setup import setup_checklist
 
-from . import staff_import
+from . import import_jobs, staff_import
 from .access import admin_settings, get_staff_for_admin, org_admin_required, staff_required
 from .audit import audit_event
 from .email_change import email_change_message, email_change_request, open_change
@@ -365,6 +365,11 @@ def staff_import_view(request):
     if request.method == "POST":
         form = StaffImportForm(request.POST, request.FILES, **owner)
         if form.is_valid():
+            confirming = "confirm" in request.POST
+            # The admin's answer for each row that looks like someone already here ("resolve-<row>").
+            resolutions = {
+                key.removeprefix("resolve-"): value for key, value in request.POST.items() if key.startswith("resolve-")
+            }
             result = staff_import.parse(
                 form.cleaned_data["text"],
                 organisation=admin.organisation,
@@ -372,38 +377,64 @@ def staff_import_view(request):
                 org_wide=org_wide,
                 manageable=StaffMember.objects.manageable_by(admin),
                 importer=admin,
+                resolutions=resolutions,
+                full_list=form.cleaned_data["full_list"],
             )
             pending = form.cleaned_data["pending"]
-            if result.ok and "confirm" in request.POST and pending is not None:
-                try:
-                    summary = staff_import.apply(
-                        result,
-                        actor=request.user,
-                        organisation=admin.organisation,
-                        send_invitations=form.cleaned_data["send_invitations"],
-                        request=request,
-                        pending=pending,
-                    )
-                except ValidationError as error:
-                    messages.error(request, " ".join(error.messages))
-                    return redirect(reverse("accounts:staff-list"))
-                messages.success(
-                    request,
-                    f"Import finished: {summary['created']} added, {summary['updated']} updated, "
-                    f"{summary['unchanged']} unchanged.",
-                )
-                return redirect(reverse("accounts:staff-list"))
+            if result.ok and confirming and pending is not None and not result.undecided:
+                return _staff_import_confirm(request, form, result, pending, resolutions)
             context.update(staff_import.preview(result))
+            context["undecided_on_confirm"] = confirming and result.ok and bool(result.undecided)
             token = ""
             if result.ok:
                 token = pending_import_store(kind=PendingImport.Kind.STAFF, text=form.cleaned_data["text"], **owner)
             form = StaffImportForm(
-                initial={"token": token, "send_invitations": form.cleaned_data["send_invitations"]}, **owner
+                initial={
+                    "token": token,
+                    # Ticked by default: the upload form does not carry the box, only the confirmation does.
+                    "send_invitations": form.cleaned_data["send_invitations"] if confirming else True,
+                    "full_list": form.cleaned_data["full_list"],
+                },
+                **owner,
             )
     else:
         form = StaffImportForm(**owner)
     context["form"] = form
     return render(request, "accounts/staff_import.html", context)
+
+
+def _staff_import_confirm(request, form, result, pending, resolutions):
+    """Import now, or queue a large file for a worker and follow it on its own page."""
+    admin = request.staff
+    send = form.cleaned_data["send_invitations"]
+    try:
+        if import_jobs.runs_in_background(result):
+            job = import_jobs.staff_import_job_start(
+                actor=admin, pending=pending, resolutions=resolutions, send_invitations=send, request=request
+            )
+            return redirect("accounts:staff-import-job", code=job.code)
+        summary = staff_import.apply(
+            result,
+            actor=request.user,
+            organisation=admin.organisation,
+            send_invitations=send,
+            request=request,
+            pending=pending,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(reverse("accounts:staff-list"))
+    text = (
+        f"Import finished: {summary['created']} added, {summary['updated']} updated, {summary['unchanged']} unchanged."
+    )
+    if summary["email_changes"]:
+        plural = "s" if summary["email_changes"] != 1 else ""
+        text += (
+            f" {summary['email_changes']} change{plural} of email asked for: each takes effect when the person "
+            "confirms it."
+        )
+    messages.success(request, text)
+    return redirect(reverse("accounts:staff-list"))
 
 
 @org_admin_required

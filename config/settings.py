@@ -330,6 +330,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# A staff import of more rows than this runs as a background job with a progress bar; smaller ones are
+# written while the admin waits. The job writes this many rows a transaction.
+STAFF_IMPORT_BACKGROUND_ROWS = env_int("STAFF_IMPORT_BACKGROUND_ROWS", 500)
+STAFF_IMPORT_BATCH_ROWS = env_int("STAFF_IMPORT_BATCH_ROWS", 1000)
+
 # Security headers. The Content Security Policy allows no inline script and nothing from elsewhere.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

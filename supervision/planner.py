@@ -439,11 +439,55 @@ def _row_problems(availability: Availability, half_term: HalfTerm, contract: Con
     return reasons
 
 
+@dataclass
+class _Room:
+    """How many more sessions an agreement may have this half term, and those already booked."""
+
+    left: int | None  # None: the agreement has no days in the half term (its row says why)
+    booked: list[datetime]
+
+
+def _room_left(availability: Availability, half_term: HalfTerm, contracts: list[Contract]) -> dict[int, _Room]:
+    """Re-plan each agreement against the sessions booked now, as `plan_half_term` counts them (one query)."""
+    plan_first = max(half_term.starts, timezone.localdate() + timedelta(days=1))
+    first_half = _first_half(half_term)
+    existing = _existing_sessions(contracts, first_half.starts if first_half else half_term.starts, half_term.ends)
+    room = {}
+    for contract in contracts:
+        setting = session_setting(contract)
+        window = _window(contract, half_term)
+        booked = sorted(s for s in existing.get(contract.id, ()) if _local_date(s) >= half_term.starts)
+        if setting is None or window is None:
+            room[contract.id] = _Room(None, booked)
+            continue
+        in_first_half = [s for s in existing.get(contract.id, ()) if _local_date(s) < half_term.starts]
+        closed = _closed_days(availability, contract, setting)
+        left = _sessions_still_needed(contract, half_term, window, plan_first, closed, booked, in_first_half)
+        room[contract.id] = _Room(left, booked or sorted(in_first_half))
+    return room
+
+
+def _over_frequency(room: dict[int, _Room], contract: Contract) -> list[str]:
+    """Why one more session of this agreement is refused (an empty list when there is room); counts it."""
+    entry = room[contract.id]
+    if entry.left is None:
+        return []
+    if entry.left > 0:
+        entry.left -= 1
+        return []
+    if entry.booked:
+        when = "; ".join(f"{_fmt(_local_date(s))} at {s.astimezone(LONDON):%H:%M}" for s in entry.booked)
+        return [f"{contract.supervisee.full_name} {ALREADY_BOOKED} (booked: {when})"]
+    return [f"{contract.supervisee.full_name} needs no more sessions this half term than the rows above"]
+
+
 @transaction.atomic
 def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: HalfTerm, rows) -> list[Session]:
     """Book every row (each with `contract`, `starts_at`, `ends_at`) or none of them.
 
-    Each row is checked against a fresh view of everyone's time and against the rows before it.
+    Each row is checked against a fresh view of everyone's time and against the rows before it, and
+    each agreement is re-planned against the sessions booked now: one whose half term is already met
+    (by another planner's confirmation, say) is not booked again.
     Raises ValidationError keyed by row index ("0", "1"...) with that row's problems.
     """
     rows = list(rows)
@@ -454,17 +498,21 @@ def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: H
         c.id: c
         for c in Contract.objects.filter(pk__in=contract_ids)
         .select_related("supervisee__user", "supervisor__user", "organisation")
-        .prefetch_related("supervisee__settings", "supervisor__settings")
+        .prefetch_related("overrides", "supervisee__settings", "supervisor__settings")
     }
     person_ids = sorted({pid for c in contracts.values() for pid in (c.supervisee_id, c.supervisor_id)})
-    # Lock the people involved so two planners confirming at once cannot both take the same time.
+    # Lock the people involved so two planners confirming at once cannot both take the same time, nor
+    # both book the same agreement: every session of an agreement has its two people, so the sessions
+    # read below (after the lock) include whatever a confirmation that went first has just booked.
     people = list(StaffMember.objects.select_for_update().filter(pk__in=person_ids).select_related("user"))
     availability = Availability(organisation, people, half_term.starts, half_term.ends)
+    room = _room_left(availability, half_term, list(contracts.values()))
     errors = {}
     for index, row in enumerate(rows):
         contract = contracts[row.contract.pk]
         ends_at = row.starts_at + timedelta(minutes=contract.session_minutes)
         problems = _row_problems(availability, half_term, contract, row.starts_at, ends_at)
+        problems += _over_frequency(room, contract)
         if problems:
             errors[str(index)] = [p[0].upper() + p[1:] + "." for p in problems]
         else:

@@ -410,8 +410,13 @@ def session_book(
     request=None,
     check: bool = True,
     send: bool = True,
+    past_as_held: bool = False,
 ) -> Session:
-    """Book a 1:1 (for an agreement) or a group session after checking the time suits everyone."""
+    """Book a 1:1 (for an agreement) or a group session after checking the time suits everyone.
+
+    A time that has already begun sends no invitation (nobody needs a calendar entry for the past);
+    with `past_as_held` (the booking page) it records a session that took place: it is booked as held.
+    """
     if (contract is None) == (group is None):
         raise ValueError("A session is for an agreement or for a group")
     if contract is not None and contract.end_date and contract.end_date < starts_at.date():
@@ -423,9 +428,11 @@ def session_book(
         )
         if problems:
             raise ValidationError({"starts_at": [p[0].upper() + p[1:] + "." for p in problems]})
+    in_the_past = starts_at <= timezone.now()
     session = Session.objects.create(
         organisation=setting.organisation,
         setting=setting,
+        status=SessionStatus.HELD if in_the_past and past_as_held else SessionStatus.SCHEDULED,
         kind=SessionKind.ONE_TO_ONE if contract else SessionKind.GROUP,
         contract=contract,
         group=group,
@@ -438,6 +445,8 @@ def session_book(
     )
     session.attendees.set(attendees)
     details = {"starts_at": starts_at.isoformat(), "minutes": minutes}
+    if in_the_past and past_as_held:
+        details["recorded_as_held"] = True
     if rebooked_from is not None:
         details["rebooked_from"] = str(rebooked_from.code)
         details["rebooked_after_hours"] = (
@@ -448,7 +457,7 @@ def session_book(
     audit_event(
         action="session.booked", actor=actor.user if actor else None, obj=session, request=request, details=details
     )
-    if send:
+    if send and not in_the_past:
         _queue_invites(session.id, "REQUEST")
     return session
 

@@ -951,3 +951,43 @@ TABLE.update(
         "accounts:passkey-confirm-complete": Row(None, POST, SIGNED_IN, post_expect=PASSKEY_JSON),
     }
 )
+
+
+# --- Issue 15 and 17 (wt6): a large staff import followed as a background job ------------------------
+# Only the admin who started an import reaches it (its page, its polled status, running it again); another
+# admin of the organisation does not find it, nor does anyone of the other organisation. Everyone else is
+# refused by role first.
+
+
+def staff_import_job_args(cast, person, case):
+    from accounts.models import StaffImportJob
+
+    def job(owner):
+        return StaffImportJob.objects.create(
+            organisation_id=owner.organisation_id, requested_by=owner, status="done", total=1, done=1, created=1
+        )
+
+    staff = person or cast.org_admin
+    admins = (cast.org_admin, getattr(cast, "admin_supervisor", None), cast.outsider)
+    if case == "own" and staff in admins:
+        return {"code": job(staff).code}
+    if case == "foreign":
+        return {"code": job(cast.outsider if staff != cast.outsider else cast.org_admin).code}
+    other = cast.org_admin if staff != cast.org_admin else getattr(cast, "admin_supervisor", cast.org_admin)
+    if staff == cast.outsider:
+        other = cast.outsider_staff
+    return {"code": job(other).code}
+
+
+ARGUMENTS["staff_import_job"] = staff_import_job_args
+CASES["staff_import_job"] = OWN_OTHER_FOREIGN
+IMPORT_OWNER = {"own": OK, "other": NOT_FOUND, "foreign": NOT_FOUND}
+STAFF_IMPORT_JOB = expect(FORBIDDEN, anonymous=LOGIN, org_admin=IMPORT_OWNER, outsider=IMPORT_OWNER)
+
+TABLE.update(
+    {
+        "accounts:staff-import-job": Row("staff_import_job", GET, STAFF_IMPORT_JOB),
+        "accounts:staff-import-job-status": Row("staff_import_job", GET, STAFF_IMPORT_JOB),
+        "accounts:staff-import-job-retry": Row("staff_import_job", POST, STAFF_IMPORT_JOB),
+    }
+)

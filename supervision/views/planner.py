@@ -127,6 +127,16 @@ def _confirm(request, formset, half_term) -> int | None:
     return len(sessions)
 
 
+def _row_errors(form) -> list[str]:
+    """A row's problems in words, for the row and for the summary at the top of the page."""
+    if not form.is_bound:
+        return []
+    errors = list(form.non_field_errors())
+    for field in form:
+        errors += [f"{field.label}: {error}" for error in field.errors]
+    return errors
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def planner(request):
@@ -163,6 +173,7 @@ def planner(request):
                 plural = "s" if booked != 1 else ""
                 messages.success(request, f"{booked} session{plural} booked; invitations are on their way.")
                 return redirect("supervision:calendar")
+        context["refused"] = True
 
     plan = plan_half_term(organisation=organisation, half_term=half_term, contracts=contracts)
     if formset is None:
@@ -185,8 +196,10 @@ def planner(request):
             "form": form,
             "contract": form.agreement,
             "day": form.cleaned_data.get("date") if form.is_bound else form.initial.get("date"),
+            "anchor": f"plan-row-{index}",
+            "errors": _row_errors(form),
         }
-        for form in formset
+        for index, form in enumerate(formset)
     ]
-    context.update(plan=plan, formset=formset, rows=rows)
+    context.update(plan=plan, formset=formset, rows=rows, refused_rows=[r for r in rows if r["errors"]])
     return render(request, "supervision/planner.html", context)

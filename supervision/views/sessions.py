@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Min, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import staff_required
@@ -13,7 +14,7 @@ from accounts.models import Frequency, Role
 from .. import services
 from ..access import get_contract_for_user, get_group_for_user, get_session_for_user, require
 from ..forms import AgendaForm, CancelForm, MarkForm, RebookForm, SessionTimeForm
-from ..models import Contract, FrequencyOverride, HalfTerm, InformalNote, Session, SessionStatus
+from ..models import Contract, FrequencyOverride, HalfTerm, InformalNote, Session, SessionKind, SessionStatus
 from ..rules import effective_frequency
 from ..slots import LONDON
 from .contracts import _apply_errors
@@ -106,6 +107,18 @@ def caseload_status(supervisor, today, half_term):
     return contracts
 
 
+def booked_message(session, verb: str) -> str:
+    """What booking did, in words for a pair or a group; a time in the past is recorded, not invited."""
+    day = date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
+    if session.status == SessionStatus.HELD:
+        return f"Recorded as held on {day}; no invitation sent, as the session is in the past."
+    if session.starts_at <= timezone.now():
+        return f"{verb} for {day}, which has passed: no invitation sent. Mark it held or missed from its page."
+    if session.kind == SessionKind.GROUP:
+        return f"{verb}. Each of you has a calendar invitation by email."
+    return f"{verb}. Both of you have a calendar invitation by email."
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def session_book_view(request):
@@ -134,11 +147,12 @@ def session_book_view(request):
                 minutes=form.cleaned_data["minutes"],
                 venue=form.cleaned_data["venue"],
                 request=request,
+                past_as_held=True,
             )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            messages.success(request, "Booked. Both of you have a calendar invitation by email.")
+            messages.success(request, booked_message(session, "Booked"))
             return redirect("supervision:session-detail", code=session.code)
     supervisor, attendees, setting = services.session_people(contract=contract, group=group)
     suggestions = services.free_times(supervisor=supervisor, attendees=attendees, setting=setting, minutes=minutes)
@@ -272,7 +286,7 @@ def session_rebook(request, code):
             except ValidationError as error:
                 messages.error(request, "That time is no longer free: " + " ".join(error.messages))
             else:
-                messages.success(request, "Rebooked. Both of you have a calendar invitation by email.")
+                messages.success(request, booked_message(new, "Rebooked"))
                 return redirect("supervision:session-detail", code=new.code)
     offers = services.rebook_offers(session)
     return render(request, "supervision/session_rebook.html", {"session": session, "offers": offers})

@@ -183,7 +183,7 @@ def test_the_corrected_file_previews_then_imports_fifty_people_and_again_changes
     assert all(s.organisation == cast.organisation for s in imported)
     assert AuditEvent.objects.filter(action="staff.created").count() == 50
     [summary] = AuditEvent.objects.filter(action="staff.imported")
-    assert summary.details == {"created": 50, "updated": 0, "unchanged": 0}
+    assert summary.details == {"created": 50, "updated": 0, "unchanged": 0, "email_changes": 0}
     assert len(mail.outbox) == 50
     assert {m.to[0] for m in mail.outbox} == set(imported.values_list("user__email", flat=True))
 
@@ -201,6 +201,7 @@ def test_the_corrected_file_previews_then_imports_fifty_people_and_again_changes
         "created": 0,
         "updated": 0,
         "unchanged": 50,
+        "email_changes": 0,
     }
 
 
