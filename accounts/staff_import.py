@@ -201,8 +201,11 @@ def parse(
     for h in unknown:
         problems.append(Problem(1, h, f"Unknown column. Expected: {', '.join(COLUMNS)}."))
 
-    settings_by_name = {s.name.lower(): s for s in allowed_settings}
-    all_settings = {s.name.lower() for s in organisation.settings.all()}
+    # A closed setting (kept for history) takes nobody new: its name is refused with a way to reopen it.
+    settings_by_name = {s.name.lower(): s for s in allowed_settings if s.closed_on is None}
+    organisation_settings = list(organisation.settings.all())
+    all_settings = {s.name.lower() for s in organisation_settings}
+    closed_settings = {s.name.lower() for s in organisation_settings if s.closed_on is not None}
     seen_emails: dict[str, int] = {}
     raw_rows = []
     for number, values in reader:
@@ -243,10 +246,12 @@ def parse(
         for name in filter(None, (n.strip() for n in record.get("setting", "").split(";"))):
             setting = settings_by_name.get(name.lower())
             if setting is None:
-                if name.lower() in all_settings:
+                if name.lower() in closed_settings:
+                    problem("setting", f"“{name}” is closed: reopen it on the settings page first.")
+                elif name.lower() in all_settings:
                     problem("setting", f"You do not manage “{name}”.")
                 else:
-                    choices = ", ".join(s.name for s in allowed_settings)
+                    choices = ", ".join(s.name for s in settings_by_name.values())
                     problem("setting", f"There is no setting called “{name}”. Settings: {choices}.")
             else:
                 settings.append(setting)

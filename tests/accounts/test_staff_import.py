@@ -466,3 +466,14 @@ def test_junk_in_the_working_days_column_saves_nothing_and_is_reported_by_row_an
         assert problems(response) == [(3, "working days")]
         assert StaffMember.objects.count() == staff_before
         assert AuditEvent.objects.count() == events_before
+
+
+def test_a_closed_setting_takes_nobody_new_from_a_file(cast, login):
+    # A closed setting is kept for history (issue 15): a file naming it is refused on that row, with a way out.
+    type(cast.secondary).objects.filter(pk=cast.secondary.pk).update(closed_on=date(2026, 7, 22))
+    before = snapshot()
+    rows = fifty_rows(cast)[:2]  # row 2 in the primary, row 3 in the (now closed) secondary
+    response = upload(login(cast.org_admin), to_csv(rows))
+    assert (3, "setting") in problems(response)
+    assert "is closed: reopen it on the settings page first" in response.content.decode()
+    assert snapshot() == before
