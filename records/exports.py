@@ -192,6 +192,7 @@ def export_start(
         grant=grant,
         subject=subject,
         created_at=now,
+        queued_at=now,
         expires_at=now + EXPORT_LIFETIME,
     )
     details = {"kind": kind, "expires_at": job.expires_at.isoformat()}
@@ -300,13 +301,14 @@ def _claim(job_id: int) -> ExportJob | None:
             )
             return None
         ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportJob.Status.RUNNING, done=0, total=0, error="", file_path="", sha256="", finished_at=None
-        )
+            status=ExportJob.Status.RUNNING, done=0, total=0, error="", file_path="", sha256="", finished_at=None,
+            heartbeat_at=timezone.now(),
+        )  # fmt: skip
     return job
 
 
 def _progress(job: ExportJob, done: int, total: int | None = None) -> None:
-    fields = {"done": done} if total is None else {"done": done, "total": total}
+    fields = {"done": done, "heartbeat_at": timezone.now()} | ({} if total is None else {"total": total})
     ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(**fields)
 
 
@@ -336,6 +338,42 @@ def _fail(job: ExportJob, error: str) -> None:
     ExportJob.objects.filter(pk=job.pk).exclude(status=ExportJob.Status.DONE).update(
         status=ExportJob.Status.FAILED, error=error[:300], finished_at=timezone.now()
     )
+
+
+# --- Late exports ------------------------------------------------------------------------------------
+
+# A running export writes its progress (and so its heartbeat) every few seconds; a queued one is taken off
+# the queue at once. One silent this long is taken for lost (its worker died; the message waits in Redis
+# until the visibility timeout) and the sweep queues it again, once: `run_export` starts it over, and
+# `_finish` keeps the first file if the old run turns out to be alive after all.
+EXPORT_LATE_AFTER = timedelta(minutes=5)
+
+
+def requeue_late_exports(now=None) -> int:
+    """Queue again every unfinished, unexpired export neither queued nor heard from in EXPORT_LATE_AFTER.
+    Rows are locked (others' locked rows skipped) and stamped, so two sweeps queue each job once."""
+    now = now or timezone.now()
+    late = now - EXPORT_LATE_AFTER
+    with transaction.atomic():
+        jobs = list(
+            ExportJob.objects.filter(status__in=[ExportJob.Status.QUEUED, ExportJob.Status.RUNNING], expires_at__gt=now)
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=late))
+            .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=late))
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("organisation")
+            .order_by("id")[:RECORDS_PER_QUERY]
+        )
+        ExportJob.objects.filter(pk__in=[j.pk for j in jobs]).update(queued_at=now)
+        from .tasks import run_export as run_export_task
+
+        for job in jobs:
+            last = max(t for t in (job.queued_at, job.heartbeat_at, job.created_at) if t is not None)
+            audit_event(action="export.queued_again", obj=job, organisation=job.organisation,
+                        details={"kind": job.kind, "status": job.status, "last_heard": last.isoformat()})  # fmt: skip
+            transaction.on_commit(lambda i=job.pk: run_export_task.delay(i), robust=True)
+    if jobs:
+        logger.warning("Queued %d exports again: nothing was heard of them for %s.", len(jobs), EXPORT_LATE_AFTER)
+    return len(jobs)
 
 
 # --- Writing files -----------------------------------------------------------------------------------
