@@ -26,7 +26,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -332,9 +333,17 @@ def _pdf_late(now: datetime, late_after: timedelta = PDF_LATE_AFTER) -> Q:
 
 def _pdf_wanted():
     """Signed records whose stored PDF is missing, or does not yet show every locked addendum."""
-    locked = Addendum.objects.filter(record=OuterRef("pk"), locked_at__isnull=False)
-    return Record.objects.filter(status=RecordStatus.SIGNED).filter(
-        Q(pdf_path="") | Exists(locked.values("record").annotate(n=Count("id")).filter(n__gt=OuterRef("pdf_addenda")))
+    locked = (
+        Addendum.objects.filter(record=OuterRef("pk"), locked_at__isnull=False)
+        .order_by()
+        .values("record")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        Record.objects.filter(status=RecordStatus.SIGNED)
+        .annotate(locked_addenda=Coalesce(Subquery(locked), 0))
+        .filter(Q(pdf_path="") | Q(locked_addenda__gt=F("pdf_addenda")))
     )
 
 
