@@ -319,7 +319,7 @@ def store_record_pdf(record_id: int) -> Path | None:
 # A PDF is normally stored seconds after its render is queued (the record, or an addendum, locks). Once
 # this late, the render is taken for lost (a worker killed mid-render leaves its message in Redis until the
 # visibility timeout, an hour) and the sweep queues it again; a run queued again and lost again waits as long.
-PDF_LATE_AFTER = timedelta(minutes=3)
+PDF_LATE_AFTER = timedelta(seconds=settings.PDF_LATE_AFTER_SECONDS)  # three minutes
 # How often beat runs `records.requeue_missing_files` (migration 0009 installs it).
 SWEEP_EVERY = timedelta(minutes=5)
 # Rendering and signing take about a second; a queue behind other jobs, a little more.

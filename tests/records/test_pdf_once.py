@@ -278,7 +278,10 @@ def test_the_page_says_since_when_and_by_when(cast, record, login, queued, djang
     assert f"ready by {ready_by:%H:%M} at the latest" in message and "Try again in a minute" not in message
     assert queued == []  # not late: the worker has it
 
-    with time_machine.travel(timezone.now() + timedelta(minutes=20)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(timezone.now() + timedelta(minutes=20), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert "The signed PDF is late: awaited since" in page(client, record)
         response = client.get(reverse("records:record-pdf", args=[record.code]))
         (message,) = [str(m) for m in get_messages(response.wsgi_request)]
