@@ -245,6 +245,8 @@ def test_a_configured_certificate_with_a_passphrase_signs_the_pdf(settings, tmp_
     assert not (settings.PRIVATE_ROOT / "signing").exists()  # no development pair was made
 
     settings.RECORDS_SIGNING_KEY_PASSPHRASE = "wrong"
+    record.refresh_from_db()
+    (settings.PRIVATE_ROOT / record.pdf_path).unlink()  # a stored PDF is never signed again: lose it first
     with pytest.raises(ImproperlyConfigured):
         store_record_pdf(record.id)
 

@@ -3,18 +3,22 @@ addendum's copy is kept beside the first, a late render is queued again by the s
 sweeps and downloads ask), and the record page says how long the wait is."""
 
 import hashlib
+import importlib
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from accounts.models import AuditEvent
+from config import beat
 from records import exports, pdf, services
 from records.models import ExportJob, Record
 from records.tasks import requeue_missing_files
@@ -308,3 +312,21 @@ def test_the_pages_queries_do_not_grow_with_addenda(cast, record, login):
         text = page(client, record)
     assert "The signed PDF is being prepared since" in text
     assert len(before) == len(after)
+
+
+def test_the_migration_installs_the_sweep_every_five_minutes_once(db):
+    task = PeriodicTask.objects.select_related("interval").get(name="records: queue late PDFs and exports again")
+    assert task.task == "records.requeue_missing_files" and task.enabled
+    assert (task.interval.every, task.interval.period) == (int(pdf.SWEEP_EVERY.total_seconds() // 60), "minutes")
+    migration = importlib.import_module("records.migrations.0009_pdf_and_export_sweep_schedule")
+    beat.install(django_apps, migration.TASKS)
+    assert PeriodicTask.objects.filter(task="records.requeue_missing_files").count() == 1
+
+
+def test_the_migration_marks_stored_pdfs_with_the_addenda_they_show(cast, record):
+    Record.objects.filter(pk=record.pk).update(pdf_path="records/x/y.pdf", pdf_sha256="0" * 64)
+    add_addendum(cast, record, "Shown in the file the old code redid.")
+    migration = importlib.import_module("records.migrations.0009_pdf_and_export_sweep_schedule")
+    migration.stored_pdfs_show_their_addenda(django_apps, None)
+    record.refresh_from_db()
+    assert record.pdf_addenda == 1
