@@ -340,42 +340,6 @@ def _fail(job: ExportJob, error: str) -> None:
     )
 
 
-# --- Late exports ------------------------------------------------------------------------------------
-
-# A running export writes its progress (and so its heartbeat) every few seconds; a queued one is taken off
-# the queue at once. One silent this long is taken for lost (its worker died; the message waits in Redis
-# until the visibility timeout) and the sweep queues it again, once: `run_export` starts it over, and
-# `_finish` keeps the first file if the old run turns out to be alive after all.
-EXPORT_LATE_AFTER = timedelta(minutes=5)
-
-
-def requeue_late_exports(now=None) -> int:
-    """Queue again every unfinished, unexpired export neither queued nor heard from in EXPORT_LATE_AFTER.
-    Rows are locked (others' locked rows skipped) and stamped, so two sweeps queue each job once."""
-    now = now or timezone.now()
-    late = now - EXPORT_LATE_AFTER
-    with transaction.atomic():
-        jobs = list(
-            ExportJob.objects.filter(status__in=[ExportJob.Status.QUEUED, ExportJob.Status.RUNNING], expires_at__gt=now)
-            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=late))
-            .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=late))
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("organisation")
-            .order_by("id")[:RECORDS_PER_QUERY]
-        )
-        ExportJob.objects.filter(pk__in=[j.pk for j in jobs]).update(queued_at=now)
-        from .tasks import run_export as run_export_task
-
-        for job in jobs:
-            last = max(t for t in (job.queued_at, job.heartbeat_at, job.created_at) if t is not None)
-            audit_event(action="export.queued_again", obj=job, organisation=job.organisation,
-                        details={"kind": job.kind, "status": job.status, "last_heard": last.isoformat()})  # fmt: skip
-            transaction.on_commit(lambda i=job.pk: run_export_task.delay(i), robust=True)
-    if jobs:
-        logger.warning("Queued %d exports again: nothing was heard of them for %s.", len(jobs), EXPORT_LATE_AFTER)
-    return len(jobs)
-
-
 # --- Writing files -----------------------------------------------------------------------------------
 
 

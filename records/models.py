@@ -132,7 +132,7 @@ class Record(models.Model):
     pdf_generated_at = models.DateTimeField(null=True, blank=True)
     # How many locked addenda the stored PDF shows: each addendum makes a new file beside the first.
     pdf_addenda = models.PositiveSmallIntegerField(default=0)
-    # When the PDF's render was last queued: the sweep (`requeue_missing_pdfs`) queues it again only
+    # When the PDF's render was last queued: the sweep (records/late_files.py) queues it again only
     # once this is a few minutes old, so two sweeps, or a sweep and a download, queue it once.
     pdf_queued_at = models.DateTimeField(null=True, blank=True)
     legal_hold = models.BooleanField(default=False)

@@ -19,15 +19,11 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from itertools import groupby
-from operator import attrgetter
+from datetime import date, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -35,7 +31,7 @@ from django.utils.text import slugify
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from accounts.audit import audit_event, audit_events_bulk
+from accounts.audit import audit_event
 from accounts.models import AuditEvent, StaffMember
 
 from . import pdfcheck
@@ -43,7 +39,6 @@ from .access import record_in_reach
 from .models import Addendum, FlagKind, FunctionTag, Record, RecordStatus, SignatureCapacity
 from .services import content_hash, mark_name_as_signed, name_as_signed, record_content
 from .signing import SignatureCheck, sign_pdf, signing_material
-from .tasks import render_record_pdf
 
 logger = logging.getLogger(__name__)
 
@@ -312,122 +307,6 @@ def store_record_pdf(record_id: int) -> Path | None:
         _write_atomically(path, pdf)
     logger.info("Stored the signed PDF of record %s (%d bytes, %.2f s).", record.code, len(pdf), seconds)
     return path
-
-
-# --- Late PDFs -------------------------------------------------------------------------------------
-
-# A PDF is normally stored seconds after its render is queued (the record, or an addendum, locks). Once
-# this late, the render is taken for lost (a worker killed mid-render leaves its message in Redis until the
-# visibility timeout, an hour) and the sweep queues it again; a run queued again and lost again waits as long.
-PDF_LATE_AFTER = timedelta(seconds=settings.PDF_LATE_AFTER_SECONDS)  # three minutes
-# How often beat runs `records.requeue_missing_files` (migration 0009 installs it).
-SWEEP_EVERY = timedelta(minutes=5)
-# Rendering and signing take about a second; a queue behind other jobs, a little more.
-RENDER_ALLOWANCE = timedelta(minutes=1)
-SWEEP_BATCH = 200
-
-
-def _pdf_late(now: datetime, late_after: timedelta = PDF_LATE_AFTER) -> Q:
-    return Q(pdf_queued_at__isnull=True) | Q(pdf_queued_at__lt=now - late_after)
-
-
-def _pdf_wanted():
-    """Signed records whose stored PDF is missing, or does not yet show every locked addendum."""
-    locked = (
-        Addendum.objects.filter(record=OuterRef("pk"), locked_at__isnull=False)
-        .order_by()
-        .values("record")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return (
-        Record.objects.filter(status=RecordStatus.SIGNED)
-        .annotate(locked_addenda=Coalesce(Subquery(locked), 0))
-        .filter(Q(pdf_path="") | Q(locked_addenda__gt=F("pdf_addenda")))
-    )
-
-
-def _queue(
-    record_ids: list[int], now: datetime, *, why: str, late_after=PDF_LATE_AFTER, actor=None, request=None
-) -> list[int]:
-    """Stamp and queue the renders of those of `record_ids` not queued in the last `late_after`: the rows
-    are locked (others' locked rows skipped), so two sweeps, or a sweep and a download, queue each render
-    once. One audit event each, written in one INSERT per organisation; the messages go on commit."""
-    with transaction.atomic():
-        claimed = list(
-            Record.objects.filter(pk__in=record_ids, status=RecordStatus.SIGNED)
-            .filter(_pdf_late(now, late_after))
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related(
-                "organisation", "session__group", "session__supervisor__user", "session__contract__supervisee__user"
-            )
-            .order_by("organisation_id", "id")
-        )
-        Record.objects.filter(pk__in=[r.pk for r in claimed]).update(pdf_queued_at=now)
-        for organisation, records in groupby(claimed, key=attrgetter("organisation")):
-            audit_events_bulk(
-                action="record.pdf_queued_again", actor=actor, organisation=organisation, request=request,
-                items=[(r, {"why": why, "queued_before": _iso(r.pdf_queued_at), "locked_at": _iso(r.locked_at)})
-                       for r in records],
-            )  # fmt: skip
-        for record in claimed:
-            transaction.on_commit(lambda i=record.pk: render_record_pdf.delay(i), robust=True)
-    return [r.pk for r in claimed]
-
-
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
-
-
-def requeue_missing_pdfs(now: datetime | None = None) -> int:
-    """The sweep: queue again the render of every signed record whose PDF is late (missing, or without a
-    locked addendum, PDF_LATE_AFTER after it was last queued). Returns how many were queued."""
-    now = now or timezone.now()
-    # Served by record_pdf_missing_idx for the records without a file; those awaiting an addendum's
-    # document are few (an addendum is rare), found by the EXISTS.
-    late = _pdf_wanted().filter(_pdf_late(now)).order_by("pdf_queued_at", "id")
-    ids = list(late.values_list("id", flat=True)[:SWEEP_BATCH])
-    queued = _queue(ids, now, why="late") if ids else []
-    if queued:
-        logger.warning("Queued the PDFs of %d signed records again: their renders were late.", len(queued))
-    return len(queued)
-
-
-def queue_lost_pdf(record: Record, *, actor=None, request=None) -> bool:
-    """A download found no file: queue the render again if it is late (or the stored file went missing),
-    once however often people ask. True when queued now."""
-    # A file gone missing is not the sweep's to find (it looks for files never stored): made again soon.
-    lost = bool(record.pdf_path) and stored_pdf_path(record) is None
-    late_after = RENDER_ALLOWANCE if lost else PDF_LATE_AFTER
-    why = "file missing" if lost else "late"
-    return bool(_queue([record.pk], timezone.now(), why=why, late_after=late_after, actor=actor, request=request))
-
-
-@dataclass(frozen=True)
-class PdfWait:
-    """How long the PDF has been awaited, and by when it will be there."""
-
-    since: datetime
-    ready_by: datetime
-    overdue: bool
-    addendum: bool  # the new document an addendum makes (an earlier one is there to download)
-
-
-def pdf_wait(record: Record, now: datetime | None = None) -> PdfWait | None:
-    """None when the record's PDF is stored and up to date; otherwise when the wait began (the record or
-    its latest addendum locked) and the latest it should end: a lost render is queued again by the next
-    sweep once PDF_LATE_AFTER has passed. Two queries."""
-    if record.status != RecordStatus.SIGNED:
-        return None
-    now = now or timezone.now()
-    addenda = record.addenda.filter(locked_at__isnull=False).aggregate(n=Count("id"), last=Max("locked_at"))
-    if record.pdf_path and record.pdf_addenda >= addenda["n"]:
-        return None
-    since = addenda["last"] if addenda["n"] else record.locked_at
-    queued = max(since, record.pdf_queued_at or since)
-    ready_by = queued + PDF_LATE_AFTER + SWEEP_EVERY + RENDER_ALLOWANCE
-    addendum = bool(addenda["n"] and record.pdf_path)
-    return PdfWait(since=since, ready_by=ready_by, overdue=now > ready_by, addendum=addendum)
 
 
 # --- Checking an uploaded copy ---------------------------------------------------------------------

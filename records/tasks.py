@@ -53,7 +53,6 @@ def delete_expired_exports() -> int:
 def requeue_missing_files() -> dict:
     """Every five minutes (installed by migration 0009): queue again the signed PDFs and the exports whose
     render is late, each once; returns how many of each were queued."""
-    from .exports import requeue_late_exports
-    from .pdf import requeue_missing_pdfs
+    from .late_files import requeue_late_exports, requeue_missing_pdfs
 
     return {"pdfs": requeue_missing_pdfs(), "exports": requeue_late_exports()}

@@ -15,8 +15,9 @@ from accounts.audit import audit_event
 from accounts.models import Role
 
 from ..access import get_record_for_user
+from ..late_files import pdf_wait, queue_lost_pdf
 from ..models import RecordStatus
-from ..pdf import pdf_filename, pdf_wait, queue_lost_pdf, stored_pdf_path, verify_record_pdf
+from ..pdf import pdf_filename, stored_pdf_path, verify_record_pdf
 
 # Heads and DSLs read the notes on screen with a reason; the PDF goes to the people in the session and
 # to auditors inside a live grant.

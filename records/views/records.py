@@ -30,9 +30,9 @@ from ..forms import (
     SectionForm,
     SignForm,
 )
+from ..late_files import SWEEP_EVERY, pdf_wait
 from ..models import Action, ActionStatus, Addendum, Record, RecordStatus, SafeguardingDecision
 from ..oversight import readings_of, record_viewed
-from ..pdf import SWEEP_EVERY, pdf_wait
 
 
 def _errors(error: ValidationError) -> str:

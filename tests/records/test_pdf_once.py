@@ -19,7 +19,7 @@ from django_celery_beat.models import PeriodicTask
 
 from accounts.models import AuditEvent
 from config import beat
-from records import exports, pdf, services
+from records import exports, late_files, pdf, services
 from records.models import ExportJob, Record
 from records.tasks import requeue_missing_files
 from tests.factories import PASSWORD
@@ -52,7 +52,7 @@ def record(cast) -> Record:
 def queued(monkeypatch) -> list[int]:
     """The renders the code under test queues (the record ids), instead of running them."""
     calls = []
-    monkeypatch.setattr(pdf.render_record_pdf, "delay", calls.append)
+    monkeypatch.setattr(late_files.render_record_pdf, "delay", calls.append)
     return calls
 
 
@@ -62,7 +62,7 @@ def sweep(django_capture_on_commit_callbacks):
 
     def run():
         with django_capture_on_commit_callbacks(execute=True):
-            return pdf.requeue_missing_pdfs()
+            return late_files.requeue_missing_pdfs()
 
     return run
 
@@ -248,8 +248,8 @@ def test_a_lost_export_is_queued_again_once(cast, monkeypatch, django_capture_on
     job(cast, status=ExportJob.Status.QUEUED, queued_minutes_ago=30, expires_in=-timedelta(minutes=1))
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert exports.requeue_late_exports() == 2
-        assert exports.requeue_late_exports() == 0
+        assert late_files.requeue_late_exports() == 2
+        assert late_files.requeue_late_exports() == 0
     assert sorted(calls) == sorted([lost.pk, died.pk])
     assert AuditEvent.objects.filter(action="export.queued_again").count() == 2
 
@@ -273,7 +273,7 @@ def page(client, record) -> str:
 def test_the_page_says_since_when_and_by_when(cast, record, login, queued, django_capture_on_commit_callbacks):
     client = login(cast.supervisee)
     since = timezone.localtime(record.locked_at)
-    ready_by = since + pdf.PDF_LATE_AFTER + pdf.SWEEP_EVERY + pdf.RENDER_ALLOWANCE
+    ready_by = since + late_files.PDF_LATE_AFTER + late_files.SWEEP_EVERY + late_files.RENDER_ALLOWANCE
     text = page(client, record)
     assert f"The signed PDF is being prepared since {since:%H:%M}; it will be ready by {ready_by:%H:%M}" in text
 
@@ -289,7 +289,7 @@ def test_the_page_says_since_when_and_by_when(cast, record, login, queued, djang
         assert "The signed PDF is late: awaited since" in page(client, record)
         response = client.get(reverse("records:record-pdf", args=[record.code]))
         (message,) = [str(m) for m in get_messages(response.wsgi_request)]
-        later = timezone.localtime() + pdf.PDF_LATE_AFTER + pdf.SWEEP_EVERY + pdf.RENDER_ALLOWANCE
+        later = timezone.localtime() + late_files.PDF_LATE_AFTER + late_files.SWEEP_EVERY + late_files.RENDER_ALLOWANCE
         assert f"ready by {later:%H:%M} at the latest" in message  # queued again just now
         client.get(reverse("records:record-pdf", args=[record.code]))
     assert queued == [record.id]  # the downloads queued it again, once
@@ -317,7 +317,7 @@ def test_the_pages_queries_do_not_grow_with_addenda(cast, record, login):
 def test_the_migration_installs_the_sweep_every_five_minutes_once(db):
     task = PeriodicTask.objects.select_related("interval").get(name="records: queue late PDFs and exports again")
     assert task.task == "records.requeue_missing_files" and task.enabled
-    assert (task.interval.every, task.interval.period) == (int(pdf.SWEEP_EVERY.total_seconds() // 60), "minutes")
+    assert (task.interval.every, task.interval.period) == (int(late_files.SWEEP_EVERY.total_seconds() // 60), "minutes")
     migration = importlib.import_module("records.migrations.0009_pdf_and_export_sweep_schedule")
     beat.install(django_apps, migration.TASKS)
     assert PeriodicTask.objects.filter(task="records.requeue_missing_files").count() == 1

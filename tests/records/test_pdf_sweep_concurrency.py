@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
-from records import pdf, services
+from records import late_files, services
 from records.models import Record
 from tests.records.helpers import held_session
 
@@ -28,7 +28,7 @@ def test_a_sweep_skips_the_record_another_sweep_holds_and_neither_queues_it_twic
         pdf_queued_at=timezone.now() - timedelta(minutes=10),
     )  # fmt: skip
     queued = []
-    monkeypatch.setattr(pdf.render_record_pdf, "delay", queued.append)
+    monkeypatch.setattr(late_files.render_record_pdf, "delay", queued.append)
     holding, release = threading.Event(), threading.Event()
     results = {}
 
@@ -36,7 +36,7 @@ def test_a_sweep_skips_the_record_another_sweep_holds_and_neither_queues_it_twic
         # The first sweep has claimed the row and not yet committed.
         try:
             with transaction.atomic():
-                results["first"] = pdf._queue([record.pk], timezone.now(), why="late")
+                results["first"] = late_files._queue([record.pk], timezone.now(), why="late")
                 holding.set()
                 assert release.wait(10)
         finally:
@@ -45,9 +45,9 @@ def test_a_sweep_skips_the_record_another_sweep_holds_and_neither_queues_it_twic
     thread = threading.Thread(target=first_sweep)
     thread.start()
     assert holding.wait(10)
-    assert pdf.requeue_missing_pdfs() == 0  # skipped at once, not waited for
+    assert late_files.requeue_missing_pdfs() == 0  # skipped at once, not waited for
     release.set()
     thread.join(10)
     assert results["first"] == [record.pk]
-    assert pdf.requeue_missing_pdfs() == 0  # stamped by the first
+    assert late_files.requeue_missing_pdfs() == 0  # stamped by the first
     assert queued == [record.pk]
