@@ -60,8 +60,11 @@ def stored(record) -> bool:
     return bool(record.pdf_path) and (Path(settings.PRIVATE_ROOT) / record.pdf_path).is_file()
 
 
+# Committed data, so the workers see it; the serialized rollback (rather than a flush) leaves the tables
+# as the next serialized test expects them, and puts back what migrations wrote (the beat schedule).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_worker_killed_mid_render_leaves_the_pdf_late_by_the_sweeps_interval_and_never_replaced(
-    transactional_db, cast, tmp_path, not_eager, monkeypatch, settings
+    cast, tmp_path, not_eager, monkeypatch, settings
 ):
     settings.PRIVATE_ROOT = tmp_path / "private"
     settings.RECORDS_SIGNING_CERT = settings.RECORDS_SIGNING_KEY = settings.RECORDS_SIGNING_KEY_PASSPHRASE = ""
@@ -80,7 +83,7 @@ def test_a_worker_killed_mid_render_leaves_the_pdf_late_by_the_sweeps_interval_a
         wait_for(lambda: "ready." in logs[0].read_text(), [first], logs[:1], what="the first worker")
         record = sign(cast, write_record(cast))
         wait_for(lambda: renders_received(logs[0]) == 1, [first], logs[:1], what="the render to start")
-        time.sleep(2)  # into the render: WeasyPrint's start, the fonts, the layout take longer
+        time.sleep(0.5)  # into the task: loading WeasyPrint, the fonts, the layout and signing take longer
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     killed = time.monotonic()
