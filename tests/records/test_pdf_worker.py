@@ -23,7 +23,7 @@ from config.celery import app
 from records import pdf
 from records.models import Record, RecordStatus
 from records.signing import signing_material
-from records.tasks import render_record_pdf, requeue_missing_files
+from records.tasks import notify_decisions, notify_flag, render_record_pdf, requeue_missing_files
 from tests.records.test_pdf import sign, write_record
 from tests.supervision.test_delivery_worker import celery, wait_for, worker, worker_environment
 
@@ -75,8 +75,9 @@ def test_a_worker_killed_mid_render_leaves_the_pdf_late_by_the_sweeps_interval_a
         "CELERY_VISIBILITY_TIMEOUT": HOUR,
         "PDF_LATE_AFTER_SECONDS": str(LATE_AFTER),
     }
-    # Signing queues the render on commit; it goes to the workers' queue.
-    monkeypatch.setattr(render_record_pdf, "delay", lambda *a: render_record_pdf.apply_async(a, queue=queue))
+    # Writing and signing queue the render and the notices on commit: to the workers' queue.
+    for task in (render_record_pdf, notify_decisions, notify_flag):
+        monkeypatch.setattr(task, "delay", lambda *a, task=task: task.apply_async(a, queue=queue))
     logs = [tmp_path / "worker1.log", tmp_path / "worker2.log", tmp_path / "worker3.log"]
 
     with celery(worker("first"), env, logs[0]) as first:
