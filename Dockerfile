@@ -14,10 +14,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# WeasyPrint's libraries (Pango, HarfBuzz subsetting) and a font for the PDFs.
+# WeasyPrint's libraries (Pango, HarfBuzz subsetting) and the fonts for the PDFs: every name a school
+# will have (the Makefile's DEBIAN_PACKAGES lists the same).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core \
+        fonts-noto-core fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

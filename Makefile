@@ -10,8 +10,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-# WeasyPrint's libraries (Pango, HarfBuzz subsetting) and a font; Chromium for the browser tests.
-DEBIAN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core poppler-utils libnss3-tools chromium
+# WeasyPrint's libraries (Pango, HarfBuzz subsetting) and fonts for every name a school will have (Greek,
+# Cyrillic, Arabic, Urdu, Devanagari, Bengali from fonts-noto-core; Chinese, Japanese, Korean from
+# fonts-wqy-microhei); NSS tools (certutil) for the signing-certificate test; Chromium for the browser tests.
+DEBIAN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core fonts-wqy-microhei poppler-utils libnss3-tools chromium
 
 .PHONY: run test install system-packages migrate seed lint format clean
 

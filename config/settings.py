@@ -315,6 +315,10 @@ else:
         "control_folder": str(CELERY_DATA_DIR / "control"),
         "store_processed": False,
     }
+# Seconds after its render was queued that a signed PDF (or an addendum's) still missing is queued again by
+# the sweep that beat runs every five minutes (records/pdf.py); the worker tests shorten it.
+PDF_LATE_AFTER_SECONDS = env_int("PDF_LATE_AFTER_SECONDS", 180)
+
 CELERY_TIMEZONE = TIME_ZONE
 # The queue every task goes to and every worker takes from: installations sharing one Redis keep apart.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")

@@ -192,6 +192,7 @@ def export_start(
         grant=grant,
         subject=subject,
         created_at=now,
+        queued_at=now,
         expires_at=now + EXPORT_LIFETIME,
     )
     details = {"kind": kind, "expires_at": job.expires_at.isoformat()}
@@ -300,13 +301,14 @@ def _claim(job_id: int) -> ExportJob | None:
             )
             return None
         ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportJob.Status.RUNNING, done=0, total=0, error="", file_path="", sha256="", finished_at=None
-        )
+            status=ExportJob.Status.RUNNING, done=0, total=0, error="", file_path="", sha256="", finished_at=None,
+            heartbeat_at=timezone.now(),
+        )  # fmt: skip
     return job
 
 
 def _progress(job: ExportJob, done: int, total: int | None = None) -> None:
-    fields = {"done": done} if total is None else {"done": done, "total": total}
+    fields = {"done": done, "heartbeat_at": timezone.now()} | ({} if total is None else {"total": total})
     ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(**fields)
 
 

@@ -130,6 +130,11 @@ class Record(models.Model):
     pdf_path = models.CharField(max_length=300, blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     pdf_generated_at = models.DateTimeField(null=True, blank=True)
+    # How many locked addenda the stored PDF shows: each addendum makes a new file beside the first.
+    pdf_addenda = models.PositiveSmallIntegerField(default=0)
+    # When the PDF's render was last queued: the sweep (records/late_files.py) queues it again only
+    # once this is a few minutes old, so two sweeps, or a sweep and a download, queue it once.
+    pdf_queued_at = models.DateTimeField(null=True, blank=True)
     legal_hold = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -150,6 +155,10 @@ class Record(models.Model):
             models.Index(fields=["organisation", "status"], name="record_org_status_idx"),
             # /records/verify/: an upload byte for byte a stored copy is found by its hash, unparsed.
             models.Index(fields=["organisation", "pdf_sha256"], name="record_org_pdf_sha256_idx"),
+            # The PDF sweep: signed records still without their file.
+            models.Index(
+                fields=["locked_at"], condition=Q(status="signed", pdf_path=""), name="record_pdf_missing_idx"
+            ),
         ]
 
     def __str__(self):
@@ -478,6 +487,10 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # When the job was last queued, and when a worker last showed it was working on it (claimed it, or
+    # wrote its progress): the sweep queues a job again once both are a few minutes old.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

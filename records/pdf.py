@@ -262,9 +262,33 @@ def _locked_addenda(record_id: int) -> list[int]:
     )
 
 
+def pdf_relative_path(record: Record, addenda: int) -> Path:
+    """Where the PDF showing the first `addenda` locked addenda is kept, under PRIVATE_ROOT: the record's
+    first document is <code>.pdf; each addendum makes <code>-addendum-<n>.pdf beside it."""
+    name = f"{record.code}.pdf" if addenda == 0 else f"{record.code}-addendum-{addenda}.pdf"
+    return Path("records") / str(record.organisation.code) / name
+
+
+def _intact_copy(record: Record) -> Path | None:
+    """The stored file when it is there and still hashes to what was stored (one read of the file)."""
+    path = stored_pdf_path(record)
+    if path is None or not record.pdf_sha256:
+        return None
+    if hashlib.sha256(path.read_bytes()).hexdigest() != record.pdf_sha256:
+        logger.error("The stored PDF of record %s does not match its hash: %s", record.code, record.pdf_path)
+        return None
+    return path
+
+
 def store_record_pdf(record_id: int) -> Path | None:
-    """Render, sign and store the PDF of a signed record; returns the file. Safe to run again: each run
-    replaces the file and its hash in one step. Records that are not signed have no PDF."""
+    """Render, sign and store the PDF of a signed record; returns the stored file.
+
+    A stored PDF is never replaced. A run that finds the document already stored renders nothing (the
+    sweep's run, a download's, a message redelivered an hour later); one that finds it stored only once it
+    has rendered (two runs at once) discards its copy under the record's row lock, so the first file and
+    its hash stand. A locked addendum makes a new document, kept beside the first (`pdf_relative_path`).
+    Only a file gone missing or damaged is made again, and the audit event says which copy it follows.
+    Records that are not signed have no PDF."""
     record = (
         Record.objects.filter(pk=record_id)
         .select_related("organisation", "session__setting", "session__group", "supervisor__user", "template_version")
@@ -274,6 +298,8 @@ def store_record_pdf(record_id: int) -> Path | None:
         logger.info("No PDF for record %s: it is missing or not signed.", record_id)
         return None
     addenda = _locked_addenda(record.pk)
+    if record.pdf_addenda == len(addenda) and (path := _intact_copy(record)):
+        return path
     started = time.monotonic()
     signing = organisation_signing(record.organisation_id)
     pdf = sign_pdf(
@@ -283,26 +309,40 @@ def store_record_pdf(record_id: int) -> Path | None:
         signer=signing.signer,
     )
     seconds = time.monotonic() - started
-    relative = Path("records") / str(record.organisation.code) / f"{record.code}.pdf"
     digest = hashlib.sha256(pdf).hexdigest()
     with transaction.atomic():
         # Rendering and signing happen outside the lock (a third of a second); two runs store in turn.
-        Record.objects.select_for_update().filter(pk=record.pk).first()
+        current = (
+            Record.objects.select_for_update()
+            .only("id", "code", "pdf_path", "pdf_sha256", "pdf_addenda")
+            .filter(pk=record.pk)
+            .first()
+        )
         if _locked_addenda(record.pk) != addenda:
             # An addendum locked meanwhile: the run it queued stores the newer copy.
             logger.info("Record %s changed while its PDF was made; the newer run stores it.", record.code)
             return None
-        generated_at = timezone.now()
+        if current.pdf_addenda == len(addenda) and (path := _intact_copy(current)):
+            logger.info(
+                "The PDF of record %s was stored by another run (%s); this render (%s) is discarded.",
+                record.code, current.pdf_sha256[:12], digest[:12],
+            )  # fmt: skip
+            return path
+        # The first copy of this document, or one made again because the stored file is gone or damaged.
+        follows = current.pdf_sha256 if current.pdf_path and current.pdf_addenda == len(addenda) else ""
+        relative = pdf_relative_path(record, len(addenda))
         # The record is locked: only the PDF's own fields change.
         Record.objects.filter(pk=record.pk).update(
-            pdf_path=str(relative), pdf_sha256=digest, pdf_generated_at=generated_at
+            pdf_path=str(relative), pdf_sha256=digest, pdf_generated_at=timezone.now(), pdf_addenda=len(addenda)
         )
         audit_event(
             action="record.pdf_stored",
             obj=record,
             organisation=record.organisation,
-            details={"sha256": digest, "bytes": len(pdf), "content_sha256": record.content_hash},
-        )
+            details={"sha256": digest, "bytes": len(pdf), "content_sha256": record.content_hash,
+                     "addenda": len(addenda), "file": relative.name}
+            | ({"replaces_lost_copy": follows} if follows else {}),
+        )  # fmt: skip
         path = Path(settings.PRIVATE_ROOT) / relative
         _write_atomically(path, pdf)
     logger.info("Stored the signed PDF of record %s (%d bytes, %.2f s).", record.code, len(pdf), seconds)

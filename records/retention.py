@@ -28,7 +28,8 @@ Nobody is purged while `StaffMember.legal_hold` is set. Each person is purged in
 their own, holding their row locked, so a failure leaves the others done and two sweeps running at
 once delete (and audit) everything exactly once. Every deletion writes an audit event with the
 SHA-256 of what went; the audit trail itself is never deleted. Each organisation admin gets a report
-of the people of their settings, once a day at most, and none when nothing was listed or deleted.
+of the people of their settings from each run that listed or deleted anyone (a second run the same day
+sends its own), and none when nothing was listed or deleted.
 """
 
 import hashlib
@@ -109,10 +110,13 @@ def _sha256(payload: dict) -> str:
 
 
 def _pdf_files(record: Record) -> list[Path]:
-    """The record's stored PDF: where `pdf_path` says, and where `store_record_pdf` writes it (a file
-    written by a run whose transaction then failed has no `pdf_path`). Only files inside PRIVATE_ROOT."""
+    """The record's stored PDFs: where `pdf_path` says, and where `store_record_pdf` writes them (the
+    first document and one beside it per addendum; a file written by a run whose transaction then failed
+    has no `pdf_path`). Only files inside PRIVATE_ROOT."""
     root = Path(settings.PRIVATE_ROOT).resolve()
-    names = {Path("records") / str(record.organisation.code) / f"{record.code}.pdf"}
+    folder = Path("records") / str(record.organisation.code)
+    names = {folder / f"{record.code}.pdf"}
+    names.update(folder / p.name for p in (root / folder).glob(f"{record.code}-addendum-*.pdf"))
     if record.pdf_path:
         names.add(Path(record.pdf_path))
     paths = [(root / name).resolve() for name in sorted(names)]
@@ -561,8 +565,18 @@ def _report_url(listed: bool) -> str:
     return "/audit/"
 
 
+def report_period(today: date, purged: list[dict], listed: list[dict]) -> str:
+    """The report's place in the ledger: the day and the people this run listed or deleted. A second run
+    the same day that lists or deletes others (a hold released, a leaving date corrected, the sweep run
+    again by hand) sends a report of its own; the same run delivered twice sends one. 2026-04-30/1a2b..."""
+    people = sorted(f"{kind}:{p['staff']}" for kind, ps in (("purged", purged), ("listed", listed)) for p in ps)
+    return f"{today.isoformat()}/{hashlib.sha256(' '.join(people).encode()).hexdigest()[:16]}"
+
+
 def _report(organisation: Organisation, today: date, purged: list[dict], held: list[dict], listed: list[dict]) -> None:
-    """One report a day to each organisation admin: the whole organisation's people, or their settings'."""
+    """A report of each run that listed or deleted anyone, to each organisation admin: the whole
+    organisation's people, or their settings'."""
+    period = report_period(today, purged, listed)
     admins = (
         StaffMember.objects.filter(organisation=organisation, role_assignments__role=Role.ORG_ADMIN)
         .current(today)
@@ -594,7 +608,7 @@ def _report(organisation: Organisation, today: date, purged: list[dict], held: l
             kind=NotificationKind.RETENTION_REPORT,
             object_type="organisation",
             object_code=organisation.code,
-            period=today.isoformat(),
+            period=period,
             title="Retention: " + "; ".join(titles),
             body=report_body(organisation, today, theirs, their_held, their_listed),
             url=_report_url(bool(their_listed)),

@@ -521,7 +521,8 @@ def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signatu
         record.status = RecordStatus.SIGNED
         record.locked_at = timezone.now()
         record.content_hash = digest
-        record.save(update_fields=["status", "locked_at", "content_hash", "updated_at"])
+        record.pdf_queued_at = record.locked_at  # the sweep queues it again if it is not stored soon after
+        record.save(update_fields=["status", "locked_at", "content_hash", "pdf_queued_at", "updated_at"])
         from .tasks import notify_decisions, render_record_pdf
 
         record_id = record.id
@@ -588,6 +589,7 @@ def _addendum_sign(*, actor: StaffMember, addendum: Addendum, request=None) -> N
     if set(addendum.signatures.filter(voided_at__isnull=True).values_list("signer_id", flat=True)) >= signers:
         addendum.locked_at = timezone.now()
         addendum.save(update_fields=["locked_at"])
+        Record.objects.filter(pk=record.pk).update(pdf_queued_at=addendum.locked_at)
         from .tasks import render_record_pdf
 
         record_id = record.id

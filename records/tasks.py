@@ -47,3 +47,12 @@ def delete_expired_exports() -> int:
     from .exports import delete_expired_export_files
 
     return delete_expired_export_files()
+
+
+@shared_task(name="records.requeue_missing_files")
+def requeue_missing_files() -> dict:
+    """Every five minutes (installed by migration 0009): queue again the signed PDFs and the exports whose
+    render is late, each once; returns how many of each were queued."""
+    from .late_files import requeue_late_exports, requeue_missing_pdfs
+
+    return {"pdfs": requeue_missing_pdfs(), "exports": requeue_late_exports()}

@@ -1,14 +1,12 @@
 """The signed PDF of a record: the participants, and auditors inside a live grant, download it;
 auditors, heads, DSLs and organisation admins check an uploaded copy at /records/verify/."""
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -17,16 +15,21 @@ from accounts.audit import audit_event
 from accounts.models import Role
 
 from ..access import get_record_for_user
+from ..late_files import pdf_wait, queue_lost_pdf
 from ..models import RecordStatus
 from ..pdf import pdf_filename, signing_self_signed, stored_pdf_path, verify_record_pdf
-from ..tasks import render_record_pdf
 
 # Heads and DSLs read the notes on screen with a reason; the PDF goes to the people in the session and
 # to auditors inside a live grant.
 PDF_READERS = ("supervisor", "supervisee", "auditor")
 
-# A PDF is normally stored seconds after the record locks.
-REMAKE_AFTER = timedelta(minutes=10)
+
+def _wait_message(wait) -> str:
+    if wait is None:
+        return "The signed PDF is being made again: its file went missing. Try again in a minute or two."
+    since = dateformat.format(timezone.localtime(wait.since), "D j M Y, H:i")
+    ready_by = dateformat.format(timezone.localtime(wait.ready_by), "H:i")
+    return f"The signed PDF is being prepared (since {since}). It will be ready by {ready_by} at the latest."
 
 
 @staff_required
@@ -40,10 +43,10 @@ def record_pdf(request, code):
         raise Http404("A record has a PDF once everyone has signed it.")
     path = stored_pdf_path(record)
     if path is None:
-        if record.pdf_path or record.locked_at < timezone.now() - REMAKE_AFTER:
-            # The file went missing, or the task that makes it was lost: make it again.
-            render_record_pdf.delay(record.id)
-        messages.info(request, "The PDF is being prepared. Try again in a minute.")
+        # The file went missing, or its render is late: queue it again (once, however often people ask).
+        if queue_lost_pdf(record, actor=request.user, request=request):
+            record.refresh_from_db(fields=["pdf_queued_at"])
+        messages.info(request, _wait_message(pdf_wait(record)))
         return redirect("records:record-detail", code=record.code)
     audit_event(
         action="record.pdf_downloaded",

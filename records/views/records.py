@@ -30,6 +30,7 @@ from ..forms import (
     SectionForm,
     SignForm,
 )
+from ..late_files import SWEEP_EVERY, pdf_wait
 from ..models import Action, ActionStatus, Addendum, Record, RecordStatus, SafeguardingDecision
 from ..oversight import readings_of, record_viewed
 
@@ -169,6 +170,8 @@ def record_detail(request, code):
         "capacity": capacity,
         "participant": participant,
         "can_download_pdf": capacity != "reader",
+        "pdf_wait": pdf_wait(record) if capacity != "reader" else None,
+        "sweep_minutes": int(SWEEP_EVERY.total_seconds() // 60),
         "editable": editable,
         "sections": sections,
         "loose_actions": [a for a in actions if a.section_id is None],

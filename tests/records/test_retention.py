@@ -204,7 +204,7 @@ def reports():
 
 def deletion_report(**kwargs):
     """The report of the sweep that deleted (the other one, GRACE_DAYS before, listed)."""
-    return reports().get(period=DELETED_ON.isoformat(), **kwargs)
+    return reports().get(period__startswith=f"{DELETED_ON.isoformat()}/", **kwargs)
 
 
 # --- Who is purged -----------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_the_admins_report_lists_who_was_purged_and_who_is_kept_under_a_hold(wor
     report = deletion_report()  # the secondary's admin has nobody of theirs to hear about
     assert report.recipient == cast.org_admin != setting_admin
     assert report.object_type == "organisation" and report.object_code == str(cast.organisation.code)
-    assert report.period == DELETED_ON.isoformat()
+    assert report.period.startswith(f"{DELETED_ON.isoformat()}/")
     # The audit trail's page when the product has one, else the leavers.
     assert report.url in ("/audit/", "/staff/?status=leavers")
     assert Client().get(report.url).status_code == 302  # a real page (signing in first)
@@ -419,6 +419,42 @@ def test_one_failure_does_not_undo_the_others(world, cast, monkeypatch):
     (outcome,) = purge(TODAY + timedelta(days=1))
     assert outcome["staff"] == str(world.leaver.code)
     assert not exists(world.signed) and not world.pdf.exists()
+
+
+def test_a_second_purge_the_same_day_has_a_report_of_its_own(world, cast, monkeypatch):
+    # The 02:30 run fails for the leaver (the file could not be deleted); the admin has it put right and
+    # the sweep is run again that afternoon: what the second run deleted must reach the admins too.
+    leaves(cast.supervisee2, LEFT_13_MONTHS_AGO)
+
+    def refuse(path):
+        if path == world.pdf.resolve():
+            raise PermissionError(path)
+        path.unlink()
+
+    monkeypatch.setattr(retention, "_delete_file", refuse)
+    (first,) = purge()
+    monkeypatch.undo()
+    with time_machine.travel(f"{DELETED_ON.isoformat()} 15:00 +0100", tick=False):
+        (second,) = retention.purge_expired()
+
+    assert (first["staff"], second["staff"]) == (str(cast.supervisee2.code), str(world.leaver.code))
+    deletions = reports().filter(recipient=cast.org_admin, period__startswith=f"{DELETED_ON.isoformat()}/")
+    bodies = sorted(deletions.values_list("body", flat=True), key=lambda body: "Sid Supervisee" in body)
+    assert len(bodies) == 2
+    assert "Sal Supervisee" in bodies[0] and "Sid Supervisee" not in bodies[0]
+    assert "Sid Supervisee, left Fri 4 Apr 2025: deleted 2 records" in bodies[1]
+    # Running again that day deletes nothing and sends nothing more.
+    with time_machine.travel(f"{DELETED_ON.isoformat()} 16:00 +0100", tick=False):
+        assert retention.purge_expired() == []
+    assert deletions.count() == 2
+
+
+def test_the_same_run_delivered_twice_reports_once():
+    purged = [{"staff": "a"}, {"staff": "b"}]
+    assert retention.report_period(DELETED_ON, purged, []) == retention.report_period(DELETED_ON, purged[::-1], [])
+    assert retention.report_period(DELETED_ON, purged, []) != retention.report_period(DELETED_ON, purged[:1], [])
+    assert retention.report_period(DELETED_ON, purged, []) != retention.report_period(DELETED_ON, [], purged)
+    assert len(retention.report_period(DELETED_ON, purged, [])) <= 40  # Notification.period
 
 
 def test_a_real_signed_pdf_is_deleted(cast):
