@@ -83,8 +83,8 @@ def test_a_download_during_the_workers_render_stores_once_and_the_workers_copy_i
     real_render = pdf.render_record_pdf_bytes
     renders, downloads = [], []
 
-    def render(r):
-        data = real_render(r)
+    def render(r, **options):
+        data = real_render(r, **options)
         renders.append(r.pk)
         if len(renders) == 1:
             # While the worker's job renders, the supervisee asks for the PDF: the view queues a render
@@ -117,8 +117,8 @@ def test_two_runs_at_once_keep_the_first_stored_copy(record, monkeypatch, privat
     real_render = pdf.render_record_pdf_bytes
     other = []
 
-    def render(r):
-        data = real_render(r)
+    def render(r, **options):
+        data = real_render(r, **options)
         if not other:
             other.append(None)
             other[0] = pdf.store_record_pdf(r.pk)  # the other run, started later, stores first

@@ -253,7 +253,8 @@ def test_a_pdf_signed_after_the_upload_validates_with_pdfsig_against_the_ca(cast
     record = signed_record(cast)
     before = store_record_pdf(record.id).read_bytes()  # the self-signed development certificate
     upload(login(cast.org_admin), p12(*leaf, chain=[ca[1]]))
-    after = store_record_pdf(record.id).read_bytes()
+    # A stored PDF is never replaced (issue 17): the next record signed is the one with the new certificate.
+    after = store_record_pdf(signed_record(cast, days_ago=5).id).read_bytes()
 
     database = nss_database(tmp_path / "nss", ca[1])
     signed_with_ours = pdfsig(after, tmp_path, database)
@@ -295,7 +296,8 @@ def test_the_self_signed_certificate_is_named_plainly_until_the_organisations_ow
     upload(client, p12(*leaf, chain=[ca[1]]))
     assert not signing_self_signed(cast.organisation.id)
     assert 'id="self-signed-notice"' not in client.get(VERIFY).content.decode()
-    text = " ".join(pdf_text(store_record_pdf(record.id).read_bytes()).split())
+    later = signed_record(cast, days_ago=5)  # the first record's PDF stays as it was stored
+    text = " ".join(pdf_text(store_record_pdf(later.id).read_bytes()).split())
     assert "self-signed" not in text
     assert "signed with Cast Trust's certificate" in text
     # The other organisation still signs with the installation's self-signed one, and is told so.
