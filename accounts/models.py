@@ -12,7 +12,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q, Value
+from django.db.models.functions import Lower, Replace
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -438,6 +439,14 @@ class AuditEvent(models.Model):
             models.Index(fields=["organisation", "-created_at"], name="audit_org_created_idx"),
             # "Who looked at this record": events about one object.
             models.Index(fields=["object_type", "object_code"], name="audit_object_idx"),
+            # An auditor's trail (records.access.audit_events_in_grants): events about the records their grants
+            # cover, matched on the code as 32 lower-case hex digits, the form both databases can compare.
+            models.Index(
+                F("organisation"),
+                F("object_type"),
+                Replace(Lower("object_code"), Value("-"), Value("")),
+                name="audit_org_object_hex_idx",
+            ),
         ]
         constraints = [
             # audit_verify walks a chain by this; and two events can never take the same place in it.

@@ -435,20 +435,22 @@ def _my_supervision(staff):
     )
     from records.models import Action, Record, RecordStatus, Signature
 
-    # Two index-backed branches in the person's organisation: records with them to sign as a participant
-    # (one probe of the attendees' unique index and one of the standing-signature index a record), and
-    # records awaiting their signature as supervisor. A negated join on signatures would test each
-    # condition against any signature (three NOT IN subqueries), hiding a record from a group participant
-    # whose own signature was voided while another's stands.
-    attends = attended_session_ids(staff).filter(session_id=OuterRef("session_id"))
+    # A UNION of two index scans in the person's organisation: records of the sessions the attendees'
+    # index lists for them, awaiting them with no standing signature of theirs (one probe of the
+    # standing-signature index a record), and records awaiting their signature as supervisor. A negated
+    # join on signatures tests each condition against any signature (three NOT IN subqueries), hiding a
+    # record from a group participant whose own signature was voided while another's stands.
     signed = Signature.objects.filter(
         record_id=OuterRef("pk"), signer_id=staff.id, voided_at__isnull=True, addendum__isnull=True
     )
+    as_participant = Record.objects.filter(
+        session_id__in=attended_session_ids(staff), status=RecordStatus.AWAITING_SUPERVISEE
+    ).filter(~Exists(signed))
+    as_supervisor = Record.objects.filter(supervisor_id=staff.id, status=RecordStatus.AWAITING_SUPERVISOR)
     waiting = list(
-        Record.objects.filter(organisation_id=staff.organisation_id)
-        .filter(
-            Q(Exists(attends), ~Exists(signed), status=RecordStatus.AWAITING_SUPERVISEE)
-            | Q(status=RecordStatus.AWAITING_SUPERVISOR, supervisor=staff)
+        Record.objects.filter(
+            organisation_id=staff.organisation_id,
+            pk__in=as_participant.order_by().values("pk").union(as_supervisor.order_by().values("pk")),
         )
         .select_related("session")
         .order_by("session__starts_at")[:10]

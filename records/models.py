@@ -226,6 +226,11 @@ class Action(models.Model):
         indexes = [
             # "My actions": open ones of one owner by due date.
             models.Index(fields=["owner", "status", "due_date"], name="action_owner_status_idx"),
+            # Open actions by organisation and due date: the reminder sweep's finders (`_open_actions`: due
+            # by the next school day, overdue within the look-back) and the dashboard's overdue actions.
+            models.Index(
+                fields=["organisation", "due_date"], condition=Q(status="open"), name="action_open_org_due_idx"
+            ),
         ]
 
     def __str__(self):
