@@ -186,6 +186,8 @@ class SchoolDays:
     with_calendar: set[int] = field(default_factory=set)
     terms: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
     closed: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
+    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6).
+    overdue: "list[_Overdue] | None" = None
 
     @classmethod
     def load(cls, now: datetime) -> "SchoolDays":
@@ -502,7 +504,14 @@ class _Overdue:
 
 
 def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
-    """Rule 5's agreements: behind in their organisation's last ended half term, and not made good."""
+    """Rule 5's agreements: behind in their organisation's last ended half term, and not made good.
+    Found once a sweep (rules 5 and 6 both ask): `days` keeps them."""
+    if days.overdue is None:
+        days.overdue = _find_overdue_agreements(today, days)
+    return days.overdue
+
+
+def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     if not days.open:
         return []
     latest = HalfTerm.objects.filter(organisation=OuterRef("organisation"), ends__lt=today).order_by("-ends")
@@ -551,6 +560,9 @@ def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     ).values_list("contract_id", "starts_at"):
         held[contract_id].append(_local_day(starts_at))
 
+    # Agreements of one organisation share the half term, and people of one setting its closures: the
+    # school weeks of a window are counted once, not once an agreement.
+    weeks_in: dict[tuple, int] = {}
     overdue = []
     for contract in contracts:
         half_term = half_terms[contract.organisation_id]
@@ -575,7 +587,10 @@ def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         closed = set(closed_everywhere[contract.organisation_id])
         for setting in supervisee.settings.all():
             closed |= closed_in[setting.id]
-        weeks = len(school_weeks(school_days(first, last, closed))) if first <= last else 0
+        window_key = (first, last, frozenset(closed))
+        if window_key not in weeks_in:
+            weeks_in[window_key] = len(school_weeks(school_days(first, last, closed))) if first <= last else 0
+        weeks = weeks_in[window_key]
         if frequency == Frequency.TERMLY:
             needed = 1 if weeks else 0
         else:
