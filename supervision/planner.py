@@ -185,8 +185,23 @@ def _days_display(availability: Availability, person: StaffMember) -> str:
     return ", ".join(Weekday(d).label for d in days) or "no days recorded"
 
 
+class _SchoolDays:
+    """School days of a window with a set of closures, each worked out once a plan: agreements of one
+    setting share their closures, and most share the half term's window (about 24,000 agreements, a
+    few hundred distinct answers)."""
+
+    def __init__(self):
+        self._found: dict[tuple, list[date]] = {}
+
+    def __call__(self, first: date, last: date, closed: set[date]) -> list[date]:
+        key = (first, last, frozenset(closed))
+        if key not in self._found:
+            self._found[key] = school_days(first, last, closed)
+        return self._found[key]
+
+
 def _sessions_still_needed(
-    contract: Contract, half_term: HalfTerm, window, plan_first: date, closed, here, in_first_half
+    contract: Contract, half_term: HalfTerm, window, plan_first: date, closed, here, in_first_half, days_of=school_days
 ) -> int:
     """Sessions the frequency asks for in the window, less those already booked.
 
@@ -197,16 +212,18 @@ def _sessions_still_needed(
     # Termly: one a term; the second half only needs one when the first half had none.
     first_half = half_term.half == 1 or not in_first_half
     booked = len(here) + (len(in_first_half) if frequency == Frequency.TERMLY else 0)
-    weeks = len(school_weeks(school_days(window[0], window[1], closed)))
+    weeks = len(school_weeks(days_of(window[0], window[1], closed)))
     needed = sessions_needed(frequency, weeks, first_half_of_term=first_half) - booked
     if plan_first > window[0]:
-        remaining = len(school_weeks(school_days(max(plan_first, window[0]), window[1], closed)))
+        remaining = len(school_weeks(days_of(max(plan_first, window[0]), window[1], closed)))
         booked_later = sum(1 for s in here if _local_date(s) >= plan_first)
         needed = min(needed, sessions_needed(frequency, remaining, first_half_of_term=first_half) - booked_later)
     return max(0, needed)
 
 
 def _has_time(availability: Availability, day: date, setting: Setting, people, minutes: int) -> bool:
+    """Whether everyone's hours that day leave room for the session. Hours depend on the weekday only (a
+    person's working day, or the setting's day), so one day answers for every other of its weekday."""
     return next(availability.candidate_starts(day, setting, people, minutes), None) is not None
 
 
@@ -307,6 +324,7 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
     plan_first = max(half_term.starts, today + timedelta(days=1))
     first_half = _first_half(half_term)
     existing = _existing_sessions(loaded, first_half.starts if first_half else half_term.starts, half_term.ends)
+    days_of = _SchoolDays()
     people = {p.id: p for c in loaded for p in (c.supervisee, c.supervisor)}
     availability = Availability(organisation, list(people.values()), half_term.starts, half_term.ends)
 
@@ -334,7 +352,9 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
         closed = _closed_days(availability, contract, setting)
         booked = [s for s in existing.get(contract.id, ()) if _local_date(s) >= half_term.starts]
         in_first_half = [s for s in existing.get(contract.id, ()) if _local_date(s) < half_term.starts]
-        count = _sessions_still_needed(contract, half_term, window, plan_first, closed, booked, in_first_half)
+        count = _sessions_still_needed(
+            contract, half_term, window, plan_first, closed, booked, in_first_half, days_of=days_of
+        )
         if count == 0:
             frequency_booked = booked or in_first_half
             if frequency_booked:
@@ -342,7 +362,9 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
             else:
                 plan.unplaced.append(Unplaced(contract, "no school days left in this half term for this agreement"))
             continue
-        reason, need = _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count)
+        reason, need = _candidate_days(
+            availability, contract, setting, window, plan_first, closed, booked, count, days_of=days_of
+        )
         if reason:
             plan.unplaced.append(Unplaced(contract, reason))
         else:
@@ -366,7 +388,7 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
     return plan
 
 
-def _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count):
+def _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count, days_of=school_days):
     """(reason, None) when no day can work, else (None, _Need)."""
     supervisee, supervisor = contract.supervisee, contract.supervisor
     first, last = max(window[0], plan_first), window[1]
@@ -383,14 +405,19 @@ def _candidate_days(availability, contract, setting, window, plan_first, closed,
             f"{_days_display(availability, supervisee)}; {supervisor.full_name} works "
             f"{_days_display(availability, supervisor)}"
         ), None
-    open_days = school_days(first, last, closed)
+    open_days = days_of(first, last, closed)
     both_work = [d for d in open_days if d.weekday() in common]
     if not both_work:
         days = ", ".join(Weekday(d).label for d in sorted(common))
         return f"no school day between {_fmt(first)} and {_fmt(last)} falls on a day they both work ({days})", None
     people = [supervisor, supervisee]
     minutes = contract.session_minutes
-    days = [d for d in both_work if _has_time(availability, d, setting, people, minutes)]
+    # One check a weekday, not one a school day (hours depend on the weekday only).
+    first_of = {}
+    for d in both_work:
+        first_of.setdefault(d.weekday(), d)
+    fits = {w for w, d in first_of.items() if _has_time(availability, d, setting, people, minutes)}
+    days = [d for d in both_work if d.weekday() in fits]
     if not days:
         return f"their hours do not overlap for a {minutes}-minute session on the days they both work", None
     weeks = school_weeks(open_days)
