@@ -199,9 +199,15 @@ class _SchoolDays:
             self._found[key] = school_days(first, last, closed)
         return self._found[key]
 
+    def weeks(self, first: date, last: date, closed: set[date]) -> list[list[date]]:
+        key = ("weeks", first, last, frozenset(closed))
+        if key not in self._found:
+            self._found[key] = school_weeks(self(first, last, closed))
+        return self._found[key]
+
 
 def _sessions_still_needed(
-    contract: Contract, half_term: HalfTerm, window, plan_first: date, closed, here, in_first_half, days_of=school_days
+    contract: Contract, half_term: HalfTerm, window, plan_first: date, closed, here, in_first_half, days_of: _SchoolDays
 ) -> int:
     """Sessions the frequency asks for in the window, less those already booked.
 
@@ -212,10 +218,10 @@ def _sessions_still_needed(
     # Termly: one a term; the second half only needs one when the first half had none.
     first_half = half_term.half == 1 or not in_first_half
     booked = len(here) + (len(in_first_half) if frequency == Frequency.TERMLY else 0)
-    weeks = len(school_weeks(days_of(window[0], window[1], closed)))
+    weeks = len(days_of.weeks(window[0], window[1], closed))
     needed = sessions_needed(frequency, weeks, first_half_of_term=first_half) - booked
     if plan_first > window[0]:
-        remaining = len(school_weeks(days_of(max(plan_first, window[0]), window[1], closed)))
+        remaining = len(days_of.weeks(max(plan_first, window[0]), window[1], closed))
         booked_later = sum(1 for s in here if _local_date(s) >= plan_first)
         needed = min(needed, sessions_needed(frequency, remaining, first_half_of_term=first_half) - booked_later)
     return max(0, needed)
@@ -388,7 +394,7 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
     return plan
 
 
-def _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count, days_of=school_days):
+def _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count, days_of: _SchoolDays):
     """(reason, None) when no day can work, else (None, _Need)."""
     supervisee, supervisor = contract.supervisee, contract.supervisor
     first, last = max(window[0], plan_first), window[1]
@@ -420,7 +426,7 @@ def _candidate_days(availability, contract, setting, window, plan_first, closed,
     days = [d for d in both_work if d.weekday() in fits]
     if not days:
         return f"their hours do not overlap for a {minutes}-minute session on the days they both work", None
-    weeks = school_weeks(open_days)
+    weeks = days_of.weeks(first, last, closed)
     # Weeks that already hold one of its sessions are left to the others, when enough remain.
     booked_weeks = {_monday(_local_date(s)) for s in booked}
     free_weeks = [w for w in weeks if _monday(w[0]) not in booked_weeks]
