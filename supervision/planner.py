@@ -103,6 +103,8 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
     return list(
         contracts.filter(organisation=organisation)
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts))
+        # The wording (four long texts an agreement) is not the planner's business: a trust's worth is megabytes.
+        .defer("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
         .select_related("supervisee__user", "supervisor__user")
         .prefetch_related("overrides", "supervisee__settings", "supervisor__settings")
         .order_by("supervisee__user__full_name", "id")
@@ -282,13 +284,16 @@ def _place(availability: Availability, loads: _Loads, need: _Need) -> list[Propo
     # Two sessions of one agreement closer than half the even spacing read as bunched: avoid when possible.
     min_gap = max(7, len(need.weeks) * 7 // need.count // 2)
 
+    mondays = {day: _monday(day) for day in need.days}
+
     def preference(day):
+        monday = mondays.get(day) or _monday(day)
         return (
-            own_weeks[_monday(day)],
+            own_weeks[monday],
             any(abs((day - other).days) < min_gap for other in own_days),
-            loads.person_week[supervisor.id, _monday(day)],
+            loads.person_week[supervisor.id, monday],
             loads.person_day[supervisor.id, day],
-            loads.week[_monday(day)],
+            loads.week[monday],
             loads.day[day],
             day,
         )

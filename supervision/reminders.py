@@ -186,8 +186,10 @@ class SchoolDays:
     with_calendar: set[int] = field(default_factory=set)
     terms: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
     closed: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
-    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6).
+    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6)
+    # and the records waiting for a signature (rules 3 and 4).
     overdue: "list[_Overdue] | None" = None
+    awaiting: "list[_Waiting] | None" = None
 
     @classmethod
     def load(cls, now: datetime) -> "SchoolDays":
@@ -377,7 +379,15 @@ class _Waiting:
     signers: list[StaffMember]  # everyone the record waits for, reachable or not
 
 
-def _records_awaiting_signatures(organisation_ids, today: date, days_waiting: int) -> list[_Waiting]:
+def _records_awaiting_signatures(days: SchoolDays, days_waiting: int) -> list[_Waiting]:
+    """Records that have waited `days_waiting` days or more for a signature. Read once a sweep: `days` keeps
+    every waiting record, and each rule takes those that have waited long enough for it."""
+    if days.awaiting is None:
+        days.awaiting = _find_records_awaiting_signatures(days.open)
+    return [w for w in days.awaiting if w.since + timedelta(days=days_waiting) <= days.today]
+
+
+def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
     standing = Signature.objects.filter(addendum__isnull=True, voided_at__isnull=True)
     records = (
         Record.objects.filter(
@@ -404,9 +414,7 @@ def _records_awaiting_signatures(organisation_ids, today: date, days_waiting: in
             signers = [record.supervisor]
         if since is None or not signers:
             continue
-        since_day = _local_day(since)
-        if since_day + timedelta(days=days_waiting) <= today:
-            waiting.append(_Waiting(record, since_day, signers))
+        waiting.append(_Waiting(record, _local_day(since), signers))
     return waiting
 
 
@@ -446,14 +454,14 @@ def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
 def find_signatures_pending(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 3: a record waiting 2 days for someone's signature -> that signer."""
     due = []
-    for waiting in _records_awaiting_signatures(days.open, today, SIGNATURE_PENDING_DAYS):
+    for waiting in _records_awaiting_signatures(days, SIGNATURE_PENDING_DAYS):
         due.extend(_pending_due(waiting, p) for p in waiting.signers if _reachable(p, today))
     return due
 
 
 def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 4: a record waiting 7 days -> heads and DSLs of the session's setting."""
-    waiting = _records_awaiting_signatures(days.open, today, SIGNATURE_ESCALATION_DAYS)
+    waiting = _records_awaiting_signatures(days, SIGNATURE_ESCALATION_DAYS)
     if not waiting:
         return []
     reminders = {w.record.id: [_pending_due(w, p).key for p in w.signers if _reachable(p, today)] for w in waiting}

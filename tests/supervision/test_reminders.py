@@ -328,6 +328,14 @@ def test_the_overdue_agreements_are_found_once_a_sweep(cast, contract, sweep_at)
     assert len(sent(Kind.SESSION_OVERDUE)) == 1
 
 
+def test_the_records_awaiting_signatures_are_read_once_a_sweep(cast, contract, sweep_at):
+    """Rules 3 and 4 both need them: one read a sweep."""
+    found = mock.Mock(wraps=reminders._find_records_awaiting_signatures)
+    with mock.patch.object(reminders, "_find_records_awaiting_signatures", found):
+        sweep_at(nov(10))
+        assert found.call_count == 1
+
+
 def test_a_session_held_in_the_half_term_is_not_overdue(cast, contract, sweep_at):
     session = book(contract, date(2025, 10, 8), booked_on=date(2025, 9, 15))
     with time_machine.travel(moment(date(2025, 10, 8), 12), tick=False):
