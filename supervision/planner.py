@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from accounts.audit import audit_event
@@ -89,10 +89,19 @@ def _local_date(moment: datetime) -> date:
     return moment.astimezone(LONDON).date()
 
 
+def _settings_of(person: StaffMember) -> list[Setting]:
+    """The person's settings: as `_load_contracts` attached them, or as prefetched."""
+    return person.setting_list if hasattr(person, "setting_list") else list(person.settings.all())
+
+
+def _overrides_of(contract: Contract) -> list:
+    return contract.override_list if hasattr(contract, "override_list") else list(contract.overrides.all())
+
+
 def session_setting(contract: Contract) -> Setting | None:
     """The setting the session belongs to, chosen as `services.session_people` does (prefetched settings)."""
     for person in (contract.supervisee, contract.supervisor):
-        settings = sorted(person.settings.all(), key=lambda s: s.name)
+        settings = sorted(_settings_of(person), key=lambda s: s.name)
         if settings:
             return settings[0]
     return None
@@ -106,7 +115,13 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
         # The wording (four long texts an agreement) is not the planner's business: a trust's worth is megabytes.
         .defer("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
         .select_related("supervisee__user", "supervisor__user")
-        .prefetch_related("overrides", "supervisee__settings", "supervisor__settings")
+        # As plain lists (`to_attr`): Django builds a queryset per object for a prefetch into a related
+        # manager, three an agreement, which costs more than the queries at a trust's size.
+        .prefetch_related(
+            Prefetch("overrides", to_attr="override_list"),
+            Prefetch("supervisee__settings", to_attr="setting_list"),
+            Prefetch("supervisor__settings", to_attr="setting_list"),
+        )
         .order_by("supervisee__user__full_name", "id")
     )
 
@@ -141,7 +156,7 @@ def _existing_sessions(contracts: list[Contract], first: date, last: date) -> di
 def _closed_days(availability: Availability, contract: Contract, setting: Setting) -> set[date]:
     """Closure days of the session's setting and of the supervisor's settings (an INSET day there too)."""
     closed = set(availability.closed_everywhere) | availability.closed_in.get(setting.id, set())
-    for s in contract.supervisor.settings.all():
+    for s in _settings_of(contract.supervisor):
         closed |= availability.closed_in.get(s.id, set())
     return closed
 
@@ -216,7 +231,7 @@ def _sessions_still_needed(
     When the half term has started, past weeks cannot be caught up: the count is capped at what the
     remaining weeks ask for, less what is booked in them.
     """
-    frequency = effective_frequency(contract, half_term.starts, contract.overrides.all())
+    frequency = effective_frequency(contract, half_term.starts, _overrides_of(contract))
     # Termly: one a term; the second half only needs one when the first half had none.
     first_half = half_term.half == 1 or not in_first_half
     booked = len(here) + (len(in_first_half) if frequency == Frequency.TERMLY else 0)
@@ -463,7 +478,7 @@ def _row_problems(availability: Availability, half_term: HalfTerm, contract: Con
     window = _window(contract, half_term)
     if window and not window[0] <= day <= window[1]:
         reasons.append(f"{contract.supervisee.full_name} can be supervised from {_fmt(window[0])} to {_fmt(window[1])}")
-    supervisor_closed = any(day in availability.closed_in.get(s.id, ()) for s in contract.supervisor.settings.all())
+    supervisor_closed = any(day in availability.closed_in.get(s.id, ()) for s in _settings_of(contract.supervisor))
     if supervisor_closed and not availability.is_closed(day, setting):
         reasons.append(f"{contract.supervisor.full_name}'s setting is closed that day")
     reasons += availability.problems(
