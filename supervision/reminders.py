@@ -549,7 +549,10 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         )
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
         .select_related("supervisee__user", "supervisor__user", "previous")
-        .prefetch_related("overrides", "supervisee__settings")
+        # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
+        .prefetch_related(
+            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
+        )
         .order_by("id")
     )
     earliest = min([h.starts for h in half_terms.values()] + [h.starts for h in first_halves.values()])
@@ -577,7 +580,7 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         supervisee = contract.supervisee
         if contract.start_date > half_term.ends or not _reachable(supervisee, today):
             continue
-        frequency = effective_frequency(contract, half_term.starts, contract.overrides.all())
+        frequency = effective_frequency(contract, half_term.starts, contract.override_list)
         starts = half_term.starts
         if frequency == Frequency.TERMLY:
             # One a term: judged when the term ends, over both halves.
@@ -593,7 +596,7 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         chain_start = contract.previous.start_date if contract.previous_id else contract.start_date
         first, last = max(window[0], chain_start), window[1]
         closed = set(closed_everywhere[contract.organisation_id])
-        for setting in supervisee.settings.all():
+        for setting in supervisee.setting_list:
             closed |= closed_in[setting.id]
         window_key = (first, last, frozenset(closed))
         if window_key not in weeks_in:
@@ -657,7 +660,7 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
         if not _reminded_long_enough(reminders[contract.id], recorded, lambda at: _local_day(at) + gap <= today):
             continue
         supervisee, supervisor = contract.supervisee, contract.supervisor
-        settings = [s.id for s in supervisee.settings.all()]
+        settings = [s.id for s in supervisee.setting_list]
         for person in leaders.of(contract.organisation_id, settings, [supervisee.id, supervisor.id]):
             due.append(
                 Due(
