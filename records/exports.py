@@ -284,6 +284,27 @@ def run_export(job_id: int) -> None:
             temporary.unlink(missing_ok=True)
 
 
+# While the workers render the PDFs an auditor's ZIP is missing, the export looks again this often, and
+# gives up waiting (rendering what is left itself) after this many looks.
+RENDER_POLL_SECONDS = 5
+RENDER_POLLS = 60
+
+
+def pdfs_to_render(job_id: int) -> list[int]:
+    """The records an auditor's ZIP will hold that have no stored PDF yet (one query). The task renders
+    them in parallel on the workers before it builds the ZIP: one after another inside the export, a
+    thousand took minutes. Empty for any other job, and for one already done."""
+    job = ExportJob.objects.select_related("grant").filter(pk=job_id).first()
+    if job is None or job.kind != ExportJob.Kind.AUDIT_ZIP or job.grant is None or job.status == ExportJob.Status.DONE:
+        return []
+    return list(
+        records_in_grant(job.grant)
+        .filter(status=RecordStatus.SIGNED, pdf_sha256="")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
 def _claim(job_id: int) -> ExportJob | None:
     with transaction.atomic():
         job = (
