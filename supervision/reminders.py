@@ -464,7 +464,15 @@ def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> 
     waiting = _records_awaiting_signatures(days, SIGNATURE_ESCALATION_DAYS)
     if not waiting:
         return []
-    reminders = {w.record.id: [_pending_due(w, p).key for p in w.signers if _reachable(p, today)] for w in waiting}
+    # The keys of the reminders rule 3 sent, without writing their texts again (a `reverse` each).
+    reminders = {
+        w.record.id: [
+            Notification.make_key(Kind.SIGNATURE_PENDING, "record", str(w.record.code), p.id, str(w.record.revision))
+            for p in w.signers
+            if _reachable(p, today)
+        ]
+        for w in waiting
+    }
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({w.record.organisation_id for w in waiting}, today)
     gap = timedelta(days=SIGNATURE_ESCALATION_DAYS - SIGNATURE_PENDING_DAYS)
@@ -614,6 +622,14 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     return overdue
 
 
+def _overdue_key(item: _Overdue) -> str:
+    """The key of `_overdue_due(item)`, without writing its text."""
+    contract = item.contract
+    return Notification.make_key(
+        Kind.SESSION_OVERDUE, "contract", str(contract.code), contract.supervisor.id, str(item.half_term.code)
+    )
+
+
 def _overdue_due(item: _Overdue) -> Due:
     contract, half_term = item.contract, item.half_term
     supervisee = contract.supervisee.full_name
@@ -648,9 +664,7 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
     ]  # fmt: skip
     if not items:
         return []
-    reminders = {
-        i.contract.id: [_overdue_due(i).key] if _reachable(i.contract.supervisor, today) else [] for i in items
-    }
+    reminders = {i.contract.id: [_overdue_key(i)] if _reachable(i.contract.supervisor, today) else [] for i in items}
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({i.contract.organisation_id for i in items}, today)
     gap = timedelta(days=OVERDUE_ESCALATION_DAYS - 1)
