@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.http import FileResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
@@ -465,31 +465,42 @@ def _my_supervision(staff):
     """What the person has to do or look forward to: next sessions and agreements to sign."""
     from django.utils import timezone
 
-    from supervision.models import Contract, Session, SessionStatus
+    from supervision.models import Contract, Session, SessionStatus, attended_session_ids
 
     upcoming = list(
-        Session.objects.filter(attendees=staff, status=SessionStatus.SCHEDULED, ends_at__gte=timezone.now())
+        Session.objects.filter(organisation_id=staff.organisation_id, attendees=staff)
+        .filter(status=SessionStatus.SCHEDULED, ends_at__gte=timezone.now())
         .select_related("supervisor__user", "group")
         .order_by("starts_at")[:3]
     )
     to_sign = list(
-        Contract.objects.filter(end_date__isnull=True)
+        Contract.objects.filter(organisation_id=staff.organisation_id, end_date__isnull=True)
         .filter(
             Q(supervisee=staff, supervisee_signed_at__isnull=True)
             | Q(supervisor=staff, supervisor_signed_at__isnull=True)
         )
         .select_related("supervisee__user", "supervisor__user")[:10]
     )
-    from records.models import Action, Record, RecordStatus
+    from records.models import Action, Record, RecordStatus, Signature
 
+    # A UNION of two index scans in the person's organisation: records of the sessions the attendees'
+    # index lists for them, awaiting them with no standing signature of theirs (one probe of the
+    # standing-signature index a record), and records awaiting their signature as supervisor. A negated
+    # join on signatures tests each condition against any signature (three NOT IN subqueries), hiding a
+    # record from a group participant whose own signature was voided while another's stands.
+    signed = Signature.objects.filter(
+        record_id=OuterRef("pk"), signer_id=staff.id, voided_at__isnull=True, addendum__isnull=True
+    )
+    as_participant = Record.objects.filter(
+        session_id__in=attended_session_ids(staff), status=RecordStatus.AWAITING_SUPERVISEE
+    ).filter(~Exists(signed))
+    as_supervisor = Record.objects.filter(supervisor_id=staff.id, status=RecordStatus.AWAITING_SUPERVISOR)
     waiting = list(
         Record.objects.filter(
-            Q(status=RecordStatus.AWAITING_SUPERVISEE, session__attendees=staff)
-            & ~Q(signatures__signer=staff, signatures__voided_at__isnull=True, signatures__addendum__isnull=True)
-            | Q(status=RecordStatus.AWAITING_SUPERVISOR, supervisor=staff)
+            organisation_id=staff.organisation_id,
+            pk__in=as_participant.order_by().values("pk").union(as_supervisor.order_by().values("pk")),
         )
         .select_related("session")
-        .distinct()
         .order_by("session__starts_at")[:10]
     )
     today = timezone.localdate()

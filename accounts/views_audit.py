@@ -56,7 +56,9 @@ def partial_request(request) -> bool:
 def audit_list(request):
     viewer = request.staff
     visible = visible_events(viewer)
-    form = AuditFilterForm(request.GET, events=visible, organisation=viewer.organisation)
+    form = AuditFilterForm(
+        request.GET, events=visible, organisation=viewer.organisation, whole_trail=viewer.has_role(Role.ORG_ADMIN)
+    )
     valid = form.is_valid()
     events = form.filter(visible) if valid else visible.none()
     filters = form.applied() if valid else {}

@@ -29,6 +29,7 @@ from accounts.audit import audit_event
 from accounts.models import Organisation, StaffMember
 
 from .models import SigningCertificate
+from .signing import kept_signer
 
 PKCS12_MAX_BYTES = 64 * 1024
 KEY_SALT = "records.certificates.signing-key"
@@ -174,7 +175,13 @@ def current_certificate(organisation_id: int) -> SigningCertificate | None:
 
 
 def organisation_signer(certificate: SigningCertificate) -> signers.SimpleSigner:
-    """A pyHanko signer from the stored certificate, its chain and its decrypted key."""
+    """A pyHanko signer from the stored certificate, its chain and its decrypted key: decrypted once per
+    process (a stored certificate never changes; a new upload is a new row)."""
+    stamp = (certificate.pk, certificate.key_encrypted, settings.SECRET_KEY)
+    return kept_signer(f"organisation-{certificate.pk}", stamp, lambda: _organisation_signer(certificate))
+
+
+def _organisation_signer(certificate: SigningCertificate) -> signers.SimpleSigner:
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     key = None
     for secret in secrets:

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organisation, Setting, StaffMember
-from supervision.models import Session
+from supervision.models import Session, attended_session_ids
 
 
 class FunctionTag(models.TextChoices):
@@ -95,8 +95,17 @@ class RecordStatus(models.TextChoices):
 
 class RecordQuerySet(models.QuerySet):
     def of_participant(self, staff):
-        """Records the person wrote (as supervisor) or was supervised in."""
-        return self.filter(Q(supervisor=staff) | Q(session__attendees=staff)).distinct()
+        """Records the person wrote (as supervisor) or was supervised in, in their organisation."""
+        return self.filter(organisation_id=staff.organisation_id, pk__in=participant_record_ids(staff))
+
+
+def participant_record_ids(staff):
+    """The ids of the records the person wrote or was supervised in: a UNION of two index scans (records by
+    supervisor; records of the sessions the attendees' index lists for them). An OR across the attendees
+    join reads every record of every organisation and needs a DISTINCT; this reads the person's rows only."""
+    wrote = Record.objects.filter(supervisor_id=staff.id).order_by().values("pk")
+    attended = Record.objects.filter(session_id__in=attended_session_ids(staff)).order_by().values("pk")
+    return wrote.union(attended)
 
 
 class Record(models.Model):
@@ -226,6 +235,11 @@ class Action(models.Model):
         indexes = [
             # "My actions": open ones of one owner by due date.
             models.Index(fields=["owner", "status", "due_date"], name="action_owner_status_idx"),
+            # Open actions by organisation and due date: the reminder sweep's finders (`_open_actions`: due
+            # by the next school day, overdue within the look-back) and the dashboard's overdue actions.
+            models.Index(
+                fields=["organisation", "due_date"], condition=Q(status="open"), name="action_open_org_due_idx"
+            ),
         ]
 
     def __str__(self):

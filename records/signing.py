@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -19,6 +20,7 @@ from asn1crypto import parser as asn1_parser
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -31,6 +33,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 logger = logging.getLogger(__name__)
 
@@ -139,18 +142,20 @@ def ensure_development_certificate(directory: Path) -> None:
 
 
 def installation_signer() -> signers.SimpleSigner:
-    material = signing_material()
-    signer = signers.SimpleSigner.load(str(material.key), str(material.certificate), key_passphrase=material.passphrase)
-    if signer is None:  # pyHanko logs why
-        raise ImproperlyConfigured(f"Could not load the signing key {material.key} and certificate.")
-    return signer
+    """The installation's signer, loaded once per process (`loaded_signer`)."""
+    return loaded_signer(signing_material())
 
 
 def installation_certificate_self_signed() -> bool:
     """Whether the installation's certificate (used by organisations without their own) is self-signed:
     PDF readers then show its signatures as of unknown validity, and the PDF and verify page say so."""
-    certificate = x509.load_pem_x509_certificate(Path(signing_material().certificate).read_bytes())
-    return certificate.issuer == certificate.subject
+    path = signing_material().certificate
+
+    def load():
+        certificate = x509.load_pem_x509_certificate(Path(path).read_bytes())
+        return certificate.issuer == certificate.subject
+
+    return _cached("self_signed", _stamp(Path(path)), load)
 
 
 def sign_pdf(data: bytes, *, reason: str, name: str, signer: signers.Signer | None = None) -> bytes:
@@ -166,11 +171,93 @@ def sign_pdf(data: bytes, *, reason: str, name: str, signer: signers.Signer | No
         docmdp_permissions=MDPPerm.NO_CHANGES,
     )
     writer = IncrementalPdfFileWriter(BytesIO(data))
-    return signers.sign_pdf(writer, metadata, signer=signer).getvalue()
+    signed = signers.sign_pdf(writer, metadata, signer=signer, bytes_reserved=signer.bytes_reserved).getvalue()
+    if signer.bytes_reserved is None:
+        [signature] = PdfFileReader(BytesIO(signed)).embedded_regular_signatures
+        start, length, end, _ = (int(n) for n in signature.byte_range)
+        signer.bytes_reserved = end - (start + length) - 2  # the hex digits between < and >
+    return signed
+
+
+# The parsed key and certificate, kept for the life of the process: loading them costs more than the rest
+# of a signature. Keyed by the files' identity, size and modification time (and the passphrase), so a
+# certificate renewed in place, or a setting pointing elsewhere, is loaded afresh at the next signature.
+_loaded: dict[str, tuple[tuple, object]] = {}
+_loaded_lock = threading.Lock()
+
+
+def _stamp(*paths: Path) -> tuple:
+    stamps = []
+    for path in paths:
+        stat = path.stat()
+        stamps.append((str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(stamps)
+
+
+def _cached(name: str, stamp: tuple, load):
+    with _loaded_lock:
+        hit = _loaded.get(name)
+        if hit and hit[0] == stamp:
+            return hit[1]
+    value = load()
+    with _loaded_lock:
+        _loaded[name] = (stamp, value)
+    return value
+
+
+class _ParsedKeySigner(signers.SimpleSigner):
+    """pyHanko's SimpleSigner parses its private key again for every raw signature, and a PDF takes two
+    (the container's size is estimated by signing too): about 0.2 s each for RSA 2048, most of a
+    signature's time. This one parses it once; other mechanisms than RSA PKCS#1 v1.5 go through pyHanko."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._private_key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
+        # The space pyHanko reserved for the signature in this signer's first PDF: it depends on the
+        # certificate and key only, so later PDFs reuse it instead of estimating it by a trial signature.
+        self.bytes_reserved: int | None = None
+
+    @classmethod
+    def from_loaded(cls, signer: signers.SimpleSigner) -> "_ParsedKeySigner":
+        return cls(
+            signing_cert=signer.signing_cert,
+            signing_key=signer.signing_key,
+            cert_registry=signer.cert_registry,
+            signature_mechanism=signer.signature_mechanism,
+        )
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+        if mechanism == "rsassa_pkcs1v15" and isinstance(self._private_key, rsa.RSAPrivateKey):
+            return self._private_key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+        return super().sign_raw(data, digest_algorithm)
+
+
+def kept_signer(name: str, stamp: tuple, load) -> signers.SimpleSigner:
+    """A signer built by `load()` once per process for this name and stamp (an organisation's certificate,
+    records/certificates.py), with its key parsed once like the installation's."""
+    return _cached(name, stamp, lambda: _ParsedKeySigner.from_loaded(load()))
+
+
+def loaded_signer(material: SigningMaterial) -> signers.SimpleSigner:
+    """The signer for this key and certificate, loaded once per process and again when either file changes."""
+
+    def load():
+        signer = signers.SimpleSigner.load(
+            str(material.key), str(material.certificate), key_passphrase=material.passphrase
+        )
+        if signer is None:  # pyHanko logs why
+            raise ImproperlyConfigured(f"Could not load the signing key {material.key} and certificate.")
+        return _ParsedKeySigner.from_loaded(signer)
+
+    stamp = (_stamp(material.key, material.certificate), material.passphrase)
+    return _cached("signer", stamp, load)
 
 
 def trusted_certificate():
-    return load_cert_from_pemder(str(signing_material().certificate))
+    """The certificate checks trust, loaded once per process and again when its file changes."""
+    path = signing_material().certificate
+    return _cached("certificate", _stamp(path), lambda: load_cert_from_pemder(str(path)))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Celery adapters for records: take ids, call the module that does the work."""
 
-from celery import shared_task
+from celery import group, shared_task
 
 
 @shared_task(name="records.render_record_pdf")
@@ -34,10 +34,23 @@ def purge_expired_records() -> int:
 
 
 @shared_task(name="records.run_export")
-def run_export(job_id: int) -> None:
-    """Build an export (an auditor's ZIP or a subject access export); safe to deliver twice."""
+def run_export(job_id: int, polls: int = 0) -> None:
+    """Build an export (an auditor's ZIP or a subject access export); safe to deliver twice.
+
+    An auditor's ZIP whose records have PDFs not yet stored first hands them to the workers, a task each
+    (a group: as many render at once as there are worker processes), and looks again in a few seconds
+    rather than holding a worker while they render; once all are stored, or after `RENDER_POLLS` looks,
+    it builds the ZIP (rendering any still missing itself). The ZIP is written a PDF at a time from the
+    stored files, so memory does not grow with the number of records."""
+    from .exports import RENDER_POLL_SECONDS, RENDER_POLLS, pdfs_to_render
     from .exports import run_export as build
 
+    missing = pdfs_to_render(job_id) if polls < RENDER_POLLS else []
+    if missing:
+        if polls == 0:
+            group(render_record_pdf.s(record_id) for record_id in missing).apply_async()
+        run_export.apply_async((job_id,), {"polls": polls + 1}, countdown=RENDER_POLL_SECONDS)
+        return
     build(job_id)
 
 

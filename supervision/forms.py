@@ -57,6 +57,21 @@ class ContractForm(TextForm):
         return cleaned
 
 
+class ContractSearchForm(TextForm):
+    """The agreements list's search: a supervisee or supervisor by name or email."""
+
+    q = forms.CharField(
+        label="Person",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Supervisee or supervisor: name or email"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["q"].widget.attrs.update({"class": "form-control", "id": "contract_q"})
+
+
 class ContractEditForm(TextForm):
     frequency = forms.ChoiceField(choices=Frequency.choices)
     session_minutes = forms.IntegerField(label="Session length (minutes)", min_value=15, max_value=240)

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from accounts.audit import audit_event
@@ -89,11 +89,20 @@ def _local_date(moment: datetime) -> date:
     return moment.astimezone(LONDON).date()
 
 
+def _settings_of(person: StaffMember) -> list[Setting]:
+    """The person's settings: as `_load_contracts` attached them, or as prefetched."""
+    return person.setting_list if hasattr(person, "setting_list") else list(person.settings.all())
+
+
+def _overrides_of(contract: Contract) -> list:
+    return contract.override_list if hasattr(contract, "override_list") else list(contract.overrides.all())
+
+
 def session_setting(contract: Contract) -> Setting | None:
     """The setting the session belongs to, chosen as `services.session_people` does (prefetched settings)."""
     for person in (contract.supervisee, contract.supervisor):
         # An open setting before a closed one, as `services.session_people` chooses.
-        settings = sorted(person.settings.all(), key=lambda s: (s.closed_on is not None, s.name))
+        settings = sorted(_settings_of(person), key=lambda s: (s.closed_on is not None, s.name))
         if settings:
             return settings[0]
     return None
@@ -104,8 +113,16 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
     return list(
         contracts.filter(organisation=organisation)
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts))
+        # The wording (four long texts an agreement) is not the planner's business: a trust's worth is megabytes.
+        .defer("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
         .select_related("supervisee__user", "supervisor__user")
-        .prefetch_related("overrides", "supervisee__settings", "supervisor__settings")
+        # As plain lists (`to_attr`): Django builds a queryset per object for a prefetch into a related
+        # manager, three an agreement, which costs more than the queries at a trust's size.
+        .prefetch_related(
+            Prefetch("overrides", to_attr="override_list"),
+            Prefetch("supervisee__settings", to_attr="setting_list"),
+            Prefetch("supervisor__settings", to_attr="setting_list"),
+        )
         .order_by("supervisee__user__full_name", "id")
     )
 
@@ -140,7 +157,7 @@ def _existing_sessions(contracts: list[Contract], first: date, last: date) -> di
 def _closed_days(availability: Availability, contract: Contract, setting: Setting) -> set[date]:
     """Closure days of the session's setting and of the supervisor's settings (an INSET day there too)."""
     closed = set(availability.closed_everywhere) | availability.closed_in.get(setting.id, set())
-    for s in contract.supervisor.settings.all():
+    for s in _settings_of(contract.supervisor):
         closed |= availability.closed_in.get(s.id, set())
     return closed
 
@@ -186,28 +203,51 @@ def _days_display(availability: Availability, person: StaffMember) -> str:
     return ", ".join(Weekday(d).label for d in days) or "no days recorded"
 
 
+class _SchoolDays:
+    """School days of a window with a set of closures, each worked out once a plan: agreements of one
+    setting share their closures, and most share the half term's window (about 24,000 agreements, a
+    few hundred distinct answers)."""
+
+    def __init__(self):
+        self._found: dict[tuple, list[date]] = {}
+
+    def __call__(self, first: date, last: date, closed: set[date]) -> list[date]:
+        key = (first, last, frozenset(closed))
+        if key not in self._found:
+            self._found[key] = school_days(first, last, closed)
+        return self._found[key]
+
+    def weeks(self, first: date, last: date, closed: set[date]) -> list[list[date]]:
+        key = ("weeks", first, last, frozenset(closed))
+        if key not in self._found:
+            self._found[key] = school_weeks(self(first, last, closed))
+        return self._found[key]
+
+
 def _sessions_still_needed(
-    contract: Contract, half_term: HalfTerm, window, plan_first: date, closed, here, in_first_half
+    contract: Contract, half_term: HalfTerm, window, plan_first: date, closed, here, in_first_half, days_of: _SchoolDays
 ) -> int:
     """Sessions the frequency asks for in the window, less those already booked.
 
     When the half term has started, past weeks cannot be caught up: the count is capped at what the
     remaining weeks ask for, less what is booked in them.
     """
-    frequency = effective_frequency(contract, half_term.starts, contract.overrides.all())
+    frequency = effective_frequency(contract, half_term.starts, _overrides_of(contract))
     # Termly: one a term; the second half only needs one when the first half had none.
     first_half = half_term.half == 1 or not in_first_half
     booked = len(here) + (len(in_first_half) if frequency == Frequency.TERMLY else 0)
-    weeks = len(school_weeks(school_days(window[0], window[1], closed)))
+    weeks = len(days_of.weeks(window[0], window[1], closed))
     needed = sessions_needed(frequency, weeks, first_half_of_term=first_half) - booked
     if plan_first > window[0]:
-        remaining = len(school_weeks(school_days(max(plan_first, window[0]), window[1], closed)))
+        remaining = len(days_of.weeks(max(plan_first, window[0]), window[1], closed))
         booked_later = sum(1 for s in here if _local_date(s) >= plan_first)
         needed = min(needed, sessions_needed(frequency, remaining, first_half_of_term=first_half) - booked_later)
     return max(0, needed)
 
 
 def _has_time(availability: Availability, day: date, setting: Setting, people, minutes: int) -> bool:
+    """Whether everyone's hours that day leave room for the session. Hours depend on the weekday only (a
+    person's working day, or the setting's day), so one day answers for every other of its weekday."""
     return next(availability.candidate_starts(day, setting, people, minutes), None) is not None
 
 
@@ -260,13 +300,16 @@ def _place(availability: Availability, loads: _Loads, need: _Need) -> list[Propo
     # Two sessions of one agreement closer than half the even spacing read as bunched: avoid when possible.
     min_gap = max(7, len(need.weeks) * 7 // need.count // 2)
 
+    mondays = {day: _monday(day) for day in need.days}
+
     def preference(day):
+        monday = mondays.get(day) or _monday(day)
         return (
-            own_weeks[_monday(day)],
+            own_weeks[monday],
             any(abs((day - other).days) < min_gap for other in own_days),
-            loads.person_week[supervisor.id, _monday(day)],
+            loads.person_week[supervisor.id, monday],
             loads.person_day[supervisor.id, day],
-            loads.week[_monday(day)],
+            loads.week[monday],
             loads.day[day],
             day,
         )
@@ -308,6 +351,7 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
     plan_first = max(half_term.starts, today + timedelta(days=1))
     first_half = _first_half(half_term)
     existing = _existing_sessions(loaded, first_half.starts if first_half else half_term.starts, half_term.ends)
+    days_of = _SchoolDays()
     people = {p.id: p for c in loaded for p in (c.supervisee, c.supervisor)}
     availability = Availability(organisation, list(people.values()), half_term.starts, half_term.ends)
 
@@ -335,7 +379,9 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
         closed = _closed_days(availability, contract, setting)
         booked = [s for s in existing.get(contract.id, ()) if _local_date(s) >= half_term.starts]
         in_first_half = [s for s in existing.get(contract.id, ()) if _local_date(s) < half_term.starts]
-        count = _sessions_still_needed(contract, half_term, window, plan_first, closed, booked, in_first_half)
+        count = _sessions_still_needed(
+            contract, half_term, window, plan_first, closed, booked, in_first_half, days_of=days_of
+        )
         if count == 0:
             frequency_booked = booked or in_first_half
             if frequency_booked:
@@ -343,7 +389,9 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
             else:
                 plan.unplaced.append(Unplaced(contract, "no school days left in this half term for this agreement"))
             continue
-        reason, need = _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count)
+        reason, need = _candidate_days(
+            availability, contract, setting, window, plan_first, closed, booked, count, days_of=days_of
+        )
         if reason:
             plan.unplaced.append(Unplaced(contract, reason))
         else:
@@ -367,7 +415,7 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
     return plan
 
 
-def _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count):
+def _candidate_days(availability, contract, setting, window, plan_first, closed, booked, count, days_of: _SchoolDays):
     """(reason, None) when no day can work, else (None, _Need)."""
     supervisee, supervisor = contract.supervisee, contract.supervisor
     first, last = max(window[0], plan_first), window[1]
@@ -384,17 +432,22 @@ def _candidate_days(availability, contract, setting, window, plan_first, closed,
             f"{_days_display(availability, supervisee)}; {supervisor.full_name} works "
             f"{_days_display(availability, supervisor)}"
         ), None
-    open_days = school_days(first, last, closed)
+    open_days = days_of(first, last, closed)
     both_work = [d for d in open_days if d.weekday() in common]
     if not both_work:
         days = ", ".join(Weekday(d).label for d in sorted(common))
         return f"no school day between {_fmt(first)} and {_fmt(last)} falls on a day they both work ({days})", None
     people = [supervisor, supervisee]
     minutes = contract.session_minutes
-    days = [d for d in both_work if _has_time(availability, d, setting, people, minutes)]
+    # One check a weekday, not one a school day (hours depend on the weekday only).
+    first_of = {}
+    for d in both_work:
+        first_of.setdefault(d.weekday(), d)
+    fits = {w for w, d in first_of.items() if _has_time(availability, d, setting, people, minutes)}
+    days = [d for d in both_work if d.weekday() in fits]
     if not days:
         return f"their hours do not overlap for a {minutes}-minute session on the days they both work", None
-    weeks = school_weeks(open_days)
+    weeks = days_of.weeks(first, last, closed)
     # Weeks that already hold one of its sessions are left to the others, when enough remain.
     booked_weeks = {_monday(_local_date(s)) for s in booked}
     free_weeks = [w for w in weeks if _monday(w[0]) not in booked_weeks]
@@ -426,7 +479,7 @@ def _row_problems(availability: Availability, half_term: HalfTerm, contract: Con
     window = _window(contract, half_term)
     if window and not window[0] <= day <= window[1]:
         reasons.append(f"{contract.supervisee.full_name} can be supervised from {_fmt(window[0])} to {_fmt(window[1])}")
-    supervisor_closed = any(day in availability.closed_in.get(s.id, ()) for s in contract.supervisor.settings.all())
+    supervisor_closed = any(day in availability.closed_in.get(s.id, ()) for s in _settings_of(contract.supervisor))
     if supervisor_closed and not availability.is_closed(day, setting):
         reasons.append(f"{contract.supervisor.full_name}'s setting is closed that day")
     reasons += availability.problems(

@@ -186,6 +186,10 @@ class SchoolDays:
     with_calendar: set[int] = field(default_factory=set)
     terms: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
     closed: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
+    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6)
+    # and the records waiting for a signature (rules 3 and 4).
+    overdue: "list[_Overdue] | None" = None
+    awaiting: "list[_Waiting] | None" = None
 
     @classmethod
     def load(cls, now: datetime) -> "SchoolDays":
@@ -375,7 +379,15 @@ class _Waiting:
     signers: list[StaffMember]  # everyone the record waits for, reachable or not
 
 
-def _records_awaiting_signatures(organisation_ids, today: date, days_waiting: int) -> list[_Waiting]:
+def _records_awaiting_signatures(days: SchoolDays, days_waiting: int) -> list[_Waiting]:
+    """Records that have waited `days_waiting` days or more for a signature. Read once a sweep: `days` keeps
+    every waiting record, and each rule takes those that have waited long enough for it."""
+    if days.awaiting is None:
+        days.awaiting = _find_records_awaiting_signatures(days.open)
+    return [w for w in days.awaiting if w.since + timedelta(days=days_waiting) <= days.today]
+
+
+def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
     standing = Signature.objects.filter(addendum__isnull=True, voided_at__isnull=True)
     records = (
         Record.objects.filter(
@@ -402,9 +414,7 @@ def _records_awaiting_signatures(organisation_ids, today: date, days_waiting: in
             signers = [record.supervisor]
         if since is None or not signers:
             continue
-        since_day = _local_day(since)
-        if since_day + timedelta(days=days_waiting) <= today:
-            waiting.append(_Waiting(record, since_day, signers))
+        waiting.append(_Waiting(record, _local_day(since), signers))
     return waiting
 
 
@@ -444,17 +454,25 @@ def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
 def find_signatures_pending(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 3: a record waiting 2 days for someone's signature -> that signer."""
     due = []
-    for waiting in _records_awaiting_signatures(days.open, today, SIGNATURE_PENDING_DAYS):
+    for waiting in _records_awaiting_signatures(days, SIGNATURE_PENDING_DAYS):
         due.extend(_pending_due(waiting, p) for p in waiting.signers if _reachable(p, today))
     return due
 
 
 def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 4: a record waiting 7 days -> heads and DSLs of the session's setting."""
-    waiting = _records_awaiting_signatures(days.open, today, SIGNATURE_ESCALATION_DAYS)
+    waiting = _records_awaiting_signatures(days, SIGNATURE_ESCALATION_DAYS)
     if not waiting:
         return []
-    reminders = {w.record.id: [_pending_due(w, p).key for p in w.signers if _reachable(p, today)] for w in waiting}
+    # The keys of the reminders rule 3 sent, without writing their texts again (a `reverse` each).
+    reminders = {
+        w.record.id: [
+            Notification.make_key(Kind.SIGNATURE_PENDING, "record", str(w.record.code), p.id, str(w.record.revision))
+            for p in w.signers
+            if _reachable(p, today)
+        ]
+        for w in waiting
+    }
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({w.record.organisation_id for w in waiting}, today)
     gap = timedelta(days=SIGNATURE_ESCALATION_DAYS - SIGNATURE_PENDING_DAYS)
@@ -502,7 +520,14 @@ class _Overdue:
 
 
 def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
-    """Rule 5's agreements: behind in their organisation's last ended half term, and not made good."""
+    """Rule 5's agreements: behind in their organisation's last ended half term, and not made good.
+    Found once a sweep (rules 5 and 6 both ask): `days` keeps them."""
+    if days.overdue is None:
+        days.overdue = _find_overdue_agreements(today, days)
+    return days.overdue
+
+
+def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     if not days.open:
         return []
     latest = HalfTerm.objects.filter(organisation=OuterRef("organisation"), ends__lt=today).order_by("-ends")
@@ -532,7 +557,10 @@ def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         )
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
         .select_related("supervisee__user", "supervisor__user", "previous")
-        .prefetch_related("overrides", "supervisee__settings")
+        # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
+        .prefetch_related(
+            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
+        )
         .order_by("id")
     )
     earliest = min([h.starts for h in half_terms.values()] + [h.starts for h in first_halves.values()])
@@ -551,13 +579,16 @@ def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     ).values_list("contract_id", "starts_at"):
         held[contract_id].append(_local_day(starts_at))
 
+    # Agreements of one organisation share the half term, and people of one setting its closures: the
+    # school weeks of a window are counted once, not once an agreement.
+    weeks_in: dict[tuple, int] = {}
     overdue = []
     for contract in contracts:
         half_term = half_terms[contract.organisation_id]
         supervisee = contract.supervisee
         if contract.start_date > half_term.ends or not _reachable(supervisee, today):
             continue
-        frequency = effective_frequency(contract, half_term.starts, contract.overrides.all())
+        frequency = effective_frequency(contract, half_term.starts, contract.override_list)
         starts = half_term.starts
         if frequency == Frequency.TERMLY:
             # One a term: judged when the term ends, over both halves.
@@ -573,9 +604,12 @@ def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         chain_start = contract.previous.start_date if contract.previous_id else contract.start_date
         first, last = max(window[0], chain_start), window[1]
         closed = set(closed_everywhere[contract.organisation_id])
-        for setting in supervisee.settings.all():
+        for setting in supervisee.setting_list:
             closed |= closed_in[setting.id]
-        weeks = len(school_weeks(school_days(first, last, closed))) if first <= last else 0
+        window_key = (first, last, frozenset(closed))
+        if window_key not in weeks_in:
+            weeks_in[window_key] = len(school_weeks(school_days(first, last, closed))) if first <= last else 0
+        weeks = weeks_in[window_key]
         if frequency == Frequency.TERMLY:
             needed = 1 if weeks else 0
         else:
@@ -586,6 +620,14 @@ def _overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         if in_period < needed and not made_good:
             overdue.append(_Overdue(contract, half_term, needed, in_period))
     return overdue
+
+
+def _overdue_key(item: _Overdue) -> str:
+    """The key of `_overdue_due(item)`, without writing its text."""
+    contract = item.contract
+    return Notification.make_key(
+        Kind.SESSION_OVERDUE, "contract", str(contract.code), contract.supervisor.id, str(item.half_term.code)
+    )
 
 
 def _overdue_due(item: _Overdue) -> Due:
@@ -622,9 +664,7 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
     ]  # fmt: skip
     if not items:
         return []
-    reminders = {
-        i.contract.id: [_overdue_due(i).key] if _reachable(i.contract.supervisor, today) else [] for i in items
-    }
+    reminders = {i.contract.id: [_overdue_key(i)] if _reachable(i.contract.supervisor, today) else [] for i in items}
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({i.contract.organisation_id for i in items}, today)
     gap = timedelta(days=OVERDUE_ESCALATION_DAYS - 1)
@@ -634,7 +674,7 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
         if not _reminded_long_enough(reminders[contract.id], recorded, lambda at: _local_day(at) + gap <= today):
             continue
         supervisee, supervisor = contract.supervisee, contract.supervisor
-        settings = [s.id for s in supervisee.settings.all()]
+        settings = [s.id for s in supervisee.setting_list]
         for person in leaders.of(contract.organisation_id, settings, [supervisee.id, supervisor.id]):
             due.append(
                 Due(

@@ -22,7 +22,7 @@ from supervision.views.contracts import _apply_errors
 
 from .. import follow_up, services
 from ..forms_actions import ActionDoneForm, DecisionConfirmForm, FlagResolveForm
-from ..models import Action, ActionStatus, SafeguardingDecision
+from ..models import Action, ActionStatus, SafeguardingDecision, participant_record_ids
 
 RECENTLY_DONE_DAYS = 30
 
@@ -36,10 +36,13 @@ def _actions_in_reach(staff: StaffMember):
     attends = Session.attendees.through.objects.filter(
         session_id=OuterRef("record__session_id"), staffmember_id=staff.id
     )
+    # A UNION of three index scans (by owner; by the record's supervisor; by the sessions the attendees'
+    # index lists for the person) rather than an OR across the record join tested on every action.
+    owned = Action.objects.filter(owner_id=staff.id).order_by().values("pk")
+    in_records = Action.objects.filter(record_id__in=participant_record_ids(staff)).order_by().values("pk")
     return (
-        Action.objects.filter(organisation_id=staff.organisation_id)
+        Action.objects.filter(organisation_id=staff.organisation_id, pk__in=owned.union(in_records))
         .annotate(attends=Exists(attends))
-        .filter(Q(owner=staff) | Q(record__supervisor=staff) | Q(attends=True))
         .select_related("owner__user", "record__session")
     )
 

@@ -1,6 +1,9 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,6 +17,7 @@ from ..forms import (
     ChangeSupervisorForm,
     ContractEditForm,
     ContractForm,
+    ContractSearchForm,
     ContractTemplateForm,
     EndContractForm,
     OverrideForm,
@@ -41,27 +45,56 @@ def _supervisors(staff: StaffMember):
     )
 
 
+CONTRACT_PAGE_SIZE = 50
+# The wording of an agreement is long (four texts) and not shown in the list: never loaded for it.
+WORDING = ("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
+
+
 @staff_required
 @require_GET
 def contract_list(request):
+    """Agreements the person may see, 50 a page, searched by a supervisee's or supervisor's name or email:
+    a fixed number of queries and a page of rows, however many agreements the trust has."""
     staff = request.staff
     today = timezone.localdate()
-    show = request.GET.get("show", "current")
+    show = "all" if request.GET.get("show") == "all" else "current"
+    form = ContractSearchForm(request.GET)
     qs = Contract.objects.visible_to(staff)
     if show == "current":
         qs = qs.filter(end_date__isnull=True)
-    contracts = list(
-        qs.select_related("supervisee__user", "supervisor__user")
+    searched = ""
+    if form.is_valid() and (searched := form.cleaned_data["q"].strip()):
+        qs = qs.filter(
+            Q(supervisee__user__full_name__icontains=searched)
+            | Q(supervisee__user__email__icontains=searched)
+            | Q(supervisor__user__full_name__icontains=searched)
+            | Q(supervisor__user__email__icontains=searched)
+        )
+    qs = (
+        qs.defer(*WORDING)
+        .select_related("supervisee__user", "supervisor__user")
         .prefetch_related(Prefetch("overrides", queryset=FrequencyOverride.objects.filter(ends__gte=today)))
-        .order_by("supervisee__user__full_name", "-start_date")
+        .order_by("supervisee__user__full_name", "-start_date", "id")
     )
+    page = Paginator(qs, CONTRACT_PAGE_SIZE).get_page(request.GET.get("page"))
+    contracts = list(page.object_list)
     for c in contracts:
         c.status_today = c.status(today)
         c.frequency_today = effective_frequency(c, today, c.overrides.all())
+    query = urlencode({k: v for k, v in (("show", show), ("q", searched)) if v})
     return render(
         request,
         "supervision/contract_list.html",
-        {"contracts": contracts, "show": show, "can_add": can_set_up_agreements(staff), "today": today},
+        {
+            "contracts": contracts,
+            "page": page,
+            "form": form,
+            "searched": searched,
+            "query": query,
+            "show": show,
+            "can_add": can_set_up_agreements(staff),
+            "today": today,
+        },
     )
 
 

@@ -62,3 +62,71 @@ def test_home_shows_a_supervisee_their_supervisor_settings_and_days(cast, login)
 def test_home_shows_a_head_the_settings_they_lead(cast, login):
     response = login(cast.head).get("/")
     assert [(s.name, s.people) for s in response.context["led_settings"]] == [("Cast Primary", 6)]
+
+
+def _group_record(cast):
+    """A group record with the supervisee and the supervisor as participants, with them to sign."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from records import services
+    from supervision import services as supervision_services
+    from tests.supervision.helpers import at
+
+    group = supervision_services.group_create(
+        actor=cast.head, name="Team", setting=cast.primary, supervisor=cast.dsl,
+        members=[cast.supervisee, cast.supervisor], confidentiality_boundaries="Stays in the room.",
+    )  # fmt: skip
+    session = supervision_services.session_book(
+        actor=cast.dsl, group=group, starts_at=at(timezone.localdate() - timedelta(days=1), 14), minutes=45,
+        check=False, send=False,
+    )  # fmt: skip
+    record = services.record_start(actor=cast.dsl, session=session)
+    services.section_save(actor=cast.dsl, section=record.sections.first(), discussion="We discussed the week.")
+    services.record_submit(actor=cast.dsl, record=record)
+    return record
+
+
+def test_a_group_participant_whose_signature_was_voided_is_asked_to_sign_again(cast, login):
+    from records import services
+    from records.models import RecordStatus, Signature
+
+    from ..factories import PASSWORD
+
+    record = _group_record(cast)
+    services.record_sign(actor=cast.supervisee, record=record, password=PASSWORD)
+    assert record in login(cast.supervisor).get("/").context["records_to_sign"]
+    assert record not in login(cast.supervisee).get("/").context["records_to_sign"]
+    # The other participant's feedback changes the record: the supervisee's signature is voided, and
+    # theirs stands once they sign. The supervisee must sign again, and their home says so.
+    services.record_set_feedback(actor=cast.supervisor, record=record, feedback="Helpful.")
+    services.record_sign(actor=cast.supervisor, record=record, password=PASSWORD)
+    record.refresh_from_db()
+    assert record.status == RecordStatus.AWAITING_SUPERVISEE
+    assert Signature.objects.filter(record=record, signer=cast.supervisee, voided_at__isnull=False).exists()
+    assert list(login(cast.supervisee).get("/").context["records_to_sign"]) == [record]
+    assert record not in login(cast.supervisor).get("/").context["records_to_sign"]
+    # Once both have signed, it waits for the supervisor of the group, and for nobody else.
+    services.record_sign(actor=cast.supervisee, record=record, password=PASSWORD)
+    assert list(login(cast.dsl).get("/").context["records_to_sign"]) == [record]
+    assert record not in login(cast.supervisee).get("/").context["records_to_sign"]
+
+
+def test_home_records_to_sign_cost_the_same_queries_however_many(cast, login):
+    from records import services
+    from tests.records.helpers import written_record
+
+    def submitted():
+        record = written_record(cast)
+        services.record_submit(actor=cast.supervisor, record=record)
+
+    client = login(cast.supervisee)
+    submitted()
+    small, response = _home_queries(client)
+    assert len(response.context["records_to_sign"]) == 1
+    for _ in range(3):
+        submitted()
+    large, response = _home_queries(client)
+    assert len(response.context["records_to_sign"]) == 4
+    assert small == large

@@ -683,3 +683,82 @@ def test_the_list_costs_the_same_queries_for_few_and_many_jobs(cast, login, who)
     few = queries()
     add_jobs(20)
     assert queries() == few
+
+
+# --- PDFs not yet stored: rendered by the workers, not inside the export ---------------------------
+
+
+def test_missing_pdfs_are_rendered_by_the_workers_before_the_zip_is_built(
+    cast, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    records = [signed_record(cast, days_ago=days) for days in (3, 10, 20)]
+    assert all(not r.pdf_sha256 for r in records)
+    from records import pdf, tasks
+
+    rendered = []
+    store = pdf.store_record_pdf
+
+    def render_task(record_id):  # what the group hands each worker
+        rendered.append(record_id)
+        return store(record_id)
+
+    monkeypatch.setattr(pdf, "store_record_pdf", render_task)
+
+    def inline(record_id):
+        raise AssertionError("rendered inside the export")
+
+    monkeypatch.setattr(exports, "store_record_pdf", inline)
+    dispatched = []
+    original_group = tasks.group
+    monkeypatch.setattr(
+        tasks, "group", lambda signatures: dispatched.append(sig := list(signatures)) or original_group(sig)
+    )
+    assert exports.pdfs_to_render(0) == []
+
+    grant = make_grant(cast)
+    job = start(login(cast.auditor), django_capture_on_commit_callbacks, {"kind": "audit_zip", "grant": grant.code})
+
+    assert sorted(rendered) == sorted(r.id for r in records)
+    assert [[s.args for s in group] for group in dispatched] == [[(r.id,) for r in sorted(records, key=lambda r: r.id)]]
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE
+    rows = manifest_rows(read_zip(download(login(cast.auditor), job)))
+    assert sorted(r["record_code"] for r in rows) == sorted(str(r.code) for r in records)
+    assert exports.pdfs_to_render(job.id) == []
+
+
+def test_an_export_whose_pdfs_are_stored_builds_at_once(cast, login, monkeypatch, django_capture_on_commit_callbacks):
+    record = signed_record(cast)
+    store_record_pdf(record.id)
+    from records import tasks
+
+    monkeypatch.setattr(tasks, "group", lambda signatures: pytest.fail("nothing to render"))
+    grant = make_grant(cast)
+    job = start(login(cast.auditor), django_capture_on_commit_callbacks, {"kind": "audit_zip", "grant": grant.code})
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE and job.total == 1
+
+
+def test_a_pdf_the_workers_could_not_store_is_rendered_by_the_export_after_the_last_look(
+    cast, monkeypatch, django_capture_on_commit_callbacks, login
+):
+    record = signed_record(cast)
+    from records import pdf, tasks
+
+    monkeypatch.setattr(pdf, "store_record_pdf", lambda record_id: None)  # every worker's attempt fails
+    polls = []
+    original = tasks.run_export.apply_async
+
+    def counted(args, kwargs=None, **options):
+        if kwargs:  # the first delivery (`delay`) has none
+            polls.append(kwargs["polls"])
+        return original(args, kwargs, **options)
+
+    monkeypatch.setattr(tasks.run_export, "apply_async", counted)
+    grant = make_grant(cast)
+    job = start(login(cast.auditor), django_capture_on_commit_callbacks, {"kind": "audit_zip", "grant": grant.code})
+    assert polls == list(range(1, exports.RENDER_POLLS + 1))
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE  # the export stored it itself, in the end
+    record.refresh_from_db()
+    assert record.pdf_sha256

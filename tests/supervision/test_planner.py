@@ -466,6 +466,38 @@ def test_planning_takes_the_same_number_of_queries_for_5_and_25_agreements(cast)
     assert large <= 14
 
 
+@time_machine.travel(TODAY, tick=False)
+def test_school_days_and_hours_are_worked_out_once_not_once_an_agreement_and_day(cast, monkeypatch):
+    """The whole trust's plan: the school days of a window once for each set of closures, and whether the
+    hours fit once a weekday of an agreement, however many agreements and school days."""
+    from supervision import planner
+
+    half_term = autumn_2(cast.organisation)
+    supervisors = [cast.supervisor, cast.supervisor2, cast.head, cast.dsl]
+    calls = Counter()
+    for name in ("school_days", "_has_time"):
+        original = getattr(planner, name)
+
+        def counting(*args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(planner, name, counting)
+
+    def plan():
+        calls.clear()
+        return plan_half_term(organisation=cast.organisation, half_term=half_term, contracts=Contract.objects.all())
+
+    _caseload(cast, supervisors, 4)
+    small_plan, small = plan(), dict(calls)
+    _caseload(cast, supervisors, 20)
+    large_plan, large = plan(), dict(calls)
+    assert len(small_plan.proposals) < len(large_plan.proposals)
+    assert small["school_days"] == large["school_days"]  # the same windows and closures
+    planned = {p.contract.id for p in large_plan.proposals}
+    assert large["_has_time"] <= 5 * len(planned)  # the half term has seven weeks: 35 school days
+
+
 # --- The page -----------------------------------------------------------------------------------
 
 

@@ -317,6 +317,25 @@ def test_an_overdue_session_reminds_the_supervisor_then_escalates(cast, contract
     assert len(sent(Kind.SESSION_OVERDUE_ESCALATION)) == 2
 
 
+def test_the_overdue_agreements_are_found_once_a_sweep(cast, contract, sweep_at):
+    """Rules 5 and 6 both need them: one sweep finds them once, the next sweep afresh."""
+    found = mock.Mock(wraps=reminders._find_overdue_agreements)
+    with mock.patch.object(reminders, "_find_overdue_agreements", found):
+        sweep_at(nov(10))  # the reminder (rule 5) and, a week on, the escalation's check (rule 6)
+        assert found.call_count == 1
+        sweep_at(nov(11))
+        assert found.call_count == 2
+    assert len(sent(Kind.SESSION_OVERDUE)) == 1
+
+
+def test_the_records_awaiting_signatures_are_read_once_a_sweep(cast, contract, sweep_at):
+    """Rules 3 and 4 both need them: one read a sweep."""
+    found = mock.Mock(wraps=reminders._find_records_awaiting_signatures)
+    with mock.patch.object(reminders, "_find_records_awaiting_signatures", found):
+        sweep_at(nov(10))
+        assert found.call_count == 1
+
+
 def test_a_session_held_in_the_half_term_is_not_overdue(cast, contract, sweep_at):
     session = book(contract, date(2025, 10, 8), booked_on=date(2025, 9, 15))
     with time_machine.travel(moment(date(2025, 10, 8), 12), tick=False):
