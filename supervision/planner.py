@@ -506,6 +506,7 @@ def _room_left(availability: Availability, half_term: HalfTerm, contracts: list[
     first_half = _first_half(half_term)
     existing = _existing_sessions(contracts, first_half.starts if first_half else half_term.starts, half_term.ends)
     room = {}
+    days_of = _SchoolDays()
     for contract in contracts:
         setting = session_setting(contract)
         window = _window(contract, half_term)
@@ -515,7 +516,9 @@ def _room_left(availability: Availability, half_term: HalfTerm, contracts: list[
             continue
         in_first_half = [s for s in existing.get(contract.id, ()) if _local_date(s) < half_term.starts]
         closed = _closed_days(availability, contract, setting)
-        left = _sessions_still_needed(contract, half_term, window, plan_first, closed, booked, in_first_half)
+        left = _sessions_still_needed(
+            contract, half_term, window, plan_first, closed, booked, in_first_half, days_of=days_of
+        )
         room[contract.id] = _Room(left, booked or sorted(in_first_half))
     return room
 
