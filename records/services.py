@@ -452,14 +452,27 @@ def record_set_feedback(*, actor: StaffMember, record: Record, feedback: str, re
     _require_participant(record, actor)
     if record.status != RecordStatus.AWAITING_SUPERVISEE:
         raise ValidationError("Feedback is added while the record is with you to agree.")
-    if record.supervisee_feedback != feedback.strip():
-        record.supervisee_feedback = feedback.strip()
-        record.revision += 1
-        record.names_as_signed = {}
-        Signature.objects.filter(record=record, addendum__isnull=True, voided_at__isnull=True).update(
-            voided_at=timezone.now()
-        )
-        record.save(update_fields=["supervisee_feedback", "revision", "names_as_signed", "updated_at"])
+    _save_feedback(record, actor=actor, feedback=feedback, request=request)
+
+
+def _save_feedback(record: Record, *, actor: StaffMember, feedback: str, request=None) -> bool:
+    """Store the feedback on the locked record if it changed: part of the signed content, so a change
+    voids any signature already given (another participant's, in a group) and is audited."""
+    feedback = feedback.strip()
+    if record.supervisee_feedback == feedback:
+        return False
+    record.supervisee_feedback = feedback
+    record.revision += 1
+    record.names_as_signed = {}
+    voided = Signature.objects.filter(record=record, addendum__isnull=True, voided_at__isnull=True).update(
+        voided_at=timezone.now()
+    )
+    record.save(update_fields=["supervisee_feedback", "revision", "names_as_signed", "updated_at"])
+    audit_event(
+        action="record.feedback_saved", actor=_user(actor), obj=record, request=request,
+        details={"revision": record.revision, "signatures_voided": voided, "characters": len(feedback)},
+    )  # fmt: skip
+    return True
 
 
 @transaction.atomic
@@ -483,16 +496,28 @@ def record_comment(*, actor: StaffMember, record: Record, text: str, disagree: b
     )
 
 
-def record_sign(*, actor: StaffMember, record: Record, password: str, request=None) -> Signature:
-    """Sign with the password. Supervisees (every group participant) first, then the supervisor, which locks."""
+def record_sign(
+    *, actor: StaffMember, record: Record, password: str, feedback: str | None = None, request=None
+) -> Signature:
+    """Sign with the password. Supervisees (every group participant) first, then the supervisor, which locks.
+    A supervisee's end-of-session `feedback`, when given, is saved in the same transaction, before the
+    content is hashed: the signature covers it, and nothing typed beside the signature is lost."""
     _check_password(actor, password, request=request, purpose="record.sign", obj=record)
-    return _record_sign(actor=actor, record=record, request=request)
+    return _record_sign(actor=actor, record=record, feedback=feedback, request=request)
 
 
 @transaction.atomic
-def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signature:
+def _record_sign(*, actor: StaffMember, record: Record, feedback: str | None = None, request=None) -> Signature:
     record = _lock_record(record)
     attendees = list(record.session.attendees.all())
+    if feedback is not None:
+        if actor.pk == record.supervisor_id or not any(a.pk == actor.pk for a in attendees):
+            raise PermissionDenied("Feedback comes from the people supervised.")
+        if record.status != RecordStatus.AWAITING_SUPERVISEE:
+            raise ValidationError("The record is not waiting for your signature.")
+        if record.signatures.filter(addendum__isnull=True, voided_at__isnull=True, signer=actor).exists():
+            raise ValidationError("You have already signed this record.")
+        _save_feedback(record, actor=actor, feedback=feedback, request=request)
     standing = {s.signer_id for s in record.signatures.filter(addendum__isnull=True, voided_at__isnull=True)}
     if not standing:
         # The first signature of this revision fixes the names everyone after signs with.
