@@ -16,7 +16,8 @@ from django.utils import timezone
 from accounts.audit import audit_event
 from accounts.models import StaffMember
 from accounts.reauth import confirm_password
-from supervision.models import InformalNote, Session, SessionKind, SessionStatus
+from supervision.models import InformalNote, NotificationKind, Session, SessionKind, SessionStatus
+from supervision.notify import ACTION_KINDS, DECISION_KINDS, SIGNATURE_KINDS, notifications_done
 
 from .builtin import ensure_builtin_templates
 from .models import (
@@ -370,6 +371,7 @@ def decision_confirm(
     decision.recorded_on = recorded_on
     decision.external_reference = external_reference.strip()
     decision.save(update_fields=["confirmed_at", "recorded_on", "external_reference"])
+    notifications_done(object_type="decision", object_code=decision.code, kinds=DECISION_KINDS)
     details = {"decision": str(decision.code), "recorded_on": recorded_on.isoformat(), "reference": external_reference}
     audit_event(
         action="record.decision_confirmed", actor=_user(actor), obj=decision.record, request=request, details=details
@@ -542,7 +544,12 @@ def _record_sign(*, actor: StaffMember, record: Record, feedback: str | None = N
         revision=record.revision,
     )  # fmt: skip
     standing.add(actor.pk)
+    # The reminder to sign is answered; once the record locks, so is every reminder and escalation about it.
+    notifications_done(
+        object_type="record", object_code=record.code, kinds=[NotificationKind.SIGNATURE_PENDING], recipient=actor
+    )
     if capacity == SignatureCapacity.SUPERVISOR:
+        notifications_done(object_type="record", object_code=record.code, kinds=SIGNATURE_KINDS)
         record.status = RecordStatus.SIGNED
         record.locked_at = timezone.now()
         record.content_hash = digest
@@ -633,6 +640,7 @@ def action_mark_done(*, actor: StaffMember, action: Action, note: str, request=N
     action.done_at = timezone.now()
     action.done_note = note.strip()
     action.save(update_fields=["status", "done_at", "done_note"])
+    notifications_done(object_type="action", object_code=action.code, kinds=ACTION_KINDS)
     audit_event(
         action="action.done",
         actor=_user(actor),
