@@ -47,6 +47,7 @@ from supervision.models import (
     Session,
     SessionKind,
 )
+from supervision.notify import notifications_done
 
 from .access import live_grants_for, records_in_grant
 from .models import Action, Addendum, AuditorGrant, ExportJob, Record, RecordAccess, RecordStatus, Signature
@@ -246,6 +247,10 @@ def record_download(*, actor: StaffMember, job: ExportJob, request=None) -> None
         details.update(subject=str(job.subject.code), subject_name=job.subject.full_name)
     audit_event(action="export.downloaded", actor=actor.user, obj=job, organisation=actor.organisation,
                 request=request, details=details)  # fmt: skip
+    # "An export of your data is ready: download it" is answered by the download.
+    notifications_done(
+        object_type="exportjob", object_code=job.code, kinds=[NotificationKind.SUBJECT_ACCESS_EXPORT], recipient=actor
+    )
 
 
 # --- The job runner ----------------------------------------------------------------------------------

@@ -36,6 +36,14 @@ def decisions_led_by(staff: StaffMember):
     return _in_led_settings(SafeguardingDecision.objects.all(), staff)
 
 
+def waiting_since_signed(decisions, today) -> None:
+    """Set `signed_on` and `days_waiting` on each decision (its record loaded): how long it has waited,
+    counted from the day its record was signed, in Europe/London, as every page shows it."""
+    for decision in decisions:
+        decision.signed_on = timezone.localtime(decision.record.locked_at).date()
+        decision.days_waiting = (today - decision.signed_on).days
+
+
 @transaction.atomic
 def flag_resolve(*, actor: StaffMember, flag: ConfidentialityFlag, resolution: str, request=None) -> None:
     """A head or DSL of the session's setting says what was done about the flag; it leaves the open list."""

@@ -64,16 +64,52 @@ class FlagForm(TextForm):
     )
 
 
+AGREE_MISSING = "Tick to say you have read the record and agree it is accurate."
+# A refused signature shows the page again with the password box empty, which is deliberate.
+RETYPE = "For your security, enter your password again."
+
+
 class SignForm(TextForm):
     password = forms.CharField(
         label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
-    agree = forms.BooleanField(label="I have read the record and agree it is accurate", required=True)
+    agree = forms.BooleanField(
+        label="I have read the record and agree it is accurate", required=True,
+        error_messages={"required": AGREE_MISSING},
+    )  # fmt: skip
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         if user is not None:
             apply_reconfirm_field(self.fields["password"], user)
+        password = self.fields["password"]
+        if password.widget.input_type == "password":
+            password.error_messages["required"] = "Enter your password."
+        else:
+            password.error_messages["required"] = "Enter the code from your authenticator app."
+
+    def retype_note(self) -> None:
+        """Called when the page comes back with errors: the password box is empty again (never echoed
+        back), and the note beside it says so."""
+        password = self.fields["password"]
+        if password.widget.input_type == "password":
+            # The bound field keeps its own copy of the help text from when it was first used.
+            password.help_text = self["password"].help_text = RETYPE
+
+
+class SuperviseeSignForm(SignForm):
+    """The supervisee signs with their end-of-session feedback (seed 000, step 8) in the same form, so
+    nothing typed in the box is lost at signing: it is saved, and signed, with the signature."""
+
+    field_order = ["feedback", "password", "agree"]
+
+    feedback = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Your feedback on the session (optional)",
+        help_text="How you feel at the end, and how your supervisor could support you better. It is signed "
+        "with the record.",
+    )
 
 
 class CommentForm(TextForm):

@@ -249,6 +249,15 @@ class Action(models.Model):
         return self.status == ActionStatus.OPEN and self.due_date < (today or timezone.localdate())
 
 
+class SafeguardingDecisionQuerySet(models.QuerySet):
+    def awaiting_confirmation(self):
+        """Decisions waiting for their key person to confirm them on the child's file: those of signed
+        records. Until both sign, a decision may still change or be removed, and nobody is told of it; the
+        key person is emailed, and the reminders run, from the signing. Every page counts these and only
+        these (the key person's actions, the safeguarding page, the dashboard, the notification centre)."""
+        return self.filter(confirmed_at__isnull=True, record__status=RecordStatus.SIGNED)
+
+
 class SafeguardingDecision(models.Model):
     """A decision about a child, which the key person records on the child's file (seeds 000, 001)."""
 
@@ -264,6 +273,8 @@ class SafeguardingDecision(models.Model):
     recorded_on = models.DateField(null=True, blank=True, help_text="When it went on the child's file.")
     external_reference = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SafeguardingDecisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

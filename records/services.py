@@ -16,7 +16,8 @@ from django.utils import timezone
 from accounts.audit import audit_event
 from accounts.models import StaffMember
 from accounts.reauth import confirm_password
-from supervision.models import InformalNote, Session, SessionKind, SessionStatus
+from supervision.models import InformalNote, NotificationKind, Session, SessionKind, SessionStatus
+from supervision.notify import ACTION_KINDS, DECISION_KINDS, SIGNATURE_KINDS, notifications_done
 
 from .builtin import ensure_builtin_templates
 from .models import (
@@ -370,6 +371,7 @@ def decision_confirm(
     decision.recorded_on = recorded_on
     decision.external_reference = external_reference.strip()
     decision.save(update_fields=["confirmed_at", "recorded_on", "external_reference"])
+    notifications_done(object_type="decision", object_code=decision.code, kinds=DECISION_KINDS)
     details = {"decision": str(decision.code), "recorded_on": recorded_on.isoformat(), "reference": external_reference}
     audit_event(
         action="record.decision_confirmed", actor=_user(actor), obj=decision.record, request=request, details=details
@@ -452,14 +454,27 @@ def record_set_feedback(*, actor: StaffMember, record: Record, feedback: str, re
     _require_participant(record, actor)
     if record.status != RecordStatus.AWAITING_SUPERVISEE:
         raise ValidationError("Feedback is added while the record is with you to agree.")
-    if record.supervisee_feedback != feedback.strip():
-        record.supervisee_feedback = feedback.strip()
-        record.revision += 1
-        record.names_as_signed = {}
-        Signature.objects.filter(record=record, addendum__isnull=True, voided_at__isnull=True).update(
-            voided_at=timezone.now()
-        )
-        record.save(update_fields=["supervisee_feedback", "revision", "names_as_signed", "updated_at"])
+    _save_feedback(record, actor=actor, feedback=feedback, request=request)
+
+
+def _save_feedback(record: Record, *, actor: StaffMember, feedback: str, request=None) -> bool:
+    """Store the feedback on the locked record if it changed: part of the signed content, so a change
+    voids any signature already given (another participant's, in a group) and is audited."""
+    feedback = feedback.strip()
+    if record.supervisee_feedback == feedback:
+        return False
+    record.supervisee_feedback = feedback
+    record.revision += 1
+    record.names_as_signed = {}
+    voided = Signature.objects.filter(record=record, addendum__isnull=True, voided_at__isnull=True).update(
+        voided_at=timezone.now()
+    )
+    record.save(update_fields=["supervisee_feedback", "revision", "names_as_signed", "updated_at"])
+    audit_event(
+        action="record.feedback_saved", actor=_user(actor), obj=record, request=request,
+        details={"revision": record.revision, "signatures_voided": voided, "characters": len(feedback)},
+    )  # fmt: skip
+    return True
 
 
 @transaction.atomic
@@ -483,16 +498,28 @@ def record_comment(*, actor: StaffMember, record: Record, text: str, disagree: b
     )
 
 
-def record_sign(*, actor: StaffMember, record: Record, password: str, request=None) -> Signature:
-    """Sign with the password. Supervisees (every group participant) first, then the supervisor, which locks."""
+def record_sign(
+    *, actor: StaffMember, record: Record, password: str, feedback: str | None = None, request=None
+) -> Signature:
+    """Sign with the password. Supervisees (every group participant) first, then the supervisor, which locks.
+    A supervisee's end-of-session `feedback`, when given, is saved in the same transaction, before the
+    content is hashed: the signature covers it, and nothing typed beside the signature is lost."""
     _check_password(actor, password, request=request, purpose="record.sign", obj=record)
-    return _record_sign(actor=actor, record=record, request=request)
+    return _record_sign(actor=actor, record=record, feedback=feedback, request=request)
 
 
 @transaction.atomic
-def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signature:
+def _record_sign(*, actor: StaffMember, record: Record, feedback: str | None = None, request=None) -> Signature:
     record = _lock_record(record)
     attendees = list(record.session.attendees.all())
+    if feedback is not None:
+        if actor.pk == record.supervisor_id or not any(a.pk == actor.pk for a in attendees):
+            raise PermissionDenied("Feedback comes from the people supervised.")
+        if record.status != RecordStatus.AWAITING_SUPERVISEE:
+            raise ValidationError("The record is not waiting for your signature.")
+        if record.signatures.filter(addendum__isnull=True, voided_at__isnull=True, signer=actor).exists():
+            raise ValidationError("You have already signed this record.")
+        _save_feedback(record, actor=actor, feedback=feedback, request=request)
     standing = {s.signer_id for s in record.signatures.filter(addendum__isnull=True, voided_at__isnull=True)}
     if not standing:
         # The first signature of this revision fixes the names everyone after signs with.
@@ -517,7 +544,12 @@ def _record_sign(*, actor: StaffMember, record: Record, request=None) -> Signatu
         revision=record.revision,
     )  # fmt: skip
     standing.add(actor.pk)
+    # The reminder to sign is answered; once the record locks, so is every reminder and escalation about it.
+    notifications_done(
+        object_type="record", object_code=record.code, kinds=[NotificationKind.SIGNATURE_PENDING], recipient=actor
+    )
     if capacity == SignatureCapacity.SUPERVISOR:
+        notifications_done(object_type="record", object_code=record.code, kinds=SIGNATURE_KINDS)
         record.status = RecordStatus.SIGNED
         record.locked_at = timezone.now()
         record.content_hash = digest
@@ -610,6 +642,7 @@ def action_mark_done(*, actor: StaffMember, action: Action, note: str, request=N
     action.done_at = timezone.now()
     action.done_note = note.strip()
     action.save(update_fields=["status", "done_at", "done_note"])
+    notifications_done(object_type="action", object_code=action.code, kinds=ACTION_KINDS)
     audit_event(
         action="action.done",
         actor=_user(actor),

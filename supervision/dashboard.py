@@ -755,8 +755,7 @@ class Dashboard:
         """Decisions of signed records that the key person has not confirmed on the child's file, waiting
         since the record was signed. Longest waiting first."""
         decisions = (
-            self._in_settings(SafeguardingDecision.objects.all(), "record__session__setting_id")
-            .filter(confirmed_at__isnull=True, record__status=RecordStatus.SIGNED)
+            self._in_settings(SafeguardingDecision.objects.awaiting_confirmation(), "record__session__setting_id")
             .select_related("key_person__user", "record__supervisor__user", "record__session__setting")
             .order_by("record__locked_at", "id")
         )

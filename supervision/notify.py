@@ -9,10 +9,11 @@ as beat and the workers like.
 from collections.abc import Iterable, Mapping
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import StaffMember
 
-from .models import Notification
+from .models import Notification, NotificationKind
 
 
 def notify(
@@ -113,3 +114,26 @@ def notify_many(items: Iterable[Mapping]) -> int:
         # robust: a broker hiccup loses one message, not the rest; requeue_undelivered finds it again.
         transaction.on_commit(lambda i=notification_id: deliver_notification.delay(i), robust=True)
     return len(ids)
+
+
+def notifications_done(
+    *, object_type: str, object_code, kinds: Iterable[str], recipient: StaffMember | None = None
+) -> int:
+    """The task these notifications are about is done (a record signed, an action marked done...): mark
+    them read, the recipient's only (`recipient`) or everyone's, so nothing stays unread that asks for what
+    has happened. Called by the service that does the task, inside its transaction. One UPDATE.
+    Returns how many were unread."""
+    unread = Notification.objects.filter(
+        object_type=object_type, object_code=str(object_code), kind__in=list(kinds), read_at__isnull=True
+    )
+    if recipient is not None:
+        unread = unread.filter(recipient=recipient)
+    return unread.update(read_at=timezone.now())
+
+
+# Which notifications each finished task answers (DESIGN section 7's rows).
+SIGNATURE_KINDS = (NotificationKind.SIGNATURE_PENDING, NotificationKind.SIGNATURE_ESCALATION)
+ACTION_KINDS = (NotificationKind.ACTION_DUE, NotificationKind.ACTION_OVERDUE)
+DECISION_KINDS = (NotificationKind.DECISION_UNCONFIRMED, NotificationKind.DECISION_ESCALATION)
+OVERDUE_KINDS = (NotificationKind.SESSION_OVERDUE, NotificationKind.SESSION_OVERDUE_ESCALATION)
+REVIEW_KINDS = (NotificationKind.CONTRACT_REVIEW_DUE, NotificationKind.CONTRACT_REVIEW_OVERDUE)

@@ -43,6 +43,22 @@ def effective_frequency(contract, on: date, overrides=None) -> str:
     return frequency
 
 
+def frequency_wording(contract, on: date, overrides=None) -> str:
+    """The frequency in force, in the words every page uses: "Monthly while new to post (agreement:
+    half-termly)", "Weekly until Fri 5 Dec 2025 (agreement: half-termly)", or just "Half-termly"."""
+    overrides = list(overrides if overrides is not None else contract.overrides.all())
+    frequency = effective_frequency(contract, on, overrides)
+    label = Frequency(frequency).label
+    if frequency == contract.frequency:
+        return label
+    agreed = Frequency(contract.frequency).label.lower()
+    running = [o for o in overrides if o.starts <= on <= o.ends and o.frequency == frequency]
+    if running:
+        until = max(o.ends for o in running)
+        return f"{label} until {until:%a %-d %b %Y} (agreement: {agreed})"
+    return f"{label} while new to post (agreement: {agreed})"
+
+
 def first_due_date(staff: StaffMember) -> date:
     """The first day supervision is owed: the start date, or 5 weeks after it for agency/temporary staff."""
     if staff.employment_type == EmploymentType.AGENCY:
@@ -87,6 +103,7 @@ def why_not_due(staff: StaffMember, starts: date, ends: date) -> str | None:
         return f"starts on {staff.start_date:%a %-d %b %Y}"
     if staff.employment_type == EmploymentType.AGENCY and first_due_date(staff) > ends:
         return (
-            f"agency or temporary staff are supervised after 5 weeks in post: from {first_due_date(staff):%a %-d %b %Y}"
+            f"not due until {first_due_date(staff):%a %-d %b %Y}: agency or temporary staff are supervised after "
+            "5 weeks in post"
         )
     return None

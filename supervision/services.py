@@ -38,7 +38,7 @@ from .models import (
     SessionStatus,
     SupervisionGroup,
 )
-from .notify import notify
+from .notify import OVERDUE_KINDS, REVIEW_KINDS, notifications_done, notify
 from .rules import FREQUENCY_RANK
 from .school_calendar import academic_year_name, bank_holidays_england, default_half_terms
 from .slots import Availability
@@ -271,6 +271,9 @@ def _contract_sign(*, signer: StaffMember, contract: Contract, request=None) -> 
         raise ValidationError("Only the supervisee and the supervisor sign an agreement.")
     contract.signed_hash = content_hash
     contract.save(update_fields=["supervisee_signed_at", "supervisor_signed_at", "signed_hash"])
+    notifications_done(
+        object_type="contract", object_code=contract.code, kinds=[NotificationKind.CONTRACT_TO_SIGN], recipient=signer
+    )
     audit_event(
         action="contract.signed",
         actor=signer.user,
@@ -290,6 +293,11 @@ def contract_end(*, actor: StaffMember, contract: Contract, end_date: date, reas
     contract.end_date = end_date
     contract.end_reason = reason
     contract.save(update_fields=["end_date", "end_reason"])
+    # An ended agreement (reviewed and renewed, handed to a new supervisor) asks nothing more of anyone.
+    notifications_done(
+        object_type="contract", object_code=contract.code,
+        kinds=[*REVIEW_KINDS, *OVERDUE_KINDS, NotificationKind.CONTRACT_TO_SIGN],
+    )  # fmt: skip
     audit_event(
         action="contract.ended",
         actor=actor.user,
@@ -457,6 +465,9 @@ def session_book(
     audit_event(
         action="session.booked", actor=actor.user if actor else None, obj=session, request=request, details=details
     )
+    if contract is not None:
+        # "Supervision overdue: book it" is answered by the booking.
+        notifications_done(object_type="contract", object_code=contract.code, kinds=OVERDUE_KINDS)
     if send and not in_the_past:
         _queue_invites(session.id, "REQUEST")
     return session
@@ -551,6 +562,9 @@ def agenda_add(*, actor: StaffMember, session: Session, text: str, request=None)
         raise ValidationError({"text": "The agenda closes once the session has happened or been cancelled."})
     item = AgendaItem.objects.create(session=session, added_by=actor, text=text.strip())
     audit_event(action="session.agenda_added", actor=actor.user, obj=session, request=request)
+    notifications_done(
+        object_type="session", object_code=session.code, kinds=[NotificationKind.AGENDA_PROMPT], recipient=actor
+    )
     return item
 
 

@@ -105,12 +105,12 @@ def action_list(request):
     mine_open, mine_done = _split(a for a in actions if a.owner_id == staff.id)
     theirs_open, theirs_done = _split(a for a in actions if a.owner_id != staff.id)
     decisions = list(
-        SafeguardingDecision.objects.filter(key_person=staff, confirmed_at__isnull=True)
+        SafeguardingDecision.objects.awaiting_confirmation()
+        .filter(key_person=staff)
         .select_related("record__supervisor__user", "record__session__setting")
-        .order_by("created_at")
+        .order_by("record__locked_at", "id")
     )
-    for d in decisions:
-        d.days_waiting = (today - timezone.localtime(d.created_at).date()).days
+    follow_up.waiting_since_signed(decisions, today)
     context = {
         "mine_open": mine_open,
         "mine_done": mine_done,
@@ -200,12 +200,11 @@ def safeguarding(request):
     resolved_flags = list(flag_qs.filter(resolved_at__gte=since).order_by("-resolved_at"))
     decisions = list(
         follow_up.decisions_led_by(staff)
-        .filter(confirmed_at__isnull=True)
+        .awaiting_confirmation()
         .select_related("key_person__user", "record__session__setting", "record__supervisor__user")
-        .order_by("created_at")
+        .order_by("record__locked_at", "id")
     )
-    for d in decisions:
-        d.days_waiting = (today - timezone.localtime(d.created_at).date()).days
+    follow_up.waiting_since_signed(decisions, today)
     context = {
         "open_flags": open_flags,
         "resolved_flags": resolved_flags,

@@ -1,5 +1,6 @@
-"""The signed PDF of a record: the participants, and auditors inside a live grant, download it;
-auditors, heads, DSLs and organisation admins check an uploaded copy at /records/verify/."""
+"""The signed PDF of a record: the participants, and auditors inside a live grant, download it; anyone
+signed in to the organisation checks an uploaded copy at /records/verify/ (the PDF's footer sends its
+readers there), and is told which record it is only when they may reach it."""
 
 from django import forms
 from django.contrib import messages
@@ -10,9 +11,8 @@ from django.utils import dateformat, timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.access import role_required, staff_required
+from accounts.access import staff_required
 from accounts.audit import audit_event
-from accounts.models import Role
 
 from ..access import get_record_for_user
 from ..late_files import pdf_wait, queue_lost_pdf
@@ -115,7 +115,7 @@ class CappedUpload(FileUploadHandler):
 
 
 @csrf_exempt  # checked below, once the upload handler is in place (Django's documented order)
-@role_required(Role.AUDITOR, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
+@staff_required
 @require_http_methods(["GET", "POST"])
 def record_verify(request):
     """Says whether an uploaded PDF is intact, which record of this organisation it is, and whether it

@@ -29,6 +29,7 @@ from ..forms import (
     ReviewForm,
     SectionForm,
     SignForm,
+    SuperviseeSignForm,
 )
 from ..late_files import SWEEP_EVERY, pdf_wait
 from ..models import Action, ActionStatus, Addendum, Record, RecordStatus, SafeguardingDecision
@@ -42,6 +43,15 @@ SIGN_HOW = (
 
 def _errors(error: ValidationError) -> str:
     return " ".join(error.messages)
+
+
+def _apply_errors(form, error: ValidationError) -> None:
+    """A service's refusal beside the field it is about, or at the top of the form."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
 
 
 def _back(record, anchor=""):
@@ -140,6 +150,18 @@ def record_detail(request, code):
     record, capacity = get_record_for_user(request.staff, code)
     if capacity == "overseer":
         return _metadata(request, record)
+    return _detail(request, record, capacity)
+
+
+def _sign_form(request, record, capacity, data=None):
+    """The sign-off form: the supervisee's holds their end-of-session feedback too."""
+    if capacity == "supervisee" and record.status == RecordStatus.AWAITING_SUPERVISEE:
+        return SuperviseeSignForm(data, user=request.user, initial={"feedback": record.supervisee_feedback})
+    return SignForm(data, user=request.user)
+
+
+def _detail(request, record, capacity, *, sign_form=None):
+    """The record's page; `sign_form` is a refused signature's form, shown again with its errors."""
     participant = capacity in PARTICIPANT
     # Every view of the notes is logged, whoever reads them, HTMX or not: a write that redirects here is
     # followed by a read, so the HTMX writes on this page answer without redirecting (no flood of views).
@@ -215,10 +237,9 @@ def record_detail(request, code):
     ) or (capacity == "supervisor" and record.status == RecordStatus.AWAITING_SUPERVISOR)
     context["waiting_for_me"] = waiting_for_me
     if waiting_for_me:
-        context["sign_form"] = SignForm(user=request.user)
+        context["sign_form"] = sign_form or _sign_form(request, record, capacity)
     if capacity == "supervisee" and record.status == RecordStatus.AWAITING_SUPERVISEE:
         context["comment_form"] = CommentForm()
-        context["feedback_form"] = FeedbackForm(initial={"feedback": record.supervisee_feedback})
     if record.status == RecordStatus.SIGNED and participant:
         context["addendum_form"] = AddendumForm()
         context["addendum_sign_form"] = SignForm(user=request.user)
@@ -389,16 +410,35 @@ def record_reopen_view(request, record):
 
 @record_post(PARTICIPANT, "Only the people in the session sign its record.")
 def record_sign_view(request, record):
-    form = SignForm(request.POST, user=request.user)
-    if not form.is_valid():
-        messages.error(request, SIGN_HOW)
+    """A refused signature shows the page again (not a redirect): each error beside its field, a summary
+    at the top that takes focus, and what was typed kept, the password apart."""
+    capacity = "supervisor" if record.supervisor_id == request.staff.id else "supervisee"
+    form = _sign_form(request, record, capacity, request.POST)
+    if form.is_valid():
+        try:
+            services.record_sign(
+                actor=request.staff, record=record, password=form.cleaned_data["password"],
+                feedback=form.cleaned_data.get("feedback") if "feedback" in form.fields else None, request=request,
+            )  # fmt: skip
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, "Signed.")
+            return _back(record, "#sign")
+    if not request.user.is_authenticated:
+        # The failure that locked the account signed the person out.
+        messages.error(request, _errors(ValidationError(form.errors.get("password", [SIGN_HOW]))))
+        return redirect("accounts:login")
+    form.retype_note()
+    record, capacity = get_record_for_user(request.staff, record.code)
+    if capacity not in PARTICIPANT or not (
+        (capacity == "supervisee" and record.status == RecordStatus.AWAITING_SUPERVISEE)
+        or (capacity == "supervisor" and record.status == RecordStatus.AWAITING_SUPERVISOR)
+    ):
+        # No longer waiting for this person (signed meanwhile, taken back): say why on the record.
+        messages.error(request, " ".join(m for ms in form.errors.values() for m in ms) or SIGN_HOW)
         return _back(record, "#sign")
-    return _run(
-        request, record,
-        lambda: services.record_sign(actor=request.staff, record=record, password=form.cleaned_data["password"],
-                                     request=request),
-        "Signed.", "#sign",
-    )  # fmt: skip
+    return _detail(request, record, capacity, sign_form=form)
 
 
 @record_post(SUPERVISEE, "Comments come from the people supervised.")

@@ -24,7 +24,7 @@ from ..forms import (
     SignForm,
 )
 from ..models import Contract, FrequencyOverride, Session, SessionStatus, SetupCheck
-from ..rules import effective_frequency
+from ..rules import effective_frequency, frequency_wording
 from ..setup import setup_check
 
 
@@ -81,6 +81,7 @@ def contract_list(request):
     for c in contracts:
         c.status_today = c.status(today)
         c.frequency_today = effective_frequency(c, today, c.overrides.all())
+        c.frequency_words = frequency_wording(c, today, c.overrides.all())
     query = urlencode({k: v for k, v in (("show", show), ("q", searched)) if v})
     return render(
         request,
@@ -190,6 +191,7 @@ def contract_detail(request, code):
             "contract": contract,
             "status": contract.status(today),
             "frequency_today": effective_frequency(contract, today, overrides),
+            "frequency_words": frequency_wording(contract, today, overrides),
             "overrides": overrides,
             "history": history,
             "next_contract": Contract.objects.filter(previous=contract).first(),

@@ -1,5 +1,9 @@
 """The notification centre: a person's own reminders and escalations, marking them read, and the
-choice of which kinds also come by email."""
+choice of which kinds also come by email.
+
+It reads across apps (records): the safeguarding decisions waiting for the person as key person are
+shown above the list whether or not a reminder has gone yet, so the page never says nothing needs them
+while one does."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -13,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import staff_required
 from accounts.audit import audit_event
 from accounts.models import StaffMember
+from records.models import SafeguardingDecision
 
 from ..forms_notifications import NotificationPreferencesForm
 from ..models import ALWAYS_EMAILED, Notification, NotificationPreference
@@ -78,11 +83,12 @@ def _safe_next(request) -> str | None:
 @staff_required
 @require_GET
 def notification_list(request):
-    """Unread first, then newest: two queries (count and page) whatever the number."""
+    """Unread first, then newest: three queries (count, page, decisions waiting) whatever the number."""
     unread_first = ExpressionWrapper(Q(read_at__isnull=False), output_field=BooleanField())
     qs = Notification.objects.filter(recipient=request.staff).order_by(unread_first, "-created_at", "-id")
     page = Paginator(qs, NOTIFICATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "supervision/notification_list.html", {"page": page})
+    decisions = SafeguardingDecision.objects.awaiting_confirmation().filter(key_person=request.staff).count()
+    return render(request, "supervision/notification_list.html", {"page": page, "decisions_to_confirm": decisions})
 
 
 @staff_required

@@ -9,13 +9,13 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import staff_required
-from accounts.models import Frequency, Role
+from accounts.models import Role
 
 from .. import services
 from ..access import get_contract_for_user, get_group_for_user, get_session_for_user, require
 from ..forms import AgendaForm, CancelForm, MarkForm, RebookForm, SessionTimeForm
 from ..models import Contract, FrequencyOverride, HalfTerm, InformalNote, Session, SessionKind, SessionStatus
-from ..rules import effective_frequency
+from ..rules import frequency_wording, why_not_due
 from ..slots import LONDON
 from .contracts import _apply_errors
 
@@ -97,9 +97,13 @@ def caseload_status(supervisor, today, half_term):
     )
     for c in contracts:
         c.status_today = c.status(today)
-        c.frequency_today = Frequency(effective_frequency(c, today, c.overrides.all())).label
+        c.frequency_today = frequency_wording(c, today, c.overrides.all())
+        # The planner's and the dashboard's rule (rules.why_not_due), in the planner's words.
+        c.not_due = why_not_due(c.supervisee, term_start, term_end)
         if not c.is_signed:
             c.flag = ("secondary", "Agreement not signed")
+        elif c.not_due:
+            c.flag = ("secondary", c.not_due[0].upper() + c.not_due[1:])
         elif c.in_half_term:
             c.flag = ("success", "Booked this half term")
         else:

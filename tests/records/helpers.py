@@ -33,7 +33,11 @@ def written_record(cast, **kwargs):
 
 
 def signed_record(cast, **kwargs):
-    record = written_record(cast, **kwargs)
+    return sign_off(written_record(cast, **kwargs))
+
+
+def sign_off(record):
+    """Submit a written record; everyone in the session signs, then the supervisor: it locks."""
     supervisor = record.supervisor
     services.record_submit(actor=supervisor, record=record)
     for attendee in record.session.attendees.all():

@@ -470,8 +470,10 @@ def test_a_file_over_the_limit_is_refused(cast, login, monkeypatch):
 
 
 @pytest.mark.parametrize("person", ["supervisee", "supervisor"])
-def test_verify_is_for_auditors_heads_dsls_and_admins(cast, login, person):
-    assert login(getattr(cast, person)).get(reverse("records:record-verify")).status_code == 403
+def test_verify_is_for_everyone_the_pdf_footer_sends_there(cast, login, person):
+    # Issue 16, fault 8: the footer tells every reader to upload the PDF there, the supervisee included.
+    response = login(getattr(cast, person)).get(reverse("records:record-verify"))
+    assert response.status_code == 200 and 'type="file"' in response.content.decode()
 
 
 def test_the_verify_page_shows_the_form(cast, login):

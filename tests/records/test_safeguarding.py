@@ -15,7 +15,7 @@ from records import follow_up, notifications, services
 from records.models import ConfidentialityFlag, FlagKind, SafeguardingDecision
 from tests.factories import StaffFactory
 
-from .helpers import signed_record, written_record
+from .helpers import sign_off, signed_record, written_record
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +182,7 @@ def test_the_page_lists_open_flags_and_unconfirmed_decisions_for_the_head_and_ds
     decide(record, cast.supervisee, child="CP-0042")
     confirmed = decide(record, cast.supervisee, child="CP-0099")
     services.decision_confirm(actor=cast.supervisee, decision=confirmed, recorded_on=TODAY, external_reference="")
+    sign_off(record)  # the page lists the decisions of signed records (issue 16)
     for person in (cast.head, cast.dsl):
         html = login(person).get("/records/safeguarding/").content.decode()
         main = html.split("<main")[1]
@@ -255,6 +256,7 @@ def _fill(cast, capture, start, stop):
         record = written_record(cast, days_ago=2 + 14 * i)
         flag = raise_flag(record, capture, note=f"Note {i}")
         decide(record, cast.supervisee, child=f"CP-{i:04d}")
+        sign_off(record)
         if i % 4 == 0:
             follow_up.flag_resolve(actor=cast.dsl, flag=flag, resolution=f"Resolution {i}")
 

@@ -161,3 +161,14 @@ def test_a_group_record_leaves_out_other_participants_words(cast, login, django_
     (exported,) = json.loads(archive.read("subject-access.json"))["records"]
     assert exported["left_out"]["comments"] == 1 and exported["left_out"]["actions"] == 1
     assert exported["left_out"]["addenda"] == 1 and exported["left_out"]["supervisee_feedback"] is True
+
+
+def test_downloading_the_export_marks_its_notices_read(cast, login, django_capture_on_commit_callbacks):
+    """Issue 16, fault 7: the notice asks the person to download the file; the download answers it."""
+    job = ask_for_export(cast, login, django_capture_on_commit_callbacks)
+    unread = Notification.objects.filter(
+        recipient=cast.supervisee, kind=NotificationKind.SUBJECT_ACCESS_EXPORT, read_at__isnull=True
+    )
+    assert unread.count() == 2
+    assert download(login(cast.supervisee), job).status_code == 200
+    assert unread.count() == 0

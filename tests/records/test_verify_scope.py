@@ -131,3 +131,22 @@ def test_an_admin_of_the_school_or_the_organisation_sees_the_records_metadata(ca
     record, data = stored
     assert_named(upload(login(person(cast, Role.ORG_ADMIN, cast.primary)), data), record, cast)
     assert_named(upload(login(cast.org_admin), data), record, cast)
+
+
+@pytest.mark.parametrize("who", ["supervisee", "supervisor"])
+def test_the_people_in_the_record_check_their_own_pdf(cast, login, stored, who):
+    """Issue 16, fault 8: the PDF's footer sends its reader here; the people in the record are let in and
+    told which record it is (they can open it)."""
+    record, data = stored
+    page = upload(login(getattr(cast, who)), data)
+    assert "Intact: a signed record of Cast Trust, unchanged since it was signed" in page
+    assert_named(page, record, cast)
+    event = AuditEvent.objects.get(action="record.verified")
+    assert event.actor == getattr(cast, who).user and event.details["named"] is True
+
+
+def test_a_colleague_with_no_role_learns_only_that_it_is_intact(cast, login, stored):
+    record, data = stored
+    page = upload(login(cast.supervisee2), data)
+    assert "Intact: a signed record of Cast Trust" in page
+    assert_not_named(page, record, cast)

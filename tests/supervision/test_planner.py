@@ -311,7 +311,7 @@ def test_agency_staff_under_five_weeks_and_leavers_are_explained_not_placed(cast
     plan = plan_half_term(organisation=cast.organisation, half_term=half_term, contracts=Contract.objects.all())
     reasons = {u.contract.supervisee.full_name: u.reason for u in plan.unplaced}
     assert reasons == {
-        "Ava Agency": "agency or temporary staff are supervised after 5 weeks in post: from Mon 28 Dec 2026",
+        "Ava Agency": "not due until Mon 28 Dec 2026: agency or temporary staff are supervised after 5 weeks in post",
         "Lee Leaver": "leaves before the half term starts (leaving date Fri 23 Oct 2026)",
     }
     [proposal] = plan.proposals
