@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
 from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
+from django.contrib.auth.forms import SetPasswordForm as DjangoSetPasswordForm
 from django.core.exceptions import ValidationError
 
 from .email_change import ADDRESS_IN_USE
@@ -32,10 +33,27 @@ class TimeInput(forms.TimeInput):
         super().__init__(format="%H:%M", **kwargs)
 
 
+class StyledSubmit(Submit):
+    """A submit button of one colour. Crispy's Submit is always `btn btn-primary` and adds `css_class` on top,
+    so a warning or danger button mixed our dark blue background with black text (2.5:1)."""
+
+    def __init__(self, name, value, *, style: str = "btn-primary", **kwargs):
+        super().__init__(name, value, **kwargs)
+        self.field_classes = f"btn {style}"
+
+
 class SignInForm(AuthenticationForm):
     username = forms.EmailField(
         label="Email address", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+    # Our words, not Django's ("Please enter a correct email address and password... may be case-sensitive").
+    error_messages = {
+        "invalid_login": (
+            "Enter the correct email address and password. The password must be typed exactly as it was set, "
+            "capital letters included."
+        ),
+        "inactive": "This account can no longer sign in. Ask your organisation's administrator.",
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,12 +74,41 @@ class PasswordResetForm(DjangoPasswordResetForm):
                 yield user
 
 
+# Django's default wording ("New password confirmation", "The two password fields didn't match") replaced.
+NEW_PASSWORD_AGAIN = "Type the new password again"
+PASSWORDS_DIFFER = "The two new passwords are not the same. Type the new password again."
+
+
+def _new_password_wording(form):
+    form.fields["new_password1"].label = "New password"
+    form.fields["new_password2"].label = NEW_PASSWORD_AGAIN
+    form.fields["new_password2"].help_text = "The same password, to be sure it was typed as meant."
+
+
+class SetPasswordForm(DjangoSetPasswordForm):
+    """Choosing a password from a reset or invitation link."""
+
+    error_messages = {**DjangoSetPasswordForm.error_messages, "password_mismatch": PASSWORDS_DIFFER}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _new_password_wording(self)
+
+
 class PasswordChangeForm(DjangoPasswordChangeForm):
     """The current password is re-confirmed through the sign-in lockout, like a signature."""
+
+    error_messages = {
+        **DjangoPasswordChangeForm.error_messages,
+        "password_mismatch": PASSWORDS_DIFFER,
+        "password_incorrect": "That is not your current password. Type it again.",
+    }
 
     def __init__(self, user, *args, request=None, **kwargs):
         self.request = request
         super().__init__(user, *args, **kwargs)
+        self.fields["old_password"].label = "Current password"
+        _new_password_wording(self)
 
     def clean_old_password(self):
         try:
@@ -247,7 +294,7 @@ class LeaverForm(TextForm):
         self.staff = staff
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
-        self.helper.add_input(Submit("submit", "Mark as leaver", css_class="btn-warning"))
+        self.helper.add_input(StyledSubmit("submit", "Mark as leaver", style="btn-warning"))
 
     def clean_leaving_date(self):
         leaving = self.cleaned_data["leaving_date"]

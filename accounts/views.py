@@ -21,6 +21,7 @@ from supervision.setup import setup_checklist
 from . import import_jobs, staff_import
 from .access import admin_settings, get_staff_for_admin, org_admin_required, staff_required
 from .audit import audit_event
+from .audit_words import event_sentence
 from .email_change import email_change_message, email_change_request, open_change
 from .forms import (
     LeaverForm,
@@ -28,6 +29,7 @@ from .forms import (
     PasswordChangeForm,
     PasswordResetForm,
     RolesForm,
+    SetPasswordForm,
     SignInForm,
     StaffFilterForm,
     StaffForm,
@@ -95,6 +97,7 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_set.html"
+    form_class = SetPasswordForm
     success_url = reverse_lazy("accounts:password-reset-complete")
     extra_context = {"title": "Choose a new password"}
 
@@ -156,7 +159,9 @@ def home(request):
     if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
         # An auditor sees only what a live grant covers, and nothing without one.
         with suppress(PermissionDenied):
-            context["recent_events"] = list(visible_events(staff).select_related("actor")[:8])
+            context["recent_events"] = [
+                (e, event_sentence(e)) for e in visible_events(staff).select_related("actor")[:8]
+            ]
     if staff.has_role(Role.HEAD, Role.DSL):
         scopes = [staff.role_scope(Role.HEAD), staff.role_scope(Role.DSL)]
         settings_qs = staff.organisation.settings.all()

@@ -32,6 +32,7 @@ from records.models import ConfidentialityFlag, SafeguardingDecision
 from .access import role_required
 from .audit import audit_event
 from .audit_chain import scope_key
+from .audit_words import event_sentence
 from .forms_audit import AuditFilterForm, action_label, object_type_label
 from .models import AuditChainHead, AuditEvent, Role, StaffMember
 
@@ -153,6 +154,7 @@ def _describe(rows, viewer):
             linkable = {str(code) for code in manageable.values_list("code", flat=True)}
     for e in rows:
         e.action_label = action_label(e.action)
+        e.sentence = event_sentence(e, with_time=False)
         e.object_label = object_type_label(e.object_type) if e.object_type else ""
         e.object_url = ""
         if e.object_code in linkable:
@@ -298,7 +300,7 @@ def _csv_download(request, events, filters):
         yield writer.writerow(CSV_HEADER)
         for e in chunks():
             row = [
-                timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                timezone.localtime(e.created_at).strftime("%a %-d %b %Y %H:%M:%S"),
                 e.actor_name or "System",
                 e.action,
                 action_label(e.action),

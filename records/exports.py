@@ -389,7 +389,8 @@ def _csv_bytes(columns: list[str], rows) -> bytes:
 
 
 def _local_day(moment) -> str:
-    return timezone.localtime(moment).date().isoformat()
+    """A day as people read it, weekday included: "Tue 10 Nov 2026" (issue 16)."""
+    return f"{timezone.localtime(moment):%a %-d %b %Y}"
 
 
 def _when(moment) -> str:
@@ -424,7 +425,8 @@ def _archive_name(record: Record) -> str:
         who = session.group.name
     else:
         who = " ".join(s.full_name for s in sorted(session.attendees.all(), key=lambda s: s.full_name))
-    return f"records/{_local_day(session.starts_at)}-{slugify(who)[:60] or 'record'}-{record.code}.pdf"
+    day = timezone.localtime(session.starts_at).date().isoformat()  # ISO in file names: they sort by date
+    return f"records/{day}-{slugify(who)[:60] or 'record'}-{record.code}.pdf"
 
 
 def _write_audit_zip(job: ExportJob, archive: zipfile.ZipFile) -> dict:

@@ -402,7 +402,7 @@ class Signature(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_capacity_display()} {self.signer} at {self.signed_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_capacity_display()} {self.signer} at {timezone.localtime(self.signed_at):%a %-d %b %Y %H:%M}"
 
 
 # --- Oversight: reasoned access, auditor grants, exports ----------------------------------------------
@@ -468,7 +468,7 @@ class AuditorGrant(models.Model):
         ]
 
     def __str__(self):
-        return f"Audit grant for {self.auditor} until {self.expires_at:%Y-%m-%d}"
+        return f"Audit grant for {self.auditor} until {timezone.localtime(self.expires_at):%a %-d %b %Y}"
 
     def is_live(self, now=None):
         now = now or timezone.now()

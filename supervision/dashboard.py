@@ -1032,9 +1032,11 @@ class Dashboard:
             percent = round(100 * covered / n)
             if self.running:
                 # Mid-term a low share is the calendar, not a failing: "not booked" carries the warning.
-                return Tile(f"{percent}%", f"held and signed so far ({covered} of {n} agreements)")
+                return Tile(
+                    f"{percent}%", f"held and signed so far ({covered} of {n} agreement{'s' if n != 1 else ''})"
+                )
             tone = "good" if percent >= 90 else "warn" if percent >= 70 else "bad"
-            return Tile(f"{percent}%", f"held and signed ({covered} of {n} agreements)", tone)
+            return Tile(f"{percent}%", f"held and signed ({covered} of {n} agreement{'s' if n != 1 else ''})", tone)
         if slug == "overdue":
             label = "not booked yet" if self.running else "with no session held"
             return Tile(str(n), label, "bad" if n else "good")

@@ -5,7 +5,7 @@ from crispy_forms.layout import Column, Layout, Row, Submit
 from django import forms
 from django.utils import timezone
 
-from accounts.forms import DateInput, TimeInput
+from accounts.forms import DateInput, StyledSubmit, TimeInput
 from accounts.models import Frequency, StaffMember
 from accounts.reauth import apply_reconfirm_field
 from accounts.validators import TextForm
@@ -16,7 +16,7 @@ from .slots import LONDON
 
 def _helper(submit: str, css_class: str = "btn-primary") -> FormHelper:
     helper = FormHelper()
-    helper.add_input(Submit("submit", submit, css_class=css_class))
+    helper.add_input(StyledSubmit("submit", submit, style=css_class))
     return helper
 
 

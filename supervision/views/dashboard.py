@@ -375,8 +375,11 @@ def compliance_csv(request):
     figures = [
         ("Organisation", request.staff.organisation.name),
         ("Settings", choice.scope_label),
-        ("Half term", f"{half_term_name(half_term)} ({half_term.starts:%Y-%m-%d} to {half_term.ends:%Y-%m-%d})"),
-        ("As of", f"{dash.today:%Y-%m-%d}"),
+        (
+            "Half term",
+            f"{half_term_name(half_term)} ({half_term.starts:%a %-d %b %Y} to {half_term.ends:%a %-d %b %Y})",
+        ),
+        ("As of", f"{dash.today:%a %-d %b %Y}"),
         ("Coverage: agreements owed supervision", len(coverage)),
         ("Coverage: with a held session and a signed record", covered),
         ("Coverage (%)", _percent(covered, len(coverage)) if coverage else ""),
@@ -420,7 +423,7 @@ def compliance_csv(request):
                 _safe(c.supervisor.full_name),
                 _safe("; ".join(r.settings)),
                 c.status(dash.today),
-                f"{timezone.localtime(r.last_held):%Y-%m-%d}" if r.last_held else "",
+                f"{timezone.localtime(r.last_held):%a %-d %b %Y}" if r.last_held else "",
                 r.held,
                 "yes" if r.signed else "no",
             ]

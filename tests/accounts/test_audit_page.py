@@ -144,7 +144,9 @@ def test_a_row_shows_when_who_what_which_object_from_where_and_the_details(cast,
     assert "Mon 3 Nov 2025, 14:05:09" in page
     assert "Ada Admin" in page
     assert "Person updated" in page
-    assert '<code class="small">staff.updated</code>' in page
+    # What happened, as a sentence (issue 16), not the action's code.
+    assert f"Ada Admin changed the details of {cast.supervisee}" in page
+    assert "<code" not in page.split("<tbody>")[1]
     assert "Staff member" in page
     assert reverse("accounts:staff-edit", kwargs={"code": cast.supervisee.code}) in page
     assert "192.0.2.9" in page
@@ -356,7 +358,7 @@ def test_htmx_gets_the_table_only(cast, login, trail):
     page = response.content.decode()
     assert "<html" not in page
     assert 'id="audit_person"' not in page
-    assert "Record signed" in page
+    assert "Sam Supervisor signed Sid Supervisee, Mon 3 Nov 2025" in page
     assert "Signed in" not in page
     assert "HX-Request" in response["Vary"]
     # Going back to a page htmx no longer holds asks for the whole page.
@@ -447,7 +449,7 @@ def test_the_csv_holds_the_filtered_trail_and_is_logged(cast, login, trail):
     assert rows[0][:3] == ["when (Europe/London)", "who", "action"]
     assert [r[2] for r in rows[1:]] == ["record.signed", "record.flag_notified", "record.signed", "record.started"]
     assert rows[1][6].startswith("'=HYPERLINK")
-    assert rows[3][0] == "2025-11-04 10:00:00"
+    assert rows[3][0] == "Tue 4 Nov 2025 10:00:00"  # the weekday with the date (issue 16)
     assert rows[3][9] == '{"capacity": "supervisor"}'
     [exported] = AuditEvent.objects.filter(action="audit.exported")
     assert exported.actor == cast.org_admin.user

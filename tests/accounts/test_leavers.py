@@ -51,7 +51,7 @@ def test_a_leaver_cannot_sign_in_from_the_day_after_their_leaving_date(cast):
     client, response = sign_in(cast.supervisor.email)
 
     assert response.status_code == 200
-    assert "Please enter a correct email address and password" in response.content.decode()
+    assert "Enter the correct email address and password" in response.content.decode()
     assert "_auth_user_id" not in client.session
     assert client.get(reverse("records:record-list")).status_code == 302
     assert not AuditEvent.objects.filter(action="auth.signed_in", actor=cast.supervisor.user).exists()

@@ -70,7 +70,7 @@ def test_a_wrong_password_is_refused_with_a_warning_about_lockout(cast, client):
     response = sign_in(client, "supervisee@cast.example", "not-the-password")
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Please enter a correct email address and password" in page
+    assert "Enter the correct email address and password" in page
     assert "After 5 failed attempts the account is locked" in page
     assert signed_in_as(client) is None
 

@@ -210,9 +210,9 @@ def test_an_export_of_200_records_gives_200_pdfs_and_a_manifest_whose_hashes_mat
         assert row["content_sha256"] == record.content_hash
         assert row["supervisee"] == "Sid Supervisee" and row["supervisor"] == "Sam Supervisor"
         assert row["setting"] == "Cast Primary"
-        day = timezone.localtime(record.session.starts_at).date().isoformat()
-        assert row["session_date"] == day
-        assert row["file"] == f"records/{day}-sid-supervisee-{record.code}.pdf"
+        starts = timezone.localtime(record.session.starts_at)
+        assert row["session_date"] == f"{starts:%a %-d %b %Y}"  # the weekday with the date (issue 16)
+        assert row["file"] == f"records/{starts.date().isoformat()}-sid-supervisee-{record.code}.pdf"
     # The real PDFs are real: the one the export made was stored like any other.
     unstored.refresh_from_db()
     assert unstored.pdf_path and archive.read(f"records/{timezone.localdate() - timedelta(days=3)}-sid-supervisee-"

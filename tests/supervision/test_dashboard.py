@@ -758,7 +758,7 @@ def test_the_compliance_csv_has_the_figures_then_one_row_per_agreement_and_is_lo
     ]
     assert rows[header + 1 :] == [
         ["'=Eve Formula", "Sam Supervisor", "Cast Primary", "active", "", "0", "no"],
-        ["Sid Supervisee", "Sam Supervisor", "Cast Primary", "active", "2025-11-05", "1", "yes"],
+        ["Sid Supervisee", "Sam Supervisor", "Cast Primary", "active", "Wed 5 Nov 2025", "1", "yes"],
     ]
 
     client.get("/exports/compliance.csv")
