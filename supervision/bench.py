@@ -194,9 +194,11 @@ class _Events:
 
     def __init__(self, organisation):
         self.organisation = organisation
+        self.now = timezone.now()
         self.items = []
 
     def add(self, when, user, action, object_type="", code="", text="", details=None):
+        when = min(when, self.now)  # nothing was done in the future
         self.items.append((when, user, action, object_type, str(code), text[:255], details or {}))
 
     def write(self) -> int:
@@ -452,7 +454,7 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
             starts_at=starts,
             ends_at=starts + timedelta(minutes=60 if group else 30),
             status=status,
-            created_at=created or starts - timedelta(days=rng.randint(7, 30)),
+            created_at=min(created or starts - timedelta(days=rng.randint(7, 30)), now),
             created_by=supervisor,
         )
         sessions.append(s)
@@ -756,8 +758,9 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
 
 def _contract(organisation, supervisee, supervisor, start, ends, rng, today) -> Contract:
     signed = rng.random() < 0.95 or start < today - timedelta(days=60)
-    supervisee_at = _at(start, 10) + timedelta(days=rng.randint(0, 5))
-    supervisor_at = supervisee_at + timedelta(hours=rng.randint(1, 30))
+    now = timezone.now()
+    supervisee_at = min(_at(start, 10) + timedelta(days=rng.randint(0, 5)), now - timedelta(hours=2))
+    supervisor_at = min(supervisee_at + timedelta(hours=rng.randint(1, 30)), now - timedelta(hours=1))
     return Contract(
         organisation=organisation,
         supervisee=supervisee,

@@ -554,18 +554,16 @@ class Dashboard:
                 "supervisee_signed_at",
                 "supervisor_signed_at",
                 "created_at",
-                "supervisee__code",
                 "supervisee__start_date",
                 "supervisee__leaving_date",
                 "supervisee__employment_type",
                 "supervisee__new_to_post",
                 "supervisee__organisation_id",
                 "supervisee__user__full_name",
-                "supervisor__code",
                 "supervisor__organisation_id",
                 "supervisor__user__full_name",
                 "previous__start_date",
-            )  # fmt: skip
+            )
             .order_by("supervisee__user__full_name", "id")
         )
         # Overrides running in the range, and everyone's settings: one query each, tuples not rows.
