@@ -113,7 +113,8 @@ class Objects:
         ).first()
         self.grant = AuditorGrant.objects.filter(organisation=organisation).first()
         self.template = RecordTemplate.objects.filter(organisation=organisation).first()
-        self.feeds = {who: services.feed_renew(staff=p).token for who, p in people.items()}
+        # A person's feed as it is (renewing it would void a token the load test holds).
+        self.feeds = {who: (services.feed_for(p) or services.feed_renew(staff=p)).token for who, p in people.items()}
 
     def args(self, kind, who):
         """[(label, kwargs)] for a kind of argument; [] when the trust has no such object."""
@@ -269,9 +270,11 @@ def load_plan(organisation, people, path: str) -> None:
     from importlib import import_module
 
     from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 
     SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
+    # The first backend that can load a user (as the test client's force_login picks), not django-axes'.
+    backend = next(path for path in settings.AUTHENTICATION_BACKENDS if hasattr(load_backend(path), "get_user"))
     objects = Objects(organisation, people)
     plan = {"cookie": settings.SESSION_COOKIE_NAME, "people": {}}
     listed = pages(objects)
@@ -279,10 +282,14 @@ def load_plan(organisation, people, path: str) -> None:
         user = people[who].user
         store = SessionStore()
         store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        store[BACKEND_SESSION_KEY] = backend
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
         store.create()
-        paths = [p for w, name, p in listed if w == who and "pdf" not in name and "export" not in name]
+        # The pages that answer the person (not those sending them elsewhere, such as the sign-in steps).
+        client = Client()
+        client.force_login(user)
+        with override_settings(ALLOWED_HOSTS=["testserver"]), _no_broker():
+            paths = [p for w, name, p in listed if w == who and "pdf" not in name and _request(client, p)[0] == 200]
         plan["people"][who] = {"session": store.session_key, "paths": paths}
     with open(path, "w") as f:
         json.dump(plan, f, indent=1)
