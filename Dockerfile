@@ -47,5 +47,8 @@ ENV DEBUG=0 \
     PRIVATE_ROOT=/app/var/private
 EXPOSE 8000
 
-# Worker processes: WEB_CONCURRENCY (gunicorn reads it), about two per CPU core.
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# gunicorn's worker count and timeout, set here rather than left to its defaults (issue 14): 2 sync workers
+# (about two per CPU core; more cores, more workers: docker-compose.yml's `command` overrides this), and a
+# request still running after 30 s is killed and its worker restarted, so one slow page cannot hold a
+# worker for long. Every page answers well inside it; long work (PDFs, exports) runs in Celery.
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--timeout", "30", "--graceful-timeout", "30", "--access-logfile", "-"]

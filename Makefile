@@ -15,7 +15,7 @@ MANAGE := $(BIN)/python manage.py
 # fonts-wqy-microhei); NSS tools (certutil) for the signing-certificate test; Chromium for the browser tests.
 DEBIAN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core fonts-wqy-microhei poppler-utils libnss3-tools chromium
 
-.PHONY: run test install system-packages migrate seed lint format clean
+.PHONY: run test install system-packages migrate seed lint format clean bench bench-load
 
 # run: install, migrate, seed the demo organisation, then serve on 127.0.0.1:$PORT (8000) with a worker and beat
 run: install migrate
@@ -29,6 +29,15 @@ test: install
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	bin/test $(PYTEST_ARGS)
+
+# bench: a synthetic trust (12,000 staff, 100 settings) in its own PostgreSQL database `bench`, then the time
+# of every page each role uses and of every beat job; not part of `make test`. BENCH_ARGS: see bin/bench --help,
+# e.g. make bench BENCH_ARGS="--staff 1200 --settings 10". bench-load adds 50 people browsing (locust).
+bench: install
+	bin/bench $(BENCH_ARGS)
+
+bench-load: install
+	bin/bench --load $(BENCH_ARGS)
 
 # install: the virtual environment, Python and npm packages, and missing Debian packages; does nothing when up to date
 install: $(VENV)/.requirements.stamp node_modules/.package-lock.stamp system-packages

@@ -12,9 +12,14 @@ supervision (no section text, action wording, decision or flag note).
 Where things belong: an agreement to the settings of its supervisee; a session, and the record,
 actions, decisions and flags of it, to the session's setting.
 
-Cost: every figure is a fixed number of queries whatever the number of staff. Agreements come with
-their last held session as an annotation and their overrides and settings prefetched; sessions of the
-half terms come in one `values_list`; the rules of `supervision/rules.py` then run in Python.
+Cost: every figure is a fixed number of queries whatever the number of staff, and what each loads is
+what it shows (issue 14). The figures "as of today" are querysets ordered in the database: a tile
+counts them (`Dashboard.count`), a list reads one page of them (`Dashboard.listing`). The figures of a
+half term (coverage, overdue) need the rules of `supervision/rules.py`, which run in Python over the
+agreements' dates alone: no agreement wording is loaded, their last held session comes from two
+grouped queries (MAX per agreement, MAX per group member) rather than a subquery a row, settings and
+overrides from one query each, and the record a "last held" date links to is looked up only for the
+rows a page shows (`Dashboard.fill_links`). Links are built from one `reverse()` a URL name.
 """
 
 import statistics
@@ -23,9 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
+from django.core.paginator import Paginator
 from django.db import models
-from django.db.models import Case, Count, Exists, F, Func, OuterRef, Q, Subquery, When
-from django.db.models.functions import Coalesce, Length, Trim
+from django.db.models import Case, Count, Exists, F, Func, Max, OuterRef, Q, Subquery, When
+from django.db.models.functions import Coalesce, Length, Trim, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
@@ -47,6 +53,7 @@ from .models import (
     BUSY_STATUSES,
     ClosureDay,
     Contract,
+    FrequencyOverride,
     HalfTerm,
     Session,
     SessionKind,
@@ -116,6 +123,28 @@ def half_term_name(half_term: HalfTerm) -> str:
     return f"{half_term.label} {half_term.academic_year.name}"
 
 
+_URL_MARK = "00000000-0000-0000-0000-00000000c0de"
+_url_prefixes: dict[str, tuple[str, str]] = {}
+
+
+def object_url(name: str, code) -> str:
+    """reverse(name, kwargs={"code": code}), reversing each URL name once: a list of thousands of rows
+    would otherwise spend most of its time in the URL resolver."""
+    if name not in _url_prefixes:
+        before, _, after = reverse(name, kwargs={"code": _URL_MARK}).partition(_URL_MARK)
+        _url_prefixes[name] = (before, after)
+    before, after = _url_prefixes[name]
+    return f"{before}{code}{after}"
+
+
+# The agreement wording (read on the agreement's own page): never loaded for a list.
+CONTRACT_WORDING = ("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
+
+
+def _without_wording(path: str) -> list[str]:
+    return [f"{path}__{name}" if path else name for name in CONTRACT_WORDING]
+
+
 # --- Rows ----------------------------------------------------------------------------------------
 
 
@@ -131,12 +160,15 @@ class AgreementRow:
     signed: bool  # one of them has a signed record
     booked: bool  # a session held or booked in the half term
     url: str | None
-    last_record_url: str | None = None
+    last_held: datetime | None = None  # the last held session (this agreement's, or the one it replaced)
     days_overdue: int | None = None
+    links: "_LastRecords | None" = field(default=None, repr=False, compare=False)
 
     @property
-    def last_held(self):
-        return self.contract.last_held
+    def last_record_url(self) -> str | None:
+        """The record of the last held session, where the viewer may open it (looked up by `fill_links`
+        for a page of rows at once; alone, one query)."""
+        return self.links.url(self) if self.links is not None else None
 
     @property
     def overdue_label(self) -> str:
@@ -464,7 +496,7 @@ class Dashboard:
     def _contract_url(self, contract: Contract, setting_ids) -> str | None:
         mine = self.viewer.id in (contract.supervisee_id, contract.supervisor_id)
         if mine or self._reaches(self._contract_reach, setting_ids):
-            return reverse("supervision:contract-detail", kwargs={"code": contract.code})
+            return object_url("supervision:contract-detail", contract.code)
         return None
 
     def _session_url(self, session: Session) -> str | None:
@@ -472,18 +504,13 @@ class Dashboard:
             session.contract_id is not None and session.contract.supervisee_id == self.viewer.id
         )
         if mine or self._reaches(self._session_reach, [session.setting_id]):
-            return reverse("supervision:session-detail", kwargs={"code": session.code})
+            return object_url("supervision:session-detail", session.code)
         return None
 
-    def _last_record_url(self, contract: Contract) -> str | None:
-        """The record of the agreement's last held session, for the people in it and the setting's heads
-        and DSLs (who see its metadata, and give a reason to read the notes)."""
-        if contract.last_record_code is None:
-            return None
-        mine = self.viewer.id in (contract.supervisee_id, contract.supervisor_id)
-        if mine or self._reaches(self._session_reach, [contract.last_held_setting_id]):
-            return reverse("records:record-detail", kwargs={"code": contract.last_record_code})
-        return None
+    def fill_links(self, rows) -> None:
+        """Look up, in one query, the record each row's "last held" date links to: for the rows a page
+        shows, never the whole list."""
+        self._last_records.fill(rows)
 
     def _safeguarding_url(self, setting_id: int) -> str | None:
         if self._reaches(self._session_reach, [setting_id]):
@@ -498,7 +525,7 @@ class Dashboard:
         return self._owed_cache[half_term.id]
 
     def _load_owed(self, half_terms: list[HalfTerm]) -> dict[int, list[AgreementRow]]:
-        """Agreements owed supervision in each half term, with their sessions there. Five queries.
+        """Agreements owed supervision in each half term, with their sessions there. Eight queries.
 
         An agreement counts in a half term when it started by its end, had not ended before its start,
         both had signed it before its end, and its supervisee was owed supervision in it by the rules
@@ -509,40 +536,71 @@ class Dashboard:
         first = min(h.starts for h in half_terms)
         last = max(h.ends for h in half_terms)
         range_start, range_end = _midnight(first), _midnight(last + timedelta(days=1))
-        held = Session.objects.filter(status=SessionStatus.HELD).order_by("-starts_at")
-
-        def last_held(field):
-            """`field` of the agreement's last held session (or its predecessor's; a group's: the member's)."""
-            values = held.values(field)
-            return Case(
-                When(
-                    kind=SessionKind.GROUP,
-                    then=Subquery(values.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))[:1]),
-                ),
-                default=Subquery(
-                    values.filter(Q(contract_id=OuterRef("id")) | Q(contract_id=OuterRef("previous_id")))[:1]
-                ),
-            )
-
         contracts = list(
             self._contracts()
             .filter(start_date__lte=last, supervisee_signed_at__lt=range_end, supervisor_signed_at__lt=range_end)
             .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
             .select_related("supervisee__user", "supervisor__user", "previous")
-            .prefetch_related("overrides", "supervisee__settings")
-            .annotate(
-                last_held=last_held("starts_at"),
-                last_record_code=last_held("record__code"),
-                last_held_setting_id=last_held("setting_id"),
+            .only(
+                "id",
+                "code",
+                "organisation_id",
+                "kind",
+                "frequency",
+                "start_date",
+                "review_date",
+                "end_date",
+                "previous_id",
+                "supervisee_signed_at",
+                "supervisor_signed_at",
+                "created_at",
+                "supervisee__start_date",
+                "supervisee__leaving_date",
+                "supervisee__employment_type",
+                "supervisee__new_to_post",
+                "supervisee__organisation_id",
+                "supervisee__user__full_name",
+                "supervisor__organisation_id",
+                "supervisor__user__full_name",
+                "previous__start_date",
             )
             .order_by("supervisee__user__full_name", "id")
         )
+        # Overrides running in the range, and everyone's settings: one query each, tuples not rows.
+        overrides = defaultdict(list)
+        for o in FrequencyOverride.objects.filter(
+            contract__organisation_id=self.organisation_id, starts__lte=last, ends__gte=first
+        ).only("contract_id", "frequency", "starts", "ends"):
+            overrides[o.contract_id].append(o)
+        settings_of = defaultdict(list)
+        for staff_id, setting_id in StaffMember.settings.through.objects.filter(
+            staffmember__organisation_id=self.organisation_id
+        ).values_list("staffmember_id", "setting_id"):
+            settings_of[staff_id].append(setting_id)
+        # The last held session of each agreement (any time, not only the range) and of each group
+        # member: grouped maxima, one query each, instead of a correlated subquery a row.
+        held = Session.objects.filter(organisation_id=self.organisation_id, status=SessionStatus.HELD).order_by()
+        last_by_contract = dict(
+            held.filter(contract_id__in=self._contracts().values("id"))
+            .values("contract_id")
+            .annotate(last=Max("starts_at"))
+            .values_list("contract_id", "last")
+        )
+        group_supervisees = {c.supervisee_id for c in contracts if c.kind == SessionKind.GROUP}
+        last_by_member = {}
+        if group_supervisees:
+            last_by_member = dict(
+                held.filter(kind=SessionKind.GROUP, attendees__in=group_supervisees)
+                .values("attendees")
+                .annotate(last=Max("starts_at"))
+                .values_list("attendees", "last")
+            )
         busy = Session.objects.filter(
             organisation_id=self.organisation_id,
             status__in=BUSY_STATUSES,
             starts_at__gte=range_start,
             starts_at__lt=range_end,
-        )
+        ).order_by()
         # (day, status, record status) of each session, by agreement (1:1) and by attendee (groups).
         by_contract = defaultdict(list)
         for contract_id, starts_at, status, record_status in busy.filter(
@@ -572,7 +630,15 @@ class Dashboard:
                 weeks_cache[key] = len(school_weeks(school_days(first_day, last_day, closed)))
             return weeks_cache[key]
 
+        def last_held(c):
+            if c.kind == SessionKind.GROUP:
+                return last_by_member.get(c.supervisee_id)
+            times = [t for t in (last_by_contract.get(c.id), last_by_contract.get(c.previous_id)) if t]
+            return max(times) if times else None
+
         successor_of = {c.previous_id: c for c in contracts if c.previous_id}
+        setting_ids_of = {}
+        url_of = {}
         result = {}
         for half_term in half_terms:
             ends_at = _midnight(half_term.ends + timedelta(days=1))
@@ -591,7 +657,6 @@ class Dashboard:
                 if not active(c) or (successor is not None and active(successor)):
                     continue
                 supervisee = c.supervisee
-                setting_ids = tuple(sorted(s.id for s in supervisee.settings.all()))
                 if why_not_due(supervisee, half_term.starts, half_term.ends):
                     continue
                 window = supervisable_window(supervisee, half_term.starts, half_term.ends)
@@ -602,7 +667,11 @@ class Dashboard:
                 last_day = min(window[1], c.end_date) if c.end_date else window[1]
                 if first_day > last_day:
                     continue
-                frequency = effective_frequency(c, first_day, c.overrides.all())
+                if c.id not in setting_ids_of:
+                    setting_ids_of[c.id] = tuple(sorted(settings_of[c.supervisee_id]))
+                    url_of[c.id] = self._contract_url(c, setting_ids_of[c.id])
+                setting_ids = setting_ids_of[c.id]
+                frequency = effective_frequency(c, first_day, overrides[c.id])
                 n_weeks = weeks(first_day, last_day, setting_ids)
                 if not sessions_needed(frequency, n_weeks, first_half_of_term=half_term.half == 1):
                     continue
@@ -621,12 +690,17 @@ class Dashboard:
                         held=len(held_here),
                         signed=any(s[2] == RecordStatus.SIGNED for s in held_here),
                         booked=bool(inside),
-                        url=self._contract_url(c, setting_ids),
-                        last_record_url=self._last_record_url(c),
+                        url=url_of[c.id],
+                        last_held=last_held(c),
+                        links=self._last_records,
                     )
                 )
             result[half_term.id] = rows
         return result
+
+    @cached_property
+    def _last_records(self) -> "_LastRecords":
+        return _LastRecords(self)
 
     @cached_property
     def history(self) -> list[HalfTerm]:
@@ -694,34 +768,52 @@ class Dashboard:
             )
         return points
 
-    # As of today --------------------------------------------------------------------------------
+    # As of today ---------------------------------------------------------------------------------
+    # Each figure is a queryset ordered in the database (`_<figure>_qs`) and a function that turns a
+    # page of it into rows (`_<figure>_rows`): the tile counts the queryset, the list reads a page.
 
-    def awaiting_signature(self) -> list[RecordRow]:
-        """Records submitted and not yet signed by all: waiting for the supervisee(s) since submission,
-        or for the supervisor since the last supervisee signature. Longest waiting first."""
+    def _current(self):
+        return Q(end_date__isnull=True) | Q(end_date__gte=self.today)
+
+    def _awaiting_signature_qs(self):
         last_signature = (
             Signature.objects.filter(record_id=OuterRef("pk"), voided_at__isnull=True, addendum__isnull=True)
             .exclude(capacity=SignatureCapacity.SUPERVISOR)
             .order_by("-signed_at")
             .values("signed_at")[:1]
         )
-        records = (
+        # Waiting for the supervisor since the last supervisee signature, else since submission.
+        since = Case(
+            When(
+                status=RecordStatus.AWAITING_SUPERVISOR,
+                then=Coalesce(Subquery(last_signature), "submitted_at", "created_at"),
+            ),
+            default=Coalesce("submitted_at", "created_at"),
+        )
+        return (
             self._in_settings(Record.objects.all(), "session__setting_id")
             .filter(status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR])
             .select_related(
                 "session__setting", "session__contract__supervisee__user", "session__group", "supervisor__user"
             )
-            .annotate(last_supervisee_signature=Subquery(last_signature))
+            .defer(
+                "supervisee_feedback",
+                "disagreement_rationale",
+                "names_as_signed",
+                *_without_wording("session__contract"),
+            )
+            .annotate(since=since, since_day=TruncDate(since, tzinfo=LONDON))
+            .order_by("since_day", "session__starts_at", "id")
         )
+
+    def _awaiting_signature_rows(self, records) -> list[RecordRow]:
         rows = []
         for record in records:
             if record.status == RecordStatus.AWAITING_SUPERVISOR:
                 waiting_for = "the supervisor"
-                since = record.last_supervisee_signature or record.submitted_at or record.created_at
             else:
                 waiting_for = "the group" if record.session.group_id else "the supervisee"
-                since = record.submitted_at or record.created_at
-            since_day = _local_day(since)
+            since_day = _local_day(record.since)
             rows.append(
                 RecordRow(
                     record=record,
@@ -731,11 +823,15 @@ class Dashboard:
                     url=self._session_url(record.session),
                 )
             )
-        return sorted(rows, key=lambda r: (-r.days, r.record.session.starts_at))
+        return rows
 
-    def overdue_actions(self) -> list[ActionRow]:
-        """Open actions past their due date, of records of sessions in scope. Most overdue first."""
-        actions = (
+    def awaiting_signature(self) -> list[RecordRow]:
+        """Records submitted and not yet signed by all: waiting for the supervisee(s) since submission,
+        or for the supervisor since the last supervisee signature. Longest waiting first."""
+        return self.listing("awaiting-signature").all()
+
+    def _overdue_actions_qs(self):
+        return (
             self._in_settings(Action.objects.overdue(self.today), "record__session__setting_id")
             .select_related(
                 "owner__user",
@@ -744,21 +840,34 @@ class Dashboard:
                 "record__session__contract__supervisee__user",
                 "record__session__group",
             )
+            .defer(
+                "record__supervisee_feedback",
+                "record__disagreement_rationale",
+                "record__names_as_signed",
+                *_without_wording("record__session__contract"),
+            )  # fmt: skip
             .order_by("due_date", "id")
         )
+
+    def _overdue_actions_rows(self, actions) -> list[ActionRow]:
         return [
             ActionRow(action=a, days_overdue=(self.today - a.due_date).days, url=self._session_url(a.record.session))
             for a in actions
         ]
 
-    def safeguarding_decisions(self) -> list[DecisionRow]:
-        """Decisions of signed records that the key person has not confirmed on the child's file, waiting
-        since the record was signed. Longest waiting first."""
-        decisions = (
+    def overdue_actions(self) -> list[ActionRow]:
+        """Open actions past their due date, of records of sessions in scope. Most overdue first."""
+        return self.listing("overdue-actions").all()
+
+    def _safeguarding_decisions_qs(self):
+        return (
             self._in_settings(SafeguardingDecision.objects.awaiting_confirmation(), "record__session__setting_id")
             .select_related("key_person__user", "record__supervisor__user", "record__session__setting")
+            .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
             .order_by("record__locked_at", "id")
         )
+
+    def _safeguarding_decisions_rows(self, decisions) -> list[DecisionRow]:
         rows = []
         for d in decisions:
             signed_on = _local_day(d.record.locked_at)
@@ -772,16 +881,22 @@ class Dashboard:
             )
         return rows
 
-    def escalations(self) -> list[FlagRow]:
-        """Unresolved confidentiality flags: their kind and setting only. A flag on a record of a session
-        the viewer was supervised in is not theirs to see (records/follow_up.py)."""
-        flags = (
+    def safeguarding_decisions(self) -> list[DecisionRow]:
+        """Decisions of signed records that the key person has not confirmed on the child's file, waiting
+        since the record was signed. Longest waiting first."""
+        return self.listing("safeguarding-decisions").all()
+
+    def _escalations_qs(self):
+        return (
             self._in_settings(ConfidentialityFlag.objects.all(), "record__session__setting_id")
             .filter(resolved_at__isnull=True)
             .exclude(record__session__attendees=self.viewer)
             .select_related("record__session__setting")
+            .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
             .order_by("raised_at", "id")
         )
+
+    def _escalations_rows(self, flags) -> list[FlagRow]:
         return [
             FlagRow(
                 kind=f.get_kind_display(),
@@ -790,6 +905,11 @@ class Dashboard:
             )
             for f in flags
         ]
+
+    def escalations(self) -> list[FlagRow]:
+        """Unresolved confidentiality flags: their kind and setting only. A flag on a record of a session
+        the viewer was supervised in is not theirs to see (records/follow_up.py)."""
+        return self.listing("escalations").all()
 
     def cancellations(self) -> list[CancellationRow]:
         """Sessions of the half term that were cancelled, with how long rebooking took: the hours from
@@ -806,6 +926,7 @@ class Dashboard:
                 "cancelled_by__user",
                 "rebooked_as__contract",
             )
+            .defer(*_without_wording("contract"), *_without_wording("rebooked_as__contract"))
             .order_by("starts_at", "id")
         )
         rows = []
@@ -825,19 +946,21 @@ class Dashboard:
             )
         return rows
 
-    @cached_property
-    def _current_contracts(self) -> list[ContractRow]:
+    def _current_contracts_qs(self):
         """Agreements not ended today, in scope."""
-        contracts = (
+        return (
             self._contracts()
-            .filter(Q(end_date__isnull=True) | Q(end_date__gte=self.today))
+            .filter(self._current())
             .select_related("supervisee__user", "supervisor__user")
-            .prefetch_related("supervisee__settings")
-            .order_by("supervisee__user__full_name", "id")
+            .defer(*CONTRACT_WORDING)
         )
+
+    def _contract_rows(self, contracts) -> list[ContractRow]:
+        contracts = list(contracts)
+        settings_of = self._settings_of(c.supervisee_id for c in contracts)
         rows = []
         for c in contracts:
-            setting_ids = [s.id for s in c.supervisee.settings.all()]
+            setting_ids = settings_of.get(c.supervisee_id, [])
             rows.append(
                 ContractRow(
                     contract=c,
@@ -848,51 +971,79 @@ class Dashboard:
             )
         return rows
 
+    def _settings_of(self, staff_ids) -> dict[int, list[int]]:
+        """The settings of each of a page's people: one query."""
+        settings_of = defaultdict(list)
+        for staff_id, setting_id in StaffMember.settings.through.objects.filter(
+            staffmember_id__in=set(staff_ids)
+        ).values_list("staffmember_id", "setting_id"):
+            settings_of[staff_id].append(setting_id)
+        return settings_of
+
+    def _unsigned(self):
+        return Q(supervisee_signed_at__isnull=True) | Q(supervisor_signed_at__isnull=True)
+
+    def _agreements_unsigned_qs(self):
+        return self._current_contracts_qs().filter(self._unsigned()).order_by("created_at", "id")
+
     def agreements_unsigned(self) -> list[ContractRow]:
         """Current agreements that one or both have not signed, oldest first."""
-        rows = [r for r in self._current_contracts if not r.contract.is_signed]
-        return sorted(rows, key=lambda r: (r.contract.created_at, r.contract.id))
+        return self.listing("agreements-unsigned").all()
+
+    def _review_due_qs(self):
+        """Signed (the status "review due" of `Contract.status`), review today or within 30 days."""
+        return (
+            self._current_contracts_qs()
+            .exclude(self._unsigned())
+            .filter(review_date__gte=self.today, review_date__lte=self.today + timedelta(days=REVIEW_DUE_DAYS))
+            .order_by("review_date", "supervisee__user__full_name", "id")
+        )
 
     def review_due(self) -> list[ContractRow]:
         """Signed current agreements whose annual review is today or within the next 30 days."""
-        rows = [r for r in self._current_contracts if r.status == "review due"]
-        return sorted(rows, key=lambda r: r.contract.review_date)
+        return self.listing("review-due").all()
+
+    def _review_overdue_qs(self):
+        return (
+            self._current_contracts_qs()
+            .exclude(self._unsigned())
+            .filter(review_date__lt=self.today)
+            .order_by("review_date", "supervisee__user__full_name", "id")
+        )
 
     def review_overdue(self) -> list[ContractRow]:
         """Signed current agreements whose review date has passed."""
-        rows = [r for r in self._current_contracts if r.status == "review overdue"]
-        return sorted(rows, key=lambda r: r.contract.review_date)
+        return self.listing("review-overdue").all()
 
-    def agreements_missing(self) -> list[StaffRow]:
-        """Current staff in scope (started, not left) with no agreement that has not ended."""
+    def _agreements_missing_qs(self):
         staff = (
             StaffMember.objects.filter(organisation_id=self.organisation_id, start_date__lte=self.today)
             .current(self.today)
-            .exclude(
-                Exists(
-                    Contract.objects.filter(supervisee_id=OuterRef("pk")).filter(
-                        Q(end_date__isnull=True) | Q(end_date__gte=self.today)
-                    )
-                )
-            )
+            .exclude(Exists(Contract.objects.filter(supervisee_id=OuterRef("pk")).filter(self._current())))
             .select_related("user", "supervisor__user")
-            .prefetch_related("settings")
             .order_by("user__full_name", "id")
         )
         if self.setting_ids is not None:
             staff = staff.filter(id__in=self._staff_ids())
+        return staff
+
+    def _agreements_missing_rows(self, staff) -> list[StaffRow]:
+        staff = list(staff)
+        settings_of = self._settings_of(p.id for p in staff)
+        add = reverse("supervision:contract-add")
         rows = []
         for person in staff:
-            setting_ids = [s.id for s in person.settings.all()]
+            setting_ids = settings_of.get(person.id, [])
             can_add = self._reaches(self._contract_reach, setting_ids)
-            add_url = f"{reverse('supervision:contract-add')}?supervisee={person.code}" if can_add else None
+            add_url = f"{add}?supervisee={person.code}" if can_add else None
             rows.append(StaffRow(staff=person, settings=self._names(setting_ids), add_url=add_url))
         return rows
 
-    def leavers_open_work(self) -> list[LeaverRow]:
-        """People in scope who have left, or leave within LEAVING_SOON_DAYS, with supervisees still assigned
-        to them, agreements not ended, records not signed (as supervisor or supervised) or open actions.
-        Two queries: the counts are subqueries of one query, the settings a prefetch."""
+    def agreements_missing(self) -> list[StaffRow]:
+        """Current staff in scope (started, not left) with no agreement that has not ended."""
+        return self.listing("agreements-missing").all()
+
+    def _leavers_open_work_qs(self):
         today = self.today
         people = (
             StaffMember.objects.filter(
@@ -919,17 +1070,21 @@ class Dashboard:
                 Q(open_supervisees__gt=0) | Q(open_agreements__gt=0) | Q(open_records__gt=0) | Q(open_actions__gt=0)
             )
             .select_related("user")
-            .prefetch_related("settings")
             .order_by("leaving_date", "user__full_name", "id")
         )
         if self.setting_ids is not None:
             people = people.filter(id__in=self._staff_ids())
+        return people
+
+    def _leavers_open_work_rows(self, people) -> list[LeaverRow]:
+        people = list(people)
+        settings_of = self._settings_of(p.id for p in people)
         admin_reach = _scope_settings(self.viewer, Role.ORG_ADMIN)
         rows = []
         for person in people:
-            setting_ids = [s.id for s in person.settings.all()]
+            setting_ids = settings_of.get(person.id, [])
             if self._reaches(admin_reach, setting_ids):
-                url = reverse("accounts:staff-edit", kwargs={"code": person.code})
+                url = object_url("accounts:staff-edit", person.code)
             elif self._reaches(self._contract_reach, setting_ids):
                 url = reverse("supervision:contract-list")
             else:
@@ -938,7 +1093,7 @@ class Dashboard:
                 LeaverRow(
                     staff=person,
                     settings=self._names(setting_ids),
-                    has_left=person.leaving_date < today,
+                    has_left=person.leaving_date < self.today,
                     supervisees=person.open_supervisees,
                     agreements=person.open_agreements,
                     records=person.open_records,
@@ -948,32 +1103,68 @@ class Dashboard:
             )
         return rows
 
-    @cached_property
-    def _caseloads(self) -> list[CaseloadRow]:
-        by_supervisor: dict[int, CaseloadRow] = {}
-        for r in self._current_contracts:
-            c = r.contract
-            row = by_supervisor.setdefault(c.supervisor_id, CaseloadRow(supervisor=c.supervisor))
-            row.agreements += 1
-            row.unsigned += not c.is_signed
-        if by_supervisor:
-            supervised = set(
-                Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id__in=list(by_supervisor))
-                .filter(Q(end_date__isnull=True) | Q(end_date__gte=self.today))
-                .values_list("supervisee_id", flat=True)
+    def leavers_open_work(self) -> list[LeaverRow]:
+        """People in scope who have left, or leave within LEAVING_SOON_DAYS, with supervisees still assigned
+        to them, agreements not ended, records not signed (as supervisor or supervised) or open actions.
+        The counts are subqueries of one query; the settings of a page one more."""
+        return self.listing("leavers-open-work").all()
+
+    def _supervisors_qs(self):
+        """People supervising a current agreement in scope: how many, how many unsigned, and whether they
+        have a current agreement of their own as supervisee. Counted in the database."""
+        led = self._contracts().filter(self._current()).filter(supervisor_id=OuterRef("pk"))
+        own = Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id=OuterRef("pk")).filter(
+            self._current()
+        )
+        return (
+            StaffMember.objects.filter(organisation_id=self.organisation_id)
+            .filter(Exists(led))
+            .annotate(
+                agreements=_count(led),
+                unsigned=_count(led.filter(self._unsigned())),
+                has_own_supervision=Exists(own),
             )
-            for supervisor_id, row in by_supervisor.items():
-                row.has_own_supervision = supervisor_id in supervised
-        return sorted(by_supervisor.values(), key=lambda r: (-r.agreements, r.supervisor.full_name))
+            .select_related("user")
+        )
+
+    def _caseloads_qs(self):
+        return self._supervisors_qs().order_by("-agreements", "user__full_name", "id")
+
+    def _caseloads_rows(self, people) -> list[CaseloadRow]:
+        return [
+            CaseloadRow(
+                supervisor=p, agreements=p.agreements, unsigned=p.unsigned, has_own_supervision=p.has_own_supervision
+            )
+            for p in people
+        ]
 
     def caseloads(self) -> list[CaseloadRow]:
         """Current agreements (signed or not) in scope per supervisor, largest caseload first."""
-        return self._caseloads
+        return self.listing("caseloads").all()
+
+    def _unsupervised_supervisors_qs(self):
+        return self._supervisors_qs().filter(has_own_supervision=False).order_by("user__full_name", "id")
 
     def unsupervised_supervisors(self) -> list[CaseloadRow]:
         """People supervising a current agreement in scope who have no current agreement as supervisee."""
-        rows = [r for r in self._caseloads if not r.has_own_supervision]
-        return sorted(rows, key=lambda r: r.supervisor.full_name)
+        return self.listing("unsupervised-supervisors").all()
+
+    # Lists, a page at a time ----------------------------------------------------------------------
+
+    def listing(self, slug: str) -> "Listing":
+        """The rows behind a figure: a queryset paged in the database for the figures as of today, the
+        rows worked out in Python for those of the half term (and the balance, a GROUP BY)."""
+        name = FIGURES[slug].method
+        queryset = getattr(self, f"_{name}_qs", None)
+        if queryset is None:
+            return Listing(rows=getattr(self, name)())
+        builders = {
+            "agreements_unsigned": self._contract_rows,
+            "review_due": self._contract_rows,
+            "review_overdue": self._contract_rows,
+            "unsupervised_supervisors": self._caseloads_rows,
+        }
+        return Listing(queryset=queryset(), build=builders.get(name) or getattr(self, f"_{name}_rows"))
 
     # The three functions over the academic year ----------------------------------------------------
 
@@ -1022,10 +1213,20 @@ class Dashboard:
     def rows(self, slug: str):
         return getattr(self, FIGURES[slug].method)()
 
+    def count(self, slug: str) -> int:
+        return self.listing(slug).count
+
     def tile(self, slug: str, rows) -> Tile:
         """The number on a figure's tile, worked out from the rows of its list."""
-        n = len(rows)
+        return self.tile_for(slug, Listing(rows=rows))
+
+    def tile_for(self, slug: str, listing: "Listing | None" = None) -> Tile:
+        """The number on a figure's tile, from the listing of its rows: counted in the database for the
+        figures as of today."""
+        listing = listing or self.listing(slug)
+        n = listing.count
         if slug == "coverage":
+            rows = listing.all()
             covered = sum(r.signed for r in rows)
             if not rows:
                 return Tile("–", "of agreements held and signed (none owed)")
@@ -1041,7 +1242,7 @@ class Dashboard:
             label = "not booked yet" if self.running else "with no session held"
             return Tile(str(n), label, "bad" if n else "good")
         if slug == "cancellations":
-            summary = cancellation_summary(rows)
+            summary = cancellation_summary(listing.all())
             if not n:
                 return Tile("0", "sessions cancelled")
             if summary["median_hours"] is None:
@@ -1050,9 +1251,10 @@ class Dashboard:
                 label = f"cancelled; rebooked in {hours_label(summary['median_hours'])} (median)"
             return Tile(str(n), label, "warn" if summary["not_rebooked"] else "")
         if slug == "caseloads":
-            if not rows:
+            if not n:
                 return Tile("0", "supervisors")
-            return Tile(str(rows[0].agreements), f"largest caseload ({n} supervisor{'s' if n != 1 else ''})")
+            largest = listing.first().agreements
+            return Tile(str(largest), f"largest caseload ({n} supervisor{'s' if n != 1 else ''})")
         s = "" if n == 1 else "s"  # "1 record awaiting a signature", "2 records ..."
         labels = {
             "awaiting-signature": f"record{s} awaiting a signature",
@@ -1070,6 +1272,98 @@ class Dashboard:
         urgent = {"safeguarding-decisions", "escalations", "review-overdue", "agreements-missing", "leavers-open-work"}
         tone = ("bad" if slug in urgent else "warn") if n else "good"
         return Tile(str(n), labels[slug], "" if slug == "balance" else tone)
+
+
+class _LastRecords:
+    """The record of each agreement's last held session (its code and setting), looked up for the rows a
+    page shows in one query. A row's link opens it for the people in the agreement and the setting's heads
+    and DSLs (who see its metadata, and give a reason to read the notes)."""
+
+    def __init__(self, dashboard: "Dashboard"):
+        self.dashboard = dashboard
+        self.found: dict[tuple[int, datetime], tuple] = {}  # (contract id, last held) -> (code, setting id)
+
+    @staticmethod
+    def _key(row) -> tuple[int, datetime]:
+        return row.contract.id, row.last_held
+
+    def fill(self, rows) -> None:
+        """One query for any rows not looked up yet (even when none was ever held: the same cost for a page
+        of people never supervised as for any other page)."""
+        wanted = [r for r in rows if self._key(r) not in self.found]
+        if not wanted:
+            return
+        for r in wanted:
+            self.found[self._key(r)] = (None, None)
+        contract_ids = {r.contract.id for r in wanted}
+        contract_ids |= {r.contract.previous_id for r in wanted if r.contract.previous_id}
+        members = {r.contract.supervisee_id for r in wanted if r.contract.kind == SessionKind.GROUP}
+        near = Q(contract_id__in=contract_ids)
+        if members:
+            near |= Q(kind=SessionKind.GROUP, attendees__in=members)
+        times = {r.last_held for r in wanted if r.last_held is not None}
+        sessions = Session.objects.filter(near, status=SessionStatus.HELD)
+        if times:
+            sessions = sessions.filter(starts_at__in=times)
+        sessions = sessions.order_by("id").values_list(
+            "contract_id", "kind", "attendees", "starts_at", "setting_id", "record__code"
+        )
+        by_contract, by_member = {}, {}
+        for contract_id, kind, attendee, starts_at, setting_id, record_code in sessions:
+            if contract_id is not None:
+                by_contract.setdefault((contract_id, starts_at), (record_code, setting_id))
+            if kind == SessionKind.GROUP:
+                by_member.setdefault((attendee, starts_at), (record_code, setting_id))
+        for r in wanted:
+            c = r.contract
+            if r.last_held is None:
+                continue
+            if c.kind == SessionKind.GROUP:
+                found = by_member.get((c.supervisee_id, r.last_held))
+            else:
+                found = by_contract.get((c.id, r.last_held)) or by_contract.get((c.previous_id, r.last_held))
+            self.found[self._key(r)] = found or (None, None)
+
+    def url(self, row) -> str | None:
+        if row.last_held is None:
+            return None
+        self.fill([row])
+        code, setting_id = self.found[self._key(row)]
+        if code is None:
+            return None
+        dash, contract = self.dashboard, row.contract
+        mine = dash.viewer.id in (contract.supervisee_id, contract.supervisor_id)
+        if mine or dash._reaches(dash._session_reach, [setting_id]):
+            return object_url("records:record-detail", code)
+        return None
+
+
+class Listing:
+    """The rows of a figure: a queryset read a page at a time and turned into rows by `build`, or rows
+    already worked out."""
+
+    def __init__(self, *, queryset=None, build=None, rows=None):
+        self.queryset, self.build, self.rows = queryset, build, rows
+
+    @cached_property
+    def count(self) -> int:
+        return len(self.rows) if self.rows is not None else self.queryset.count()
+
+    def all(self) -> list:
+        return self.rows if self.rows is not None else self.build(self.queryset)
+
+    def first(self):
+        rows = self.rows[:1] if self.rows is not None else self.build(self.queryset[:1])
+        return rows[0] if rows else None
+
+    def page(self, number, size: int):
+        """Page `number` (Django's `Paginator.get_page`: the first or last for a bad number), its rows built."""
+        paginator = Paginator(self.rows if self.rows is not None else self.queryset, size)
+        paginator.count = self.count  # counted once, for the tile and the paginator alike
+        page = paginator.get_page(number)
+        if self.rows is None:
+            page.object_list = self.build(page.object_list)
+        return page
 
 
 def _count(qs, distinct: bool = False):

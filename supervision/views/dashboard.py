@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
@@ -155,8 +154,11 @@ def dashboard(request):
     dash = choice.dashboard
     # The coverage chart first: it loads the six half terms in one go, the chosen one among them.
     coverage_chart, coverage_table, coverage_summary = _coverage_chart(choice)
-    rows = {slug: dash.rows(slug) for slug in HALF_TERM_TILES + TODAY_TILES}
-    tiles = {slug: dash.tile(slug, rows[slug]) for slug in rows}
+    # Counted in the database for the figures as of today; the half term's rows are worked out once.
+    tiles = {slug: dash.tile_for(slug) for slug in HALF_TERM_TILES + TODAY_TILES}
+    overdue = dash.overdue()
+    preview = overdue[:OVERDUE_PREVIEW]
+    dash.fill_links(preview)
     by_setting = dash.balance_by_setting()
     by_supervisor = dash.balance_by_supervisor()
     context = {
@@ -168,9 +170,9 @@ def dashboard(request):
         "today": dash.today,
         "half_term_tiles": [(slug, tiles[slug]) for slug in HALF_TERM_TILES],
         "today_tiles": [(slug, tiles[slug]) for slug in TODAY_TILES],
-        "overdue": rows["overdue"][:OVERDUE_PREVIEW],
-        "overdue_count": len(rows["overdue"]),
-        "cancellations": _cancellations_context(rows["cancellations"]),
+        "overdue": preview,
+        "overdue_count": len(overdue),
+        "cancellations": _cancellations_context(dash.cancellations()),
         "coverage_chart": coverage_chart,
         "coverage_table": coverage_table,
         "coverage_summary": coverage_summary,
@@ -197,15 +199,18 @@ def dashboard_list(request, figure):
     if figure not in FIGURES:
         raise Http404("No such figure")
     dash = choice.dashboard
-    rows = dash.rows(figure)
-    page = Paginator(rows, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    # A page of the list, read from the database where it is a queryset; the tile counts it there.
+    listing = dash.listing(figure)
+    page = listing.page(request.GET.get("page"), LIST_PAGE_SIZE)
+    if figure in ("coverage", "overdue"):
+        dash.fill_links(page.object_list)
     context = {
         "choice": choice,
         "figure": FIGURES[figure],
-        "tile": dash.tile(figure, rows),
+        "tile": dash.tile_for(figure, listing),
         "rows": page.object_list,
         "page": page,
-        "count": len(rows),
+        "count": listing.count,
         "half_term": dash.half_term,
         "half_term_name": half_term_name(dash.half_term),
         "today": dash.today,
@@ -213,7 +218,7 @@ def dashboard_list(request, figure):
         "functions": FunctionTag.labels,
     }
     if figure == "cancellations":
-        context["cancellations"] = _cancellations_context(rows)
+        context["cancellations"] = _cancellations_context(listing.all())
     if figure == "balance":
         context["balance_settings"] = dash.balance_by_setting()
     return render(request, "supervision/dashboard_list.html", context)
@@ -348,6 +353,17 @@ def _balance_summary(rows, kind: str) -> str:
 # --- The compliance CSV ------------------------------------------------------------------------------
 
 
+# Rows of the compliance CSV sent at a time.
+CSV_CHUNK = 500
+
+
+class _Echo:
+    """A file for csv.writer that hands each line back instead of keeping it."""
+
+    def write(self, value):
+        return value
+
+
 def _safe(value) -> str:
     """A cell a spreadsheet will not run as a formula."""
     text = "" if value is None else str(value)
@@ -364,10 +380,12 @@ def compliance_csv(request):
         return _no_calendar(request)
     dash = choice.dashboard
     half_term = dash.half_term
-    rows = {slug: dash.rows(slug) for slug in FIGURES}
-    cancelled = cancellation_summary(rows["cancellations"])
-    coverage = rows["coverage"]
+    # The figures as of today are counted in the database; the half term's rows are worked out once.
+    count = {slug: dash.count(slug) for slug in FIGURES if not FIGURES[slug].in_half_term}
+    cancelled = cancellation_summary(dash.cancellations())
+    coverage = dash.coverage()
     covered = sum(r.signed for r in coverage)
+    largest = dash.listing("caseloads").first()
 
     def hours(value):
         return "" if value is None else f"{value:.1f}"
@@ -383,51 +401,64 @@ def compliance_csv(request):
         ("Coverage: agreements owed supervision", len(coverage)),
         ("Coverage: with a held session and a signed record", covered),
         ("Coverage (%)", _percent(covered, len(coverage)) if coverage else ""),
-        ("Overdue" if half_term.ends < dash.today else "Not booked", len(rows["overdue"])),
+        ("Overdue" if half_term.ends < dash.today else "Not booked", len(dash.overdue())),
         ("Cancellations", cancelled["cancelled"]),
         ("Cancellations rebooked", cancelled["rebooked"]),
         ("Cancellations not rebooked yet", cancelled["not_rebooked"]),
         ("Median hours to rebook", hours(cancelled["median_hours"])),
         ("Longest hours to rebook", hours(cancelled["longest_hours"])),
-        ("Records awaiting a signature", len(rows["awaiting-signature"])),
-        ("Overdue actions", len(rows["overdue-actions"])),
-        ("Safeguarding decisions not yet on the child's file", len(rows["safeguarding-decisions"])),
-        ("Open confidentiality escalations", len(rows["escalations"])),
-        ("Staff without an agreement", len(rows["agreements-missing"])),
-        ("Agreements not signed by both", len(rows["agreements-unsigned"])),
-        ("Agreements due for review within 30 days", len(rows["review-due"])),
-        ("Agreements past their review date", len(rows["review-overdue"])),
-        ("Supervisors", len(rows["caseloads"])),
-        ("Largest caseload", rows["caseloads"][0].agreements if rows["caseloads"] else 0),
-        ("Supervisors without supervision of their own", len(rows["unsupervised-supervisors"])),
-        ("Leavers with work to reassign", len(rows["leavers-open-work"])),
+        ("Records awaiting a signature", count["awaiting-signature"]),
+        ("Overdue actions", count["overdue-actions"]),
+        ("Safeguarding decisions not yet on the child's file", count["safeguarding-decisions"]),
+        ("Open confidentiality escalations", count["escalations"]),
+        ("Staff without an agreement", count["agreements-missing"]),
+        ("Agreements not signed by both", count["agreements-unsigned"]),
+        ("Agreements due for review within 30 days", count["review-due"]),
+        ("Agreements past their review date", count["review-overdue"]),
+        ("Supervisors", count["caseloads"]),
+        ("Largest caseload", largest.agreements if largest else 0),
+        ("Supervisors without supervision of their own", count["unsupervised-supervisors"]),
+        ("Leavers with work to reassign", count["leavers-open-work"]),
     ]
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    filename = f"compliance-{half_term.academic_year.name.replace('/', '-')}-{half_term.term}-{half_term.half}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    # A byte-order mark, so Excel reads the names as UTF-8.
-    response.write("\ufeff")
-    writer = csv.writer(response)
-    writer.writerow(["figure", "value"])
-    for name, value in figures:
-        writer.writerow([_safe(name), _safe(value)])
-    writer.writerow([])
-    writer.writerow(
-        ["supervisee", "supervisor", "setting", "status", "last held session", "held this half term", "record signed"]
-    )
-    for r in coverage:
-        c = r.contract
-        writer.writerow(
+
+    def lines():
+        """The file a chunk of rows at a time: the first bytes leave before the last row is written."""
+        buffer = _Echo()
+        writer = csv.writer(buffer)
+        # A byte-order mark, so Excel reads the names as UTF-8.
+        yield "\ufeff" + writer.writerow(["figure", "value"])
+        yield "".join(writer.writerow([_safe(name), _safe(value)]) for name, value in figures)
+        yield writer.writerow([])
+        yield writer.writerow(
             [
-                _safe(c.supervisee.full_name),
-                _safe(c.supervisor.full_name),
-                _safe("; ".join(r.settings)),
-                c.status(dash.today),
-                f"{timezone.localtime(r.last_held):%a %-d %b %Y}" if r.last_held else "",
-                r.held,
-                "yes" if r.signed else "no",
+                "supervisee",
+                "supervisor",
+                "setting",
+                "status",
+                "last held session",
+                "held this half term",
+                "record signed",
             ]
         )
+        for start in range(0, len(coverage), CSV_CHUNK):
+            yield "".join(
+                writer.writerow(
+                    [
+                        _safe(r.contract.supervisee.full_name),
+                        _safe(r.contract.supervisor.full_name),
+                        _safe("; ".join(r.settings)),
+                        r.contract.status(dash.today),
+                        f"{timezone.localtime(r.last_held):%a %-d %b %Y}" if r.last_held else "",
+                        r.held,
+                        "yes" if r.signed else "no",
+                    ]
+                )
+                for r in coverage[start : start + CSV_CHUNK]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    filename = f"compliance-{half_term.academic_year.name.replace('/', '-')}-{half_term.term}-{half_term.half}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     audit_event(
         action="export.compliance_csv",
         actor=request.user,

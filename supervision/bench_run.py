@@ -1,0 +1,295 @@
+"""Timing every page each role uses, and every beat job, against a synthetic trust (issue 14).
+
+The pages come from the permission table (`tests/permissions.py` TABLE): every URL name that answers
+GET, for each role whose expected outcome for its own object is "ok", with the arguments taken from
+the generated trust (`supervision/bench.py`). Each is requested `repeat` times in-process with
+Django's test client (after one warm-up request); the median is compared with the trivial signed-in
+page, /accounts/password/, for the same person. The beat jobs are the enabled rows of
+django-celery-beat's schedule, each run synchronously once for its time and query count and once more
+under tracemalloc for its peak memory. Tasks a job queues are counted, not run (no broker needed).
+"""
+
+import json
+import statistics
+import time
+import tracemalloc
+from contextlib import contextmanager
+from dataclasses import dataclass
+from unittest import mock
+
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import NoReverseMatch, reverse
+
+from accounts.models import Organisation
+from records.models import (
+    Action,
+    AuditorGrant,
+    ConfidentialityFlag,
+    Record,
+    RecordStatus,
+    RecordTemplate,
+    SafeguardingDecision,
+)
+
+from .dashboard import FIGURES
+from .models import ClosureDay, Contract, HalfTerm, Notification, Session, SupervisionGroup
+
+ROLES = ("supervisee", "supervisor", "dsl", "head", "org_admin", "auditor")
+TRIVIAL = "accounts:password-change"
+
+
+@dataclass
+class Result:
+    who: str
+    name: str
+    path: str
+    status: int
+    median_ms: float
+    ratio: float | None
+    queries: int
+    size: int
+    peak_mb: float | None = None
+
+
+def latest_trust() -> Organisation | None:
+    return Organisation.objects.filter(name__startswith="Bench Trust").order_by("-id").first()
+
+
+def people_of(organisation) -> dict:
+    """The benchmark's people, found again in a trust made earlier (as `bench.generate` chose them)."""
+    from accounts.models import Role, StaffMember
+
+    staff = StaffMember.objects.filter(organisation=organisation).select_related("user")
+    admin = staff.filter(role_assignments__role=Role.ORG_ADMIN).order_by("id").first()
+    auditor = staff.filter(role_assignments__role=Role.AUDITOR).order_by("id").first()
+    first_setting = organisation.settings.order_by("name").first()
+    head = staff.filter(role_assignments__role=Role.HEAD, role_assignments__setting=first_setting).first()
+    dsl = staff.filter(role_assignments__role=Role.DSL, role_assignments__setting=first_setting).first()
+    supervisee = (
+        staff.filter(settings=first_setting, leaving_date__isnull=True, role_assignments__isnull=True)
+        .filter(
+            contracts_as_supervisee__end_date__isnull=True, contracts_as_supervisee__supervisee_signed_at__isnull=False
+        )
+        .order_by("id")
+        .first()
+    )
+    return {
+        "supervisee": supervisee,
+        "supervisor": supervisee.supervisor,
+        "head": head,
+        "dsl": dsl,
+        "org_admin": admin,
+        "auditor": auditor,
+    }
+
+
+class Objects:
+    """Real objects of the trust for each kind of URL argument of the permission table."""
+
+    def __init__(self, organisation, people):
+        from supervision import services
+
+        self.people = people
+        supervisee = people["supervisee"]
+        self.contract = Contract.objects.filter(supervisee=supervisee, end_date__isnull=True).first()
+        records = Record.objects.filter(session__attendees=supervisee).order_by("-created_at")
+        self.record = records.exclude(status=RecordStatus.SIGNED).first() or records.first()
+        self.signed_record = records.filter(status=RecordStatus.SIGNED).first()
+        self.session = Session.objects.filter(contract=self.contract).order_by("-starts_at").first() or (
+            Session.objects.filter(attendees=supervisee).order_by("-starts_at").first()
+        )
+        setting = organisation.settings.order_by("name").first()
+        self.group = SupervisionGroup.objects.filter(setting=setting).first()
+        self.half_term = HalfTerm.objects.filter(organisation=organisation).order_by("starts").last()
+        self.closure = ClosureDay.objects.filter(organisation=organisation).first()
+        self.action = Action.objects.filter(record__session__attendees=supervisee).order_by("-id").first()
+        self.decision = SafeguardingDecision.objects.filter(
+            organisation=organisation, record__session__setting=setting
+        ).first()
+        self.flag = ConfidentialityFlag.objects.filter(
+            organisation=organisation, record__session__setting=setting
+        ).first()
+        self.grant = AuditorGrant.objects.filter(organisation=organisation).first()
+        self.template = RecordTemplate.objects.filter(organisation=organisation).first()
+        # A person's feed as it is (renewing it would void a token the load test holds).
+        self.feeds = {who: (services.feed_for(p) or services.feed_renew(staff=p)).token for who, p in people.items()}
+
+    def args(self, kind, who):
+        """[(label, kwargs)] for a kind of argument; [] when the trust has no such object."""
+        person = self.people[who]
+
+        def code(obj, **more):
+            return [("", {"code": obj.code, **more})] if obj is not None else []
+
+        if kind is None:
+            return [("", {})]
+        if kind == "figure":
+            return [(slug, {"figure": slug}) for slug in FIGURES]
+        if kind == "staff":
+            return code(person)
+        if kind == "notification":
+            return code(Notification.objects.filter(recipient=person).first())
+        if kind == "feed":
+            return [("", {"token": self.feeds[who]})]
+        if kind == "section" and self.record is not None:
+            return [("", {"code": self.record.code, "section_id": self.record.sections.first().id})]
+        if kind == "record_action" and self.action is not None:
+            return [("", {"code": self.action.record.code, "action": self.action.code})]
+        if kind == "record_decision" and self.decision is not None:
+            return [("", {"code": self.decision.record.code, "decision": self.decision.code})]
+        simple = {
+            "contract": self.contract,
+            "session": self.session,
+            "group": self.group,
+            "half_term": self.half_term,
+            "closure": self.closure,
+            "record": self.record,
+            "signed_record": self.signed_record,
+            "action": self.action,
+            "decision": self.decision,
+            "flag": self.flag,
+            "grant": self.grant,
+            "template": self.template,
+        }
+        if kind in simple:
+            return code(simple[kind])
+        return []  # agenda items, addenda, exports and reset tokens: none in the trust
+
+
+def pages(objects: Objects, only: str = "") -> list[tuple[str, str, str]]:
+    """(who, URL name, path) of every GET page each role may open, from the permission table."""
+    from tests.permissions import NO_CASE, OK, TABLE
+
+    found = []
+    for who in ROLES:
+        for name, row in sorted(TABLE.items()):
+            if "GET" not in row.methods or (only and only not in name):
+                continue
+            if row.outcome(who, "own" if row.kind else NO_CASE) != OK:
+                continue
+            for label, kwargs in objects.args(row.kind, who):
+                try:
+                    path = reverse(name, kwargs=kwargs)
+                except NoReverseMatch:
+                    continue
+                found.append((who, f"{name}{' ' + label if label else ''}", path))
+    return found
+
+
+@contextmanager
+def _no_broker():
+    """Tasks queued while measuring are counted and dropped: the benchmark needs no worker or broker."""
+    queued = []
+    with mock.patch("celery.app.task.Task.apply_async", side_effect=lambda *a, **k: queued.append(a)):
+        yield queued
+
+
+def _request(client, path):
+    response = client.get(path, secure=True)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return response.status_code, len(body)
+
+
+def measure_pages(organisation, people, *, repeat: int = 5, only: str = "", log=print) -> list[Result]:
+    objects = Objects(organisation, people)
+    results = []
+    clients, trivial = {}, {}
+    with override_settings(ALLOWED_HOSTS=["testserver"]), _no_broker():
+        for who in ROLES:
+            client = Client()
+            client.force_login(people[who].user)
+            clients[who] = client
+            trivial[who] = _median(client, reverse(TRIVIAL), repeat)[0]
+        for who, name, path in pages(objects, only):
+            median, status, size, queries = _median(clients[who], path, repeat)
+            ratio = median / trivial[who] if trivial[who] else None
+            results.append(Result(who, name, path, status, median, ratio, queries, size))
+            log(format_result(results[-1]))
+    return results
+
+
+def _median(client, path, repeat):
+    _request(client, path)  # warm-up: the first request of a process pays for imports and templates
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        status, size = _request(client, path)
+        times.append(1000 * (time.perf_counter() - start))
+    with CaptureQueriesContext(connection) as queries:
+        _request(client, path)
+    return statistics.median(times), status, size, len(queries)
+
+
+def measure_jobs(*, only: str = "", log=print) -> list[Result]:
+    """Each enabled beat job: its time and queries, then its peak memory (a second run, traced)."""
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    results = []
+    for entry in PeriodicTask.objects.filter(enabled=True).order_by("name"):
+        if entry.task.startswith("celery.") or (only and only not in entry.task):
+            continue
+        task = app.tasks[entry.task]
+        args, kwargs = json.loads(entry.args or "[]"), json.loads(entry.kwargs or "{}")
+        with _no_broker() as queued, CaptureQueriesContext(connection) as queries:
+            start = time.perf_counter()
+            outcome = task.apply(args=args, kwargs=kwargs)
+            elapsed = 1000 * (time.perf_counter() - start)
+        tracemalloc.start()
+        with _no_broker():
+            task.apply(args=args, kwargs=kwargs)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        status = 500 if outcome.failed() else 200
+        result = Result("beat", entry.task, f"{len(queued)} queued", status, elapsed, None, len(queries), 0, peak)
+        results.append(result)
+        log(format_result(result))
+    return results
+
+
+HEADER = (
+    f"{'who':<11} {'page or job':<46} {'status':>6} {'median ms':>10} {'x trivial':>9} {'queries':>7} {'KB':>7}  extra"
+)
+
+
+def format_result(r: Result) -> str:
+    ratio = f"{r.ratio:.1f}" if r.ratio is not None else ""
+    extra = f"peak {r.peak_mb:.1f} MB, {r.path}" if r.peak_mb is not None else r.path
+    return (
+        f"{r.who:<11} {r.name[:46]:<46} {r.status:>6} {r.median_ms:>10.1f} {ratio:>9} {r.queries:>7} "
+        f"{r.size / 1024:>7.0f}  {extra}"
+    )
+
+
+def load_plan(organisation, people, path: str) -> None:
+    """For the load test (bin/locustfile.py): a signed-in session per role and the pages each opens."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
+    # The first backend that can load a user (as the test client's force_login picks), not django-axes'.
+    backend = next(path for path in settings.AUTHENTICATION_BACKENDS if hasattr(load_backend(path), "get_user"))
+    objects = Objects(organisation, people)
+    plan = {"cookie": settings.SESSION_COOKIE_NAME, "people": {}}
+    listed = pages(objects)
+    for who in ROLES:
+        user = people[who].user
+        store = SessionStore()
+        store[SESSION_KEY] = str(user.pk)
+        store[BACKEND_SESSION_KEY] = backend
+        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        store.create()
+        # The pages that answer the person (not those sending them elsewhere, such as the sign-in steps).
+        client = Client()
+        client.force_login(user)
+        with override_settings(ALLOWED_HOSTS=["testserver"]), _no_broker():
+            paths = [p for w, name, p in listed if w == who and "pdf" not in name and _request(client, p)[0] == 200]
+        plan["people"][who] = {"session": store.session_key, "paths": paths}
+    with open(path, "w") as f:
+        json.dump(plan, f, indent=1)
