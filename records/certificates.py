@@ -177,7 +177,8 @@ def current_certificate(organisation_id: int) -> SigningCertificate | None:
 def organisation_signer(certificate: SigningCertificate) -> signers.SimpleSigner:
     """A pyHanko signer from the stored certificate, its chain and its decrypted key: decrypted once per
     process (a stored certificate never changes; a new upload is a new row)."""
-    stamp = (certificate.pk, certificate.key_encrypted, settings.SECRET_KEY)
+    secrets = (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", []))
+    stamp = (certificate.pk, certificate.key_encrypted, secrets)
     return kept_signer(f"organisation-{certificate.pk}", stamp, lambda: _organisation_signer(certificate))
 
 

@@ -266,3 +266,16 @@ def login(client):
         return client
 
     return _login
+
+
+@pytest.fixture(autouse=True)
+def _celery_join_flag_restored():
+    """Celery keeps "a task is running here, joining would block" in one process-wide flag that each eager
+    task sets and puts back; two eager tasks in two threads at once (the concurrency tests) can put back the
+    other's value and leave it set, and a later `result.get()` in this process then refuses. Each test
+    starts and ends with the flag as it found it."""
+    from celery._state import _set_task_join_will_block, task_join_will_block
+
+    before = task_join_will_block()
+    yield
+    _set_task_join_will_block(before)

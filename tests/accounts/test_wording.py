@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from supervision.dashboard import Dashboard
+from supervision.dashboard import Dashboard, Listing
 from tests.factories import StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,13 +66,12 @@ def test_a_wrong_password_at_sign_in_says_so_in_our_words(cast):
 
 def test_the_coverage_tile_counts_one_agreement_in_the_singular():
     one = [SimpleNamespace(signed=True)]
-    assert Dashboard.tile(SimpleNamespace(running=True), "coverage", one).label == (
+    assert Dashboard.tile_for(SimpleNamespace(running=True), "coverage", Listing(rows=one)).label == (
         "held and signed so far (1 of 1 agreement)"
     )
     two = [SimpleNamespace(signed=True), SimpleNamespace(signed=False)]
-    assert (
-        Dashboard.tile(SimpleNamespace(running=False), "coverage", two).label == "held and signed (1 of 2 agreements)"
-    )
+    tile = Dashboard.tile_for(SimpleNamespace(running=False), "coverage", Listing(rows=two))
+    assert tile.label == "held and signed (1 of 2 agreements)"
 
 
 def test_the_admins_home_says_one_leaver(cast, login):
@@ -84,7 +83,8 @@ def test_the_admins_home_says_one_leaver(cast, login):
 
 
 def test_exports_give_the_weekday_with_each_date(cast, login):
-    csv = login(cast.org_admin).get("/exports/compliance.csv").content.decode("utf-8-sig")
+    response = login(cast.org_admin).get("/exports/compliance.csv")
+    csv = b"".join(response.streaming_content).decode("utf-8-sig")
     assert re.search(r"As of,(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d{4}", csv)
     assert not re.search(r"\d{4}-\d{2}-\d{2}", csv)
     response = login(cast.org_admin).get("/audit/?format=csv")

@@ -22,7 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import Setting, StaffMember
+from accounts.models import Setting, StaffImportJob, StaffMember
 from records.models import (
     Addendum,
     AuditorGrant,
@@ -104,6 +104,7 @@ DEMO_ARGUMENTS = {
     "export": lambda s: _codes(ExportJob.objects.filter(organisation=s.organisation), Q(requested_by=s)),
     "agreement_run": lambda s: _codes(AgreementRun.objects.filter(organisation=s.organisation), Q()),
     "setting": lambda s: _codes(Setting.objects.filter(organisation=s.organisation), Q()),
+    "staff_import_job": lambda s: _codes(StaffImportJob.objects.filter(organisation=s.organisation), Q(requested_by=s)),
     "grant": lambda s: _codes(AuditorGrant.objects.filter(organisation=s.organisation), Q(auditor=s)),
     "addendum": lambda s: [
         {"code": a.record.code, "addendum": a.code}
