@@ -363,3 +363,21 @@ def test_only_leaders_of_the_setting_remind(cast, login, record):
         assert login(person).post(url).status_code == 403, person
     assert login(cast.head).get(url).status_code == 405
     assert not Notification.objects.exists()
+
+
+def test_the_page_costs_the_same_queries_with_reminders_sent(cast, login, django_capture_on_commit_callbacks):
+    client = login(cast.head)
+
+    def fill_and_remind(start, stop):
+        _fill(cast, django_capture_on_commit_callbacks, start, stop)
+        for decision in SafeguardingDecision.objects.filter(
+            child_reference__in=[f"CP-{i:04d}" for i in range(start, stop)]
+        ):
+            assert client.post(f"/records/decisions/{decision.code}/remind/").status_code == 302
+
+    fill_and_remind(0, 2)
+    few = _queries(client)
+    fill_and_remind(2, 12)
+    html = client.get("/records/safeguarding/").content.decode()
+    assert html.count("Reminded Wed 12 Nov 2025") == 12
+    assert _queries(client) == few
