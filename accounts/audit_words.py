@@ -79,6 +79,7 @@ ACTION_SENTENCES = {
     "record.disagreed": "{actor} recorded a disagreement with {object}",
     "record.flag_notified": "A head or DSL was emailed about a confidentiality flag on {object}",
     "record.decision_notified": "The key person was emailed about a safeguarding decision in {object}",
+    "record.decision_reminded": "{actor} reminded the key person to confirm a safeguarding decision of {object}",
     "record.flag_raised": "{actor} raised a confidentiality flag on {object}",
     "record.flag_resolved": "{actor} resolved a confidentiality flag on {object}",
     "record.pdf_downloaded": "{actor} downloaded the PDF of {object}",

@@ -10,13 +10,14 @@ import zlib
 from datetime import timedelta
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organisation, StaffMember
-from supervision.models import Session, SessionStatus
+from supervision.models import Contract, Notification, Session, SessionStatus
 
 from . import services
-from .models import Action, ActionStatus, Record, RecordStatus, Signature, SignatureCapacity
+from .models import Action, ActionStatus, Record, RecordStatus, SafeguardingDecision, Signature, SignatureCapacity
 from .oversight import auditor_grant_approve, auditor_grant_create
 
 NOTES = {
@@ -148,6 +149,7 @@ def seed_demo(organisation: Organisation, today) -> None:
             record.refresh_from_db()
             _sign_for_demo(record, session.ends_at + timedelta(hours=3))
     _demo_auditor_grant(organisation, today)
+    _point_demo_reminders(organisation)
 
 
 def _demo_auditor_grant(organisation: Organisation, today) -> None:
@@ -163,3 +165,51 @@ def _demo_auditor_grant(organisation: Organisation, today) -> None:
         expires_at=timezone.now() + timedelta(days=90), purpose="Annual safeguarding audit of the primary school",
     )  # fmt: skip
     auditor_grant_approve(actor=head, grant=grant)
+
+
+def _point_demo_reminders(organisation: Organisation) -> None:
+    """The demo's reminders (supervision/demo.py, seeded before these records) lead to the exact item, as
+    the sweep's do (issue 16): the record Tom is to sign, his next session, Amy's agreement to book for, the
+    decision on the DSL's safeguarding page, naming its child reference. Their emails are written after the
+    demo's transaction commits, so they say the same."""
+    demo = Notification.objects.filter(organisation=organisation, object_type="demo")
+    tom = "staff@riverside.example"
+    record = Record.objects.filter(
+        organisation=organisation,
+        status=RecordStatus.AWAITING_SUPERVISEE,
+        session__contract__supervisee__user__email=tom,
+    ).first()
+    if record is not None:
+        demo.filter(object_code="record").update(url=reverse("records:record-detail", kwargs={"code": record.code}))
+    session = (
+        Session.objects.filter(
+            organisation=organisation, status=SessionStatus.SCHEDULED, starts_at__gte=timezone.now(),
+            attendees__user__email=tom,
+        ).order_by("starts_at").first()
+    )  # fmt: skip
+    if session is not None:
+        demo.filter(object_code="agenda").update(
+            url=reverse("supervision:session-detail", kwargs={"code": session.code})
+        )
+    amy = Contract.objects.filter(
+        organisation=organisation, supervisee__user__email="amy.hughes@riverside.example", end_date__isnull=True
+    ).first()
+    if amy is not None:
+        demo.filter(object_code="overdue").update(url=reverse("supervision:session-book") + f"?contract={amy.code}")
+    decision = (
+        SafeguardingDecision.objects.awaiting_confirmation()
+        .filter(organisation=organisation)
+        .select_related("key_person__user", "record__session__setting")
+        .first()
+    )
+    if decision is not None:
+        signed = timezone.localtime(decision.record.locked_at).date()
+        key_person, setting = decision.key_person.full_name, decision.record.session.setting.name
+        demo.filter(object_code="decision").update(
+            url=reverse("records:safeguarding") + f"#decision-{decision.code}",
+            body=(
+                f"{key_person} is the key person for a safeguarding decision about {decision.child_reference} in a "
+                f"supervision record at {setting}, signed on {signed:%a} {signed.day} {signed:%b %Y}. It is not "
+                f"yet confirmed as recorded on the child's file. Please follow it up with {key_person}."
+            ),
+        )

@@ -5,15 +5,25 @@ on a record's narrative. A flag about a record in which they were themselves sup
 to see or resolve: another leader of the setting handles it.
 """
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_event
 from accounts.models import StaffMember
 from supervision.access import leads_settings
+from supervision.models import Notification, NotificationKind
+from supervision.notify import notify
 
-from .models import ConfidentialityFlag, SafeguardingDecision
+from .access import leads_setting
+from .models import ConfidentialityFlag, Record, RecordStatus, SafeguardingDecision
+
+# A head or DSL reminds a key person at most once in this time (a second press says when it went).
+REMIND_AGAIN_AFTER = timedelta(days=1)
 
 
 def _in_led_settings(qs, staff: StaffMember):
@@ -34,6 +44,33 @@ def flags_led_by(staff: StaffMember):
 def decisions_led_by(staff: StaffMember):
     """Safeguarding decisions of the settings the person leads."""
     return _in_led_settings(SafeguardingDecision.objects.all(), staff)
+
+
+def record_url_for(staff: StaffMember, record: Record) -> str:
+    """The record's address for a person who may open it (`get_record_for_user`: its supervisor, or a
+    head or DSL of its setting), else "" (the page then shows the decision without a link). No query:
+    `record.session` is loaded and the person's roles are prefetched."""
+    if record.supervisor_id == staff.id or leads_setting(staff, record.session.setting_id):
+        return reverse("records:record-detail", kwargs={"code": record.code})
+    return ""
+
+
+def reminders_since(decisions, since: datetime) -> dict[str, datetime]:
+    """When each decision's key person was last reminded to confirm it (by the sweep or by a head or DSL)
+    after `since`, by decision code. One query, whatever the number of decisions."""
+    people = {str(d.code): d.key_person_id for d in decisions}
+    if not people:
+        return {}
+    last: dict[str, datetime] = {}
+    rows = Notification.objects.filter(
+        # By recipient first: the ledger's index on (recipient, ...) serves it.
+        recipient_id__in=set(people.values()), kind=NotificationKind.DECISION_UNCONFIRMED, object_type="decision",
+        object_code__in=list(people), created_at__gt=since,
+    ).values_list("object_code", "recipient_id", "created_at")  # fmt: skip
+    for code, recipient_id, created_at in rows:
+        if people.get(code) == recipient_id and (code not in last or created_at > last[code]):
+            last[code] = created_at
+    return last
 
 
 def waiting_since_signed(decisions, today) -> None:
@@ -66,3 +103,73 @@ def flag_resolve(*, actor: StaffMember, flag: ConfidentialityFlag, resolution: s
         request=request,
         details={"flag": str(flag.code), "kind": flag.kind},
     )
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """What pressing "Remind" did: `sent` now, or not, because one went at `at` (within a day)."""
+
+    sent: bool
+    at: datetime
+
+
+def _day(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    return f"{local:%a} {local.day} {local:%b %Y}"
+
+
+@transaction.atomic
+def decision_remind(*, actor: StaffMember, decision: SafeguardingDecision, request=None) -> Reminder:
+    """A head or DSL of the setting asks the key person to confirm a decision is on the child's file: a
+    notification and its email (always emailed, as every safeguarding reminder), at most once a day.
+
+    The decision's row is locked while the ledger is read, so two presses at once send one reminder."""
+    decision = (
+        SafeguardingDecision.objects.select_for_update(of=("self",))
+        .select_related("key_person__user", "record__session__setting")
+        .get(pk=decision.pk)
+    )
+    if not decisions_led_by(actor).filter(pk=decision.pk).exists():
+        raise PermissionDenied("The head or DSL of the setting reminds its key people.")
+    if decision.confirmed_at:
+        raise ValidationError("This decision is already confirmed as on the child's file.")
+    record, key_person = decision.record, decision.key_person
+    if record.status != RecordStatus.SIGNED:
+        raise ValidationError("The key person is told once the record is signed: it is not signed yet.")
+    today = timezone.localdate()
+    if not key_person.user.is_active or (key_person.leaving_date and key_person.leaving_date < today):
+        raise ValidationError(
+            f"{key_person.full_name} can no longer sign in to Supervision: ask another member of staff to put "
+            "the decision on the child's file."
+        )
+    now = timezone.now()
+    last = reminders_since([decision], now - REMIND_AGAIN_AFTER).get(str(decision.code))
+    if last is not None:
+        return Reminder(sent=False, at=last)
+    setting = record.session.setting
+    notify(
+        recipient=key_person,
+        kind=NotificationKind.DECISION_UNCONFIRMED,
+        object_type="decision",
+        object_code=decision.code,
+        # One period per press: the sweep's own reminder (period "1") and its escalation are unaffected.
+        period=f"asked {now:%Y%m%dT%H%M%S%f}",
+        # The title is the email's subject: never the child reference (issue 13).
+        title=f"Please confirm a safeguarding decision is on the child's file ({setting.name})",
+        body=(
+            f"{actor.full_name} asks you to confirm a safeguarding decision. A signed supervision record of "
+            f"{_day(record.session.starts_at)} at {setting.name} names you as the key person for a decision "
+            f"about {decision.child_reference}, and it is not yet confirmed as recorded on the child's file. "
+            "Record it in your child-protection system, then confirm it here with the date and the system's "
+            "reference."
+        ),
+        url=reverse("records:decision-confirm", kwargs={"code": decision.code}),
+    )
+    audit_event(
+        action="record.decision_reminded",
+        actor=actor.user,
+        obj=record,
+        request=request,
+        details={"decision": str(decision.code), "key_person": str(key_person.code)},
+    )
+    return Reminder(sent=True, at=now)

@@ -94,7 +94,7 @@ def send_flag_notice(flag_id: int) -> int:
         "organisation": flag.organisation,
         "raised_by": flag.raised_by,
         "raised_at": flag.raised_at,
-        "link": settings.SITE_URL + reverse("records:safeguarding"),
+        "link": settings.SITE_URL + reverse("records:safeguarding") + f"#flag-{flag.code}",
     }
     return _send_each(
         flag_recipients(flag),

@@ -12,6 +12,7 @@ urlpatterns = [
     path("records/safeguarding/", actions.safeguarding, name="safeguarding"),
     path("records/flags/<uuid:code>/resolve/", actions.flag_resolve, name="flag-resolve"),
     path("records/decisions/<uuid:code>/confirm/", actions.decision_confirm_view, name="decision-confirm"),
+    path("records/decisions/<uuid:code>/remind/", actions.decision_remind, name="decision-remind"),
     path("records/templates/", templates.template_list, name="template-list"),
     path("records/templates/new/", templates.template_add, name="template-add"),
     path("records/templates/defaults/", templates.template_defaults, name="template-defaults"),

@@ -731,7 +731,7 @@ def find_actions_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
                     "Mark it done on your actions page when it is; if it cannot be done in time, "
                     "talk it over at your next session."
                 ),
-                url=reverse("records:action-list"),
+                url=reverse("records:action-list") + f"#action-{action.code}",
             )
         )
     return due
@@ -756,7 +756,7 @@ def find_actions_overdue(today: date, now: datetime, days: SchoolDays) -> list[D
                     f"An action you agreed to at the supervision of {agreed} was due on {_day(action.due_date)} "
                     "and is still open. Mark it done on your actions page if it is, or take it to your next session."
                 ),
-                url=reverse("records:action-list"),
+                url=reverse("records:action-list") + f"#action-{action.code}",
             )
         )
     return due
@@ -835,7 +835,7 @@ def find_decision_escalations(today: date, now: datetime, days: SchoolDays) -> l
                         f"{_day(_local_day(record.locked_at))}. Four days on, it is not confirmed as recorded on "
                         f"the child's file. Please follow it up with {decision.key_person.full_name}."
                     ),
-                    url=reverse("records:safeguarding"),
+                    url=reverse("records:safeguarding") + f"#decision-{decision.code}",
                 )
             )
     return due

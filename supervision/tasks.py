@@ -36,7 +36,9 @@ def send_session_invites(session_id: int, method: str) -> int:
     session no longer scheduled sends nothing: the change that followed queued its own task.
     """
     session = (
-        Session.objects.select_related("organisation", "supervisor__user", "contract__supervisee__user", "group")
+        Session.objects.select_related(
+            "organisation", "supervisor__user", "contract__supervisee__user", "group", "cancelled_by__user"
+        )
         .prefetch_related(Prefetch("attendees", queryset=StaffMember.objects.select_related("user")))
         .filter(id=session_id)
         .first()

@@ -993,3 +993,16 @@ TABLE.update(
         "accounts:staff-import-job-retry": Row("staff_import_job", POST, STAFF_IMPORT_JOB),
     }
 )
+
+
+# --- Issue 16 (wt7): a head or DSL reminds the key person to confirm a safeguarding decision ------------
+# The leaders of the record's setting press "Remind" on the safeguarding page (a decision of a draft record
+# is refused with a message, still a redirect); the leaders of another setting do not find the decision.
+
+DECISION_REMIND = expect(FORBIDDEN, anonymous=LOGIN, head=PRIMARY_ONLY, dsl=PRIMARY_ONLY, outsider=WHOLE_ORGANISATION)
+
+TABLE.update(
+    {
+        "records:decision-remind": Row("decision", POST, DECISION_REMIND),
+    }
+)

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -205,6 +206,10 @@ def safeguarding(request):
         .order_by("record__locked_at", "id")
     )
     follow_up.waiting_since_signed(decisions, today)
+    reminded = follow_up.reminders_since(decisions, timezone.now() - follow_up.REMIND_AGAIN_AFTER)
+    for d in decisions:
+        d.record_url = follow_up.record_url_for(staff, d.record)
+        d.reminded_at = reminded.get(str(d.code))
     context = {
         "open_flags": open_flags,
         "resolved_flags": resolved_flags,
@@ -213,6 +218,35 @@ def safeguarding(request):
         "recent_days": RECENTLY_DONE_DAYS,
     }
     return render(request, "records/safeguarding.html", context)
+
+
+@role_required(Role.HEAD, Role.DSL)
+@require_POST
+def decision_remind(request, code):
+    """Remind the key person to confirm the decision: once a day, whoever presses (a second press says when)."""
+    staff = request.staff
+    decision = get_object_or_404(follow_up.decisions_led_by(staff).select_related("key_person__user"), code=code)
+    name = decision.key_person.full_name
+    try:
+        reminder = follow_up.decision_remind(actor=staff, decision=decision, request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        when = timezone.localtime(reminder.at)
+        said = f"{when:%a} {when.day} {when:%b %Y} at {when:%H:%M}"
+        if reminder.sent:
+            messages.success(
+                request,
+                f"Reminder sent to {name}: a notification and an email asking them to confirm the decision about "
+                f"{decision.child_reference} is on the child's file.",
+            )
+        else:
+            messages.info(
+                request,
+                f"{name} was already reminded about {decision.child_reference} on {said}. "
+                "A reminder goes at most once a day.",
+            )
+    return redirect(reverse("records:safeguarding") + f"#decision-{decision.code}")
 
 
 @role_required(Role.HEAD, Role.DSL)

@@ -5,6 +5,27 @@ document.addEventListener("DOMContentLoaded", () => {
   if (summary) {
     summary.focus();
   }
+  // A suggested free time fills the booking form's date and time (supervision/includes/free_times.html)
+  // and takes the person to the button that books it. Without this, the button's own form reloads the page
+  // with them filled in.
+  document.body.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-fill-date]");
+    const date = document.getElementById("id_date");
+    const time = document.getElementById("id_time");
+    if (!button || !date || !time) {
+      return;
+    }
+    event.preventDefault();
+    date.value = button.dataset.fillDate;
+    time.value = button.dataset.fillTime;
+    document.querySelectorAll("[data-fill-date]").forEach((other) => {
+      other.setAttribute("aria-pressed", other === button ? "true" : "false");
+    });
+    const submit = date.form && date.form.querySelector("[type=submit]");
+    if (submit) {
+      submit.focus();
+    }
+  });
   // Buttons with data-confirm ask before they submit.
   document.body.addEventListener("click", (event) => {
     const button = event.target.closest("[data-confirm]");

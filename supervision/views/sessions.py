@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -123,6 +123,15 @@ def booked_message(session, verb: str) -> str:
     return f"{verb}. Both of you have a calendar invitation by email."
 
 
+def _chosen_time(query) -> dict:
+    """A suggested free time chosen without JavaScript (`?date=...&time=...`, see
+    supervision/includes/free_times.html): filled into the form, never booked until it is submitted."""
+    try:
+        return {"date": date.fromisoformat(query.get("date", "")), "time": time.fromisoformat(query.get("time", ""))}
+    except ValueError:
+        return {}
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def session_book_view(request):
@@ -140,7 +149,8 @@ def session_book_view(request):
     else:
         messages.info(request, "Choose an agreement or a group to book a session for.")
         return redirect("supervision:calendar")
-    form = SessionTimeForm(request.POST or None, initial={"minutes": minutes, "venue": venue})
+    initial = {"minutes": minutes, "venue": venue, **_chosen_time(request.GET)}
+    form = SessionTimeForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             session = services.session_book(

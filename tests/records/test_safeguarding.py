@@ -274,3 +274,110 @@ def test_the_page_costs_the_same_queries_for_few_and_many(cast, login, django_ca
     _fill(cast, django_capture_on_commit_callbacks, 2, 12)
     assert ConfidentialityFlag.objects.count() == 12 and SafeguardingDecision.objects.count() == 12
     assert _queries(client) == few
+
+
+# --- Issue 16: each decision links to its record, and its key person can be reminded --------------------
+
+
+def test_each_decision_links_to_its_record_for_the_leaders_who_may_open_it(cast, login, record):
+    decision = decide(record, cast.supervisee)
+    sign_off(record)
+    link = f'href="/records/{record.code}/"'
+    for person in (cast.head, cast.dsl):
+        client = login(person)
+        main = client.get("/records/safeguarding/").content.decode().split("<main")[1]
+        assert f'id="decision-{decision.code}"' in main and link in main
+        assert client.get(f"/records/{record.code}/").status_code == 200  # the link opens (metadata only)
+    # Someone who may not open the record gets the decision's reference, never its address.
+    record.refresh_from_db()
+    assert follow_up.record_url_for(cast.head, record) == f"/records/{record.code}/"
+    assert follow_up.record_url_for(cast.supervisor2, record) == ""
+    assert follow_up.record_url_for(cast.supervisor, record) == f"/records/{record.code}/"
+
+
+def test_a_leader_reminds_the_key_person_once_a_day(cast, login, record, django_capture_on_commit_callbacks):
+    from supervision.models import Notification, NotificationKind
+
+    decision = decide(record, cast.supervisee)
+    sign_off(record)
+    url = f"/records/decisions/{decision.code}/remind/"
+    client = login(cast.dsl)
+    page = client.get("/records/safeguarding/").content.decode()
+    assert f'action="{url}"' in page and "Reminded " not in page.split("<main")[1]
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"/records/safeguarding/#decision-{decision.code}"
+    (notification,) = Notification.objects.filter(recipient=cast.supervisee, object_code=str(decision.code))
+    assert notification.kind == NotificationKind.DECISION_UNCONFIRMED and notification.read_at is None
+    assert notification.url == f"/records/decisions/{decision.code}/confirm/"
+    assert "CP-0042" in notification.body and "CP-0042" not in notification.title
+    (message,) = mail.outbox
+    assert message.to == [cast.supervisee.user.email] and "CP-0042" not in message.subject
+    assert f"/records/decisions/{decision.code}/confirm/" in message.body
+    event = AuditEvent.objects.get(action="record.decision_reminded")
+    assert event.actor == cast.dsl.user and event.details["decision"] == str(decision.code)
+    shown = client.get(response["Location"]).content.decode()
+    assert "Reminder sent to Sid Supervisee" in shown and "Reminded Wed 12 Nov 2025, 09:00" in shown
+
+    # A second press within the day, by anyone, says when the reminder went and sends nothing.
+    with time_machine.travel("2025-11-12 15:30 +0000", tick=False), django_capture_on_commit_callbacks(execute=True):
+        again = login(cast.head).post(url, follow=True)
+    assert "already reminded about CP-0042 on Wed 12 Nov 2025 at 09:00" in again.content.decode()
+    assert len(mail.outbox) == 1 and Notification.objects.filter(object_code=str(decision.code)).count() == 1
+    assert AuditEvent.objects.filter(action="record.decision_reminded").count() == 1
+    # A day later it may go again.
+    with time_machine.travel("2025-11-13 09:01 +0000", tick=False), django_capture_on_commit_callbacks(execute=True):
+        login(cast.head).post(url)
+    assert len(mail.outbox) == 2 and AuditEvent.objects.filter(action="record.decision_reminded").count() == 2
+
+
+def test_a_reminder_is_refused_for_a_decision_not_yet_signed_or_already_confirmed(cast, login, record):
+    from supervision.models import Notification
+
+    draft = decide(record, cast.supervisee)
+    client = login(cast.dsl)
+    refused = client.post(f"/records/decisions/{draft.code}/remind/", follow=True).content.decode()
+    assert "not signed yet" in refused
+    confirmed = decide(record, cast.supervisee, child="CP-0099")
+    services.decision_confirm(actor=cast.supervisee, decision=confirmed, recorded_on=TODAY, external_reference="")
+    sign_off(record)
+    refused = client.post(f"/records/decisions/{confirmed.code}/remind/", follow=True).content.decode()
+    assert "already confirmed" in refused
+    assert not Notification.objects.exists() and not AuditEvent.objects.filter(action="record.decision_reminded")
+
+
+def test_only_leaders_of_the_setting_remind(cast, login, record):
+    from supervision.models import Notification
+
+    decision = decide(record, cast.supervisee)
+    sign_off(record)
+    url = f"/records/decisions/{decision.code}/remind/"
+    other_head = StaffFactory(
+        organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.HEAD, cast.secondary)]
+    )
+    assert login(other_head).post(url).status_code == 404
+    assert login(cast.outsider).post(url).status_code == 404
+    for person in (cast.supervisor, cast.supervisee, cast.org_admin, cast.auditor):
+        assert login(person).post(url).status_code == 403, person
+    assert login(cast.head).get(url).status_code == 405
+    assert not Notification.objects.exists()
+
+
+def test_the_page_costs_the_same_queries_with_reminders_sent(cast, login, django_capture_on_commit_callbacks):
+    client = login(cast.head)
+
+    def fill_and_remind(start, stop):
+        _fill(cast, django_capture_on_commit_callbacks, start, stop)
+        for decision in SafeguardingDecision.objects.filter(
+            child_reference__in=[f"CP-{i:04d}" for i in range(start, stop)]
+        ):
+            assert client.post(f"/records/decisions/{decision.code}/remind/").status_code == 302
+
+    fill_and_remind(0, 2)
+    few = _queries(client)
+    fill_and_remind(2, 12)
+    html = client.get("/records/safeguarding/").content.decode()
+    assert html.count("Reminded Wed 12 Nov 2025") == 12
+    assert _queries(client) == few

@@ -144,7 +144,10 @@ def test_a_cancellation_is_a_cancel_with_a_higher_sequence(cast, booked, django_
     assert set(sent) == {cast.supervisor.user.email, cast.supervisee.user.email}
     for message, calendar in sent.values():
         assert message.subject == "Supervision cancelled: Thu 6 Nov 2025, 11:00"
-        assert "Off sick" not in message.body  # the reason stays in the product
+        # Issue 16: the email gives the reason to the two people the form says see it ("Both people see
+        # this"); the calendar event, which calendars share with delegates, still does not.
+        assert "Reason: Off sick" in message.body
+        assert "Off sick" not in calendar.to_ical().decode()
         assert calendar["METHOD"] == "CANCEL"
         event = only_event(calendar)
         assert event["UID"] == f"{booked.code}@supervision"

@@ -396,7 +396,7 @@ def test_action_due_tomorrow_reminds_its_owner(action, sweep_at):
     sweep_at(nov(13))
     assert sent(Kind.ACTION_DUE) == [("Sid Supervisee", "2025-11-13")]
     notification = Notification.objects.get(kind=Kind.ACTION_DUE)
-    assert notification.url == "/actions/"
+    assert notification.url == f"/actions/#action-{action.code}"  # the exact action (issue 16)
     assert "EYFS" not in notification.body  # what was agreed stays in the record
 
 
