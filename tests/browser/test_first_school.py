@@ -12,6 +12,7 @@ import pyotp
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import Organisation, Role, Setting, StaffMember
 from supervision.models import Contract, Session, SessionStatus
@@ -119,7 +120,8 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
         admin.get_by_label("School day ends").fill(ends)
         admin.get_by_role("button", name="Add the setting").click()
         admin.wait_for_load_state("load")
-        assert admin.get_by_role("cell", name=name).is_visible()
+        row = admin.get_by_role("row").filter(has_text=name)
+        assert row.get_by_role("cell", name=f"{starts} to {ends}").is_visible()
     assert progress(admin) == "1 of 8 steps done."
     assert step_done(admin, "settings")
 
@@ -156,22 +158,30 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
     admin.get_by_role("button", name="Import 30 rows").click()
     admin.wait_for_load_state("load")
     assert admin.get_by_text("Import finished: 30 added, 0 updated, 0 unchanged.").is_visible()
-    invited = {m.to[0] for m in mail.outbox if m.subject.startswith("You are invited")}
-    assert len(invited) == 30
+    invited = [m.to[0] for m in mail.outbox if m.subject.startswith("You are invited")]
+    assert len(invited) == len(set(invited)) == 30  # one each
     assert progress(admin) == "6 of 8 steps done."
     assert step_done(admin, "staff") and step_done(admin, "supervisors")
+    checklist = admin.locator("#setup-checklist")
+    assert checklist.get_by_text("30 members of staff so far.").is_visible()
+    assert checklist.get_by_text("29 people have a supervisor; 1 without one.").is_visible()  # the head
 
-    # 4. Agreements for everyone with a supervisor: the 29 below the head.
+    # 4. Agreements for everyone with a supervisor: the 29 below the head; all 30 are asked to sign.
+    sent = len(mail.outbox)
     admin.locator('#setup-checklist [data-step="agreements"]').get_by_role("link").click()
     assert admin.locator("#agreements-count").inner_text() == "29"
-    admin.get_by_role("button", name=re.compile(r"^Make 29 agreements and ask \d+ people to sign")).click()
+    admin.get_by_role("button", name="Make 29 agreements and ask 30 people to sign").click()
     admin.get_by_text("Finished").wait_for()
+    assert admin.locator("#run-created").inner_text() == "29"
+    asked = {m.to[0] for m in mail.outbox[sent:] if m.subject == "A supervision agreement to read and sign"}
+    assert {SUPERVISEE, KS1_LEAD} <= asked and HEAD in asked and len(asked) == 30
     assert Contract.objects.filter(organisation=organisation).count() == 29
     assert progress(admin) == "7 of 8 steps done."
     assert not step_done(admin, "first_half_term")
 
     # 5. Amir and Priya accept their invitations and sign their agreement, each in their own browser.
     agreement = Contract.objects.get(supervisee__user__email=SUPERVISEE)
+    browsers = {}
     for email, password in ((SUPERVISEE, "amir-khan-password-1"), (KS1_LEAD, "priya-patel-password-1")):  # Priya last
         person = new_page()
         accept_invitation(person, email, password)
@@ -186,9 +196,10 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
             assert person.get_by_text("Signed. The agreement is now active.").is_visible()
         else:
             assert person.get_by_text("Signed. The agreement becomes active when the other person signs.").is_visible()
-        planner = person
+        browsers[email] = person
     agreement.refresh_from_db()
     assert agreement.is_signed
+    planner = browsers[KS1_LEAD]
 
     # 6. Priya plans the first half term and books it.
     mail.outbox.clear()
@@ -197,6 +208,10 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
     planner.get_by_role("link", name="Plan a half term").click()
     planner.wait_for_load_state("load")
     assert planner.get_by_label("Date for Amir Khan").input_value()
+    # Her nine other supervisees have not signed yet: the page says so rather than booking them.
+    unplaced = planner.locator("section", has=planner.get_by_role("heading", name=re.compile("Could not be placed")))
+    assert unplaced.get_by_role("listitem").count() == 9
+    assert unplaced.get_by_role("listitem").filter(has_text="not signed by both yet").count() == 9
     planner.get_by_role("button", name="Book the ticked sessions").click()
     planner.wait_for_load_state("load")
     # The planner may ask to confirm what it is about to book (another piece of work adds that page).
@@ -204,7 +219,15 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
     if confirm.count():
         confirm.first.click()
         planner.wait_for_load_state("load")
-    assert planner.get_by_text(re.compile(r"1 session booked")).is_visible()
+    assert planner.get_by_text("1 session booked; invitations are on their way.").is_visible()
+    session = Session.objects.get(organisation=organisation)
+    when = timezone.localtime(session.starts_at)
+    label = f"{when:%a} {when.day} {when:%b %Y, %H:%M}"
+    amir_row = planner.get_by_role("row").filter(has=planner.get_by_role("link", name="Amir Khan"))
+    assert amir_row.get_by_role("cell", name=label).is_visible()  # her caseload: next booked
+    # Amir finds it among his next sessions.
+    browsers[SUPERVISEE].get_by_role("link", name="Calendar", exact=True).click()
+    assert browsers[SUPERVISEE].get_by_role("link", name=label).is_visible()
 
     # 7. The checklist is done, so it goes.
     admin.goto("/")
@@ -223,7 +246,6 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
     assert priya.supervisor.user.email == HEAD and priya.has_role(Role.SUPERVISOR)
     assert staff.get(user__email=SUPERVISEE).supervisor == priya
     assert staff.filter(supervisor=priya).count() == 10
-    session = Session.objects.get(organisation=organisation)
     assert session.status == SessionStatus.SCHEDULED
     assert session.contract == agreement
     invited = sorted(address for m in mail.outbox if m.subject.startswith("Supervision booked") for address in m.to)
