@@ -87,6 +87,10 @@ ROLE_NAMES = {
 }
 
 
+# Roles whose holders plan sessions for the people they supervise (supervision/views/planner.py).
+PLANNING_ROLES = {Role.SUPERVISOR, Role.HEAD, Role.DSL}
+
+
 @dataclass
 class ImportRow:
     row: int
@@ -125,6 +129,8 @@ class ImportResult:
     # With a file said to be the whole staff list: current people of the admin's settings not in it.
     missing: list[StaffMember] = field(default_factory=list)
     missing_count: int = 0
+    # Supervisors named in the file who would hold no role that plans sessions: (name, email), by name.
+    supervisors_without_role: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self):
@@ -400,10 +406,15 @@ def parse(
 
     result = ImportResult(rows, [])
     names = {r.data.email: r.data.full_name for r in rows}
+    in_file = {r.data.email: r for r in rows}
+    without_role = {}
     for r in rows:
         if r.supervisor_email:
             known = existing_staff.get(r.supervisor_email)
             r.supervisor_name = known.full_name if known else names.get(r.supervisor_email, "")
+            if r.supervisor_email not in without_role and not _plans_sessions(in_file.get(r.supervisor_email), known):
+                without_role[r.supervisor_email] = r.supervisor_name or r.supervisor_email
+    result.supervisors_without_role = sorted(((name, email) for email, name in without_role.items()))
     if full_list:
         _missing_people(result, set(seen_emails), manageable, allowed_settings)
     for r in rows:
@@ -438,6 +449,15 @@ def parse(
         r.changes = changes
         r.action = "update" if changes else "unchanged"
     return result
+
+
+def _plans_sessions(row: ImportRow | None, known: StaffMember | None) -> bool:
+    """Whether a supervisor will hold a role that opens the half-term planner (supervisor, or head or DSL
+    for their setting) once the file is imported: the roles of their row added to those they hold."""
+    roles = {role for role, _setting in row.data.roles} if row is not None else set()
+    if known is not None:
+        roles |= {a.role for a in known.role_assignments.all()}  # prefetched
+    return bool(roles & PLANNING_ROLES)
 
 
 def _match_known_people(

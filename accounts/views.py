@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, When
 from django.http import FileResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
@@ -466,6 +466,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
+CONTRACTS_TO_SIGN_SHOWN = 10
+
+
 def _my_supervision(staff):
     """What the person has to do or look forward to: next sessions and agreements to sign."""
     from django.utils import timezone
@@ -478,13 +481,18 @@ def _my_supervision(staff):
         .select_related("supervisor__user", "group")
         .order_by("starts_at")[:3]
     )
+    # The person's own agreement first, then their supervisees' by name; one more than is shown, to know
+    # whether to point to the agreements page for the rest (a new supervisor may have dozens waiting).
     to_sign = list(
         Contract.objects.filter(organisation_id=staff.organisation_id, end_date__isnull=True)
         .filter(
             Q(supervisee=staff, supervisee_signed_at__isnull=True)
             | Q(supervisor=staff, supervisor_signed_at__isnull=True)
         )
-        .select_related("supervisee__user", "supervisor__user")[:10]
+        .select_related("supervisee__user", "supervisor__user")
+        .order_by(Case(When(supervisee=staff, then=0), default=1), "supervisee__user__full_name", "pk")[
+            : CONTRACTS_TO_SIGN_SHOWN + 1
+        ]
     )
     from records.models import Action, Record, RecordStatus, Signature
 
@@ -516,7 +524,8 @@ def _my_supervision(staff):
     )
     return {
         "upcoming_sessions": upcoming,
-        "contracts_to_sign": to_sign,
+        "contracts_to_sign": to_sign[:CONTRACTS_TO_SIGN_SHOWN],
+        "more_contracts_to_sign": len(to_sign) > CONTRACTS_TO_SIGN_SHOWN,
         "records_to_sign": waiting,
         "my_actions": actions,
     }

@@ -2,8 +2,10 @@
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Role
+from supervision.services import contract_create
 
 from ..factories import StaffFactory
 
@@ -129,4 +131,28 @@ def test_home_records_to_sign_cost_the_same_queries_however_many(cast, login):
         submitted()
     large, response = _home_queries(client)
     assert len(response.context["records_to_sign"]) == 4
+    assert small == large
+
+
+def test_a_supervisor_with_many_agreements_to_sign_sees_their_own_first_and_a_way_to_the_rest(cast, login):
+    """Found starting a school from nothing (issue 15): a new supervisor had eleven agreements waiting,
+    the home showed ten in no order, and which one was left out changed with the database."""
+    today = timezone.localdate()
+    contract_create(actor=None, supervisee=cast.supervisor, supervisor=cast.head, start_date=today)
+    contract_create(actor=None, supervisee=cast.supervisee, supervisor=cast.supervisor, start_date=today)
+    client = login(cast.supervisor)
+    small, response = _home_queries(client)
+    assert not response.context["more_contracts_to_sign"]
+    assert "the agreements page" not in response.content.decode()
+
+    names = [f"Zed Person {n:02}" for n in range(12)] + ["Abe Early"]
+    for name in names:
+        person = StaffFactory(organisation=cast.organisation, settings=[cast.primary], user__full_name=name)
+        contract_create(actor=None, supervisee=person, supervisor=cast.supervisor, start_date=today)
+    large, response = _home_queries(client)
+    shown = [(c.supervisee.full_name, c.supervisor.full_name) for c in response.context["contracts_to_sign"]]
+    assert shown[0] == ("Sam Supervisor", "Hana Head")  # their own
+    assert [name for name, _ in shown[1:]] == ["Abe Early", "Sid Supervisee", *names[:7]]  # then by name
+    assert response.context["more_contracts_to_sign"]
+    assert 'href="/contracts/">the agreements page</a>' in response.content.decode()
     assert small == large

@@ -477,3 +477,48 @@ def test_a_closed_setting_takes_nobody_new_from_a_file(cast, login):
     assert (3, "setting") in problems(response)
     assert "is closed: reopen it on the settings page first" in response.content.decode()
     assert snapshot() == before
+
+
+def _person(first, email, cast, supervisor="", roles=""):
+    return {
+        "first name": first,
+        "last name": "Imported",
+        "email": email,
+        "job title": "Teacher",
+        "setting": cast.primary.name,
+        "employment type": "permanent",
+        "working days": "",
+        "start date": "2024-09-01",
+        "supervisor email": supervisor,
+        "roles": roles,
+    }
+
+
+def test_the_preview_names_supervisors_who_could_not_plan_their_sessions(cast, login):
+    """A supervisor with no supervisor, head or DSL role signs agreements but is refused the planner: the
+    preview says so before anything is saved (issue 15, found starting a school from nothing)."""
+    rows = [
+        _person("Ann", "ann@import.example", cast, supervisor="lee@import.example"),  # before Lee's row
+        _person("Lee", "lee@import.example", cast),
+        _person("Bo", "bo@import.example", cast, supervisor="auditor@cast.example"),  # here, an auditor only
+        _person("Cy", "cy@import.example", cast, supervisor="supervisor@cast.example"),  # has the role
+        _person("Di", "di@import.example", cast, supervisor="dsl@cast.example"),  # a DSL plans their setting
+        _person("Ed", "ed@import.example", cast, supervisor="kim@import.example"),
+        _person("Kim", "kim@import.example", cast, roles="supervisor"),  # given it in the file
+    ]
+    client = login(cast.org_admin)
+    preview = upload(client, to_csv(rows))
+    assert preview.context["result"].supervisors_without_role == [
+        ("Aud Auditor", "auditor@cast.example"),
+        ("Lee Imported", "lee@import.example"),
+    ]
+    page = preview.content.decode()
+    assert "2 supervisors without the supervisor role" in page
+    assert "Lee Imported, lee@import.example" in page
+    assert not StaffMember.objects.filter(user__email="ann@import.example").exists()  # a warning, not a refusal
+
+    rows[1]["roles"] = "supervisor"
+    del rows[2]
+    preview = upload(client, to_csv(rows))
+    assert preview.context["result"].supervisors_without_role == []
+    assert "without the supervisor role" not in preview.content.decode()
