@@ -16,7 +16,7 @@ most `HOME_LIST` rows (tests/accounts/test_home.py counts them at two sizes).
 """
 
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
@@ -216,54 +216,70 @@ def _decisions_to_confirm(staff: StaffMember, today) -> list[SafeguardingDecisio
 
 @dataclass
 class Overdue:
-    """Who had no session held in the last half term to end, in the settings the head leads."""
+    """In the settings the head leads: who had no session held in the last half term to end (and has had
+    none since), and who has nothing held or booked in the half term running today."""
 
-    half_term: HalfTerm | None
+    half_term: HalfTerm | None  # the last to end
     name: str
     rows: list  # the dashboard's AgreementRow, those not caught up since
     more: int  # not caught up, beyond the rows shown
     caught_up: int  # overdue in that half term, but a session was held since
     list_url: str
+    running: HalfTerm | None = None
+    running_name: str = ""
+    not_booked: list = field(default_factory=list)
+    not_booked_more: int = 0
+    running_url: str = ""
 
 
 def _overdue(staff: StaffMember, today) -> Overdue | None:
     """The dashboard's overdue figure for the head's settings (the same rule and the same rows), for the
-    last half term to end: nine queries whatever the number of agreements."""
+    last half term to end and the one running: ten queries whatever the number of agreements."""
     scope = _scope_settings(staff, Role.HEAD)
     if scope is None:
         return None
-    half_term = (
-        HalfTerm.objects.filter(organisation_id=staff.organisation_id, ends__lt=today)
+    recent = list(
+        HalfTerm.objects.filter(organisation_id=staff.organisation_id, starts__lte=today)
         .select_related("academic_year")
-        .order_by("-ends")
-        .first()
+        .order_by("-starts")[:2]
     )
+    last = next((h for h in recent if h.ends < today), None)
+    running = next((h for h in recent if h.ends >= today), None)
     list_url = reverse("supervision:dashboard-list", kwargs={"figure": "overdue"})
-    if half_term is None:
-        return Overdue(None, "", [], 0, 0, list_url)
+    overdue = Overdue(half_term=last, name="", rows=[], more=0, caught_up=0, list_url=list_url)
+    if last is None and running is None:
+        return overdue
     settings = Setting.objects.filter(organisation_id=staff.organisation_id)
     if scope != "organisation":
         settings = settings.filter(id__in=scope)
     dashboard = Dashboard(
         viewer=staff,
-        half_term=half_term,
+        half_term=running or last,
         settings=list(settings),
         whole_organisation=scope == "organisation",
-        half_terms=[half_term],
+        half_terms=[h for h in (last, running) if h],
         today=today,
     )
-    rows = dashboard.overdue(half_term)
-    # A session held since the half term ended: caught up, so no longer the head's to chase.
-    ended_at = datetime.combine(half_term.ends + timedelta(days=1), time.min, tzinfo=LONDON)
-    still = [r for r in rows if r.last_held is None or r.last_held < ended_at]
-    return Overdue(
-        half_term=half_term,
-        name=half_term_name(half_term),
-        rows=still[:HOME_LIST],
-        more=max(0, len(still) - HOME_LIST),
-        caught_up=len(rows) - len(still),
-        list_url=f"{list_url}?half_term={half_term.code}",
-    )
+    # Works out both half terms in one pass (eight queries) and keeps them for `overdue` below.
+    dashboard.coverage_history()
+    if last is not None:
+        rows = dashboard.overdue(last)
+        # A session held since the half term ended: caught up, so no longer the head's to chase.
+        ended_at = datetime.combine(last.ends + timedelta(days=1), time.min, tzinfo=LONDON)
+        still = [r for r in rows if r.last_held is None or r.last_held < ended_at]
+        overdue.name = half_term_name(last)
+        overdue.rows = still[:HOME_LIST]
+        overdue.more = max(0, len(still) - HOME_LIST)
+        overdue.caught_up = len(rows) - len(still)
+        overdue.list_url = f"{list_url}?half_term={last.code}"
+    if running is not None:
+        rows = dashboard.overdue(running)
+        overdue.running = running
+        overdue.running_name = half_term_name(running)
+        overdue.not_booked = rows[:HOME_LIST]
+        overdue.not_booked_more = max(0, len(rows) - HOME_LIST)
+        overdue.running_url = f"{list_url}?half_term={running.code}"
+    return overdue
 
 
 # --- A head's or DSL's escalations --------------------------------------------------------------------

@@ -248,8 +248,16 @@ def test_a_head_home_names_who_is_overdue(cast, login, autumn2):
     for person in late:
         contract = Contract.objects.get(supervisee=person)
         assert f'<a href="/contracts/{contract.code}/">{person.user.full_name}</a>' in section
-    assert caught_up[0].user.full_name not in section
     assert "1 other had a session since." in section
+    # The half term running today: who has nothing held or booked in it yet.
+    running = section[section.index("Autumn 2 2025/26, until Fri 19 Dec 2025") :]
+    assert "Nothing held or booked yet for:" in running
+    for person in late:
+        assert person.user.full_name in running
+    assert caught_up[0].user.full_name not in section
+    assert [r.contract.supervisee for r in response.context["overdue"].not_booked] == sorted(
+        late, key=lambda p: p.user.full_name
+    )
     # Another school's people are not the head's.
     assert elsewhere.user.full_name not in section
 
@@ -268,6 +276,8 @@ def test_a_head_home_costs_the_same_queries_however_many_are_overdue(cast, login
     large, response = _home_queries(client)
     assert len(response.context["overdue"].rows) == 10
     assert response.context["overdue"].more == 4
+    assert len(response.context["overdue"].not_booked) == 10
+    assert response.context["overdue"].not_booked_more == 4
     assert small == large
 
 
