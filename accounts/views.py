@@ -1,27 +1,20 @@
-"""Signing in, each person's home and the organisation admin's staff pages.
-
-The home reads across apps (supervision and records: sessions, agreements, records, the setup checklist).
-"""
-
-from contextlib import suppress
+"""Signing in and the organisation admin's staff pages. Each person's home reads across apps, so it lives in
+records (`records/views/home.py`)."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, When
+from django.db.models import Prefetch, Q
 from django.http import FileResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from supervision.setup import setup_checklist
-
 from . import import_jobs, staff_import
-from .access import admin_settings, get_staff_for_admin, org_admin_required, staff_required
+from .access import admin_settings, get_staff_for_admin, org_admin_required
 from .audit import audit_event
-from .audit_words import event_sentence
 from .email_change import email_change_message, email_change_request, open_change
 from .forms import (
     LeaverForm,
@@ -48,7 +41,6 @@ from .services import (
     staff_set_roles,
     staff_update,
 )
-from .views_audit import visible_events
 from .views_security import start_second_step
 
 
@@ -123,61 +115,6 @@ class InvitationView(PasswordResetConfirmView):
         audit_event(action="auth.invitation_accepted", actor=form.user, request=self.request)
         messages.success(self.request, "Your password is set. Sign in with your email address and new password.")
         return response
-
-
-@staff_required
-@require_GET
-def home(request):
-    staff = request.staff
-    context = {"me": staff}
-    if staff.supervisor_id:
-        context["my_supervisor"] = StaffMember.objects.select_related("user").get(pk=staff.supervisor_id)
-    context["my_settings"] = list(staff.settings.all())
-    context["my_days"] = staff.working_days_display if staff.working_days.exists() else ""
-    context.update(_my_supervision(staff))
-    context["email_change"] = open_change(staff)
-    if staff.has_role(Role.SUPERVISOR):
-        context["supervisees"] = list(
-            staff.supervisees.current()
-            .select_related("user")
-            .prefetch_related("settings", "working_days")
-            .order_by("user__full_name")
-        )
-    if staff.role_scope(Role.ORG_ADMIN) == "organisation":
-        # Until every step is done; two queries whatever the size of the organisation.
-        checklist = setup_checklist(staff.organisation)
-        context["setup"] = None if checklist.complete else checklist
-    if staff.has_role(Role.ORG_ADMIN):
-        manageable = StaffMember.objects.manageable_by(staff)
-        context["admin_counts"] = manageable.aggregate(
-            current=Count("id", filter=Q(leaving_date__isnull=True) | Q(leaving_date__gte=_today())),
-            leavers=Count("id", filter=Q(leaving_date__lt=_today())),
-            without_supervisor=Count(
-                "id", filter=Q(supervisor__isnull=True) & (Q(leaving_date__isnull=True) | Q(leaving_date__gte=_today()))
-            ),
-        )
-    if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
-        # An auditor sees only what a live grant covers, and nothing without one.
-        with suppress(PermissionDenied):
-            context["recent_events"] = [
-                (e, event_sentence(e)) for e in visible_events(staff).select_related("actor")[:8]
-            ]
-    if staff.has_role(Role.HEAD, Role.DSL):
-        scopes = [staff.role_scope(Role.HEAD), staff.role_scope(Role.DSL)]
-        settings_qs = staff.organisation.settings.all()
-        if "organisation" not in scopes:
-            ids = {i for s in scopes if s for i in s}
-            settings_qs = settings_qs.filter(id__in=ids)
-        context["led_settings"] = list(
-            settings_qs.annotate(
-                people=Count(
-                    "staff",
-                    filter=Q(staff__leaving_date__isnull=True) | Q(staff__leaving_date__gte=_today()),
-                    distinct=True,
-                )
-            )
-        )
-    return render(request, "accounts/home.html", context)
 
 
 def _today():
@@ -464,71 +401,6 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         audit_event(action="auth.password_changed", actor=self.request.user, request=self.request)
         messages.success(self.request, "Your password is changed.")
         return response
-
-
-CONTRACTS_TO_SIGN_SHOWN = 10
-
-
-def _my_supervision(staff):
-    """What the person has to do or look forward to: next sessions and agreements to sign."""
-    from django.utils import timezone
-
-    from supervision.models import Contract, Session, SessionStatus, attended_session_ids
-
-    upcoming = list(
-        Session.objects.filter(organisation_id=staff.organisation_id, attendees=staff)
-        .filter(status=SessionStatus.SCHEDULED, ends_at__gte=timezone.now())
-        .select_related("supervisor__user", "group")
-        .order_by("starts_at")[:3]
-    )
-    # The person's own agreement first, then their supervisees' by name; one more than is shown, to know
-    # whether to point to the agreements page for the rest (a new supervisor may have dozens waiting).
-    to_sign = list(
-        Contract.objects.filter(organisation_id=staff.organisation_id, end_date__isnull=True)
-        .filter(
-            Q(supervisee=staff, supervisee_signed_at__isnull=True)
-            | Q(supervisor=staff, supervisor_signed_at__isnull=True)
-        )
-        .select_related("supervisee__user", "supervisor__user")
-        .order_by(Case(When(supervisee=staff, then=0), default=1), "supervisee__user__full_name", "pk")[
-            : CONTRACTS_TO_SIGN_SHOWN + 1
-        ]
-    )
-    from records.models import Action, Record, RecordStatus, Signature
-
-    # A UNION of two index scans in the person's organisation: records of the sessions the attendees'
-    # index lists for them, awaiting them with no standing signature of theirs (one probe of the
-    # standing-signature index a record), and records awaiting their signature as supervisor. A negated
-    # join on signatures tests each condition against any signature (three NOT IN subqueries), hiding a
-    # record from a group participant whose own signature was voided while another's stands.
-    signed = Signature.objects.filter(
-        record_id=OuterRef("pk"), signer_id=staff.id, voided_at__isnull=True, addendum__isnull=True
-    )
-    as_participant = Record.objects.filter(
-        session_id__in=attended_session_ids(staff), status=RecordStatus.AWAITING_SUPERVISEE
-    ).filter(~Exists(signed))
-    as_supervisor = Record.objects.filter(supervisor_id=staff.id, status=RecordStatus.AWAITING_SUPERVISOR)
-    waiting = list(
-        Record.objects.filter(
-            organisation_id=staff.organisation_id,
-            pk__in=as_participant.order_by().values("pk").union(as_supervisor.order_by().values("pk")),
-        )
-        .select_related("session")
-        .order_by("session__starts_at")[:10]
-    )
-    today = timezone.localdate()
-    actions = (
-        Action.objects.open()
-        .filter(owner=staff)
-        .aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_date__lt=today)))
-    )
-    return {
-        "upcoming_sessions": upcoming,
-        "contracts_to_sign": to_sign[:CONTRACTS_TO_SIGN_SHOWN],
-        "more_contracts_to_sign": len(to_sign) > CONTRACTS_TO_SIGN_SHOWN,
-        "records_to_sign": waiting,
-        "my_actions": actions,
-    }
 
 
 @org_admin_required

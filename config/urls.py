@@ -1,11 +1,11 @@
 from django.urls import include, path
 
-from accounts import views as account_views
+from records.views import home
 
 from . import views
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", home.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("supervision.urls")),

@@ -123,3 +123,17 @@ def test_the_demo_admin_is_not_shown_the_setup_checklist(demo, client, settings)
     response = client.get("/")
     assert response.status_code == 200
     assert b'id="setup-checklist"' not in response.content
+
+
+def test_the_demo_auditor_home_shows_a_live_grant(demo, client, settings):
+    # Approved by a second person through the services, so the auditor's journey can be tried at once.
+    client.post("/accounts/login/", {"username": "auditor@riverside.example", "password": settings.DEMO_PASSWORD})
+    response = client.get("/")
+    [grant] = response.context["grants"].live
+    assert grant.approved_by.user.email == "head@riverside.example"
+    assert grant.granted_by.user.email == "admin@riverside.example"
+    page = response.content.decode()
+    section = page[page.index('id="grants"') :]
+    assert "Annual safeguarding audit of the primary school" in section
+    assert "Riverside Primary School · sessions from" in section
+    assert "open until" in section

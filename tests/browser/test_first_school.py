@@ -196,7 +196,8 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
         person = new_page()
         accept_invitation(person, email, password)
         assert person.get_by_role("heading", name=re.compile("Welcome")).count() <= 1
-        waiting = person.get_by_role("link", name="the supervision agreement of Amir Khan with Priya Patel")
+        other = "Priya Patel" if email == SUPERVISEE else "Amir Khan"
+        waiting = person.get_by_role("link", name=f"Your supervision agreement with {other} – sign now")
         if email == KS1_LEAD:  # her own first, then her ten supervisees' by name: one more than shown
             assert person.get_by_role("link", name="the agreements page").is_visible()
         waiting.click()

@@ -1,0 +1,352 @@
+"""Each person's home (`/`): what needs them first, then what exists for them.
+
+Reads across apps (accounts' people and roles, supervision's agreements, sessions and compliance figures,
+records' records, decisions, flags and auditor grants), so it lives in records, the app that may import
+the others. What needs the person, by what they do:
+
+- everyone: records and agreements waiting for their signature, named ("Your supervision with Amy
+  Hughes"), their open actions;
+- a key person: the safeguarding decisions they must confirm on a child's file;
+- a head: the names of the people of their settings whose supervision is overdue;
+- a head or DSL: escalations (open confidentiality flags, decisions not yet on the child's file);
+- an auditor: their live grants (which settings, which dates, until when) and those awaiting approval.
+
+Cost: a fixed number of queries whatever the number of people, records or grants; each list reads at
+most `HOME_LIST` rows (tests/accounts/test_home.py counts them at two sizes).
+"""
+
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Count, Exists, OuterRef, Q, When
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.access import staff_required
+from accounts.audit_words import event_sentence
+from accounts.email_change import open_change
+from accounts.models import Role, Setting, StaffMember
+from accounts.views_audit import visible_events
+from supervision.dashboard import Dashboard, half_term_name
+from supervision.models import Contract, HalfTerm, Session, SessionStatus, _scope_settings, attended_session_ids
+from supervision.setup import setup_checklist
+from supervision.slots import LONDON
+
+from .. import follow_up
+from ..access import live_grants_for
+from ..models import Action, AuditorGrant, ConfidentialityFlag, Record, RecordStatus, SafeguardingDecision, Signature
+
+# Each list on the home shows at most this many rows; the page behind it has them all.
+HOME_LIST = 10
+
+
+@staff_required
+@require_GET
+def home(request):
+    staff = request.staff
+    today = timezone.localdate()
+    context = {"me": staff, "today": today}
+    context.update(_my_supervision(staff))
+    context["email_change"] = open_change(staff)
+    context["decisions_to_confirm"] = _decisions_to_confirm(staff, today)
+    if staff.has_role(Role.HEAD):
+        context["overdue"] = _overdue(staff, today)
+    if staff.has_role(Role.HEAD, Role.DSL):
+        context["escalations"] = _escalations(staff, today)
+    if staff.has_role(Role.AUDITOR):
+        context["grants"] = _grants(staff)
+    if staff.has_role(Role.SUPERVISOR):
+        context["supervisees"] = list(
+            staff.supervisees.current()
+            .select_related("user")
+            .prefetch_related("settings", "working_days")
+            .order_by("user__full_name")
+        )
+    if staff.role_scope(Role.ORG_ADMIN) == "organisation":
+        # Until every step is done; two queries whatever the size of the organisation.
+        checklist = setup_checklist(staff.organisation)
+        context["setup"] = None if checklist.complete else checklist
+    if staff.has_role(Role.ORG_ADMIN):
+        current = Q(leaving_date__isnull=True) | Q(leaving_date__gte=today)
+        context["admin_counts"] = StaffMember.objects.manageable_by(staff).aggregate(
+            current=Count("id", filter=current),
+            leavers=Count("id", filter=Q(leaving_date__lt=today)),
+            without_supervisor=Count("id", filter=Q(supervisor__isnull=True) & current),
+        )
+    if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
+        # An auditor sees only what a live grant covers, and nothing without one.
+        with suppress(PermissionDenied):
+            context["recent_events"] = [
+                (e, event_sentence(e)) for e in visible_events(staff).select_related("actor")[:8]
+            ]
+    if staff.has_role(Role.HEAD, Role.DSL):
+        scope = _scope_settings(staff, Role.HEAD, Role.DSL)
+        settings_qs = staff.organisation.settings.all()
+        if scope != "organisation":
+            settings_qs = settings_qs.filter(id__in=scope)
+        context["led_settings"] = list(
+            settings_qs.annotate(
+                people=Count(
+                    "staff",
+                    filter=Q(staff__leaving_date__isnull=True) | Q(staff__leaving_date__gte=today),
+                    distinct=True,
+                )
+            )
+        )
+    return render(request, "accounts/home.html", context)
+
+
+# --- What the person signs, attends and owes ----------------------------------------------------------
+
+
+@dataclass
+class ToSign:
+    """A record waiting for the person's signature, named by the other person in it."""
+
+    record: Record
+    title: str  # "Your supervision with Amy Hughes" or "Group supervision: Reading team"
+    url: str
+
+
+def _my_supervision(staff: StaffMember) -> dict:
+    """Next sessions, agreements and records to sign, open actions, and whether the person is supervised:
+    a current agreement as supervisee, or a supervisor named by the organisation admin."""
+    now = timezone.now()
+    agreement = (
+        Contract.objects.current()
+        .filter(organisation_id=staff.organisation_id, supervisee=staff)
+        .select_related("supervisor__user")
+        .order_by("-start_date")
+        .first()
+    )
+    my_supervisor = None
+    if staff.supervisor_id:
+        my_supervisor = StaffMember.objects.select_related("user").get(pk=staff.supervisor_id)
+    upcoming = list(
+        Session.objects.filter(organisation_id=staff.organisation_id, attendees=staff)
+        .filter(status=SessionStatus.SCHEDULED, ends_at__gte=now)
+        .select_related("supervisor__user", "group")
+        .order_by("starts_at")[:3]
+    )
+    contracts_to_sign = list(
+        Contract.objects.filter(organisation_id=staff.organisation_id, end_date__isnull=True)
+        .filter(
+            Q(supervisee=staff, supervisee_signed_at__isnull=True)
+            | Q(supervisor=staff, supervisor_signed_at__isnull=True)
+        )
+        .select_related("supervisee__user", "supervisor__user")
+        # The person's own agreement first, then their supervisees' by name; one more than is shown, to
+        # know whether to point to the agreements page for the rest (a new supervisor may have dozens).
+        .order_by(Case(When(supervisee=staff, then=0), default=1), "supervisee__user__full_name", "pk")[: HOME_LIST + 1]
+    )
+    # A UNION of two index scans in the person's organisation: records of the sessions the attendees'
+    # index lists for them, awaiting them with no standing signature of theirs (one probe of the
+    # standing-signature index a record), and records awaiting their signature as supervisor. A negated
+    # join on signatures tests each condition against any signature (three NOT IN subqueries), hiding a
+    # record from a group participant whose own signature was voided while another's stands.
+    signed = Signature.objects.filter(
+        record_id=OuterRef("pk"), signer_id=staff.id, voided_at__isnull=True, addendum__isnull=True
+    )
+    as_participant = Record.objects.filter(
+        session_id__in=attended_session_ids(staff), status=RecordStatus.AWAITING_SUPERVISEE
+    ).filter(~Exists(signed))
+    as_supervisor = Record.objects.filter(supervisor_id=staff.id, status=RecordStatus.AWAITING_SUPERVISOR)
+    waiting = list(
+        Record.objects.filter(
+            organisation_id=staff.organisation_id,
+            pk__in=as_participant.order_by().values("pk").union(as_supervisor.order_by().values("pk")),
+        )
+        .select_related("session__group", "session__contract__supervisee__user", "supervisor__user")
+        .only(
+            "code",
+            "supervisor_id",
+            "supervisor__user__full_name",
+            "session__starts_at",
+            "session__group__name",
+            "session__contract__supervisee__user__full_name",
+        )
+        .order_by("session__starts_at")[:HOME_LIST]
+    )
+    actions = (
+        Action.objects.open()
+        .filter(owner=staff)
+        .aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_date__lt=timezone.localdate())))
+    )
+    return {
+        "supervised": agreement is not None or my_supervisor is not None,
+        "my_agreement": agreement,
+        "my_supervisor": my_supervisor,
+        "my_settings": list(staff.settings.all()),
+        "my_days": staff.working_days_display if staff.working_days.exists() else "",
+        "upcoming_sessions": upcoming,
+        "contracts_to_sign": contracts_to_sign[:HOME_LIST],
+        "more_contracts_to_sign": len(contracts_to_sign) > HOME_LIST,
+        "records_to_sign": waiting,
+        "to_sign": [_to_sign(staff, r) for r in waiting],
+        "my_actions": actions,
+    }
+
+
+def _to_sign(staff: StaffMember, record: Record) -> ToSign:
+    session = record.session
+    if session.group_id:
+        title = f"Group supervision: {session.group.name}"
+    elif record.supervisor_id == staff.id and session.contract_id:
+        title = f"Your supervision with {session.contract.supervisee.user.full_name}"
+    else:
+        title = f"Your supervision with {record.supervisor.user.full_name}"
+    return ToSign(record=record, title=title, url=reverse("records:record-detail", kwargs={"code": record.code}))
+
+
+def _decisions_to_confirm(staff: StaffMember, today) -> list[SafeguardingDecision]:
+    """The key person's decisions of signed records, not yet confirmed on the child's file; oldest first."""
+    decisions = list(
+        SafeguardingDecision.objects.awaiting_confirmation()
+        .filter(organisation_id=staff.organisation_id, key_person=staff)
+        .select_related("record__supervisor__user", "record__session")
+        .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
+        .order_by("record__locked_at", "id")[:HOME_LIST]
+    )
+    follow_up.waiting_since_signed(decisions, today)
+    return decisions
+
+
+# --- A head's overdue names ---------------------------------------------------------------------------
+
+
+@dataclass
+class Overdue:
+    """In the settings the head leads: who had no session held in the last half term to end (and has had
+    none since), and who has nothing held or booked in the half term running today."""
+
+    half_term: HalfTerm | None  # the last to end
+    name: str
+    rows: list  # the dashboard's AgreementRow, those not caught up since
+    more: int  # not caught up, beyond the rows shown
+    caught_up: int  # overdue in that half term, but a session was held since
+    list_url: str
+    running: HalfTerm | None = None
+    running_name: str = ""
+    not_booked: list = field(default_factory=list)
+    not_booked_more: int = 0
+    running_url: str = ""
+
+
+def _overdue(staff: StaffMember, today) -> Overdue | None:
+    """The dashboard's overdue figure for the head's settings (the same rule and the same rows), for the
+    last half term to end and the one running: ten queries whatever the number of agreements."""
+    scope = _scope_settings(staff, Role.HEAD)
+    if scope is None:
+        return None
+    recent = list(
+        HalfTerm.objects.filter(organisation_id=staff.organisation_id, starts__lte=today)
+        .select_related("academic_year")
+        .order_by("-starts")[:2]
+    )
+    last = next((h for h in recent if h.ends < today), None)
+    running = next((h for h in recent if h.ends >= today), None)
+    list_url = reverse("supervision:dashboard-list", kwargs={"figure": "overdue"})
+    overdue = Overdue(half_term=last, name="", rows=[], more=0, caught_up=0, list_url=list_url)
+    if last is None and running is None:
+        return overdue
+    settings = Setting.objects.filter(organisation_id=staff.organisation_id)
+    if scope != "organisation":
+        settings = settings.filter(id__in=scope)
+    dashboard = Dashboard(
+        viewer=staff,
+        half_term=running or last,
+        settings=list(settings),
+        whole_organisation=scope == "organisation",
+        half_terms=[h for h in (last, running) if h],
+        today=today,
+    )
+    # Works out both half terms in one pass (eight queries) and keeps them for `overdue` below.
+    dashboard.coverage_history()
+    if last is not None:
+        rows = dashboard.overdue(last)
+        # A session held since the half term ended: caught up, so no longer the head's to chase.
+        ended_at = datetime.combine(last.ends + timedelta(days=1), time.min, tzinfo=LONDON)
+        still = [r for r in rows if r.last_held is None or r.last_held < ended_at]
+        overdue.name = half_term_name(last)
+        overdue.rows = still[:HOME_LIST]
+        overdue.more = max(0, len(still) - HOME_LIST)
+        overdue.caught_up = len(rows) - len(still)
+        overdue.list_url = f"{list_url}?half_term={last.code}"
+    if running is not None:
+        rows = dashboard.overdue(running)
+        overdue.running = running
+        overdue.running_name = half_term_name(running)
+        overdue.not_booked = rows[:HOME_LIST]
+        overdue.not_booked_more = max(0, len(rows) - HOME_LIST)
+        overdue.running_url = f"{list_url}?half_term={running.code}"
+    return overdue
+
+
+# --- A head's or DSL's escalations --------------------------------------------------------------------
+
+
+@dataclass
+class Escalations:
+    flags: list[ConfidentialityFlag]
+    decisions: list[SafeguardingDecision]
+
+    def __bool__(self):
+        return bool(self.flags or self.decisions)
+
+
+def _escalations(staff: StaffMember, today) -> Escalations:
+    """Open confidentiality flags and decisions not yet on the child's file, in the settings the person
+    leads (as the safeguarding follow-up page shows them): kind, setting and dates, never the wording."""
+    flags = list(
+        follow_up.flags_led_by(staff)
+        .filter(resolved_at__isnull=True)
+        .select_related("record__session__setting")
+        .only("code", "kind", "raised_at", "record__session__setting__name")
+        .order_by("raised_at", "id")[:HOME_LIST]
+    )
+    decisions = list(
+        follow_up.decisions_led_by(staff)
+        .awaiting_confirmation()
+        .select_related("key_person__user", "record__session__setting")
+        .only(
+            "code",
+            "child_reference",
+            "key_person__user__full_name",
+            "record__locked_at",
+            "record__session__setting__name",
+        )
+        .order_by("record__locked_at", "id")[:HOME_LIST]
+    )
+    follow_up.waiting_since_signed(decisions, today)
+    return Escalations(flags=flags, decisions=decisions)
+
+
+# --- An auditor's grants ------------------------------------------------------------------------------
+
+
+@dataclass
+class Grants:
+    live: list[AuditorGrant]
+    pending: list[AuditorGrant]
+
+
+def _grants(staff: StaffMember) -> Grants:
+    """The auditor's live grants (what opens records now) and those waiting for a second person's approval.
+    Four queries: the grants of each kind, and their settings."""
+    live = list(live_grants_for(staff).prefetch_related("settings").order_by("expires_at")[:HOME_LIST])
+    pending = list(
+        AuditorGrant.objects.filter(
+            organisation_id=staff.organisation_id,
+            auditor=staff,
+            approved_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .prefetch_related("settings")
+        .order_by("expires_at")[:HOME_LIST]
+    )
+    return Grants(live=live, pending=pending)
