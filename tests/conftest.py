@@ -9,6 +9,7 @@ as before: its data must be committed for other processes to see it.
 """
 
 import copy
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -52,6 +53,39 @@ def _flush_past_the_audit_triggers():
 
 
 _flush_past_the_audit_triggers()
+
+
+# bin/test sets it on PostgreSQL: a database migrated once, which each run's database is copied from.
+TEMPLATE_DATABASE = os.environ.get("TEST_DATABASE_TEMPLATE", "")
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request) -> bool:
+    """A database copied from the template is kept as made (migrate then finds nothing to do) and
+    dropped at the end by `django_db_modify_db_settings` below."""
+    return bool(TEMPLATE_DATABASE) or request.config.getvalue("reuse_db")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, django_db_blocker):
+    """With a template (bin/test on PostgreSQL), this run's test database (one per xdist worker) is a
+    fresh copy of it, made before pytest-django sets the database up; it is dropped when the run ends."""
+    from django.db import connection
+
+    if not TEMPLATE_DATABASE or connection.vendor != "postgresql":
+        yield
+        return
+    name = connection.creation._get_test_db_name()
+    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"')
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        connections.close_all()
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)
