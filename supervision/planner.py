@@ -30,7 +30,7 @@ from accounts.models import Frequency, Organisation, Setting, StaffMember, Weekd
 
 from . import services
 from .models import BUSY_STATUSES, Contract, HalfTerm, Session, SessionKind
-from .rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
+from .rules import effective_frequency, frequency_wording, sessions_needed, supervisable_window, why_not_due
 from .school_calendar import school_days, school_weeks
 from .slots import LONDON, Availability
 
@@ -196,6 +196,12 @@ def _not_due_reason(contract: Contract, half_term: HalfTerm) -> str | None:
     if _window(contract, half_term) is None:
         return "no days of this half term fall inside the agreement"
     return None
+
+
+def frequency_words(contract: Contract, half_term: HalfTerm) -> str:
+    """The frequency the plan works to for the agreement, in the words the caseload and agreements use
+    ("Monthly while new to post (agreement: half-termly)"): the one in force when the half term starts."""
+    return frequency_wording(contract, half_term.starts, _overrides_of(contract))
 
 
 def _days_display(availability: Availability, person: StaffMember) -> str:
@@ -537,16 +543,26 @@ def _over_frequency(room: dict[int, _Room], contract: Contract) -> list[str]:
     return [f"{contract.supervisee.full_name} needs no more sessions this half term than the rows above"]
 
 
-@transaction.atomic
-def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: HalfTerm, rows) -> list[Session]:
-    """Book every row (each with `contract`, `starts_at`, `ends_at`) or none of them.
+@dataclass
+class PlanCheck:
+    """What booking the rows would do, for the page that asks before booking."""
 
-    Each row is checked against a fresh view of everyone's time and against the rows before it, and
-    each agreement is re-planned against the sessions booked now: one whose half term is already met
-    (by another planner's confirmation, say) is not booked again.
-    Raises ValidationError keyed by row index ("0", "1"...) with that row's problems.
-    """
-    rows = list(rows)
+    sessions: int
+    invitations: int
+    # Each supervisor with the number of sessions booked into their diary, by name.
+    supervisors: list[tuple[StaffMember, int]]
+
+
+def _invitations(contract: Contract, starts_at: datetime) -> int:
+    """The emails booking one row sends, as `tasks.send_session_invites` sends them: one to each active
+    person, none for a time already begun (`services.session_book` sends nothing for the past)."""
+    if starts_at <= timezone.now():
+        return 0
+    return sum(1 for person in (contract.supervisor, contract.supervisee) if person.user.is_active)
+
+
+def _checked_rows(*, organisation: Organisation, half_term: HalfTerm, rows: list, lock: bool) -> dict[int, Contract]:
+    """The rows' agreements by id, once every row passes; else ValidationError keyed by row index."""
     if not rows:
         raise ValidationError("Choose at least one session to book.")
     contract_ids = [row.contract.pk for row in rows]
@@ -557,11 +573,13 @@ def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: H
         .prefetch_related("overrides", "supervisee__settings", "supervisor__settings")
     }
     person_ids = sorted({pid for c in contracts.values() for pid in (c.supervisee_id, c.supervisor_id)})
-    # Lock the people involved so two planners confirming at once cannot both take the same time, nor
-    # both book the same agreement: every session of an agreement has its two people, so the sessions
-    # read below (after the lock) include whatever a confirmation that went first has just booked.
-    people = list(StaffMember.objects.select_for_update().filter(pk__in=person_ids).select_related("user"))
-    availability = Availability(organisation, people, half_term.starts, half_term.ends)
+    people = StaffMember.objects.filter(pk__in=person_ids).select_related("user")
+    if lock:
+        # Lock the people involved so two planners confirming at once cannot both take the same time, nor
+        # both book the same agreement: every session of an agreement has its two people, so the sessions
+        # read below (after the lock) include whatever a confirmation that went first has just booked.
+        people = people.select_for_update()
+    availability = Availability(organisation, list(people), half_term.starts, half_term.ends)
     room = _room_left(availability, half_term, list(contracts.values()))
     errors = {}
     for index, row in enumerate(rows):
@@ -575,6 +593,39 @@ def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: H
             availability.book([contract.supervisor_id, contract.supervisee_id], row.starts_at, ends_at)
     if errors:
         raise ValidationError(errors)
+    return contracts
+
+
+def check_plan(*, organisation: Organisation, half_term: HalfTerm, rows) -> PlanCheck:
+    """What `confirm_plan` would book and send for these rows, with the same checks and the same
+    ValidationError; nothing is written or locked (the confirmation checks again under its lock)."""
+    rows = list(rows)
+    contracts = _checked_rows(organisation=organisation, half_term=half_term, rows=rows, lock=False)
+    per_supervisor: Counter = Counter()
+    supervisors = {}
+    invitations = 0
+    for row in rows:
+        contract = contracts[row.contract.pk]
+        per_supervisor[contract.supervisor_id] += 1
+        supervisors[contract.supervisor_id] = contract.supervisor
+        invitations += _invitations(contract, row.starts_at)
+    ordered = sorted(supervisors.values(), key=lambda s: (s.full_name, s.id))
+    return PlanCheck(
+        sessions=len(rows), invitations=invitations, supervisors=[(s, per_supervisor[s.id]) for s in ordered]
+    )
+
+
+@transaction.atomic
+def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: HalfTerm, rows) -> list[Session]:
+    """Book every row (each with `contract`, `starts_at`, `ends_at`) or none of them.
+
+    Each row is checked against a fresh view of everyone's time and against the rows before it, and
+    each agreement is re-planned against the sessions booked now: one whose half term is already met
+    (by another planner's confirmation, say) is not booked again.
+    Raises ValidationError keyed by row index ("0", "1"...) with that row's problems.
+    """
+    rows = list(rows)
+    contracts = _checked_rows(organisation=organisation, half_term=half_term, rows=rows, lock=True)
     sessions = [
         services.session_book(
             actor=actor,

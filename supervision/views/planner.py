@@ -1,4 +1,5 @@
-"""The half-term planner page: choose a half term (and, for heads, a setting), adjust, confirm."""
+"""The half-term planner page: choose a half term and whose agreements (one's own supervisees first; a
+setting or the organisation for heads, DSLs and admins), adjust, check, then book."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -6,8 +7,11 @@ from datetime import datetime, timedelta
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import staff_required
@@ -16,11 +20,12 @@ from accounts.validators import TextForm
 
 from ..access import OVERSIGHT_ROLES, require
 from ..models import Contract, HalfTerm, _scope_settings
-from ..planner import confirm_plan, plan_half_term
+from ..planner import check_plan, confirm_plan, frequency_words, plan_half_term
 from ..services import ensure_calendar
 from ..slots import LONDON
 
 MINE = "mine"
+WHOLE = "organisation"
 
 
 class PlanChoiceForm(TextForm):
@@ -60,20 +65,31 @@ class _Row:
 
 
 def _caseloads(staff):
-    """[(value, label, contracts queryset)]: the person's own caseload, and each setting they oversee."""
+    """[(value, label, contracts queryset)]: the person's own supervisees first (where every planner
+    opens: issue 16, fault 4), then the whole organisation and each setting they may plan for."""
     organisation = staff.organisation
     base = Contract.objects.filter(organisation=organisation)
     choices = []
     scope = _scope_settings(staff, *OVERSIGHT_ROLES)
+    if scope or staff.has_role(Role.SUPERVISOR):
+        choices.append((MINE, "My supervisees", base.filter(supervisor=staff)))
+    if scope == "organisation":
+        choices.append((WHOLE, f"Everyone in {organisation.name}", base))
     if scope:
         settings = Setting.objects.filter(organisation=organisation).open()
         if scope != "organisation":
             settings = settings.filter(id__in=scope)
         for setting in settings:
             choices.append((str(setting.code), setting.name, base.filter(supervisee__settings=setting).distinct()))
-    if staff.has_role(Role.SUPERVISOR):
-        choices.append((MINE, "My supervisees", base.filter(supervisor=staff)))
     return choices
+
+
+def _wider(caseloads) -> list[tuple[str, str]]:
+    """The wider plans offered as links beside one's own: the whole organisation where the person may
+    plan it (every setting is in the "Agreements" box), else their settings."""
+    wider = [(value, label) for value, label, _qs in caseloads if value != MINE]
+    whole = [(value, label) for value, label in wider if value == WHOLE]
+    return whole or wider
 
 
 def _default_half_term(half_terms):
@@ -84,16 +100,20 @@ def _default_half_term(half_terms):
 
 
 def _attach_contracts(formset, contracts):
-    """Put each submitted row's agreement on its form (one query); None when out of reach."""
+    """Put each submitted row's agreement on its form (two queries); None when out of reach."""
     codes = {f.cleaned_data.get("contract") for f in formset} - {None}
-    people = contracts.filter(code__in=codes).select_related("supervisee__user", "supervisor__user")
-    by_code = {c.code: c for c in people}
+    found = (
+        contracts.filter(code__in=codes)
+        .select_related("supervisee__user", "supervisor__user")
+        .prefetch_related(Prefetch("overrides", to_attr="override_list"))
+    )
+    by_code = {c.code: c for c in found}
     for form in formset:
         form.agreement = by_code.get(form.cleaned_data.get("contract"))
 
 
-def _confirm(request, formset, half_term) -> int | None:
-    """Book the ticked rows: the number booked, or None with the problems put on the rows."""
+def _ticked_rows(request, formset) -> tuple[list[_Row], list] | None:
+    """The ticked rows and their forms, or None with the problems put on the rows (or in a message)."""
     rows, row_forms = [], []
     for form in formset:
         data = form.cleaned_data
@@ -110,21 +130,66 @@ def _confirm(request, formset, half_term) -> int | None:
     if not rows:
         messages.error(request, "Tick at least one session to book.")
         return None
-    try:
-        sessions = confirm_plan(
-            actor=request.staff, organisation=request.staff.organisation, half_term=half_term, rows=rows
-        )
-    except ValidationError as error:
-        if not hasattr(error, "error_dict"):
-            messages.error(request, " ".join(error.messages))
-            return None
-        for key, problems in error.message_dict.items():
-            if key.isdigit():
-                row_forms[int(key)].add_error(None, problems)
-            else:
-                messages.error(request, " ".join(problems))
+    return rows, row_forms
+
+
+def _check_token(half_term, caseload: str, rows: list[_Row]) -> str:
+    """A digest of exactly the sessions the check page showed: the confirmation books only those."""
+    shown = ";".join(f"{row.contract.code}@{row.starts_at.isoformat()}" for row in rows)
+    return salted_hmac("supervision.planner.check", f"{half_term.code}|{caseload}|{shown}").hexdigest()
+
+
+def _put_problems(request, error: ValidationError, row_forms) -> None:
+    if not hasattr(error, "error_dict"):
+        messages.error(request, " ".join(error.messages))
+        return
+    for key, problems in error.message_dict.items():
+        if key.isdigit():
+            row_forms[int(key)].add_error(None, problems)
+        else:
+            messages.error(request, " ".join(problems))
+
+
+def _book_or_check(request, formset, half_term, caseload: str):
+    """A response: the bookings made (from the check page's own confirmation), or the check page; None
+    when a row is refused (the problems are on the rows)."""
+    ticked = _ticked_rows(request, formset)
+    if ticked is None:
         return None
-    return len(sessions)
+    rows, row_forms = ticked
+    staff = request.staff
+    token = _check_token(half_term, caseload, rows)
+    confirmed = request.POST.get("action") == "confirm" and constant_time_compare(
+        request.POST.get("checked", ""), token
+    )
+    try:
+        if confirmed:
+            sessions = confirm_plan(actor=staff, organisation=staff.organisation, half_term=half_term, rows=rows)
+        else:
+            check = check_plan(organisation=staff.organisation, half_term=half_term, rows=rows)
+    except ValidationError as error:
+        _put_problems(request, error, row_forms)
+        return None
+    if confirmed:
+        booked = len(sessions)
+        messages.success(request, f"{booked} session{pluralize(booked)} booked; invitations are on their way.")
+        return redirect("supervision:calendar")
+    sessions = [
+        {"contract": row.contract, "starts_at": row.starts_at, "frequency": frequency_words(row.contract, half_term)}
+        for row in sorted(rows, key=lambda r: (r.starts_at, r.contract.supervisor.full_name))
+    ]
+    return render(
+        request,
+        "supervision/planner_check.html",
+        {
+            "half_term": half_term,
+            "caseload": caseload,
+            "formset": formset,
+            "check": check,
+            "sessions": sessions,
+            "checked": token,
+        },
+    )
 
 
 def _row_errors(form) -> list[str]:
@@ -150,30 +215,41 @@ def planner(request):
     )
     data = request.POST if request.method == "POST" else request.GET
     initial = {"half_term": _default_half_term(list(half_terms)), "caseload": caseloads[0][0]}
-    choice = PlanChoiceForm(
-        data if "half_term" in data else None, initial=initial, half_terms=half_terms, caseloads=caseloads
-    )
+    bound = None
+    if "half_term" in data or "caseload" in data:
+        # Either alone will do (a link to "?caseload=organisation"): the other keeps its default.
+        default_code = initial["half_term"].code if initial["half_term"] else ""
+        bound = {"half_term": data.get("half_term") or default_code, "caseload": data.get("caseload") or MINE}
+    choice = PlanChoiceForm(bound, initial=initial, half_terms=half_terms, caseloads=caseloads)
     half_term, caseload = initial["half_term"], caseloads[0]
     if choice.is_bound and choice.is_valid():
         half_term = choice.cleaned_data["half_term"]
         caseload = next(c for c in caseloads if c[0] == choice.cleaned_data["caseload"])
     value, label, contracts = caseload
-    context = {"choice": choice, "half_term": half_term, "caseload": value, "caseload_label": label}
+    context = {
+        "choice": choice,
+        "half_term": half_term,
+        "caseload": value,
+        "caseload_label": label,
+        # Heads, DSLs and admins open on their own supervisees and may widen the plan.
+        "wider": _wider(caseloads) if value == MINE else [],
+    }
     if half_term is None:
         return render(request, "supervision/planner.html", context)
 
     formset = None
-    if request.method == "POST" and request.POST.get("action") == "confirm":
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action in ("check", "confirm", "back"):
         formset = PlanRowFormSet(request.POST, prefix="rows")
         valid = formset.is_valid()
         _attach_contracts(formset, contracts)
-        if valid:
-            booked = _confirm(request, formset, half_term)
-            if booked is not None:
-                plural = "s" if booked != 1 else ""
-                messages.success(request, f"{booked} session{plural} booked; invitations are on their way.")
-                return redirect("supervision:calendar")
-        context["refused"] = True
+        if action != "back":
+            # Booking is two steps: the plan's button (and Enter in any of its boxes) only shows the check
+            # page; the check page's own button books (issue 16, fault 4).
+            response = _book_or_check(request, formset, half_term, value) if valid else None
+            if response is not None:
+                return response
+            context["refused"] = True
 
     plan = plan_half_term(organisation=organisation, half_term=half_term, contracts=contracts)
     if formset is None:
@@ -196,6 +272,7 @@ def planner(request):
             "form": form,
             "contract": form.agreement,
             "day": form.cleaned_data.get("date") if form.is_bound else form.initial.get("date"),
+            "frequency": frequency_words(form.agreement, half_term) if form.agreement else "",
             "anchor": f"plan-row-{index}",
             "errors": _row_errors(form),
         }
