@@ -1,6 +1,7 @@
 """The half-term planner page: choose a half term and whose agreements (one's own supervisees first; a
 setting or the organisation for heads, DSLs and admins), adjust, check, then book."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_http_methods
@@ -24,6 +26,7 @@ from ..planner import check_plan, confirm_plan, frequency_words, plan_half_term
 from ..services import ensure_calendar
 from ..slots import LONDON
 
+_ANY_CODE = uuid.UUID(int=0)
 MINE = "mine"
 WHOLE = "organisation"
 
@@ -178,6 +181,8 @@ def _book_or_check(request, formset, half_term, caseload: str):
         {"contract": row.contract, "starts_at": row.starts_at, "frequency": frequency_words(row.contract, half_term)}
         for row in sorted(rows, key=lambda r: (r.starts_at, r.contract.supervisor.full_name))
     ]
+    # Every row goes back as it was (ticked or not), so "Go back and change" shows the plan as it was left.
+    hidden = [_inputs(form) for form in formset]
     return render(
         request,
         "supervision/planner_check.html",
@@ -188,8 +193,49 @@ def _book_or_check(request, formset, half_term, caseload: str):
             "check": check,
             "sessions": sessions,
             "checked": token,
+            "hidden": hidden,
+            "management_form": formset.management_form,
         },
     )
+
+
+def _row(index: int, contract, day, errors, half_term, inputs) -> dict:
+    """One row of the plan's table, every value ready to print."""
+    return {
+        "contract": contract,
+        "day": day,
+        "day_words": f"{day:%a} {day.day} {day:%b %Y}" if day else "",
+        "frequency": frequency_words(contract, half_term) if contract else "",
+        "anchor": f"plan-row-{index}",
+        "errors": errors,
+        **inputs,
+    }
+
+
+def _initial_inputs(index: int, initial: dict) -> dict:
+    return {
+        "prefix": f"rows-{index}",
+        "code": str(initial["contract"]),
+        "date_value": initial["date"].isoformat(),
+        "time_value": initial["time"].strftime("%H:%M"),
+        "include": initial["include"],
+    }
+
+
+def _inputs(form) -> dict:
+    """A submitted row's input names and values as plain strings. The template writes the four inputs
+    itself: Django renders each widget through a template of its own, which for a whole trust's plan
+    (12,000 rows, four inputs each) took most of the page's time."""
+    if not form.is_bound:
+        return _initial_inputs(int(form.prefix.rsplit("-", 1)[1]), form.initial)
+    data, name = form.data, form.add_prefix
+    return {
+        "prefix": form.prefix,
+        "code": data.get(name("contract"), ""),
+        "date_value": data.get(name("date"), ""),
+        "time_value": data.get(name("time"), ""),
+        "include": form.fields["include"].widget.value_from_datadict(data, None, name("include")),
+    }
 
 
 def _row_errors(form) -> list[str]:
@@ -252,31 +298,33 @@ def planner(request):
             context["refused"] = True
 
     plan = plan_half_term(organisation=organisation, half_term=half_term, contracts=contracts)
+    # One reverse() for every agreement the plan could not place (a trust's plan lists thousands).
+    detail = reverse("supervision:contract-detail", kwargs={"code": _ANY_CODE})
+    for item in plan.unplaced:
+        item.url = detail.replace(str(_ANY_CODE), str(item.contract.code))
     if formset is None:
-        formset = PlanRowFormSet(
-            prefix="rows",
-            initial=[
-                {
-                    "contract": p.contract.code,
-                    "include": True,
-                    "date": p.starts_at.astimezone(LONDON).date(),
-                    "time": p.starts_at.astimezone(LONDON).time(),
-                }
-                for p in plan.proposals
-            ],
-        )
-        for form, proposal in zip(formset, plan.proposals, strict=True):
-            form.agreement = proposal.contract
-    rows = [
-        {
-            "form": form,
-            "contract": form.agreement,
-            "day": form.cleaned_data.get("date") if form.is_bound else form.initial.get("date"),
-            "frequency": frequency_words(form.agreement, half_term) if form.agreement else "",
-            "anchor": f"plan-row-{index}",
-            "errors": _row_errors(form),
-        }
-        for index, form in enumerate(formset)
-    ]
+        initial = [
+            {
+                "contract": p.contract.code,
+                "include": True,
+                "date": p.starts_at.astimezone(LONDON).date(),
+                "time": p.starts_at.astimezone(LONDON).time(),
+            }
+            for p in plan.proposals
+        ]
+        # The rows are written from the proposals: the formset gives the management form only, and builds
+        # no form a row (a form deep-copies its fields; a trust's plan has 12,000 rows).
+        formset = PlanRowFormSet(prefix="rows", initial=initial)
+        rows = [
+            _row(index, proposal.contract, values["date"], [], half_term, _initial_inputs(index, values))
+            for index, (proposal, values) in enumerate(zip(plan.proposals, initial, strict=True))
+        ]
+    else:
+        rows = [
+            _row(index, form.agreement, form.cleaned_data.get("date"), _row_errors(form), half_term, _inputs(form))
+            for index, form in enumerate(formset)
+        ]
+    # Handed over apart: a template's `formset.x` tries `formset["x"]` first, which builds every row's form.
+    context.update(management_form=formset.management_form, non_form_errors=formset.non_form_errors())
     context.update(plan=plan, formset=formset, rows=rows, refused_rows=[r for r in rows if r["errors"]])
     return render(request, "supervision/planner.html", context)
