@@ -32,7 +32,7 @@ from . import services
 from .models import BUSY_STATUSES, Contract, FrequencyOverride, HalfTerm, Session, SessionKind
 from .rules import effective_frequency, frequency_wording, sessions_needed, supervisable_window, why_not_due
 from .school_calendar import school_days, school_weeks
-from .slots import LONDON, Availability
+from .slots import LONDON, MANY_PEOPLE, Availability
 
 ALREADY_BOOKED = "already has the sessions this half term needs"
 NOT_SIGNED = "the agreement is not signed by both yet"
@@ -160,14 +160,22 @@ def _existing_sessions(contracts: list[Contract], first: date, last: date) -> di
     """
     ids = {c.id for c in contracts}
     successor = {c.previous_id: c.id for c in contracts if c.previous_id}
+    wanted = ids | set(successor)
     found: dict[int, list[datetime]] = defaultdict(list)
     sessions = Session.objects.filter(
-        contract_id__in=ids | set(successor),
         status__in=BUSY_STATUSES,
         starts_at__gte=datetime.combine(first, datetime.min.time(), tzinfo=LONDON),
         starts_at__lt=datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=LONDON),
-    ).values_list("contract_id", "starts_at")
-    for contract_id, starts_at in sessions:
+    )
+    if len(wanted) > MANY_PEOPLE and contracts:
+        # A trust's plan: the organisation's sessions of the period, kept for these agreements, rather than
+        # twenty thousand ids as parameters.
+        sessions = sessions.filter(organisation_id=contracts[0].organisation_id)
+    else:
+        sessions = sessions.filter(contract_id__in=wanted)
+    for contract_id, starts_at in sessions.order_by().values_list("contract_id", "starts_at"):
+        if contract_id not in wanted:
+            continue
         found[contract_id].append(starts_at)
         if contract_id in successor:
             found[successor[contract_id]].append(starts_at)
@@ -378,20 +386,27 @@ def _place(availability: Availability, loads: _Loads, need: _Need, mondays: _Mon
     def in_order(days):
         if own_days:
             return sorted(days, key=preference)
-        # The agreement's first session (most have one a half term): with none of its own yet, the first
-        # two parts of `preference` are the same for every day, and the rest is built without a call a day.
-        keyed = [
-            (
-                person_week.get((supervisor_id, monday_of[d]), 0),
-                person_day.get((supervisor_id, d), 0),
-                week_load.get(monday_of[d], 0),
-                day_load.get(d, 0),
-                d,
-            )
-            for d in days
-        ]
-        keyed.sort()
-        return [k[-1] for k in keyed]
+        return first_session_order(days)
+
+    def first_session_order(days):
+        """The agreement's first session (most have one a half term): with none of its own yet, the first
+        two parts of `preference` are the same for every day. The days are taken a group of weeks at a time,
+        by the supervisor's sessions in the week (the next part), so that usually only the quietest weeks'
+        days are ranked: the first of them almost always has a free time."""
+        by_week = defaultdict(list)
+        for d in days:
+            by_week[monday_of[d]].append(d)
+        levels = defaultdict(list)
+        for monday, week_days in by_week.items():
+            levels[person_week.get((supervisor_id, monday), 0)].extend(week_days)
+        for level in sorted(levels):
+            keyed = [
+                (person_day.get((supervisor_id, d), 0), week_load.get(monday_of[d], 0), day_load.get(d, 0), d)
+                for d in levels[level]
+            ]
+            keyed.sort()
+            for key in keyed:
+                yield key[-1]
 
     def first_free(days):
         for day in in_order(days):

@@ -81,3 +81,32 @@ def test_the_page_builds_no_form_renders_no_widget_and_reverses_no_url_a_row(cas
     large, large_rows, large_unplaced = page()
     assert (small_rows, large_rows) == (2, 8) and (small_unplaced, large_unplaced) == (2, 8)
     assert small == large
+
+
+def test_a_trusts_plan_reads_the_organisations_rows_and_plans_the_same(cast, monkeypatch):
+    """Beyond MANY_PEOPLE the busy times, hours and booked sessions are read for the whole organisation and
+    kept for the plan's people and agreements: the plan must be the one the narrow reading gives."""
+    from supervision import planner, slots
+    from supervision.models import Contract, HalfTerm
+
+    from .helpers import at
+
+    services.ensure_calendar(cast.organisation, today=date(2026, 10, 1))
+    half_term = HalfTerm.objects.get(organisation=cast.organisation, starts=date(2026, 11, 2))
+    _agreements(cast, 4)
+    mine = signed_contract(cast.supervisee, cast.supervisor, start=date(2026, 9, 1))
+    services.session_book(actor=cast.supervisor, starts_at=at(date(2026, 11, 3), 9), minutes=30, contract=mine)
+    # Another supervisor's session at a time the plan would otherwise take: it must still count as busy.
+    theirs = signed_contract(cast.supervisee2, cast.supervisor2, start=date(2026, 9, 1))
+    services.session_book(actor=cast.supervisor2, starts_at=at(date(2026, 11, 2), 9), minutes=30, contract=theirs)
+    contracts = Contract.objects.filter(supervisor=cast.supervisor)
+
+    def plan():
+        found = planner.plan_half_term(organisation=cast.organisation, half_term=half_term, contracts=contracts)
+        return [(p.contract.id, p.starts_at) for p in found.proposals], [u.contract.id for u in found.already_booked]
+
+    narrow = plan()
+    for module in (planner, slots):
+        monkeypatch.setattr(module, "MANY_PEOPLE", 0)
+    assert plan() == narrow
+    assert narrow[1] == [mine.id] and len(narrow[0]) == 4
