@@ -38,6 +38,8 @@ from .models import ClosureDay, Contract, HalfTerm, Notification, Session, Super
 
 ROLES = ("supervisee", "supervisor", "dsl", "head", "org_admin", "auditor")
 TRIVIAL = "accounts:password-change"
+# Pages that open narrow and may be widened: also measured at their widest (issue 14: the whole trust's plan).
+WIDER = {"supervision:planner": {"org_admin": [("whole trust", "caseload=organisation")]}}
 
 
 @dataclass
@@ -175,6 +177,8 @@ def pages(objects: Objects, only: str = "") -> list[tuple[str, str, str]]:
                 except NoReverseMatch:
                     continue
                 found.append((who, f"{name}{' ' + label if label else ''}", path))
+                for extra, query in WIDER.get(name, {}).get(who, []):
+                    found.append((who, f"{name} {extra}", f"{path}?{query}"))
     return found
 
 

@@ -22,17 +22,17 @@ from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import audit_event
 from accounts.models import Frequency, Organisation, Setting, StaffMember, Weekday
 
 from . import services
-from .models import BUSY_STATUSES, Contract, HalfTerm, Session, SessionKind
-from .rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
+from .models import BUSY_STATUSES, Contract, FrequencyOverride, HalfTerm, Session, SessionKind
+from .rules import effective_frequency, frequency_wording, sessions_needed, supervisable_window, why_not_due
 from .school_calendar import school_days, school_weeks
-from .slots import LONDON, Availability
+from .slots import LONDON, MANY_PEOPLE, Availability
 
 ALREADY_BOOKED = "already has the sessions this half term needs"
 NOT_SIGNED = "the agreement is not signed by both yet"
@@ -109,22 +109,42 @@ def session_setting(contract: Contract) -> Setting | None:
 
 
 def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) -> list[Contract]:
-    """The current agreements among `contracts`, with everything the planner reads: four queries."""
-    return list(
-        contracts.filter(organisation=organisation)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts))
-        # The wording (four long texts an agreement) is not the planner's business: a trust's worth is megabytes.
-        .defer("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
-        .select_related("supervisee__user", "supervisor__user")
-        # As plain lists (`to_attr`): Django builds a queryset per object for a prefetch into a related
-        # manager, three an agreement, which costs more than the queries at a trust's size.
-        .prefetch_related(
-            Prefetch("overrides", to_attr="override_list"),
-            Prefetch("supervisee__settings", to_attr="setting_list"),
-            Prefetch("supervisor__settings", to_attr="setting_list"),
-        )
-        .order_by("supervisee__user__full_name", "id")
+    """The current agreements among `contracts`, with everything the planner reads: five queries.
+
+    Each person is loaded once however many agreements they are in (a supervisor of twenty is one object,
+    not twenty), with their settings from the organisation's few; at a trust's size building model objects
+    is most of the cost.
+    """
+    chosen = contracts.filter(organisation=organisation).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts)
     )
+    loaded = list(
+        # The wording (four long texts an agreement) is not the planner's business: a trust's worth is megabytes.
+        chosen.defer(
+            "purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms"
+        ).order_by("supervisee__user__full_name", "id")
+    )
+    if not loaded:
+        return []
+    ids = chosen.order_by().values("pk")
+    people_ids = chosen.order_by().values("supervisee_id").union(chosen.order_by().values("supervisor_id"))
+    people = {p.id: p for p in StaffMember.objects.filter(pk__in=people_ids).select_related("user")}
+    settings = {s.id: s for s in Setting.objects.filter(organisation=organisation)}
+    for person in people.values():
+        person.setting_list = []
+    links = StaffMember.settings.through.objects.filter(staffmember_id__in=people_ids)
+    for staff_id, setting_id in links.values_list("staffmember_id", "setting_id"):
+        people[staff_id].setting_list.append(settings[setting_id])
+    overrides = defaultdict(list)
+    for override in FrequencyOverride.objects.filter(contract__in=ids):
+        overrides[override.contract_id].append(override)
+    supervisee, supervisor = Contract._meta.get_field("supervisee"), Contract._meta.get_field("supervisor")
+    for contract in loaded:
+        supervisee.set_cached_value(contract, people[contract.supervisee_id])
+        supervisor.set_cached_value(contract, people[contract.supervisor_id])
+        # As plain lists: Django builds a queryset per object for a prefetch into a related manager.
+        contract.override_list = overrides[contract.id]
+    return loaded
 
 
 def _first_half(half_term: HalfTerm) -> HalfTerm | None:
@@ -140,14 +160,22 @@ def _existing_sessions(contracts: list[Contract], first: date, last: date) -> di
     """
     ids = {c.id for c in contracts}
     successor = {c.previous_id: c.id for c in contracts if c.previous_id}
+    wanted = ids | set(successor)
     found: dict[int, list[datetime]] = defaultdict(list)
     sessions = Session.objects.filter(
-        contract_id__in=ids | set(successor),
         status__in=BUSY_STATUSES,
         starts_at__gte=datetime.combine(first, datetime.min.time(), tzinfo=LONDON),
         starts_at__lt=datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=LONDON),
-    ).values_list("contract_id", "starts_at")
-    for contract_id, starts_at in sessions:
+    )
+    if len(wanted) > MANY_PEOPLE and contracts:
+        # A trust's plan: the organisation's sessions of the period, kept for these agreements, rather than
+        # twenty thousand ids as parameters.
+        sessions = sessions.filter(organisation_id=contracts[0].organisation_id)
+    else:
+        sessions = sessions.filter(contract_id__in=wanted)
+    for contract_id, starts_at in sessions.order_by().values_list("contract_id", "starts_at"):
+        if contract_id not in wanted:
+            continue
         found[contract_id].append(starts_at)
         if contract_id in successor:
             found[successor[contract_id]].append(starts_at)
@@ -198,29 +226,66 @@ def _not_due_reason(contract: Contract, half_term: HalfTerm) -> str | None:
     return None
 
 
+def frequency_words(contract: Contract, half_term: HalfTerm) -> str:
+    """The frequency the plan works to for the agreement, in the words the caseload and agreements use
+    ("Monthly while new to post (agreement: half-termly)"): the one in force when the half term starts."""
+    return frequency_wording(contract, half_term.starts, _overrides_of(contract))
+
+
 def _days_display(availability: Availability, person: StaffMember) -> str:
     days = sorted(availability.working.get(person.id, {}))
     return ", ".join(Weekday(d).label for d in days) or "no days recorded"
 
 
+class _Mondays(dict):
+    """The Monday of each day's week, each worked out once a plan (thousands of agreements share a few
+    dozen school days)."""
+
+    def __missing__(self, day: date) -> date:
+        monday = self[day] = _monday(day)
+        return monday
+
+
 class _SchoolDays:
-    """School days of a window with a set of closures, each worked out once a plan: agreements of one
-    setting share their closures, and most share the half term's window (about 24,000 agreements, a
-    few hundred distinct answers)."""
+    """What a whole plan asks again and again, each worked out once: the closures of a setting and a
+    supervisor's settings; the school days of a window with a set of closures (agreements of one setting
+    share their closures, and most share the half term's window: about 24,000 agreements, a few hundred
+    distinct answers); those days that fall on given weekdays; and whether given hours leave room for a
+    session (hours depend on the weekday and the people's hours only)."""
 
     def __init__(self):
-        self._found: dict[tuple, list[date]] = {}
+        self._found: dict[tuple, object] = {}
+        self.monday = _Mondays()
 
-    def __call__(self, first: date, last: date, closed: set[date]) -> list[date]:
+    def __call__(self, first: date, last: date, closed) -> list[date]:
         key = (first, last, frozenset(closed))
         if key not in self._found:
             self._found[key] = school_days(first, last, closed)
         return self._found[key]
 
-    def weeks(self, first: date, last: date, closed: set[date]) -> list[list[date]]:
+    def weeks(self, first: date, last: date, closed) -> list[list[date]]:
         key = ("weeks", first, last, frozenset(closed))
         if key not in self._found:
             self._found[key] = school_weeks(self(first, last, closed))
+        return self._found[key]
+
+    def closed(self, availability: Availability, contract: Contract, setting: Setting) -> frozenset[date]:
+        key = ("closed", setting.id, *sorted(s.id for s in _settings_of(contract.supervisor)))
+        if key not in self._found:
+            self._found[key] = frozenset(_closed_days(availability, contract, setting))
+        return self._found[key]
+
+    def on_weekdays(self, first: date, last: date, closed, weekdays: frozenset[int]) -> list[date]:
+        key = ("on", first, last, frozenset(closed), weekdays)
+        if key not in self._found:
+            self._found[key] = [d for d in self(first, last, closed) if d.weekday() in weekdays]
+        return self._found[key]
+
+    def has_time(self, availability: Availability, day: date, setting: Setting, people, minutes: int) -> bool:
+        hours = tuple(availability.working.get(p.id, {}).get(day.weekday()) for p in people)
+        key = ("time", day.weekday(), setting.day_starts, setting.day_ends, minutes, *hours)
+        if key not in self._found:
+            self._found[key] = _has_time(availability, day, setting, people, minutes)
         return self._found[key]
 
 
@@ -286,7 +351,7 @@ class _Loads:
         self.day[day] += 1
 
 
-def _place(availability: Availability, loads: _Loads, need: _Need) -> list[Proposal]:
+def _place(availability: Availability, loads: _Loads, need: _Need, mondays: _Mondays) -> list[Proposal]:
     """Book as many of the agreement's sessions as fit, one per segment of its window.
 
     When a segment has no free time, any other day of the window will do rather than none.
@@ -300,22 +365,51 @@ def _place(availability: Availability, loads: _Loads, need: _Need) -> list[Propo
     # Two sessions of one agreement closer than half the even spacing read as bunched: avoid when possible.
     min_gap = max(7, len(need.weeks) * 7 // need.count // 2)
 
-    mondays = {day: _monday(day) for day in need.days}
+    monday_of = mondays
+    # Counters read with .get: a missing key would be stored by nothing but costs a __missing__ call, and
+    # this runs for every candidate day of every agreement.
+    person_week, person_day, week_load, day_load = loads.person_week, loads.person_day, loads.week, loads.day
+    supervisor_id = supervisor.id
 
     def preference(day):
-        monday = mondays.get(day) or _monday(day)
+        monday = monday_of[day]
         return (
-            own_weeks[monday],
-            any(abs((day - other).days) < min_gap for other in own_days),
-            loads.person_week[supervisor.id, monday],
-            loads.person_day[supervisor.id, day],
-            loads.week[monday],
-            loads.day[day],
+            own_weeks.get(monday, 0),
+            bool(own_days) and any(abs((day - other).days) < min_gap for other in own_days),
+            person_week.get((supervisor_id, monday), 0),
+            person_day.get((supervisor_id, day), 0),
+            week_load.get(monday, 0),
+            day_load.get(day, 0),
             day,
         )
 
+    def in_order(days):
+        if own_days:
+            return sorted(days, key=preference)
+        return first_session_order(days)
+
+    def first_session_order(days):
+        """The agreement's first session (most have one a half term): with none of its own yet, the first
+        two parts of `preference` are the same for every day. The days are taken a group of weeks at a time,
+        by the supervisor's sessions in the week (the next part), so that usually only the quietest weeks'
+        days are ranked: the first of them almost always has a free time."""
+        by_week = defaultdict(list)
+        for d in days:
+            by_week[monday_of[d]].append(d)
+        levels = defaultdict(list)
+        for monday, week_days in by_week.items():
+            levels[person_week.get((supervisor_id, monday), 0)].extend(week_days)
+        for level in sorted(levels):
+            keyed = [
+                (person_day.get((supervisor_id, d), 0), week_load.get(monday_of[d], 0), day_load.get(d, 0), d)
+                for d in levels[level]
+            ]
+            keyed.sort()
+            for key in keyed:
+                yield key[-1]
+
     def first_free(days):
-        for day in sorted(days, key=preference):
+        for day in in_order(days):
             for starts_at in availability.candidate_starts(day, setting, people, minutes):
                 ends_at = starts_at + timedelta(minutes=minutes)
                 if not availability.problems(
@@ -333,7 +427,7 @@ def _place(availability: Availability, loads: _Loads, need: _Need) -> list[Propo
         day = found[0].date()
         availability.book([supervisor.id, supervisee.id], *found)
         loads.add([supervisor.id, supervisee.id], day)
-        own_weeks[_monday(day)] += 1
+        own_weeks[mondays[day]] += 1
         own_days.append(day)
         placed.append(Proposal(contract, *found))
     return placed
@@ -376,7 +470,7 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
             plan.unplaced.append(Unplaced(contract, "neither person belongs to a setting"))
             continue
         window = _window(contract, half_term)
-        closed = _closed_days(availability, contract, setting)
+        closed = days_of.closed(availability, contract, setting)
         booked = [s for s in existing.get(contract.id, ()) if _local_date(s) >= half_term.starts]
         in_first_half = [s for s in existing.get(contract.id, ()) if _local_date(s) < half_term.starts]
         count = _sessions_still_needed(
@@ -401,7 +495,7 @@ def plan_half_term(*, organisation: Organisation, half_term: HalfTerm, contracts
     # The most constrained first: they have the fewest days to choose from.
     needs.sort(key=lambda n: (len(n.days), -n.count, n.contract.supervisee.full_name, n.contract.id))
     for need in needs:
-        placed = _place(availability, loads, need)
+        placed = _place(availability, loads, need, days_of.monday)
         plan.proposals.extend(placed)
         missing = need.count - len(placed)
         if missing == need.count:
@@ -432,8 +526,7 @@ def _candidate_days(availability, contract, setting, window, plan_first, closed,
             f"{_days_display(availability, supervisee)}; {supervisor.full_name} works "
             f"{_days_display(availability, supervisor)}"
         ), None
-    open_days = days_of(first, last, closed)
-    both_work = [d for d in open_days if d.weekday() in common]
+    both_work = days_of.on_weekdays(first, last, closed, frozenset(common))
     if not both_work:
         days = ", ".join(Weekday(d).label for d in sorted(common))
         return f"no school day between {_fmt(first)} and {_fmt(last)} falls on a day they both work ({days})", None
@@ -442,15 +535,17 @@ def _candidate_days(availability, contract, setting, window, plan_first, closed,
     # One check a weekday, not one a school day (hours depend on the weekday only).
     first_of = {}
     for d in both_work:
+        if len(first_of) == len(common):
+            break
         first_of.setdefault(d.weekday(), d)
-    fits = {w for w, d in first_of.items() if _has_time(availability, d, setting, people, minutes)}
-    days = [d for d in both_work if d.weekday() in fits]
+    fits = frozenset(w for w, d in first_of.items() if days_of.has_time(availability, d, setting, people, minutes))
+    days = both_work if len(fits) == len(first_of) else days_of.on_weekdays(first, last, closed, fits)
     if not days:
         return f"their hours do not overlap for a {minutes}-minute session on the days they both work", None
     weeks = days_of.weeks(first, last, closed)
     # Weeks that already hold one of its sessions are left to the others, when enough remain.
     booked_weeks = {_monday(_local_date(s)) for s in booked}
-    free_weeks = [w for w in weeks if _monday(w[0]) not in booked_weeks]
+    free_weeks = [w for w in weeks if days_of.monday[w[0]] not in booked_weeks] if booked_weeks else weeks
     if len(free_weeks) >= count:
         weeks = free_weeks
     return None, _Need(contract=contract, setting=setting, count=count, days=days, weeks=weeks)
@@ -515,7 +610,7 @@ def _room_left(availability: Availability, half_term: HalfTerm, contracts: list[
             room[contract.id] = _Room(None, booked)
             continue
         in_first_half = [s for s in existing.get(contract.id, ()) if _local_date(s) < half_term.starts]
-        closed = _closed_days(availability, contract, setting)
+        closed = days_of.closed(availability, contract, setting)
         left = _sessions_still_needed(
             contract, half_term, window, plan_first, closed, booked, in_first_half, days_of=days_of
         )
@@ -537,16 +632,26 @@ def _over_frequency(room: dict[int, _Room], contract: Contract) -> list[str]:
     return [f"{contract.supervisee.full_name} needs no more sessions this half term than the rows above"]
 
 
-@transaction.atomic
-def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: HalfTerm, rows) -> list[Session]:
-    """Book every row (each with `contract`, `starts_at`, `ends_at`) or none of them.
+@dataclass
+class PlanCheck:
+    """What booking the rows would do, for the page that asks before booking."""
 
-    Each row is checked against a fresh view of everyone's time and against the rows before it, and
-    each agreement is re-planned against the sessions booked now: one whose half term is already met
-    (by another planner's confirmation, say) is not booked again.
-    Raises ValidationError keyed by row index ("0", "1"...) with that row's problems.
-    """
-    rows = list(rows)
+    sessions: int
+    invitations: int
+    # Each supervisor with the number of sessions booked into their diary, by name.
+    supervisors: list[tuple[StaffMember, int]]
+
+
+def _invitations(contract: Contract, starts_at: datetime) -> int:
+    """The emails booking one row sends, as `tasks.send_session_invites` sends them: one to each active
+    person, none for a time already begun (`services.session_book` sends nothing for the past)."""
+    if starts_at <= timezone.now():
+        return 0
+    return sum(1 for person in (contract.supervisor, contract.supervisee) if person.user.is_active)
+
+
+def _checked_rows(*, organisation: Organisation, half_term: HalfTerm, rows: list, lock: bool) -> dict[int, Contract]:
+    """The rows' agreements by id, once every row passes; else ValidationError keyed by row index."""
     if not rows:
         raise ValidationError("Choose at least one session to book.")
     contract_ids = [row.contract.pk for row in rows]
@@ -557,11 +662,13 @@ def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: H
         .prefetch_related("overrides", "supervisee__settings", "supervisor__settings")
     }
     person_ids = sorted({pid for c in contracts.values() for pid in (c.supervisee_id, c.supervisor_id)})
-    # Lock the people involved so two planners confirming at once cannot both take the same time, nor
-    # both book the same agreement: every session of an agreement has its two people, so the sessions
-    # read below (after the lock) include whatever a confirmation that went first has just booked.
-    people = list(StaffMember.objects.select_for_update().filter(pk__in=person_ids).select_related("user"))
-    availability = Availability(organisation, people, half_term.starts, half_term.ends)
+    people = StaffMember.objects.filter(pk__in=person_ids).select_related("user")
+    if lock:
+        # Lock the people involved so two planners confirming at once cannot both take the same time, nor
+        # both book the same agreement: every session of an agreement has its two people, so the sessions
+        # read below (after the lock) include whatever a confirmation that went first has just booked.
+        people = people.select_for_update()
+    availability = Availability(organisation, list(people), half_term.starts, half_term.ends)
     room = _room_left(availability, half_term, list(contracts.values()))
     errors = {}
     for index, row in enumerate(rows):
@@ -575,6 +682,39 @@ def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: H
             availability.book([contract.supervisor_id, contract.supervisee_id], row.starts_at, ends_at)
     if errors:
         raise ValidationError(errors)
+    return contracts
+
+
+def check_plan(*, organisation: Organisation, half_term: HalfTerm, rows) -> PlanCheck:
+    """What `confirm_plan` would book and send for these rows, with the same checks and the same
+    ValidationError; nothing is written or locked (the confirmation checks again under its lock)."""
+    rows = list(rows)
+    contracts = _checked_rows(organisation=organisation, half_term=half_term, rows=rows, lock=False)
+    per_supervisor: Counter = Counter()
+    supervisors = {}
+    invitations = 0
+    for row in rows:
+        contract = contracts[row.contract.pk]
+        per_supervisor[contract.supervisor_id] += 1
+        supervisors[contract.supervisor_id] = contract.supervisor
+        invitations += _invitations(contract, row.starts_at)
+    ordered = sorted(supervisors.values(), key=lambda s: (s.full_name, s.id))
+    return PlanCheck(
+        sessions=len(rows), invitations=invitations, supervisors=[(s, per_supervisor[s.id]) for s in ordered]
+    )
+
+
+@transaction.atomic
+def confirm_plan(*, actor: StaffMember, organisation: Organisation, half_term: HalfTerm, rows) -> list[Session]:
+    """Book every row (each with `contract`, `starts_at`, `ends_at`) or none of them.
+
+    Each row is checked against a fresh view of everyone's time and against the rows before it, and
+    each agreement is re-planned against the sessions booked now: one whose half term is already met
+    (by another planner's confirmation, say) is not booked again.
+    Raises ValidationError keyed by row index ("0", "1"...) with that row's problems.
+    """
+    rows = list(rows)
+    contracts = _checked_rows(organisation=organisation, half_term=half_term, rows=rows, lock=True)
     sessions = [
         services.session_book(
             actor=actor,

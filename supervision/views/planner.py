@@ -1,13 +1,21 @@
-"""The half-term planner page: choose a half term (and, for heads, a setting), adjust, confirm."""
+"""The half-term planner page: choose a half term and whose agreements (one's own supervisees first; a
+setting or the organisation for heads, DSLs and admins), adjust, check, then book."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import staff_required
@@ -16,11 +24,13 @@ from accounts.validators import TextForm
 
 from ..access import OVERSIGHT_ROLES, require
 from ..models import Contract, HalfTerm, _scope_settings
-from ..planner import confirm_plan, plan_half_term
+from ..planner import check_plan, confirm_plan, frequency_words, plan_half_term
 from ..services import ensure_calendar
 from ..slots import LONDON
 
+_ANY_CODE = uuid.UUID(int=0)
 MINE = "mine"
+WHOLE = "organisation"
 
 
 class PlanChoiceForm(TextForm):
@@ -60,20 +70,31 @@ class _Row:
 
 
 def _caseloads(staff):
-    """[(value, label, contracts queryset)]: the person's own caseload, and each setting they oversee."""
+    """[(value, label, contracts queryset)]: the person's own supervisees first (where every planner
+    opens: issue 16, fault 4), then the whole organisation and each setting they may plan for."""
     organisation = staff.organisation
     base = Contract.objects.filter(organisation=organisation)
     choices = []
     scope = _scope_settings(staff, *OVERSIGHT_ROLES)
+    if scope or staff.has_role(Role.SUPERVISOR):
+        choices.append((MINE, "My supervisees", base.filter(supervisor=staff)))
+    if scope == "organisation":
+        choices.append((WHOLE, f"Everyone in {organisation.name}", base))
     if scope:
         settings = Setting.objects.filter(organisation=organisation).open()
         if scope != "organisation":
             settings = settings.filter(id__in=scope)
         for setting in settings:
             choices.append((str(setting.code), setting.name, base.filter(supervisee__settings=setting).distinct()))
-    if staff.has_role(Role.SUPERVISOR):
-        choices.append((MINE, "My supervisees", base.filter(supervisor=staff)))
     return choices
+
+
+def _wider(caseloads) -> list[tuple[str, str]]:
+    """The wider plans offered as links beside one's own: the whole organisation where the person may
+    plan it (every setting is in the "Agreements" box), else their settings."""
+    wider = [(value, label) for value, label, _qs in caseloads if value != MINE]
+    whole = [(value, label) for value, label in wider if value == WHOLE]
+    return whole or wider
 
 
 def _default_half_term(half_terms):
@@ -84,16 +105,20 @@ def _default_half_term(half_terms):
 
 
 def _attach_contracts(formset, contracts):
-    """Put each submitted row's agreement on its form (one query); None when out of reach."""
+    """Put each submitted row's agreement on its form (two queries); None when out of reach."""
     codes = {f.cleaned_data.get("contract") for f in formset} - {None}
-    people = contracts.filter(code__in=codes).select_related("supervisee__user", "supervisor__user")
-    by_code = {c.code: c for c in people}
+    found = (
+        contracts.filter(code__in=codes)
+        .select_related("supervisee__user", "supervisor__user")
+        .prefetch_related(Prefetch("overrides", to_attr="override_list"))
+    )
+    by_code = {c.code: c for c in found}
     for form in formset:
         form.agreement = by_code.get(form.cleaned_data.get("contract"))
 
 
-def _confirm(request, formset, half_term) -> int | None:
-    """Book the ticked rows: the number booked, or None with the problems put on the rows."""
+def _ticked_rows(request, formset) -> tuple[list[_Row], list] | None:
+    """The ticked rows and their forms, or None with the problems put on the rows (or in a message)."""
     rows, row_forms = [], []
     for form in formset:
         data = form.cleaned_data
@@ -110,21 +135,155 @@ def _confirm(request, formset, half_term) -> int | None:
     if not rows:
         messages.error(request, "Tick at least one session to book.")
         return None
-    try:
-        sessions = confirm_plan(
-            actor=request.staff, organisation=request.staff.organisation, half_term=half_term, rows=rows
-        )
-    except ValidationError as error:
-        if not hasattr(error, "error_dict"):
-            messages.error(request, " ".join(error.messages))
-            return None
-        for key, problems in error.message_dict.items():
-            if key.isdigit():
-                row_forms[int(key)].add_error(None, problems)
-            else:
-                messages.error(request, " ".join(problems))
+    return rows, row_forms
+
+
+def _check_token(half_term, caseload: str, rows: list[_Row]) -> str:
+    """A digest of exactly the sessions the check page showed: the confirmation books only those."""
+    shown = ";".join(f"{row.contract.code}@{row.starts_at.isoformat()}" for row in rows)
+    return salted_hmac("supervision.planner.check", f"{half_term.code}|{caseload}|{shown}").hexdigest()
+
+
+def _put_problems(request, error: ValidationError, row_forms) -> None:
+    if not hasattr(error, "error_dict"):
+        messages.error(request, " ".join(error.messages))
+        return
+    for key, problems in error.message_dict.items():
+        if key.isdigit():
+            row_forms[int(key)].add_error(None, problems)
+        else:
+            messages.error(request, " ".join(problems))
+
+
+def _book_or_check(request, formset, half_term, caseload: str):
+    """A response: the bookings made (from the check page's own confirmation), or the check page; None
+    when a row is refused (the problems are on the rows)."""
+    ticked = _ticked_rows(request, formset)
+    if ticked is None:
         return None
-    return len(sessions)
+    rows, row_forms = ticked
+    staff = request.staff
+    token = _check_token(half_term, caseload, rows)
+    confirmed = request.POST.get("action") == "confirm" and constant_time_compare(
+        request.POST.get("checked", ""), token
+    )
+    try:
+        if confirmed:
+            sessions = confirm_plan(actor=staff, organisation=staff.organisation, half_term=half_term, rows=rows)
+        else:
+            check = check_plan(organisation=staff.organisation, half_term=half_term, rows=rows)
+    except ValidationError as error:
+        _put_problems(request, error, row_forms)
+        return None
+    if confirmed:
+        booked = len(sessions)
+        messages.success(request, f"{booked} session{pluralize(booked)} booked; invitations are on their way.")
+        return redirect("supervision:calendar")
+    sessions = [
+        {"contract": row.contract, "starts_at": row.starts_at, "frequency": frequency_words(row.contract, half_term)}
+        for row in sorted(rows, key=lambda r: (r.starts_at, r.contract.supervisor.full_name))
+    ]
+    # Every row goes back as it was (ticked or not), so "Go back and change" shows the plan as it was left.
+    hidden = [_inputs(form) for form in formset]
+    return render(
+        request,
+        "supervision/planner_check.html",
+        {
+            "half_term": half_term,
+            "caseload": caseload,
+            "formset": formset,
+            "check": check,
+            "sessions": sessions,
+            "checked": token,
+            "hidden": hidden,
+            "management_form": formset.management_form,
+        },
+    )
+
+
+# One row of the plan's table. Written here rather than in the template: a whole trust's plan has 12,000
+# rows, and Django's template engine (a lookup, a localisation and an escape a variable, two dozen
+# variables a row) took most of the page's time. `format_html` escapes every value all the same.
+_ROW_HTML = (
+    '<tr id="{anchor}"{danger}><td>'
+    '<input type="hidden" name="{prefix}-contract" value="{code}" id="id_{prefix}-contract">'
+    '<label class="visually-hidden" for="id_{prefix}-include">Book a session for {name_or_this}</label>'
+    '<input type="checkbox" name="{prefix}-include" class="form-check-input" id="id_{prefix}-include"{checked}>'
+    "</td><td>{name_or_unknown}{job}</td><td>{supervisor}</td><td>"
+    '<label class="visually-hidden" for="id_{prefix}-date">Date for {name}</label>'
+    '<input type="date" name="{prefix}-date" value="{date_value}" class="form-control" required id="id_{prefix}-date">'
+    "{day_words}</td><td>"
+    '<label class="visually-hidden" for="id_{prefix}-time">Time for {name}</label>'
+    '<input type="time" name="{prefix}-time" value="{time_value}" step="300" class="form-control" required'
+    ' id="id_{prefix}-time"></td><td>{minutes} min</td><td>{frequency}</td></tr>'
+)
+_JOB_HTML = '<div class="small text-body-secondary">{}</div>'
+_ERRORS_HTML = (
+    '<tr class="table-danger"><td></td><td colspan="6"><ul class="mb-0 small text-danger-emphasis">{}</ul></td></tr>'
+)
+
+
+def _row(index: int, contract, day, errors, half_term, inputs) -> dict:
+    """One row of the plan's table: its values, and its HTML."""
+    supervisee = contract.supervisee if contract else None
+    name = supervisee.full_name if supervisee else ""
+    day_words = f"{day:%a} {day.day} {day:%b %Y}" if day else ""
+    row = {
+        "contract": contract,
+        "day": day,
+        "anchor": f"plan-row-{index}",
+        "errors": errors,
+        "frequency": frequency_words(contract, half_term) if contract else "",
+        **inputs,
+    }
+    html = format_html(
+        _ROW_HTML,
+        anchor=row["anchor"],
+        danger=mark_safe(' class="table-danger"') if errors else "",
+        prefix=inputs["prefix"],
+        code=inputs["code"],
+        checked=mark_safe(" checked") if inputs["include"] else "",
+        name=name,
+        name_or_this=name or "this agreement",
+        name_or_unknown=name or "Unknown agreement",
+        job=format_html(_JOB_HTML, supervisee.job_title) if supervisee and supervisee.job_title else "",
+        supervisor=contract.supervisor.full_name if contract else "",
+        date_value=inputs["date_value"],
+        day_words=format_html(_JOB_HTML, day_words) if day_words else "",
+        time_value=inputs["time_value"],
+        minutes=contract.session_minutes if contract else "",
+        frequency=row["frequency"],
+    )
+    if errors:
+        html += format_html(_ERRORS_HTML, format_html_join("", "<li>{}</li>", ((e,) for e in errors)))
+    row["html"] = html
+    return row
+
+
+def _initial_inputs(index: int, initial: dict) -> dict:
+    return {
+        "prefix": f"rows-{index}",
+        "code": str(initial["contract"]),
+        "date_value": initial["date"].isoformat(),
+        "time_value": initial["time"].strftime("%H:%M"),
+        "include": initial["include"],
+    }
+
+
+def _inputs(form) -> dict:
+    """A submitted row's input names and values as plain strings. The template writes the four inputs
+    itself: Django renders each widget through a template of its own, which for a whole trust's plan
+    (12,000 rows, four inputs each) took most of the page's time."""
+    if not form.is_bound:
+        return _initial_inputs(int(form.prefix.rsplit("-", 1)[1]), form.initial)
+    data, name = form.data, form.add_prefix
+    return {
+        "prefix": form.prefix,
+        "code": data.get(name("contract"), ""),
+        "date_value": data.get(name("date"), ""),
+        "time_value": data.get(name("time"), ""),
+        "include": form.fields["include"].widget.value_from_datadict(data, None, name("include")),
+    }
 
 
 def _row_errors(form) -> list[str]:
@@ -150,56 +309,70 @@ def planner(request):
     )
     data = request.POST if request.method == "POST" else request.GET
     initial = {"half_term": _default_half_term(list(half_terms)), "caseload": caseloads[0][0]}
-    choice = PlanChoiceForm(
-        data if "half_term" in data else None, initial=initial, half_terms=half_terms, caseloads=caseloads
-    )
+    bound = None
+    if "half_term" in data or "caseload" in data:
+        # Either alone will do (a link to "?caseload=organisation"): the other keeps its default.
+        default_code = initial["half_term"].code if initial["half_term"] else ""
+        bound = {"half_term": data.get("half_term") or default_code, "caseload": data.get("caseload") or MINE}
+    choice = PlanChoiceForm(bound, initial=initial, half_terms=half_terms, caseloads=caseloads)
     half_term, caseload = initial["half_term"], caseloads[0]
     if choice.is_bound and choice.is_valid():
         half_term = choice.cleaned_data["half_term"]
         caseload = next(c for c in caseloads if c[0] == choice.cleaned_data["caseload"])
     value, label, contracts = caseload
-    context = {"choice": choice, "half_term": half_term, "caseload": value, "caseload_label": label}
+    context = {
+        "choice": choice,
+        "half_term": half_term,
+        "caseload": value,
+        "caseload_label": label,
+        # Heads, DSLs and admins open on their own supervisees and may widen the plan.
+        "wider": _wider(caseloads) if value == MINE else [],
+    }
     if half_term is None:
         return render(request, "supervision/planner.html", context)
 
     formset = None
-    if request.method == "POST" and request.POST.get("action") == "confirm":
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action in ("check", "confirm", "back"):
         formset = PlanRowFormSet(request.POST, prefix="rows")
         valid = formset.is_valid()
         _attach_contracts(formset, contracts)
-        if valid:
-            booked = _confirm(request, formset, half_term)
-            if booked is not None:
-                plural = "s" if booked != 1 else ""
-                messages.success(request, f"{booked} session{plural} booked; invitations are on their way.")
-                return redirect("supervision:calendar")
-        context["refused"] = True
+        if action != "back":
+            # Booking is two steps: the plan's button (and Enter in any of its boxes) only shows the check
+            # page; the check page's own button books (issue 16, fault 4).
+            response = _book_or_check(request, formset, half_term, value) if valid else None
+            if response is not None:
+                return response
+            context["refused"] = True
 
     plan = plan_half_term(organisation=organisation, half_term=half_term, contracts=contracts)
+    # One reverse() for every agreement the plan could not place (a trust's plan lists thousands).
+    detail = reverse("supervision:contract-detail", kwargs={"code": _ANY_CODE})
+    for item in plan.unplaced:
+        item.url = detail.replace(str(_ANY_CODE), str(item.contract.code))
     if formset is None:
-        formset = PlanRowFormSet(
-            prefix="rows",
-            initial=[
-                {
-                    "contract": p.contract.code,
-                    "include": True,
-                    "date": p.starts_at.astimezone(LONDON).date(),
-                    "time": p.starts_at.astimezone(LONDON).time(),
-                }
-                for p in plan.proposals
-            ],
-        )
-        for form, proposal in zip(formset, plan.proposals, strict=True):
-            form.agreement = proposal.contract
-    rows = [
-        {
-            "form": form,
-            "contract": form.agreement,
-            "day": form.cleaned_data.get("date") if form.is_bound else form.initial.get("date"),
-            "anchor": f"plan-row-{index}",
-            "errors": _row_errors(form),
-        }
-        for index, form in enumerate(formset)
-    ]
+        initial = [
+            {
+                "contract": p.contract.code,
+                "include": True,
+                "date": p.starts_at.astimezone(LONDON).date(),
+                "time": p.starts_at.astimezone(LONDON).time(),
+            }
+            for p in plan.proposals
+        ]
+        # The rows are written from the proposals: the formset gives the management form only, and builds
+        # no form a row (a form deep-copies its fields; a trust's plan has 12,000 rows).
+        formset = PlanRowFormSet(prefix="rows", initial=initial)
+        rows = [
+            _row(index, proposal.contract, values["date"], [], half_term, _initial_inputs(index, values))
+            for index, (proposal, values) in enumerate(zip(plan.proposals, initial, strict=True))
+        ]
+    else:
+        rows = [
+            _row(index, form.agreement, form.cleaned_data.get("date"), _row_errors(form), half_term, _inputs(form))
+            for index, form in enumerate(formset)
+        ]
+    # Handed over apart: a template's `formset.x` tries `formset["x"]` first, which builds every row's form.
+    context.update(management_form=formset.management_form, non_form_errors=formset.non_form_errors())
     context.update(plan=plan, formset=formset, rows=rows, refused_rows=[r for r in rows if r["errors"]])
     return render(request, "supervision/planner.html", context)

@@ -28,14 +28,19 @@ def test_a_refused_confirmation_says_so_at_the_top_and_books_nothing(demo_trust,
         sign_in(page, email, settings.DEMO_PASSWORD)
         page.goto("/calendar/plan/")
         page.wait_for_load_state("load")
+    # The head opens on their own supervisees (issue 16, fault 4) and widens the plan to the school.
+    head.get_by_role("link", name="Riverside Primary School").click()
+    head.wait_for_load_state("load")
     assert head.get_by_label("Date for Tom Baker").count() == 1
 
-    supervisor.get_by_role("button", name="Book the ticked sessions").click()
+    supervisor.get_by_role("button", name="Check the ticked sessions").click()
+    supervisor.wait_for_load_state("load")
+    supervisor.get_by_role("button", name="Book these sessions").click()
     supervisor.wait_for_load_state("load")
     assert supervisor.get_by_text("sessions booked").is_visible()
     booked = Session.objects.count()
 
-    head.get_by_role("button", name="Book the ticked sessions").click()
+    head.get_by_role("button", name="Check the ticked sessions").click()
     head.wait_for_load_state("load")
     summary = head.locator("[data-error-summary]")
     assert summary.get_by_role("heading", name="Nothing was booked").is_visible()

@@ -1,3 +1,4 @@
+import re
 from datetime import datetime
 
 import pytest
@@ -29,7 +30,11 @@ def test_supervisor_plans_a_half_term_and_the_supervisee_prepares(demo_trust, pa
     date_value = page.get_by_label("Date for Tom Baker").input_value()
     time_value = page.get_by_label("Time for Tom Baker").input_value()
     before = Session.objects.count()
-    page.get_by_role("button", name="Book the ticked sessions").click()
+    # Booking is two steps since issue 16 (fault 4): the check page, then its own button.
+    page.get_by_role("button", name="Check the ticked sessions").click()
+    page.wait_for_load_state("load")
+    assert Session.objects.count() == before
+    page.get_by_role("button", name="Book these sessions").click()
     page.wait_for_load_state("load")
     assert page.get_by_text("sessions booked").is_visible()
     booked = Session.objects.count() - before
@@ -48,3 +53,43 @@ def test_supervisor_plans_a_half_term_and_the_supervisee_prepares(demo_trust, pa
     tom.locator("#agenda-panel").get_by_text("Managing my Year 2 workload", exact=True).wait_for()
     tom.reload()
     assert tom.locator("#agenda-panel").get_by_text("Managing my Year 2 workload", exact=True).is_visible()
+
+
+def test_enter_in_the_plan_shows_the_check_page_and_books_nothing(demo_trust, page):
+    """Issue 16, fault 4: a head once booked a whole school with one Enter."""
+    sign_in(page, "head@riverside.example", settings.DEMO_PASSWORD)
+    page.goto("/calendar/plan/")
+    page.wait_for_load_state("load")
+    # The head opens on their own supervisees; Tom is Sarah's, so the school is one click away.
+    assert page.get_by_text("You are planning your own supervisees only.").is_visible()
+    assert page.get_by_label("Date for Tom Baker").count() == 0
+    page.get_by_role("link", name="Riverside Primary School").click()
+    page.wait_for_load_state("load")
+    page.get_by_label("Book a session for Tom Baker").uncheck()
+    before = Session.objects.count()
+    toms = Session.objects.filter(contract__supervisee__user__email="staff@riverside.example").count()
+
+    page.get_by_label("Time for Amy Hughes").press("Enter")
+    page.wait_for_load_state("load")
+    assert page.get_by_role("heading", name="Check before booking").is_visible()
+    summary = page.locator("#check-summary").inner_text()
+    assert re.fullmatch(r"\d+ sessions? for \d+ supervisors?; \d+ invitations? will be sent\.", summary.strip()), (
+        summary
+    )
+    assert Session.objects.count() == before
+
+    page.get_by_role("button", name="Go back and change").click()
+    page.wait_for_load_state("load")
+    assert not page.get_by_label("Book a session for Tom Baker").is_checked()
+    assert page.get_by_label("Book a session for Amy Hughes").is_checked()
+    assert Session.objects.count() == before
+
+    page.get_by_role("button", name="Check the ticked sessions").click()
+    page.wait_for_load_state("load")
+    sessions = int(page.locator("#check-summary").inner_text().split()[0])
+    page.get_by_role("button", name="Book these sessions").click()
+    page.wait_for_load_state("load")
+    assert page.get_by_text("sessions booked").is_visible()
+    assert Session.objects.count() == before + sessions
+    # Tom's row stayed unticked through the check and back: nothing was booked for him.
+    assert Session.objects.filter(contract__supervisee__user__email="staff@riverside.example").count() == toms

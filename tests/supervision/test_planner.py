@@ -546,9 +546,9 @@ def test_the_page_says_when_nothing_is_due(cast, login):
     assert reverse("supervision:contract-list") in response.content.decode()
 
 
-def _post_rows(client, half_term, caseload, rows):
+def _post_rows(client, half_term, caseload, rows, action="check", checked=None):
     data = {
-        "action": "confirm",
+        "action": action,
         "half_term": half_term.code,
         "caseload": caseload,
         "rows-TOTAL_FORMS": len(rows),
@@ -560,15 +560,25 @@ def _post_rows(client, half_term, caseload, rows):
         data[f"rows-{i}-time"] = at_time
         if include:
             data[f"rows-{i}-include"] = "on"
+    if checked is not None:
+        data["checked"] = checked
     return client.post(reverse("supervision:planner"), data)
 
 
+def _book_rows(client, half_term, caseload, rows):
+    """Through both steps: the plan's button shows the check page, whose own button books."""
+    check = _post_rows(client, half_term, caseload, rows)
+    assert check.status_code == 200 and "checked" in check.context, "the check page"
+    return _post_rows(client, half_term, caseload, rows, action="confirm", checked=check.context["checked"])
+
+
 def test_confirming_on_the_page_books_the_ticked_sessions(cast, login):
+    # Changed on purpose (issue 16, fault 4): booking now takes the check page's own button as well.
     with time_machine.travel(TODAY, tick=False):
         contract = signed_contract(cast.supervisee, cast.supervisor, start=date(2026, 9, 1))
         half_term = autumn_2(cast.organisation)
         client = login(cast.supervisor)
-        response = _post_rows(
+        response = _book_rows(
             client,
             half_term,
             "mine",
@@ -610,13 +620,16 @@ def test_another_supervisors_agreement_cannot_be_booked_from_the_page(cast, logi
 
 
 def test_a_head_plans_their_settings_only(cast, login):
+    # Changed on purpose (issue 16, fault 4): a head opens on their own supervisees, so the setting is asked for.
     with time_machine.travel(TODAY, tick=False):
         signed_contract(cast.supervisee, cast.supervisor, start=date(2026, 9, 1))
         signed_contract(cast.supervisee2, cast.supervisor2, start=date(2026, 9, 1))
         half_term = autumn_2(cast.organisation)
         client = login(cast.head)
-        response = client.get(reverse("supervision:planner"))
-        # Asking for a setting they do not lead falls back to their own.
+        response = client.get(
+            reverse("supervision:planner"), {"half_term": half_term.code, "caseload": cast.primary.code}
+        )
+        # Asking for a setting they do not lead falls back to their own supervisees.
         other = client.get(
             reverse("supervision:planner"), {"half_term": half_term.code, "caseload": cast.secondary.code}
         )

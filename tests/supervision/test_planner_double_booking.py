@@ -40,8 +40,10 @@ def _preview(client, half_term, caseload):
 
 
 def _confirm(client, half_term, caseload, rows, ticked=None):
+    """Book through both steps (issue 16, fault 4): the check page, then its own button. A refusal at the
+    check is returned as it is: nothing was booked."""
     data = {
-        "action": "confirm",
+        "action": "check",
         "half_term": half_term.code,
         "caseload": caseload,
         "rows-TOTAL_FORMS": len(rows),
@@ -53,7 +55,12 @@ def _confirm(client, half_term, caseload, rows, ticked=None):
         data[f"rows-{i}-time"] = at_time
         if ticked is None or i in ticked:
             data[f"rows-{i}-include"] = "on"
-    return client.post(reverse("supervision:planner"), data)
+    check = client.post(reverse("supervision:planner"), data)
+    if "checked" not in check.context:
+        return check
+    return client.post(
+        reverse("supervision:planner"), {**data, "action": "confirm", "checked": check.context["checked"]}
+    )
 
 
 def _later(row, hours=2):
