@@ -225,13 +225,13 @@ def test_a_new_school_starts_from_nothing_to_its_first_half_term(new_page):
     unplaced = planner.locator("section", has=planner.get_by_role("heading", name=re.compile("Could not be placed")))
     assert unplaced.get_by_role("listitem").count() == 9
     assert unplaced.get_by_role("listitem").filter(has_text="not signed by both yet").count() == 9
-    planner.get_by_role("button", name="Book the ticked sessions").click()
+    planner.get_by_role("button", name="Check the ticked sessions").click()
     planner.wait_for_load_state("load")
-    # The planner may ask to confirm what it is about to book (another piece of work adds that page).
-    confirm = planner.get_by_role("button", name=re.compile("^(Book these sessions|Confirm)"))
-    if confirm.count():
-        confirm.first.click()
-        planner.wait_for_load_state("load")
+    # Nothing is booked before she has seen what will be (issue 16): one session, two invitations.
+    assert planner.get_by_text("1 session for 1 supervisor; 2 invitations will be sent.").is_visible()
+    assert not Session.objects.filter(organisation=organisation).exists()
+    planner.get_by_role("button", name="Book these sessions").click()
+    planner.wait_for_load_state("load")
     assert planner.get_by_text("1 session booked; invitations are on their way.").is_visible()
     session = Session.objects.get(organisation=organisation)
     when = timezone.localtime(session.starts_at)
