@@ -77,6 +77,7 @@ from records.models import Action, ActionStatus, Record, RecordStatus, Safeguard
 from .models import (
     ClosureDay,
     Contract,
+    FrequencyOverride,
     HalfTerm,
     Notification,
     NotificationKind,
@@ -97,6 +98,9 @@ Kind = NotificationKind
 SENDING_STARTS = time(7, 0)
 # How far ahead the next school day is looked for (the longest holiday is about six weeks).
 HORIZON = timedelta(days=60)
+# Frequencies that never ask for more than one session in a half term (a termly one asks for one over
+# the whole term, which holds the half term): one held in the half term is enough, unless raised.
+AT_MOST_ONE = (Frequency.HALF_TERMLY, Frequency.TERMLY)
 # Actions overdue by more than this are no longer chased (see rule 8).
 LOOKBACK = timedelta(days=70)
 
@@ -548,21 +552,12 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
             half=1,
         )
     }
-    contracts = (
-        Contract.objects.filter(
-            organisation_id__in=half_terms,
-            kind=SessionKind.ONE_TO_ONE,
-            supervisee_signed_at__isnull=False,
-            supervisor_signed_at__isnull=False,
-        )
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
-        .select_related("supervisee__user", "supervisor__user", "previous")
-        # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
-        .prefetch_related(
-            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
-        )
-        .order_by("id")
-    )
+    current = Contract.objects.filter(
+        organisation_id__in=half_terms,
+        kind=SessionKind.ONE_TO_ONE,
+        supervisee_signed_at__isnull=False,
+        supervisor_signed_at__isnull=False,
+    ).filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
     earliest = min([h.starts for h in half_terms.values()] + [h.starts for h in first_halves.values()])
     closed_everywhere: dict[int, set[date]] = defaultdict(set)
     closed_in: dict[int, set[date]] = defaultdict(set)
@@ -578,6 +573,31 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         starts_at__gte=_midnight(earliest),
     ).values_list("contract_id", "starts_at"):
         held[contract_id].append(_local_day(starts_at))
+
+    # Most agreements are plainly not behind: a session held since the half term ended, or one held in it
+    # where no more than one is asked for. Those are set aside on a few columns each, and only the rest
+    # are loaded whole (with their people, settings and overrides) for the rules below.
+    candidates = []
+    for contract_id, previous_id, organisation_id, frequency, new_to_post, has_overrides in current.annotate(
+        has_overrides=Exists(FrequencyOverride.objects.filter(contract=OuterRef("pk")))
+    ).values_list("id", "previous_id", "organisation_id", "frequency", "supervisee__new_to_post", "has_overrides"):
+        half_term = half_terms[organisation_id]
+        session_days = held[contract_id] + (held[previous_id] if previous_id else [])
+        if any(d > half_term.ends for d in session_days):
+            continue  # made good
+        at_most_one = frequency in AT_MOST_ONE and not new_to_post and not has_overrides
+        if at_most_one and any(half_term.starts <= d <= half_term.ends for d in session_days):
+            continue
+        candidates.append(contract_id)
+    contracts = (
+        Contract.objects.filter(pk__in=candidates)
+        .select_related("supervisee__user", "supervisor__user", "previous")
+        # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
+        .prefetch_related(
+            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
+        )
+        .order_by("id")
+    )
 
     # Agreements of one organisation share the half term, and people of one setting its closures: the
     # school weeks of a window are counted once, not once an agreement.
