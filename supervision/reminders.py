@@ -71,7 +71,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Frequency, Organisation, Role, RoleAssignment, StaffMember
+from accounts.models import Frequency, Organisation, Role, RoleAssignment, Setting, StaffMember
 from records.models import Action, ActionStatus, Record, RecordStatus, SafeguardingDecision, Signature
 
 from .models import (
@@ -84,6 +84,7 @@ from .models import (
     Session,
     SessionKind,
     SessionStatus,
+    SupervisionGroup,
 )
 from .notify import BATCH, notify_many
 from .rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
@@ -381,6 +382,7 @@ class _Waiting:
     record: Record
     since: date
     signers: list[StaffMember]  # everyone the record waits for, reachable or not
+    attendees: list[StaffMember]  # the people in the session, in name order
 
 
 def _records_awaiting_signatures(days: SchoolDays, days_waiting: int) -> list[_Waiting]:
@@ -392,23 +394,41 @@ def _records_awaiting_signatures(days: SchoolDays, days_waiting: int) -> list[_W
 
 
 def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
-    standing = Signature.objects.filter(addendum__isnull=True, voided_at__isnull=True)
-    records = (
-        Record.objects.filter(
-            organisation_id__in=organisation_ids,
-            status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR],
-        )
-        .select_related("supervisor__user", "session__setting", "session__group")
-        .prefetch_related(
-            Prefetch("session__attendees", queryset=_people()),
-            Prefetch("signatures", queryset=standing, to_attr="standing"),
-        )
-        .order_by("id")
+    waiting_records = Record.objects.filter(
+        organisation_id__in=organisation_ids,
+        status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR],
     )
+    records = list(waiting_records.select_related("session").order_by("id"))
+    # A supervisor, setting or person waits on many records: each is loaded once (one query each kind),
+    # not once a record, and the signatures are read as plain values.
+    attending: dict[int, list[int]] = defaultdict(list)
+    for session_id, person_id in Session.attendees.through.objects.filter(
+        session__record__in=waiting_records
+    ).values_list("session_id", "staffmember_id"):
+        attending[session_id].append(person_id)
+    people = {
+        p.id: p
+        for p in _people().filter(
+            Q(pk__in=waiting_records.values("supervisor_id"))
+            | Q(sessions_attended__record__in=waiting_records)
+        ).distinct()
+    }  # fmt: skip
+    rank = {person_id: n for n, person_id in enumerate(sorted(people, key=lambda i: people[i].user.full_name))}
+    settings = {s.id: s for s in Setting.objects.filter(sessions__record__in=waiting_records).distinct()}
+    groups = {g.id: g for g in SupervisionGroup.objects.filter(sessions__record__in=waiting_records).distinct()}
+    standing: dict[int, dict[int, datetime]] = defaultdict(dict)
+    for record_id, signer_id, signed_at in Signature.objects.filter(
+        record__in=waiting_records, addendum__isnull=True, voided_at__isnull=True
+    ).values_list("record_id", "signer_id", "signed_at"):
+        standing[record_id][signer_id] = signed_at
     waiting = []
     for record in records:
-        signed = {s.signer_id: s.signed_at for s in record.standing}
-        attendees = list(record.session.attendees.all())
+        session = record.session
+        record.supervisor = people[record.supervisor_id]
+        session.setting = settings[session.setting_id]
+        session.group = groups.get(session.group_id)
+        signed = standing[record.id]
+        attendees = sorted((people[i] for i in attending[session.id]), key=lambda p: rank[p.id])
         if record.status == RecordStatus.AWAITING_SUPERVISEE:
             since = record.submitted_at
             signers = [a for a in attendees if a.id not in signed]
@@ -418,7 +438,7 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
             signers = [record.supervisor]
         if since is None or not signers:
             continue
-        waiting.append(_Waiting(record, _local_day(since), signers))
+        waiting.append(_Waiting(record, _local_day(since), signers, attendees))
     return waiting
 
 
@@ -430,7 +450,7 @@ def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
     record = waiting.record
     held_on = _local_day(record.session.starts_at)
     if person.id == record.supervisor_id:
-        names = _names(a.full_name for a in record.session.attendees.all())
+        names = _names(a.full_name for a in waiting.attendees)
         title = f"Please sign the record of supervision with {names} on {_short_day(held_on)}"
         body = (
             f"{names} agreed and signed the record of the supervision on {_day(held_on)} by {_day(waiting.since)}. "
@@ -485,7 +505,7 @@ def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> 
         if not _reminded_long_enough(reminders[w.record.id], recorded, lambda at: _local_day(at) + gap <= today):
             continue
         record, session = w.record, w.record.session
-        attendees = list(session.attendees.all())
+        attendees = w.attendees
         held_on = _local_day(session.starts_at)
         people = [record.supervisor_id, *(a.id for a in attendees)]
         for person in leaders.of(record.organisation_id, [session.setting_id], exclude=people):
