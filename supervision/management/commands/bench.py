@@ -65,6 +65,9 @@ class Command(BaseCommand):
             out("\nBeat jobs, run once each (peak memory from a second, traced run).")
             out(bench_run.HEADER)
             results += bench_run.measure_jobs(only=options["only"], log=out)
+            if not options["only"] or options["only"] in "records.store_record_pdf":
+                out("\nThe signed PDF: rendered, signed and stored, as a worker does once a record is signed.")
+                results.append(bench_run.measure_pdf(organisation, repeat=max(options["repeat"], 20), log=out))
             if options["export"] and (not options["only"] or options["only"] in "records.run_export"):
                 out(f"\nAn auditor's export of {options['export']} records whose PDFs are missing, by the workers.")
                 results.append(
