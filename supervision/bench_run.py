@@ -15,6 +15,7 @@ import time
 import tracemalloc
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from unittest import mock
 
 from django.db import connection
@@ -99,6 +100,11 @@ class Objects:
         records = Record.objects.filter(session__attendees=supervisee).order_by("-created_at")
         self.record = records.exclude(status=RecordStatus.SIGNED).first() or records.first()
         self.signed_record = records.filter(status=RecordStatus.SIGNED).first()
+        if self.signed_record is not None and not self.signed_record.pdf_sha256:
+            # Stored as its worker would have, so /pdf times the download rather than a redirect to wait.
+            from records.pdf import store_record_pdf
+
+            store_record_pdf(self.signed_record.pk)
         self.session = Session.objects.filter(contract=self.contract).order_by("-starts_at").first() or (
             Session.objects.filter(attendees=supervisee).order_by("-starts_at").first()
         )
@@ -297,3 +303,108 @@ def load_plan(organisation, people, path: str) -> None:
         plan["people"][who] = {"session": store.session_key, "paths": paths}
     with open(path, "w") as f:
         json.dump(plan, f, indent=1)
+
+
+def _peak_rss_mb(pid: int) -> tuple[float, float]:
+    """The largest peak resident memory (VmHWM) of a worker's processes, and their sum, in MB."""
+    pids, peaks = [pid], []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        pids.append(int(child))
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        line = next((row for row in status.splitlines() if row.startswith("VmHWM:")), "VmHWM: 0 kB")
+        peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks, default=0.0), sum(peaks)
+
+
+def measure_export(organisation, people, *, records: int = 1000, worker_pid: int | None = None, timeout: int = 1200,
+                   log=print) -> Result:  # fmt: skip
+    """An auditor's export of about `records` signed records whose PDFs are not stored, built by real Celery
+    workers (bin/bench starts them: `celery worker -c 2`), which render the missing PDFs as a group. Its
+    time from the request to the finished ZIP, and the workers' peak memory."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import Role, StaffMember
+    from config.celery import app
+    from records.access import records_in_grant
+    from records.exports import export_start
+    from records.models import ExportJob
+    from records.oversight import auditor_grant_approve, auditor_grant_create
+
+    for _ in range(60):  # the workers bin/bench started may still be starting
+        if app.control.ping(timeout=1):
+            break
+    else:
+        return Result("worker", "records.run_export (no worker answered)", "", 500, 0, None, 0, 0)
+    app.control.purge()
+    admin, auditor = people["org_admin"], people["auditor"]
+    second = (
+        StaffMember.objects.filter(organisation=organisation, role_assignments__role=Role.ORG_ADMIN)
+        .exclude(pk=admin.pk)
+        .first()
+    )
+    settings = list(organisation.settings.order_by("name")[:3])
+    signed = Record.objects.filter(
+        organisation=organisation, status=RecordStatus.SIGNED, session__setting__in=settings
+    ).order_by("-session__starts_at")
+    days = [timezone.localtime(d).date() for d in signed.values_list("session__starts_at", flat=True)[:records]]
+    grant = auditor_grant_create(
+        actor=admin,
+        auditor=auditor,
+        settings=settings,
+        covers_from=days[-1],
+        covers_until=days[0],
+        expires_at=timezone.now() + timedelta(days=1),
+        purpose="Benchmark export",
+    )
+    auditor_grant_approve(actor=second, grant=grant)
+
+    covered = records_in_grant(grant)
+    # Their PDFs not stored yet, as after an import or a change of template (the files are made afresh).
+    Record.objects.filter(pk__in=covered.values("pk")).update(pdf_path="", pdf_sha256="", pdf_generated_at=None)
+    count = covered.count()
+    start = time.perf_counter()
+    job = export_start(actor=auditor, kind=ExportJob.Kind.AUDIT_ZIP, grant=grant)
+    while time.perf_counter() - start < timeout:
+        job.refresh_from_db(fields=["status", "done", "total", "error"])
+        if job.status in (ExportJob.Status.DONE, ExportJob.Status.FAILED):
+            break
+        time.sleep(0.5)
+    elapsed = 1000 * (time.perf_counter() - start)
+    peak, total = _peak_rss_mb(worker_pid) if worker_pid else (None, None)
+    status = 200 if job.status == ExportJob.Status.DONE else 500
+    extra = f"{count} records, PDFs missing; {job.status}" + (f", workers {total:.0f} MB in all" if total else "")
+    result = Result("worker", "records.run_export (auditor ZIP)", extra, status, elapsed, None, 0, 0, peak)
+    log(format_result(result))
+    return result
+
+
+def measure_pdf(organisation, *, repeat: int = 20, log=print) -> Result:
+    """The signed PDF: the median time to render, sign and store it (`store_record_pdf`, what a worker does
+    once a record is signed) over `repeat` signed records that have none yet."""
+    from records.pdf import store_record_pdf
+
+    ids = list(
+        Record.objects.filter(organisation=organisation, status=RecordStatus.SIGNED, pdf_sha256="")
+        .order_by("-id")
+        .values_list("id", flat=True)[: repeat + 1]
+    )
+    if not ids:
+        return Result("worker", "records.store_record_pdf (none to make)", "", 500, 0, None, 0, 0)
+    store_record_pdf(ids[0])  # warm-up: fonts, templates and the organisation's signer loaded once a process
+    times = []
+    for record_id in ids[1:]:
+        start = time.perf_counter()
+        store_record_pdf(record_id)
+        times.append(1000 * (time.perf_counter() - start))
+    result = Result(
+        "worker", "records.store_record_pdf (render, sign)", f"median of {len(times)}", 200,
+        statistics.median(times), None, 0, 0,
+    )  # fmt: skip
+    log(format_result(result))
+    return result

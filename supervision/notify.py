@@ -76,31 +76,34 @@ def notify_many(items: Iterable[Mapping]) -> int:
     (found again by the fresh `code` each was given) have their email queued, on commit.
     Returns how many notifications were recorded.
     """
-    rows: dict[str, Notification] = {}
+    # Keys first: a Notification is built only for a key not yet in the ledger (in a steady sweep, almost
+    # none of the thousands due), not for every item.
+    items_by_key: dict[str, Mapping] = {}
     for item in items:
-        recipient = item["recipient"]
-        kind, object_type, object_code, period = item["kind"], item["object_type"], item["object_code"], item["period"]
-        key = Notification.make_key(kind, object_type, object_code, recipient.id, period)
-        rows.setdefault(
-            key,
-            Notification(
-                organisation_id=recipient.organisation_id,
-                recipient=recipient,
-                kind=kind,
-                object_type=object_type,
-                object_code=str(object_code),
-                period=period,
-                key=key,
-                title=item["title"],
-                body=item["body"],
-                url=item["url"],
-            ),
+        key = Notification.make_key(
+            item["kind"], item["object_type"], item["object_code"], item["recipient"].id, item["period"]
         )
-    keys = sorted(rows)  # one order for every sweep: concurrent INSERTs then wait for each other, never deadlock
+        items_by_key.setdefault(key, item)
+    # One order for every sweep: concurrent INSERTs then wait for each other, never deadlock.
+    keys = sorted(items_by_key)
     existing = set()
     for chunk in _chunks(keys):
         existing.update(Notification.objects.filter(key__in=chunk).values_list("key", flat=True))
-    new = [rows[key] for key in keys if key not in existing]
+    new = [
+        Notification(
+            organisation_id=item["recipient"].organisation_id,
+            recipient=item["recipient"],
+            kind=item["kind"],
+            object_type=item["object_type"],
+            object_code=str(item["object_code"]),
+            period=item["period"],
+            key=key,
+            title=item["title"],
+            body=item["body"],
+            url=item["url"],
+        )
+        for key, item in ((key, items_by_key[key]) for key in keys if key not in existing)
+    ]
     if not new:
         return 0
     ids: list[int] = []

@@ -71,18 +71,20 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Frequency, Organisation, Role, RoleAssignment, StaffMember
+from accounts.models import Frequency, Organisation, Role, RoleAssignment, Setting, StaffMember
 from records.models import Action, ActionStatus, Record, RecordStatus, SafeguardingDecision, Signature
 
 from .models import (
     ClosureDay,
     Contract,
+    FrequencyOverride,
     HalfTerm,
     Notification,
     NotificationKind,
     Session,
     SessionKind,
     SessionStatus,
+    SupervisionGroup,
 )
 from .notify import BATCH, notify_many
 from .rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
@@ -97,6 +99,9 @@ Kind = NotificationKind
 SENDING_STARTS = time(7, 0)
 # How far ahead the next school day is looked for (the longest holiday is about six weeks).
 HORIZON = timedelta(days=60)
+# Frequencies that never ask for more than one session in a half term (a termly one asks for one over
+# the whole term, which holds the half term): one held in the half term is enough, unless raised.
+AT_MOST_ONE = (Frequency.HALF_TERMLY, Frequency.TERMLY)
 # Actions overdue by more than this are no longer chased (see rule 8).
 LOOKBACK = timedelta(days=70)
 
@@ -377,6 +382,7 @@ class _Waiting:
     record: Record
     since: date
     signers: list[StaffMember]  # everyone the record waits for, reachable or not
+    attendees: list[StaffMember]  # the people in the session, in name order
 
 
 def _records_awaiting_signatures(days: SchoolDays, days_waiting: int) -> list[_Waiting]:
@@ -388,23 +394,41 @@ def _records_awaiting_signatures(days: SchoolDays, days_waiting: int) -> list[_W
 
 
 def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
-    standing = Signature.objects.filter(addendum__isnull=True, voided_at__isnull=True)
-    records = (
-        Record.objects.filter(
-            organisation_id__in=organisation_ids,
-            status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR],
-        )
-        .select_related("supervisor__user", "session__setting", "session__group")
-        .prefetch_related(
-            Prefetch("session__attendees", queryset=_people()),
-            Prefetch("signatures", queryset=standing, to_attr="standing"),
-        )
-        .order_by("id")
+    waiting_records = Record.objects.filter(
+        organisation_id__in=organisation_ids,
+        status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR],
     )
+    records = list(waiting_records.select_related("session").order_by("id"))
+    # A supervisor, setting or person waits on many records: each is loaded once (one query each kind),
+    # not once a record, and the signatures are read as plain values.
+    attending: dict[int, list[int]] = defaultdict(list)
+    for session_id, person_id in Session.attendees.through.objects.filter(
+        session__record__in=waiting_records
+    ).values_list("session_id", "staffmember_id"):
+        attending[session_id].append(person_id)
+    people = {
+        p.id: p
+        for p in _people().filter(
+            Q(pk__in=waiting_records.values("supervisor_id"))
+            | Q(sessions_attended__record__in=waiting_records)
+        ).distinct()
+    }  # fmt: skip
+    rank = {person_id: n for n, person_id in enumerate(sorted(people, key=lambda i: people[i].user.full_name))}
+    settings = {s.id: s for s in Setting.objects.filter(sessions__record__in=waiting_records).distinct()}
+    groups = {g.id: g for g in SupervisionGroup.objects.filter(sessions__record__in=waiting_records).distinct()}
+    standing: dict[int, dict[int, datetime]] = defaultdict(dict)
+    for record_id, signer_id, signed_at in Signature.objects.filter(
+        record__in=waiting_records, addendum__isnull=True, voided_at__isnull=True
+    ).values_list("record_id", "signer_id", "signed_at"):
+        standing[record_id][signer_id] = signed_at
     waiting = []
     for record in records:
-        signed = {s.signer_id: s.signed_at for s in record.standing}
-        attendees = list(record.session.attendees.all())
+        session = record.session
+        record.supervisor = people[record.supervisor_id]
+        session.setting = settings[session.setting_id]
+        session.group = groups.get(session.group_id)
+        signed = standing[record.id]
+        attendees = sorted((people[i] for i in attending[session.id]), key=lambda p: rank[p.id])
         if record.status == RecordStatus.AWAITING_SUPERVISEE:
             since = record.submitted_at
             signers = [a for a in attendees if a.id not in signed]
@@ -414,7 +438,7 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
             signers = [record.supervisor]
         if since is None or not signers:
             continue
-        waiting.append(_Waiting(record, _local_day(since), signers))
+        waiting.append(_Waiting(record, _local_day(since), signers, attendees))
     return waiting
 
 
@@ -426,7 +450,7 @@ def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
     record = waiting.record
     held_on = _local_day(record.session.starts_at)
     if person.id == record.supervisor_id:
-        names = _names(a.full_name for a in record.session.attendees.all())
+        names = _names(a.full_name for a in waiting.attendees)
         title = f"Please sign the record of supervision with {names} on {_short_day(held_on)}"
         body = (
             f"{names} agreed and signed the record of the supervision on {_day(held_on)} by {_day(waiting.since)}. "
@@ -481,7 +505,7 @@ def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> 
         if not _reminded_long_enough(reminders[w.record.id], recorded, lambda at: _local_day(at) + gap <= today):
             continue
         record, session = w.record, w.record.session
-        attendees = list(session.attendees.all())
+        attendees = w.attendees
         held_on = _local_day(session.starts_at)
         people = [record.supervisor_id, *(a.id for a in attendees)]
         for person in leaders.of(record.organisation_id, [session.setting_id], exclude=people):
@@ -548,21 +572,12 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
             half=1,
         )
     }
-    contracts = (
-        Contract.objects.filter(
-            organisation_id__in=half_terms,
-            kind=SessionKind.ONE_TO_ONE,
-            supervisee_signed_at__isnull=False,
-            supervisor_signed_at__isnull=False,
-        )
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
-        .select_related("supervisee__user", "supervisor__user", "previous")
-        # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
-        .prefetch_related(
-            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
-        )
-        .order_by("id")
-    )
+    current = Contract.objects.filter(
+        organisation_id__in=half_terms,
+        kind=SessionKind.ONE_TO_ONE,
+        supervisee_signed_at__isnull=False,
+        supervisor_signed_at__isnull=False,
+    ).filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
     earliest = min([h.starts for h in half_terms.values()] + [h.starts for h in first_halves.values()])
     closed_everywhere: dict[int, set[date]] = defaultdict(set)
     closed_in: dict[int, set[date]] = defaultdict(set)
@@ -578,6 +593,31 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
         starts_at__gte=_midnight(earliest),
     ).values_list("contract_id", "starts_at"):
         held[contract_id].append(_local_day(starts_at))
+
+    # Most agreements are plainly not behind: a session held since the half term ended, or one held in it
+    # where no more than one is asked for. Those are set aside on a few columns each, and only the rest
+    # are loaded whole (with their people, settings and overrides) for the rules below.
+    candidates = []
+    for contract_id, previous_id, organisation_id, frequency, new_to_post, has_overrides in current.annotate(
+        has_overrides=Exists(FrequencyOverride.objects.filter(contract=OuterRef("pk")))
+    ).values_list("id", "previous_id", "organisation_id", "frequency", "supervisee__new_to_post", "has_overrides"):
+        half_term = half_terms[organisation_id]
+        session_days = held[contract_id] + (held[previous_id] if previous_id else [])
+        if any(d > half_term.ends for d in session_days):
+            continue  # made good
+        at_most_one = frequency in AT_MOST_ONE and not new_to_post and not has_overrides
+        if at_most_one and any(half_term.starts <= d <= half_term.ends for d in session_days):
+            continue
+        candidates.append(contract_id)
+    contracts = (
+        Contract.objects.filter(pk__in=candidates)
+        .select_related("supervisee__user", "supervisor__user", "previous")
+        # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
+        .prefetch_related(
+            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
+        )
+        .order_by("id")
+    )
 
     # Agreements of one organisation share the half term, and people of one setting its closures: the
     # school weeks of a window are counted once, not once an agreement.

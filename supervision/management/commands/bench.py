@@ -27,6 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--generate-only", action="store_true")
         parser.add_argument("--only", default="", help="Only the pages and jobs whose name contains this.")
         parser.add_argument("--no-jobs", action="store_true", help="Pages only, no beat jobs.")
+        parser.add_argument(
+            "--export", type=int, default=0, help="Time an auditor's export of this many records (needs a worker)."
+        )
+        parser.add_argument("--worker-pid", type=int, default=None, help="The Celery worker, for its peak memory.")
         parser.add_argument("--load-plan", default="", help="Write the load test's sessions and pages to this file.")
 
     def handle(self, *args, **options):
@@ -61,6 +65,16 @@ class Command(BaseCommand):
             out("\nBeat jobs, run once each (peak memory from a second, traced run).")
             out(bench_run.HEADER)
             results += bench_run.measure_jobs(only=options["only"], log=out)
+            if not options["only"] or options["only"] in "records.store_record_pdf":
+                out("\nThe signed PDF: rendered, signed and stored, as a worker does once a record is signed.")
+                results.append(bench_run.measure_pdf(organisation, repeat=max(options["repeat"], 20), log=out))
+            if options["export"] and (not options["only"] or options["only"] in "records.run_export"):
+                out(f"\nAn auditor's export of {options['export']} records whose PDFs are missing, by the workers.")
+                results.append(
+                    bench_run.measure_export(
+                        organisation, people, records=options["export"], worker_pid=options["worker_pid"], log=out
+                    )
+                )
         failed = [r for r in results if r.status >= 500]
         slow = [r for r in results if r.ratio is not None and r.ratio > 5]
         out(f"\n{len(results)} measured; {len(slow)} pages over 5x the trivial page; {len(failed)} errors.")

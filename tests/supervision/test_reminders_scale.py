@@ -1,0 +1,63 @@
+"""The sweep at the size of a trust (issue 14): rows that cannot be due are not built into Python objects.
+
+Time is measured by `make bench`, never here; these tests count the objects built instead.
+"""
+
+from datetime import date
+from unittest import mock
+
+import pytest
+import time_machine
+
+from accounts.models import StaffMember
+from supervision import reminders
+from supervision import services as supervision
+from supervision.models import Contract, SessionStatus
+from tests.factories import StaffFactory
+from tests.supervision.helpers import signed_contract
+from tests.supervision.test_reminders import book, calendar, moment, nov, submitted_record  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+def _built(model):
+    """Counts the instances of `model` read from the database: (patch, ids read)."""
+    ids = []
+    original = model.from_db.__func__
+
+    def from_db(cls, db, field_names, values):
+        obj = original(cls, db, field_names, values)
+        ids.append(obj.pk)
+        return obj
+
+    return mock.patch.object(model, "from_db", classmethod(from_db)), ids
+
+
+def test_only_agreements_that_may_be_behind_are_loaded_whole(cast, calendar):  # noqa: F811
+    seen = signed_contract(cast.supervisee, cast.supervisor, start=date(2025, 9, 1))
+    session = book(seen, date(2025, 10, 8), booked_on=date(2025, 9, 15))
+    with time_machine.travel(moment(date(2025, 10, 8), 12), tick=False):
+        supervision.session_mark(actor=cast.supervisor, session=session, status=SessionStatus.HELD)
+    behind = signed_contract(
+        StaffFactory(organisation=cast.organisation, settings=[cast.primary]), cast.supervisor, start=date(2025, 9, 1)
+    )
+    patch, loaded = _built(Contract)
+    with time_machine.travel(moment(nov(3)), tick=False), patch:
+        days = reminders.SchoolDays.load(reminders.timezone.now())
+        overdue = reminders._find_overdue_agreements(days.today, days)
+    assert [item.contract.id for item in overdue] == [behind.id]
+    # The agreement with its half-termly session held was set aside on its columns: never built.
+    assert loaded == [behind.id]
+
+
+def test_records_waiting_for_signatures_load_each_person_once(cast, calendar):  # noqa: F811
+    for day in (nov(3), nov(4), nov(5)):
+        submitted_record(cast, day)
+    patch, loaded = _built(StaffMember)
+    with time_machine.travel(moment(nov(12)), tick=False), patch:
+        days = reminders.SchoolDays.load(reminders.timezone.now())
+        waiting = reminders._find_records_awaiting_signatures(days.open)
+    assert len(waiting) == 3
+    assert {w.signers[0].id for w in waiting} == {cast.supervisee.id}
+    # Three records of the same two people: each person built once, not once a record.
+    assert sorted(loaded) == sorted([cast.supervisee.id, cast.supervisor.id])
