@@ -215,7 +215,12 @@ def test_closing_keeps_people_and_history_and_drops_the_setting_from_pickers_and
     assert list(offered) == [cast.primary]
     offered = client.get(reverse("supervision:closure-add")).context["form"].fields["setting"].queryset
     assert list(offered) == [cast.primary]
-    assert [label for _, label, _ in _caseloads(cast.org_admin)] == ["Cast Primary"]
+    # The planner opens on one's own supervisees and widens to the organisation or an open setting.
+    assert [label for _, label, _ in _caseloads(cast.org_admin)] == [
+        "My supervisees",
+        "Everyone in Cast Trust",
+        "Cast Primary",
+    ]
 
 
 def test_editing_a_person_of_a_closed_setting_keeps_their_membership(cast, login):
