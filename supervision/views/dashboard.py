@@ -1,6 +1,6 @@
 """The compliance dashboard, the list behind each figure, and the compliance CSV (issue 6).
 
-The figures themselves live in `supervision/dashboard.py`; these views choose the half term and the
+The figures themselves live in the `supervision/dashboard/` package; these views choose the half term and the
 settings, and lay the rows out.
 """
 

@@ -1,46 +1,19 @@
-"""The compliance dashboard (issue 6; DESIGN sections 2, 5, 6 and 8).
+"""The `Dashboard`: every figure for one viewer, half term and set of settings."""
 
-Each figure is a method of `Dashboard` that returns the rows behind it; the tile's number is worked
-out from those rows (`Dashboard.tile`), so the number and the list it drills down to cannot disagree.
-
-Who sees what (`dashboard_scope`): heads and DSLs the settings of their role (an organisation-wide
-head or DSL sees them all); organisation admins holding that role organisation-wide see the whole
-trust; auditors only the settings and half terms their live grants cover (`auditor_windows`); nobody
-else. Rows carry names, dates, counts and statuses, never what was said in
-supervision (no section text, action wording, decision or flag note).
-
-Where things belong: an agreement to the settings of its supervisee; a session, and the record,
-actions, decisions and flags of it, to the session's setting.
-
-Cost: every figure is a fixed number of queries whatever the number of staff, and what each loads is
-what it shows (issue 14). The figures "as of today" are querysets ordered in the database: a tile
-counts them (`Dashboard.count`), a list reads one page of them (`Dashboard.listing`). The figures of a
-half term (coverage, overdue) need the rules of `supervision/rules.py`, which run in Python over the
-agreements' dates alone: no agreement wording is loaded, their last held session comes from two
-grouped queries (MAX per agreement, MAX per group member) rather than a subquery a row, settings and
-overrides from one query each, and the record a "last held" date links to is looked up only for the
-rows a page shows (`Dashboard.fill_links`). Links are built from one `reverse()` a URL name.
-"""
-
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from django.core.paginator import Paginator
-from django.db import models
-from django.db.models import Case, Count, Exists, F, Func, Max, OuterRef, Q, Subquery, When
+from django.db.models import Case, Count, Exists, Max, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce, Length, Trim, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
-from records.access import live_grants_for
 from records.models import (
     Action,
     ConfidentialityFlag,
-    FunctionTag,
     Record,
     RecordSection,
     RecordStatus,
@@ -49,7 +22,7 @@ from records.models import (
     SignatureCapacity,
 )
 
-from .models import (
+from ..models import (
     BUSY_STATUSES,
     ClosureDay,
     Contract,
@@ -60,379 +33,26 @@ from .models import (
     SessionStatus,
     _scope_settings,
 )
-from .rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
-from .school_calendar import school_days, school_weeks
-from .slots import LONDON
-
-# An agreement's annual review is "due" this many days ahead (DESIGN section 7).
-REVIEW_DUE_DAYS = 30
-# Coverage is charted over this many half terms, ending with the chosen one.
-HISTORY_HALF_TERMS = 6
-# Above this many settings the coverage chart draws one line for them all (the table keeps each).
-MAX_SETTING_LINES = 8
-# People leaving within this many days show with the leavers, so their work is handed over in time.
-LEAVING_SOON_DAYS = 30
-
-
-def dashboard_scope(staff: StaffMember | None):
-    """Whose figures the person sees by their role: "organisation", the ids of the settings they lead as
-    head or DSL, or None. Auditors see nothing by role: only what their live grants cover
-    (`auditor_windows`)."""
-    if staff is None:
-        return None
-    if _scope_settings(staff, Role.ORG_ADMIN) == "organisation":
-        return "organisation"
-    return _scope_settings(staff, Role.HEAD, Role.DSL)
-
-
-def auditor_windows(staff: StaffMember) -> list[tuple[set, date, date]]:
-    """(setting ids, first day, last day) of each of the person's live auditor grants. One query."""
-    if not staff.has_role(Role.AUDITOR):
-        return []
-    grants = live_grants_for(staff).prefetch_related("settings")
-    return [({s.id for s in g.settings.all()}, g.covers_from, g.covers_until) for g in grants]
-
-
-def settings_in_windows(windows, half_term: HalfTerm) -> set:
-    """The settings whose grants cover some of the half term."""
-    ids = set()
-    for setting_ids, first, last in windows:
-        if first <= half_term.ends and last >= half_term.starts:
-            ids |= setting_ids
-    return ids
-
-
-def default_half_term(half_terms: list[HalfTerm], today: date) -> HalfTerm | None:
-    """The half term running today, else the most recent one to have started, else the next."""
-    started = [h for h in half_terms if h.starts <= today]
-    if started:
-        return max(started, key=lambda h: h.starts)
-    upcoming = [h for h in half_terms if h.starts > today]
-    return min(upcoming, key=lambda h: h.starts) if upcoming else None
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LONDON)
-
-
-def _local_day(moment: datetime) -> date:
-    return timezone.localtime(moment, LONDON).date()
-
-
-def half_term_name(half_term: HalfTerm) -> str:
-    return f"{half_term.label} {half_term.academic_year.name}"
-
-
-_URL_MARK = "00000000-0000-0000-0000-00000000c0de"
-_url_prefixes: dict[str, tuple[str, str]] = {}
-
-
-def object_url(name: str, code) -> str:
-    """reverse(name, kwargs={"code": code}), reversing each URL name once: a list of thousands of rows
-    would otherwise spend most of its time in the URL resolver."""
-    if name not in _url_prefixes:
-        before, _, after = reverse(name, kwargs={"code": _URL_MARK}).partition(_URL_MARK)
-        _url_prefixes[name] = (before, after)
-    before, after = _url_prefixes[name]
-    return f"{before}{code}{after}"
-
-
-# The agreement wording (read on the agreement's own page): never loaded for a list.
-CONTRACT_WORDING = ("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
-
-
-def _without_wording(path: str) -> list[str]:
-    return [f"{path}__{name}" if path else name for name in CONTRACT_WORDING]
-
-
-# --- Rows ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class AgreementRow:
-    """An agreement owed supervision in a half term, and how it went."""
-
-    contract: Contract
-    half_term: HalfTerm
-    settings: list[str]
-    setting_ids: list[int]
-    held: int  # sessions held in the half term (this agreement, or the one it replaced)
-    signed: bool  # one of them has a signed record
-    booked: bool  # a session held or booked in the half term
-    url: str | None
-    last_held: datetime | None = None  # the last held session (this agreement's, or the one it replaced)
-    days_overdue: int | None = None
-    links: "_LastRecords | None" = field(default=None, repr=False, compare=False)
-
-    @property
-    def last_record_url(self) -> str | None:
-        """The record of the last held session, where the viewer may open it (looked up by `fill_links`
-        for a page of rows at once; alone, one query)."""
-        return self.links.url(self) if self.links is not None else None
-
-    @property
-    def overdue_label(self) -> str:
-        if self.days_overdue is None:
-            return ""
-        if self.days_overdue == 0:
-            return "Not booked"
-        return f"{self.days_overdue} day{'s' if self.days_overdue != 1 else ''}"
-
-    @property
-    def outcome(self) -> str:
-        if self.signed:
-            return "Held, record signed"
-        if self.held:
-            return "Held, record not signed yet"
-        if self.booked:
-            return "Booked"
-        return "No session"
-
-
-@dataclass
-class ContractRow:
-    """A current agreement: missing signatures, or its review due or overdue."""
-
-    contract: Contract
-    settings: list[str]
-    status: str
-    url: str | None
-
-    @property
-    def waiting_for(self) -> str:
-        c = self.contract
-        missing = [
-            who
-            for who, signed in (("the supervisee", c.supervisee_signed_at), ("the supervisor", c.supervisor_signed_at))
-            if signed is None
-        ]
-        return " and ".join(missing)
-
-
-@dataclass
-class StaffRow:
-    staff: StaffMember
-    settings: list[str]
-    add_url: str | None
-
-
-@dataclass
-class RecordRow:
-    record: Record
-    waiting_for: str
-    since: date
-    days: int
-    url: str | None
-
-    @property
-    def who(self) -> str:
-        session = self.record.session
-        if session.group_id:
-            return f"Group: {session.group.name}"
-        return session.contract.supervisee.full_name
-
-
-@dataclass
-class ActionRow:
-    action: Action
-    days_overdue: int
-    url: str | None
-
-
-@dataclass
-class DecisionRow:
-    decision: SafeguardingDecision
-    signed_on: date
-    days: int
-    url: str | None
-
-
-@dataclass
-class FlagRow:
-    kind: str
-    setting: str
-    url: str | None
-
-
-@dataclass
-class CancellationRow:
-    session: Session
-    rebooked: Session | None
-    hours: float | None  # from the cancellation to the rebooked session's creation
-    url: str | None
-    rebooked_url: str | None
-
-
-@dataclass
-class LeaverRow:
-    """A leaver (or someone leaving soon) with work still in their name, to hand to someone else."""
-
-    staff: StaffMember
-    settings: list[str]
-    has_left: bool
-    supervisees: int
-    agreements: int
-    records: int
-    actions: int
-    url: str | None
-
-
-@dataclass
-class CaseloadRow:
-    supervisor: StaffMember
-    agreements: int = 0
-    unsigned: int = 0
-    has_own_supervision: bool = True
-
-
-@dataclass
-class BalanceRow:
-    name: str
-    counts: dict = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def percent(self, function: str) -> int:
-        return round(100 * self.counts.get(function, 0) / self.total) if self.total else 0
-
-    @property
-    def cells(self):
-        """(count, percent) for each function in the fixed order."""
-        return [(self.counts.get(f, 0), self.percent(f)) for f in FunctionTag.values]
-
-
-@dataclass
-class Tile:
-    number: str
-    label: str
-    tone: str = ""  # "good", "warn" or "bad": a word for CSS, the number and label say the rest
-
-
-# --- Figures -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figure:
-    slug: str
-    title: str
-    method: str
-    in_half_term: bool  # about the chosen half term, or "as of today"
-    empty: str
-
-
-FIGURES = {
-    f.slug: f
-    for f in [
-        Figure(
-            "coverage",
-            "Coverage: agreements with a held, signed session",
-            "coverage",
-            True,
-            "No agreement was owed supervision in this half term.",
-        ),
-        Figure(
-            "overdue",
-            "Overdue supervision",
-            "overdue",
-            True,
-            "Nobody is overdue: every agreement owed supervision has a session held or booked.",
-        ),
-        Figure(
-            "cancellations",
-            "Cancellations and rebooking",
-            "cancellations",
-            True,
-            "No session was cancelled in this half term.",
-        ),
-        Figure(
-            "awaiting-signature",
-            "Records awaiting a signature",
-            "awaiting_signature",
-            False,
-            "Every submitted record is signed.",
-        ),
-        Figure(
-            "overdue-actions",
-            "Overdue actions",
-            "overdue_actions",
-            False,
-            "No action agreed in supervision is past its due date.",
-        ),
-        Figure(
-            "safeguarding-decisions",
-            "Safeguarding decisions not yet on the child's file",
-            "safeguarding_decisions",
-            False,
-            "Every safeguarding decision of a signed record is confirmed on the child's file.",
-        ),
-        Figure(
-            "escalations",
-            "Open confidentiality escalations",
-            "escalations",
-            False,
-            "No confidentiality flag is waiting to be resolved.",
-        ),
-        Figure(
-            "agreements-missing",
-            "Staff without a current agreement",
-            "agreements_missing",
-            False,
-            "Every current member of staff has a supervision agreement.",
-        ),
-        Figure(
-            "agreements-unsigned",
-            "Agreements not signed by both",
-            "agreements_unsigned",
-            False,
-            "Every current agreement is signed by both.",
-        ),
-        Figure(
-            "review-due",
-            f"Agreements due for review within {REVIEW_DUE_DAYS} days",
-            "review_due",
-            False,
-            f"No agreement is due for its annual review in the next {REVIEW_DUE_DAYS} days.",
-        ),
-        Figure(
-            "review-overdue",
-            "Agreements past their review date",
-            "review_overdue",
-            False,
-            "No agreement is past its annual review date.",
-        ),
-        Figure(
-            "leavers-open-work",
-            "Leavers' open work to reassign",
-            "leavers_open_work",
-            False,
-            "No leaver, or anyone leaving in the next 30 days, has supervisees, open agreements, unsigned "
-            "records or open actions in their name.",
-        ),
-        Figure(
-            "caseloads",
-            "Supervisor caseloads",
-            "caseloads",
-            False,
-            "Nobody supervises a current agreement yet.",
-        ),
-        Figure(
-            "unsupervised-supervisors",
-            "Supervisors without supervision of their own",
-            "unsupervised_supervisors",
-            False,
-            "Every supervisor has a current agreement of their own.",
-        ),
-        Figure(
-            "balance",
-            "Balance of the three functions",
-            "balance_by_supervisor",
-            False,
-            "No record of this academic year has any section written yet.",
-        ),
-    ]
-}
+from ..rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
+from ..school_calendar import school_days, school_weeks
+from ..slots import LONDON
+from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
+from .lists import Listing, _count, cancellation_summary, hours_label
+from .rows import (
+    ActionRow,
+    AgreementRow,
+    BalanceRow,
+    CancellationRow,
+    CaseloadRow,
+    ContractRow,
+    DecisionRow,
+    FlagRow,
+    LeaverRow,
+    RecordRow,
+    StaffRow,
+    Tile,
+)
+from .scope import CONTRACT_WORDING, _local_day, _midnight, _without_wording, object_url
 
 
 class Dashboard:
@@ -1336,59 +956,3 @@ class _LastRecords:
         if mine or dash._reaches(dash._session_reach, [setting_id]):
             return object_url("records:record-detail", code)
         return None
-
-
-class Listing:
-    """The rows of a figure: a queryset read a page at a time and turned into rows by `build`, or rows
-    already worked out."""
-
-    def __init__(self, *, queryset=None, build=None, rows=None):
-        self.queryset, self.build, self.rows = queryset, build, rows
-
-    @cached_property
-    def count(self) -> int:
-        return len(self.rows) if self.rows is not None else self.queryset.count()
-
-    def all(self) -> list:
-        return self.rows if self.rows is not None else self.build(self.queryset)
-
-    def first(self):
-        rows = self.rows[:1] if self.rows is not None else self.build(self.queryset[:1])
-        return rows[0] if rows else None
-
-    def page(self, number, size: int):
-        """Page `number` (Django's `Paginator.get_page`: the first or last for a bad number), its rows built."""
-        paginator = Paginator(self.rows if self.rows is not None else self.queryset, size)
-        paginator.count = self.count  # counted once, for the tile and the paginator alike
-        page = paginator.get_page(number)
-        if self.rows is None:
-            page.object_list = self.build(page.object_list)
-        return page
-
-
-def _count(qs, distinct: bool = False):
-    """A correlated COUNT of `qs` as an annotation (0 when none): one subquery, no join that multiplies
-    the outer rows."""
-    template = "COUNT(DISTINCT %(expressions)s)" if distinct else "COUNT(%(expressions)s)"
-    counted = qs.order_by().values(n=Func(F("pk"), template=template, output_field=models.IntegerField()))
-    return Coalesce(Subquery(counted[:1]), 0)
-
-
-def cancellation_summary(rows: list[CancellationRow]) -> dict:
-    hours = [r.hours for r in rows if r.hours is not None]
-    return {
-        "cancelled": len(rows),
-        "rebooked": len(hours),
-        "not_rebooked": len(rows) - len(hours),
-        "median_hours": statistics.median(hours) if hours else None,
-        "longest_hours": max(hours) if hours else None,
-    }
-
-
-def hours_label(hours: float | None) -> str:
-    if hours is None:
-        return "–"
-    if hours < 48:
-        value = round(hours, 1)
-        return f"{value:g} hour{'s' if value != 1 else ''}"
-    return f"{round(hours / 24, 1):g} days"
