@@ -1,11 +1,10 @@
 """The `Dashboard`: every figure for one viewer, half term and set of settings."""
 
 from collections import defaultdict
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from django.db.models import Case, Count, Exists, Max, OuterRef, Q, Subquery, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce, Length, Trim, TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -23,19 +22,15 @@ from records.models import (
 )
 
 from ..models import (
-    BUSY_STATUSES,
-    ClosureDay,
     Contract,
-    FrequencyOverride,
     HalfTerm,
     Session,
     SessionKind,
     SessionStatus,
     _scope_settings,
 )
-from ..rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
-from ..school_calendar import school_days, school_weeks
 from ..slots import LONDON
+from .coverage import OwedAgreements, count_owed
 from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
 from .lists import Listing, _count, cancellation_summary, hours_label
 from .rows import (
@@ -53,6 +48,30 @@ from .rows import (
     Tile,
 )
 from .scope import CONTRACT_WORDING, _local_day, _midnight, _without_wording, object_url
+
+# What an agreement's row reads: dates, names and kinds, never the agreement's wording.
+AGREEMENT_ROW_FIELDS = (
+    "id",
+    "code",
+    "organisation_id",
+    "kind",
+    "frequency",
+    "start_date",
+    "review_date",
+    "end_date",
+    "previous_id",
+    "supervisee_signed_at",
+    "supervisor_signed_at",
+    "created_at",
+    "supervisee__start_date",
+    "supervisee__leaving_date",
+    "supervisee__employment_type",
+    "supervisee__new_to_post",
+    "supervisee__organisation_id",
+    "supervisee__user__full_name",
+    "supervisor__organisation_id",
+    "supervisor__user__full_name",
+)
 
 
 class Dashboard:
@@ -80,7 +99,9 @@ class Dashboard:
         self.setting_names = {s.id: s.name for s in settings}
         self.today = today or timezone.localdate()
         self._half_terms = half_terms
-        self._owed_cache: dict[int, list[AgreementRow]] = {}
+        self._owed_cache: dict[int, OwedAgreements] = {}
+        self._counts_cache: dict[int, dict] = {}
+        self._listings: dict[str, Listing] = {}
         # What the viewer may open (the same rules as Contract/Session.visible_to), for the links.
         self._contract_reach = _scope_settings(viewer, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
         self._session_reach = _scope_settings(viewer, Role.HEAD, Role.DSL)
@@ -138,185 +159,69 @@ class Dashboard:
         return None
 
     # Agreements owed supervision in a half term (coverage, overdue, the CSV, the chart) ----------------
+    # Worked out in SQL by `coverage.OwedAgreements`: a tile or the chart counts, a list reads a page.
 
-    def _owed(self, half_term: HalfTerm) -> list[AgreementRow]:
+    def _owed(self, half_term: HalfTerm) -> OwedAgreements:
         if half_term.id not in self._owed_cache:
-            self._owed_cache.update(self._load_owed([half_term]))
+            self._owed_cache[half_term.id] = OwedAgreements(
+                self._contracts(), half_term, organisation_id=self.organisation_id
+            )
         return self._owed_cache[half_term.id]
 
-    def _load_owed(self, half_terms: list[HalfTerm]) -> dict[int, list[AgreementRow]]:
-        """Agreements owed supervision in each half term, with their sessions there. Eight queries.
-
-        An agreement counts in a half term when it started by its end, had not ended before its start,
-        both had signed it before its end, and its supervisee was owed supervision in it by the rules
-        (not yet started or left, agency staff after 5 weeks, termly agreements in the first half of
-        the term). An agreement replaced during the half term (a review or a change of supervisor)
-        gives way to its successor, which counts the sessions of both: one person, one row.
-        """
-        first = min(h.starts for h in half_terms)
-        last = max(h.ends for h in half_terms)
-        range_start, range_end = _midnight(first), _midnight(last + timedelta(days=1))
-        contracts = list(
-            self._contracts()
-            .filter(start_date__lte=last, supervisee_signed_at__lt=range_end, supervisor_signed_at__lt=range_end)
-            .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
-            .select_related("supervisee__user", "supervisor__user", "previous")
-            .only(
-                "id",
-                "code",
-                "organisation_id",
-                "kind",
-                "frequency",
-                "start_date",
-                "review_date",
-                "end_date",
-                "previous_id",
-                "supervisee_signed_at",
-                "supervisor_signed_at",
-                "created_at",
-                "supervisee__start_date",
-                "supervisee__leaving_date",
-                "supervisee__employment_type",
-                "supervisee__new_to_post",
-                "supervisee__organisation_id",
-                "supervisee__user__full_name",
-                "supervisor__organisation_id",
-                "supervisor__user__full_name",
-                "previous__start_date",
-            )
-            .order_by("supervisee__user__full_name", "id")
+    def _owed_qs(self, half_term: HalfTerm):
+        """The agreements owed supervision in the half term, with their sessions there."""
+        owed = self._owed(half_term)
+        return (
+            owed.queryset()
+            .select_related("supervisee__user", "supervisor__user")
+            .only(*AGREEMENT_ROW_FIELDS)
+            .annotate(held=owed.held(), signed=owed.signed(), booked=owed.booked(), last_held=owed.last_held())
         )
-        # Overrides running in the range, and everyone's settings: one query each, tuples not rows.
-        overrides = defaultdict(list)
-        for o in FrequencyOverride.objects.filter(
-            contract__organisation_id=self.organisation_id, starts__lte=last, ends__gte=first
-        ).only("contract_id", "frequency", "starts", "ends"):
-            overrides[o.contract_id].append(o)
-        settings_of = defaultdict(list)
-        for staff_id, setting_id in StaffMember.settings.through.objects.filter(
-            staffmember__organisation_id=self.organisation_id
-        ).values_list("staffmember_id", "setting_id"):
-            settings_of[staff_id].append(setting_id)
-        # The last held session of each agreement (any time, not only the range) and of each group
-        # member: grouped maxima, one query each, instead of a correlated subquery a row.
-        held = Session.objects.filter(organisation_id=self.organisation_id, status=SessionStatus.HELD).order_by()
-        last_by_contract = dict(
-            held.filter(contract_id__in=self._contracts().values("id"))
-            .values("contract_id")
-            .annotate(last=Max("starts_at"))
-            .values_list("contract_id", "last")
-        )
-        group_supervisees = {c.supervisee_id for c in contracts if c.kind == SessionKind.GROUP}
-        last_by_member = {}
-        if group_supervisees:
-            last_by_member = dict(
-                held.filter(kind=SessionKind.GROUP, attendees__in=group_supervisees)
-                .values("attendees")
-                .annotate(last=Max("starts_at"))
-                .values_list("attendees", "last")
+
+    def _coverage_qs(self, half_term: HalfTerm | None = None):
+        return self._owed_qs(half_term or self.half_term).order_by("supervisee__user__full_name", "id")
+
+    def _overdue_qs(self, half_term: HalfTerm | None = None):
+        """Once the half term has ended, those with no session held in it; while it runs, those with none
+        held or booked. Supervised longest ago (or never) first."""
+        half_term = half_term or self.half_term
+        owed = self._owed(half_term)
+        qs = self._owed_qs(half_term)
+        if half_term.ends < self.today:
+            qs = qs.exclude(owed.held_q()).annotate(caught_up=owed.last_held(after=True))
+        else:
+            qs = qs.exclude(owed.booked_q())
+        return qs.order_by(F("last_held").asc(nulls_first=True), "supervisee__user__full_name", "id")
+
+    def _agreement_rows(self, contracts, half_term: HalfTerm, *, overdue: bool = False) -> list[AgreementRow]:
+        contracts = list(contracts)
+        settings_of = self._settings_of(c.supervisee_id for c in contracts)
+        days = None
+        if overdue:
+            days = (self.today - half_term.ends).days if half_term.ends < self.today else 0
+        rows = []
+        for c in contracts:
+            setting_ids = sorted(settings_of.get(c.supervisee_id, []))
+            rows.append(
+                AgreementRow(
+                    contract=c,
+                    half_term=half_term,
+                    settings=self._names(setting_ids),
+                    setting_ids=setting_ids,
+                    held=c.held,
+                    signed=bool(c.signed),
+                    booked=bool(c.booked),
+                    url=self._contract_url(c, setting_ids),
+                    last_held=c.last_held,
+                    days_overdue=days,
+                    caught_up=getattr(c, "caught_up", None),
+                    links=self._last_records,
+                )
             )
-        busy = Session.objects.filter(
-            organisation_id=self.organisation_id,
-            status__in=BUSY_STATUSES,
-            starts_at__gte=range_start,
-            starts_at__lt=range_end,
-        ).order_by()
-        # (day, status, record status) of each session, by agreement (1:1) and by attendee (groups).
-        by_contract = defaultdict(list)
-        for contract_id, starts_at, status, record_status in busy.filter(
-            kind=SessionKind.ONE_TO_ONE, contract_id__in=self._contracts().values("id")
-        ).values_list("contract_id", "starts_at", "status", "record__status"):
-            by_contract[contract_id].append((_local_day(starts_at), status, record_status))
-        groups = busy.filter(kind=SessionKind.GROUP)
-        if self.setting_ids is not None:
-            groups = groups.filter(attendees__in=self._staff_ids())
-        by_attendee = defaultdict(list)
-        for staff_id, starts_at, status, record_status in groups.values_list(
-            "attendees", "starts_at", "status", "record__status"
-        ):
-            by_attendee[staff_id].append((_local_day(starts_at), status, record_status))
-        closed_everywhere, closed_in = set(), defaultdict(set)
-        for setting_id, day in ClosureDay.objects.filter(
-            organisation_id=self.organisation_id, date__range=(first, last)
-        ).values_list("setting_id", "date"):
-            (closed_in[setting_id] if setting_id else closed_everywhere).add(day)
+        return rows
 
-        weeks_cache = {}
-
-        def weeks(first_day, last_day, setting_ids):
-            key = (first_day, last_day, setting_ids)
-            if key not in weeks_cache:
-                closed = closed_everywhere.union(*(closed_in[i] for i in setting_ids))
-                weeks_cache[key] = len(school_weeks(school_days(first_day, last_day, closed)))
-            return weeks_cache[key]
-
-        def last_held(c):
-            if c.kind == SessionKind.GROUP:
-                return last_by_member.get(c.supervisee_id)
-            times = [t for t in (last_by_contract.get(c.id), last_by_contract.get(c.previous_id)) if t]
-            return max(times) if times else None
-
-        successor_of = {c.previous_id: c for c in contracts if c.previous_id}
-        setting_ids_of = {}
-        url_of = {}
-        result = {}
-        for half_term in half_terms:
-            ends_at = _midnight(half_term.ends + timedelta(days=1))
-
-            def active(c, half_term=half_term, ends_at=ends_at):
-                return (
-                    c.start_date <= half_term.ends
-                    and (c.end_date is None or c.end_date >= half_term.starts)
-                    and c.supervisee_signed_at < ends_at
-                    and c.supervisor_signed_at < ends_at
-                )
-
-            rows = []
-            for c in contracts:
-                successor = successor_of.get(c.id)
-                if not active(c) or (successor is not None and active(successor)):
-                    continue
-                supervisee = c.supervisee
-                if why_not_due(supervisee, half_term.starts, half_term.ends):
-                    continue
-                window = supervisable_window(supervisee, half_term.starts, half_term.ends)
-                if window is None:
-                    continue
-                chain_start = c.previous.start_date if c.previous_id else c.start_date
-                first_day = max(window[0], chain_start)
-                last_day = min(window[1], c.end_date) if c.end_date else window[1]
-                if first_day > last_day:
-                    continue
-                if c.id not in setting_ids_of:
-                    setting_ids_of[c.id] = tuple(sorted(settings_of[c.supervisee_id]))
-                    url_of[c.id] = self._contract_url(c, setting_ids_of[c.id])
-                setting_ids = setting_ids_of[c.id]
-                frequency = effective_frequency(c, first_day, overrides[c.id])
-                n_weeks = weeks(first_day, last_day, setting_ids)
-                if not sessions_needed(frequency, n_weeks, first_half_of_term=half_term.half == 1):
-                    continue
-                if c.kind == SessionKind.GROUP:
-                    sessions = by_attendee[c.supervisee_id]
-                else:
-                    sessions = by_contract[c.id] + (by_contract[c.previous_id] if c.previous_id else [])
-                inside = [s for s in sessions if half_term.starts <= s[0] <= half_term.ends]
-                held_here = [s for s in inside if s[1] == SessionStatus.HELD]
-                rows.append(
-                    AgreementRow(
-                        contract=c,
-                        half_term=half_term,
-                        settings=self._names(setting_ids),
-                        setting_ids=list(setting_ids),
-                        held=len(held_here),
-                        signed=any(s[2] == RecordStatus.SIGNED for s in held_here),
-                        booked=bool(inside),
-                        url=url_of[c.id],
-                        last_held=last_held(c),
-                        links=self._last_records,
-                    )
-                )
-            result[half_term.id] = rows
-        return result
+    def _coverage_rows(self, contracts) -> list[AgreementRow]:
+        return self._agreement_rows(contracts, self.half_term)
 
     @cached_property
     def _last_records(self) -> "_LastRecords":
@@ -337,52 +242,71 @@ class Dashboard:
 
     def coverage(self) -> list[AgreementRow]:
         """Agreements owed supervision in the half term; `signed` says whether each is covered: a session
-        held inside the half term whose record is signed."""
-        return self._owed(self.half_term)
+        held inside the half term whose record is signed. Every row: the CSV's; a page reads `listing`."""
+        return self.listing("coverage").all()
 
     def overdue(self, half_term: HalfTerm | None = None) -> list[AgreementRow]:
         """Once the half term has ended: owed agreements with no session held in it, overdue by the days
         since it ended. While it runs: those with no session held or booked in it ("not booked").
-        Longest overdue first, then those supervised longest ago (or never)."""
+        Those supervised longest ago (or never) first."""
+        return self.overdue_listing(half_term).all()
+
+    def overdue_listing(self, half_term: HalfTerm | None = None) -> "Listing":
         half_term = half_term or self.half_term
-        rows = self._owed(half_term)
-        if half_term.ends < self.today:
-            days = (self.today - half_term.ends).days
-            late = [replace(r, days_overdue=days) for r in rows if not r.held]
-        else:
-            late = [replace(r, days_overdue=0) for r in rows if not r.booked]
-        return sorted(
-            late,
-            key=lambda r: (
-                -r.days_overdue,
-                r.last_held is not None,
-                r.last_held or half_term.starts,
-                r.contract.supervisee.full_name,
-            ),
-        )
+        key = f"overdue {half_term.id}"
+        if key not in self._listings:
+            self._listings[key] = Listing(
+                queryset=self._overdue_qs(half_term),
+                build=lambda contracts: self._agreement_rows(contracts, half_term, overdue=True),
+            )
+        return self._listings[key]
 
     @property
     def running(self) -> bool:
         return self.half_term.starts <= self.today <= self.half_term.ends
 
+    def coverage_counts(self, half_term: HalfTerm | None = None) -> dict:
+        """How many agreements were owed supervision in the half term, how many of them had a session
+        held in it, and how many a held session with a signed record. Counted in the database, with the
+        rest of the chart's half terms when the chart is drawn."""
+        half_term = half_term or self.half_term
+        if half_term.id not in self._counts_cache:
+            counts = count_owed(self._contracts(), [self._owed(half_term)], held_in={half_term.id})
+            self._counts_cache[half_term.id] = counts[None][half_term.id]
+        return self._counts_cache[half_term.id]
+
+    def progress(self) -> dict:
+        """The running half term so far: agreements owed supervision with a session held, with one booked
+        (and none held yet), and with nothing booked."""
+        counts = self.coverage_counts()
+        not_booked = self.overdue_listing().count if self.running else None
+        held = counts["held"]
+        return {
+            "owed": counts["owed"],
+            "held": held,
+            "booked": counts["owed"] - held - not_booked if not_booked is not None else None,
+            "not_booked": not_booked,
+        }
+
     def coverage_history(self) -> list[dict]:
-        """Coverage in each half term of `history`, for the scope as a whole and for each setting."""
-        missing = [h for h in self.history if h.id not in self._owed_cache]
-        if missing:
-            self._owed_cache.update(self._load_owed(missing))
+        """Coverage in each half term of `history`, for the scope as a whole and for each setting: one
+        query for the six half terms, whatever the number of agreements."""
+        owed = [self._owed(h) for h in self.history]
+        counts = count_owed(
+            self._contracts(), owed, setting_ids=[s.id for s in self.settings], held_in={self.half_term.id}
+        )
         points = []
-        for half_term in self.history:
-            rows = self._owed_cache[half_term.id]
+        for o in owed:
+            h = o.half_term.id
+            self._counts_cache[h] = counts[None][h]
             by_setting = {s.id: [0, 0] for s in self.settings}
-            for r in rows:
-                for setting_id in r.setting_ids:
-                    if setting_id in by_setting:
-                        by_setting[setting_id][0] += r.signed
-                        by_setting[setting_id][1] += 1
+            for s in self.settings:
+                if s.id in counts:
+                    by_setting[s.id] = [counts[s.id][h]["covered"], counts[s.id][h]["owed"]]
             points.append(
                 {
-                    "half_term": half_term,
-                    "overall": (sum(r.signed for r in rows), len(rows)),
+                    "half_term": o.half_term,
+                    "overall": (counts[None][h]["covered"], counts[None][h]["owed"]),
                     "by_setting": by_setting,
                 }
             )
@@ -592,11 +516,16 @@ class Dashboard:
         return rows
 
     def _settings_of(self, staff_ids) -> dict[int, list[int]]:
-        """The settings of each of a page's people: one query."""
+        """The settings of each of a page's people: one query (of the whole organisation for a long list,
+        such as the CSV's, rather than thousands of ids)."""
         settings_of = defaultdict(list)
-        for staff_id, setting_id in StaffMember.settings.through.objects.filter(
-            staffmember_id__in=set(staff_ids)
-        ).values_list("staffmember_id", "setting_id"):
+        staff_ids = set(staff_ids)
+        links = StaffMember.settings.through.objects.all()
+        if len(staff_ids) > 1000:
+            links = links.filter(staffmember__organisation_id=self.organisation_id)
+        else:
+            links = links.filter(staffmember_id__in=staff_ids)
+        for staff_id, setting_id in links.values_list("staffmember_id", "setting_id"):
             settings_of[staff_id].append(setting_id)
         return settings_of
 
@@ -665,6 +594,7 @@ class Dashboard:
 
     def _leavers_open_work_qs(self):
         today = self.today
+        unsigned = Record.objects.exclude(status=RecordStatus.SIGNED)
         people = (
             StaffMember.objects.filter(
                 organisation_id=self.organisation_id, leaving_date__lt=today + timedelta(days=LEAVING_SOON_DAYS)
@@ -678,12 +608,10 @@ class Dashboard:
                         Q(end_date__isnull=True) | Q(end_date__gte=today)
                     )
                 ),
-                open_records=_count(
-                    Record.objects.filter(Q(supervisor=OuterRef("pk")) | Q(session__attendees=OuterRef("pk"))).exclude(
-                        status=RecordStatus.SIGNED
-                    ),
-                    distinct=True,
-                ),
+                # Records they write, plus those of sessions they attend and do not write: two index
+                # scans (supervisor; attendee), where an OR across the attendees join hashed them all.
+                open_records=_count(unsigned.filter(supervisor=OuterRef("pk")))
+                + _count(unsigned.filter(session__attendees=OuterRef("pk")).exclude(supervisor=OuterRef("pk"))),
                 open_actions=_count(Action.objects.open().filter(owner=OuterRef("pk"))),
             )
             .filter(
@@ -772,8 +700,16 @@ class Dashboard:
     # Lists, a page at a time ----------------------------------------------------------------------
 
     def listing(self, slug: str) -> "Listing":
-        """The rows behind a figure: a queryset paged in the database for the figures as of today, the
-        rows worked out in Python for those of the half term (and the balance, a GROUP BY)."""
+        """The rows behind a figure: a queryset paged in the database (the balance and the cancellations,
+        short lists of a GROUP BY or of one half term, are worked out whole). One listing a figure, so its
+        count is counted once."""
+        if slug == "overdue":
+            return self.overdue_listing()
+        if slug not in self._listings:
+            self._listings[slug] = self._make_listing(slug)
+        return self._listings[slug]
+
+    def _make_listing(self, slug: str) -> "Listing":
         name = FIGURES[slug].method
         queryset = getattr(self, f"_{name}_qs", None)
         if queryset is None:
@@ -843,12 +779,13 @@ class Dashboard:
     def tile_for(self, slug: str, listing: "Listing | None" = None) -> Tile:
         """The number on a figure's tile, from the listing of its rows: counted in the database for the
         figures as of today."""
-        listing = listing or self.listing(slug)
-        n = listing.count
         if slug == "coverage":
-            rows = listing.all()
-            covered = sum(r.signed for r in rows)
-            if not rows:
+            if listing is not None and listing.rows is not None:
+                n, covered = len(listing.rows), sum(r.signed for r in listing.rows)
+            else:
+                counts = self.coverage_counts()
+                n, covered = counts["owed"], counts["covered"]
+            if not n:
                 return Tile("–", "of agreements held and signed (none owed)")
             percent = round(100 * covered / n)
             if self.running:
@@ -858,6 +795,8 @@ class Dashboard:
                 )
             tone = "good" if percent >= 90 else "warn" if percent >= 70 else "bad"
             return Tile(f"{percent}%", f"held and signed ({covered} of {n} agreement{'s' if n != 1 else ''})", tone)
+        listing = listing or self.listing(slug)
+        n = listing.count
         if slug == "overdue":
             label = "not booked yet" if self.running else "with no session held"
             return Tile(str(n), label, "bad" if n else "good")

@@ -25,6 +25,10 @@ class Listing:
     def all(self) -> list:
         return self.rows if self.rows is not None else self.build(self.queryset)
 
+    def head(self, n: int) -> list:
+        """The first `n` rows, built: read from the database for a queryset."""
+        return self.rows[:n] if self.rows is not None else self.build(self.queryset[:n])
+
     def first(self):
         rows = self.rows[:1] if self.rows is not None else self.build(self.queryset[:1])
         return rows[0] if rows else None

@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from django.utils import timezone
+
 from accounts.models import StaffMember
 from records.models import (
     Action,
@@ -16,6 +18,7 @@ from ..models import (
     HalfTerm,
     Session,
 )
+from ..slots import LONDON
 
 
 @dataclass
@@ -32,6 +35,7 @@ class AgreementRow:
     url: str | None
     last_held: datetime | None = None  # the last held session (this agreement's, or the one it replaced)
     days_overdue: int | None = None
+    caught_up: datetime | None = None  # the first session held after an ended half term, if any
     links: "object | None" = field(default=None, repr=False, compare=False)
 
     @property
@@ -44,6 +48,8 @@ class AgreementRow:
     def overdue_label(self) -> str:
         if self.days_overdue is None:
             return ""
+        if self.caught_up is not None:
+            return f"Caught up on {timezone.localtime(self.caught_up, LONDON):%a %-d %b %Y}"
         if self.days_overdue == 0:
             return "Not booked"
         return f"{self.days_overdue} day{'s' if self.days_overdue != 1 else ''}"

@@ -156,8 +156,8 @@ def dashboard(request):
     coverage_chart, coverage_table, coverage_summary = _coverage_chart(choice)
     # Counted in the database for the figures as of today; the half term's rows are worked out once.
     tiles = {slug: dash.tile_for(slug) for slug in HALF_TERM_TILES + TODAY_TILES}
-    overdue = dash.overdue()
-    preview = overdue[:OVERDUE_PREVIEW]
+    overdue = dash.overdue_listing()
+    preview = overdue.head(OVERDUE_PREVIEW)
     dash.fill_links(preview)
     by_setting = dash.balance_by_setting()
     by_supervisor = dash.balance_by_supervisor()
@@ -171,8 +171,9 @@ def dashboard(request):
         "half_term_tiles": [(slug, tiles[slug]) for slug in HALF_TERM_TILES],
         "today_tiles": [(slug, tiles[slug]) for slug in TODAY_TILES],
         "overdue": preview,
-        "overdue_count": len(overdue),
-        "cancellations": _cancellations_context(dash.cancellations()),
+        "overdue_count": overdue.count,
+        "progress": dash.progress() if dash.running else None,
+        "cancellations": _cancellations_context(dash.listing("cancellations").all()),
         "coverage_chart": coverage_chart,
         "coverage_table": coverage_table,
         "coverage_summary": coverage_summary,
@@ -234,7 +235,7 @@ def _previous_overdue(choice: Choice):
     query = {"half_term": previous.code}
     if choice.setting:
         query["setting"] = choice.setting.code
-    return {"name": half_term_name(previous), "count": len(dash.overdue(previous)), "query": urlencode(query)}
+    return {"name": half_term_name(previous), "count": dash.overdue_listing(previous).count, "query": urlencode(query)}
 
 
 def _cancellations_context(rows):
@@ -290,8 +291,8 @@ def _coverage_sentence(dash: Dashboard, points) -> str:
     if not owed:
         return f"No agreement was owed supervision in {name}."
     if dash.running:
-        rows = dash.coverage()
-        under_way = sum(1 for r in rows if r.booked and not r.signed)
+        # Held or booked and not signed: what is neither covered nor "not booked".
+        under_way = owed - covered - dash.overdue_listing().count
         sentence = (
             f"{name} is under way. Of {owed} agreement{pluralize(owed)} owed supervision: {covered} held with "
             f"a signed record so far ({_percent(covered, owed)}%), {under_way} held or booked and not signed yet, "
@@ -382,7 +383,7 @@ def compliance_csv(request):
     half_term = dash.half_term
     # The figures as of today are counted in the database; the half term's rows are worked out once.
     count = {slug: dash.count(slug) for slug in FIGURES if not FIGURES[slug].in_half_term}
-    cancelled = cancellation_summary(dash.cancellations())
+    cancelled = cancellation_summary(dash.listing("cancellations").all())
     coverage = dash.coverage()
     covered = sum(r.signed for r in coverage)
     largest = dash.listing("caseloads").first()
@@ -401,7 +402,7 @@ def compliance_csv(request):
         ("Coverage: agreements owed supervision", len(coverage)),
         ("Coverage: with a held session and a signed record", covered),
         ("Coverage (%)", _percent(covered, len(coverage)) if coverage else ""),
-        ("Overdue" if half_term.ends < dash.today else "Not booked", len(dash.overdue())),
+        ("Overdue" if half_term.ends < dash.today else "Not booked", dash.overdue_listing().count),
         ("Cancellations", cancelled["cancelled"]),
         ("Cancellations rebooked", cancelled["rebooked"]),
         ("Cancellations not rebooked yet", cancelled["not_rebooked"]),
