@@ -223,6 +223,36 @@ class Dashboard:
     def _coverage_rows(self, contracts) -> list[AgreementRow]:
         return self._agreement_rows(contracts, self.half_term)
 
+    def coverage_values(self) -> list[dict]:
+        """Every agreement owed supervision in the half term as plain values, for the CSV: one query for
+        the rows and one for everyone's settings, and no model built a row (12,000 rows of five models
+        each cost seconds)."""
+        rows = list(
+            self._coverage_qs().values(
+                "supervisee_id",
+                "supervisee__user__full_name",
+                "supervisor__user__full_name",
+                "end_date",
+                "supervisee_signed_at",
+                "supervisor_signed_at",
+                "review_date",
+                "last_held",
+                "held",
+                "signed",
+            )
+        )
+        settings_of = self._settings_of(r["supervisee_id"] for r in rows)
+        for r in rows:
+            contract = Contract(
+                end_date=r["end_date"],
+                supervisee_signed_at=r["supervisee_signed_at"],
+                supervisor_signed_at=r["supervisor_signed_at"],
+                review_date=r["review_date"],
+            )
+            r["status"] = contract.status(self.today)
+            r["settings"] = self._names(settings_of.get(r["supervisee_id"], []))
+        return rows
+
     @cached_property
     def _last_records(self) -> "_LastRecords":
         return _LastRecords(self)

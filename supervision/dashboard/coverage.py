@@ -287,8 +287,9 @@ class OwedAgreements:
 def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> dict:
     """For each half term, how many agreements were owed supervision, how many had a session held in it
     (for the half terms of `held_in` only) and how many a held session with a signed record; for the
-    scope as a whole (key None) and for each of `setting_ids` (by the supervisee's settings). One query for them all: the rules are worked out
-    once an agreement and half term (inside), then counted twice (outside).
+    scope as a whole (key None) and for each of `setting_ids` (by the supervisee's settings). One query
+    for them all: the rules are worked out once an agreement and half term (inside), then counted twice
+    (outside).
 
     {setting id or None: {half term id: {"owed": n, "held": n, "covered": n}}}"""
     qs = contracts.order_by()

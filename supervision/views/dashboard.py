@@ -384,8 +384,8 @@ def compliance_csv(request):
     # The figures as of today are counted in the database; the half term's rows are worked out once.
     count = {slug: dash.count(slug) for slug in FIGURES if not FIGURES[slug].in_half_term}
     cancelled = cancellation_summary(dash.listing("cancellations").all())
-    coverage = dash.coverage()
-    covered = sum(r.signed for r in coverage)
+    coverage = dash.coverage_values()
+    covered = sum(bool(r["signed"]) for r in coverage)
     largest = dash.listing("caseloads").first()
 
     def hours(value):
@@ -445,13 +445,13 @@ def compliance_csv(request):
             yield "".join(
                 writer.writerow(
                     [
-                        _safe(r.contract.supervisee.full_name),
-                        _safe(r.contract.supervisor.full_name),
-                        _safe("; ".join(r.settings)),
-                        r.contract.status(dash.today),
-                        f"{timezone.localtime(r.last_held):%a %-d %b %Y}" if r.last_held else "",
-                        r.held,
-                        "yes" if r.signed else "no",
+                        _safe(r["supervisee__user__full_name"]),
+                        _safe(r["supervisor__user__full_name"]),
+                        _safe("; ".join(r["settings"])),
+                        r["status"],
+                        f"{timezone.localtime(r['last_held']):%a %-d %b %Y}" if r["last_held"] else "",
+                        r["held"],
+                        "yes" if r["signed"] else "no",
                     ]
                 )
                 for r in coverage[start : start + CSV_CHUNK]
