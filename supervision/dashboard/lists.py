@@ -52,11 +52,16 @@ def _count(qs, distinct: bool = False):
 
 
 def cancellation_summary(rows: list[CancellationRow]) -> dict:
-    hours = [r.hours for r in rows if r.hours is not None]
+    return summarise_hours([r.hours for r in rows])
+
+
+def summarise_hours(hours_each: list[float | None]) -> dict:
+    """Cancellations, given the hours each took to rebook (None: not rebooked yet)."""
+    hours = [h for h in hours_each if h is not None]
     return {
-        "cancelled": len(rows),
+        "cancelled": len(hours_each),
         "rebooked": len(hours),
-        "not_rebooked": len(rows) - len(hours),
+        "not_rebooked": len(hours_each) - len(hours),
         "median_hours": statistics.median(hours) if hours else None,
         "longest_hours": max(hours) if hours else None,
     }

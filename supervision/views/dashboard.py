@@ -26,7 +26,6 @@ from ..dashboard import (
     MAX_SETTING_LINES,
     Dashboard,
     auditor_windows,
-    cancellation_summary,
     dashboard_scope,
     default_half_term,
     half_term_name,
@@ -173,7 +172,7 @@ def dashboard(request):
         "overdue": preview,
         "overdue_count": overdue.count,
         "progress": dash.progress() if dash.running else None,
-        "cancellations": _cancellations_context(dash.listing("cancellations").all()),
+        "cancellations": _cancellations_context(dash.cancellation_summary()),
         "coverage_chart": coverage_chart,
         "coverage_table": coverage_table,
         "coverage_summary": coverage_summary,
@@ -219,7 +218,7 @@ def dashboard_list(request, figure):
         "functions": FunctionTag.labels,
     }
     if figure == "cancellations":
-        context["cancellations"] = _cancellations_context(listing.all())
+        context["cancellations"] = _cancellations_context(dash.cancellation_summary())
     if figure == "balance":
         context["balance_settings"] = dash.balance_by_setting()
     return render(request, "supervision/dashboard_list.html", context)
@@ -238,8 +237,7 @@ def _previous_overdue(choice: Choice):
     return {"name": half_term_name(previous), "count": dash.overdue_listing(previous).count, "query": urlencode(query)}
 
 
-def _cancellations_context(rows):
-    summary = cancellation_summary(rows)
+def _cancellations_context(summary):
     return {
         **summary,
         "median": hours_label(summary["median_hours"]),
@@ -383,7 +381,7 @@ def compliance_csv(request):
     half_term = dash.half_term
     # The figures as of today are counted in the database; the half term's rows are worked out once.
     count = {slug: dash.count(slug) for slug in FIGURES if not FIGURES[slug].in_half_term}
-    cancelled = cancellation_summary(dash.listing("cancellations").all())
+    cancelled = dash.cancellation_summary()
     coverage = dash.coverage_values()
     covered = sum(bool(r["signed"]) for r in coverage)
     largest = dash.listing("caseloads").first()

@@ -450,3 +450,68 @@ def test_weekdays_between_in_the_database(cast, first, last):
         review_date=date(2026, 9, 1),
     )
     assert max(0, found.get()["n"]) == weekdays_between(first, last)
+
+
+def test_a_window_closed_on_every_weekday_owes_nothing_and_termly_needs_a_raise(cast):
+    """The edges the SQL handles by conditions of its own, each checked against the rules: a short
+    window that a setting's closures cover (and a person in two settings, whose closures add up), and
+    termly agreements in a second half (an override running on the first day owed, or new to post)."""
+    services.ensure_calendar(cast.organisation, TODAY)
+    autumn2 = HalfTerm.objects.select_related("academic_year").get(
+        organisation=cast.organisation, term="autumn", half=2, starts__year=2025
+    )
+    for n in range(5):  # the primary closes for the last week of Autumn 2 (Mon 15 to Fri 19 Dec)
+        ClosureDay.objects.create(organisation=cast.organisation, setting=cast.primary, date=date(2025, 12, 15 + n))
+
+    def someone(name, settings, **kwargs):
+        staff = StaffFactory(
+            organisation=cast.organisation,
+            user__full_name=name,
+            settings=settings,
+            start_date=date(2025, 11, 10),
+            **kwargs,
+        )
+        return Contract.objects.create(
+            organisation=cast.organisation,
+            supervisee=staff,
+            supervisor=cast.supervisor,
+            start_date=date(2025, 9, 1),
+            review_date=date(2026, 9, 1),
+            supervisee_signed_at=_midnight(date(2025, 9, 1)),
+            supervisor_signed_at=_midnight(date(2025, 9, 1)),
+        )
+
+    # Agency staff starting Mon 10 Nov are first due Mon 15 Dec: the primary's closed week.
+    agency = {"employment_type": EmploymentType.AGENCY}
+    someone("Closed Primary", [cast.primary], **agency)
+    open_secondary = someone("Open Secondary", [cast.secondary], **agency)
+    someone("Both Settings", [cast.primary, cast.secondary], **agency)
+
+    def termly(name, **kwargs):
+        staff = StaffFactory(organisation=cast.organisation, user__full_name=name, settings=[cast.primary], **kwargs)
+        return Contract.objects.create(
+            organisation=cast.organisation,
+            supervisee=staff,
+            supervisor=cast.supervisor,
+            start_date=date(2025, 9, 1),
+            review_date=date(2026, 9, 1),
+            supervisee_signed_at=_midnight(date(2025, 9, 1)),
+            supervisor_signed_at=_midnight(date(2025, 9, 1)),
+            frequency=Frequency.TERMLY,
+        )
+
+    termly("Termly Plain")
+    raised = termly("Termly Raised")
+    FrequencyOverride.objects.create(
+        contract=raised, frequency=Frequency.MONTHLY, reason="x", starts=date(2025, 10, 1), ends=date(2025, 11, 3)
+    )
+    late = termly("Termly Raised Later")  # the override starts after the first day owed
+    FrequencyOverride.objects.create(
+        contract=late, frequency=Frequency.WEEKLY, reason="x", starts=date(2025, 11, 4), ends=date(2025, 12, 1)
+    )
+    new_to_post = termly("Termly New", new_to_post=True)
+
+    dash = _board(cast.org_admin, autumn2, [cast.primary, cast.secondary], True)
+    owed = [r.contract for r in dash.coverage()]
+    assert owed == [open_secondary, new_to_post, raised]
+    assert sorted(reference_owed(dash, autumn2)) == sorted(c.id for c in owed)
