@@ -165,7 +165,10 @@ class Dashboard:
     def _owed(self, half_term: HalfTerm) -> OwedAgreements:
         if half_term.id not in self._owed_cache:
             self._owed_cache[half_term.id] = OwedAgreements(
-                self._contracts(), half_term, organisation_id=self.organisation_id
+                self._contracts(),
+                half_term,
+                organisation_id=self.organisation_id,
+                staff_ids=None if self.setting_ids is None else self._staff_ids(),
             )
         return self._owed_cache[half_term.id]
 

@@ -94,8 +94,17 @@ class OwedAgreements:
     `aliases()` and `q()` are the condition, with names of their own for each half term, so that one
     query can count several half terms at once (`count_owed`); `queryset()` is the agreements."""
 
-    def __init__(self, contracts, half_term: HalfTerm, *, organisation_id: int, closure_days: int | None = None):
+    def __init__(
+        self,
+        contracts,
+        half_term: HalfTerm,
+        *,
+        organisation_id: int,
+        staff_ids=None,
+        closure_days: int | None = None,
+    ):
         self.contracts = contracts
+        self.staff_ids = staff_ids  # the people in scope (a queryset of ids), or None for everyone
         self.half_term = half_term
         self.organisation_id = organisation_id
         self.starts_at = _midnight(half_term.starts)
@@ -238,7 +247,11 @@ class OwedAgreements:
             sessions = sessions.filter(
                 Exists(Record.objects.filter(session_id=OuterRef("pk"), status=RecordStatus.SIGNED))
             )
-        one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False).values("contract_id")
+        one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False)
+        if self.staff_ids is not None:
+            # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
+            one = one.filter(contract__supervisee_id__in=self.staff_ids)
+        one = one.values("contract_id")
         group = sessions.filter(kind=SessionKind.GROUP).values("attendees")
         return (Q(kind=SessionKind.GROUP) & Q(supervisee_id__in=group)) | (
             ~Q(kind=SessionKind.GROUP) & (Q(id__in=one) | (Q(previous_id__isnull=False) & Q(previous_id__in=one)))
