@@ -1,6 +1,6 @@
 """The compliance dashboard, the list behind each figure, and the compliance CSV (issue 6).
 
-The figures themselves live in `supervision/dashboard.py`; these views choose the half term and the
+The figures themselves live in the `supervision/dashboard/` package; these views choose the half term and the
 settings, and lay the rows out.
 """
 
@@ -26,7 +26,6 @@ from ..dashboard import (
     MAX_SETTING_LINES,
     Dashboard,
     auditor_windows,
-    cancellation_summary,
     dashboard_scope,
     default_half_term,
     half_term_name,
@@ -156,8 +155,8 @@ def dashboard(request):
     coverage_chart, coverage_table, coverage_summary = _coverage_chart(choice)
     # Counted in the database for the figures as of today; the half term's rows are worked out once.
     tiles = {slug: dash.tile_for(slug) for slug in HALF_TERM_TILES + TODAY_TILES}
-    overdue = dash.overdue()
-    preview = overdue[:OVERDUE_PREVIEW]
+    overdue = dash.overdue_listing()
+    preview = overdue.head(OVERDUE_PREVIEW)
     dash.fill_links(preview)
     by_setting = dash.balance_by_setting()
     by_supervisor = dash.balance_by_supervisor()
@@ -171,8 +170,9 @@ def dashboard(request):
         "half_term_tiles": [(slug, tiles[slug]) for slug in HALF_TERM_TILES],
         "today_tiles": [(slug, tiles[slug]) for slug in TODAY_TILES],
         "overdue": preview,
-        "overdue_count": len(overdue),
-        "cancellations": _cancellations_context(dash.cancellations()),
+        "overdue_count": overdue.count,
+        "progress": dash.progress() if dash.running else None,
+        "cancellations": _cancellations_context(dash.cancellation_summary()),
         "coverage_chart": coverage_chart,
         "coverage_table": coverage_table,
         "coverage_summary": coverage_summary,
@@ -218,7 +218,7 @@ def dashboard_list(request, figure):
         "functions": FunctionTag.labels,
     }
     if figure == "cancellations":
-        context["cancellations"] = _cancellations_context(listing.all())
+        context["cancellations"] = _cancellations_context(dash.cancellation_summary())
     if figure == "balance":
         context["balance_settings"] = dash.balance_by_setting()
     return render(request, "supervision/dashboard_list.html", context)
@@ -234,11 +234,10 @@ def _previous_overdue(choice: Choice):
     query = {"half_term": previous.code}
     if choice.setting:
         query["setting"] = choice.setting.code
-    return {"name": half_term_name(previous), "count": len(dash.overdue(previous)), "query": urlencode(query)}
+    return {"name": half_term_name(previous), "count": dash.overdue_listing(previous).count, "query": urlencode(query)}
 
 
-def _cancellations_context(rows):
-    summary = cancellation_summary(rows)
+def _cancellations_context(summary):
     return {
         **summary,
         "median": hours_label(summary["median_hours"]),
@@ -290,8 +289,8 @@ def _coverage_sentence(dash: Dashboard, points) -> str:
     if not owed:
         return f"No agreement was owed supervision in {name}."
     if dash.running:
-        rows = dash.coverage()
-        under_way = sum(1 for r in rows if r.booked and not r.signed)
+        # Held or booked and not signed: what is neither covered nor "not booked".
+        under_way = owed - covered - dash.overdue_listing().count
         sentence = (
             f"{name} is under way. Of {owed} agreement{pluralize(owed)} owed supervision: {covered} held with "
             f"a signed record so far ({_percent(covered, owed)}%), {under_way} held or booked and not signed yet, "
@@ -382,9 +381,9 @@ def compliance_csv(request):
     half_term = dash.half_term
     # The figures as of today are counted in the database; the half term's rows are worked out once.
     count = {slug: dash.count(slug) for slug in FIGURES if not FIGURES[slug].in_half_term}
-    cancelled = cancellation_summary(dash.cancellations())
-    coverage = dash.coverage()
-    covered = sum(r.signed for r in coverage)
+    cancelled = dash.cancellation_summary()
+    coverage = dash.coverage_values()
+    covered = sum(bool(r["signed"]) for r in coverage)
     largest = dash.listing("caseloads").first()
 
     def hours(value):
@@ -401,7 +400,7 @@ def compliance_csv(request):
         ("Coverage: agreements owed supervision", len(coverage)),
         ("Coverage: with a held session and a signed record", covered),
         ("Coverage (%)", _percent(covered, len(coverage)) if coverage else ""),
-        ("Overdue" if half_term.ends < dash.today else "Not booked", len(dash.overdue())),
+        ("Overdue" if half_term.ends < dash.today else "Not booked", dash.overdue_listing().count),
         ("Cancellations", cancelled["cancelled"]),
         ("Cancellations rebooked", cancelled["rebooked"]),
         ("Cancellations not rebooked yet", cancelled["not_rebooked"]),
@@ -444,13 +443,13 @@ def compliance_csv(request):
             yield "".join(
                 writer.writerow(
                     [
-                        _safe(r.contract.supervisee.full_name),
-                        _safe(r.contract.supervisor.full_name),
-                        _safe("; ".join(r.settings)),
-                        r.contract.status(dash.today),
-                        f"{timezone.localtime(r.last_held):%a %-d %b %Y}" if r.last_held else "",
-                        r.held,
-                        "yes" if r.signed else "no",
+                        _safe(r["supervisee__user__full_name"]),
+                        _safe(r["supervisor__user__full_name"]),
+                        _safe("; ".join(r["settings"])),
+                        r["status"],
+                        f"{timezone.localtime(r['last_held']):%a %-d %b %Y}" if r["last_held"] else "",
+                        r["held"],
+                        "yes" if r["signed"] else "no",
                     ]
                 )
                 for r in coverage[start : start + CSV_CHUNK]

@@ -1,46 +1,19 @@
-"""The compliance dashboard (issue 6; DESIGN sections 2, 5, 6 and 8).
+"""The `Dashboard`: every figure for one viewer, half term and set of settings."""
 
-Each figure is a method of `Dashboard` that returns the rows behind it; the tile's number is worked
-out from those rows (`Dashboard.tile`), so the number and the list it drills down to cannot disagree.
-
-Who sees what (`dashboard_scope`): heads and DSLs the settings of their role (an organisation-wide
-head or DSL sees them all); organisation admins holding that role organisation-wide see the whole
-trust; auditors only the settings and half terms their live grants cover (`auditor_windows`); nobody
-else. Rows carry names, dates, counts and statuses, never what was said in
-supervision (no section text, action wording, decision or flag note).
-
-Where things belong: an agreement to the settings of its supervisee; a session, and the record,
-actions, decisions and flags of it, to the session's setting.
-
-Cost: every figure is a fixed number of queries whatever the number of staff, and what each loads is
-what it shows (issue 14). The figures "as of today" are querysets ordered in the database: a tile
-counts them (`Dashboard.count`), a list reads one page of them (`Dashboard.listing`). The figures of a
-half term (coverage, overdue) need the rules of `supervision/rules.py`, which run in Python over the
-agreements' dates alone: no agreement wording is loaded, their last held session comes from two
-grouped queries (MAX per agreement, MAX per group member) rather than a subquery a row, settings and
-overrides from one query each, and the record a "last held" date links to is looked up only for the
-rows a page shows (`Dashboard.fill_links`). Links are built from one `reverse()` a URL name.
-"""
-
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
+from types import SimpleNamespace
 
-from django.core.paginator import Paginator
-from django.db import models
-from django.db.models import Case, Count, Exists, F, Func, Max, OuterRef, Q, Subquery, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce, Length, Trim, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
-from records.access import live_grants_for
 from records.models import (
     Action,
     ConfidentialityFlag,
-    FunctionTag,
     Record,
     RecordSection,
     RecordStatus,
@@ -49,390 +22,57 @@ from records.models import (
     SignatureCapacity,
 )
 
-from .models import (
-    BUSY_STATUSES,
-    ClosureDay,
+from ..models import (
     Contract,
-    FrequencyOverride,
     HalfTerm,
     Session,
     SessionKind,
     SessionStatus,
     _scope_settings,
 )
-from .rules import effective_frequency, sessions_needed, supervisable_window, why_not_due
-from .school_calendar import school_days, school_weeks
-from .slots import LONDON
-
-# An agreement's annual review is "due" this many days ahead (DESIGN section 7).
-REVIEW_DUE_DAYS = 30
-# Coverage is charted over this many half terms, ending with the chosen one.
-HISTORY_HALF_TERMS = 6
-# Above this many settings the coverage chart draws one line for them all (the table keeps each).
-MAX_SETTING_LINES = 8
-# People leaving within this many days show with the leavers, so their work is handed over in time.
-LEAVING_SOON_DAYS = 30
-
-
-def dashboard_scope(staff: StaffMember | None):
-    """Whose figures the person sees by their role: "organisation", the ids of the settings they lead as
-    head or DSL, or None. Auditors see nothing by role: only what their live grants cover
-    (`auditor_windows`)."""
-    if staff is None:
-        return None
-    if _scope_settings(staff, Role.ORG_ADMIN) == "organisation":
-        return "organisation"
-    return _scope_settings(staff, Role.HEAD, Role.DSL)
-
-
-def auditor_windows(staff: StaffMember) -> list[tuple[set, date, date]]:
-    """(setting ids, first day, last day) of each of the person's live auditor grants. One query."""
-    if not staff.has_role(Role.AUDITOR):
-        return []
-    grants = live_grants_for(staff).prefetch_related("settings")
-    return [({s.id for s in g.settings.all()}, g.covers_from, g.covers_until) for g in grants]
-
-
-def settings_in_windows(windows, half_term: HalfTerm) -> set:
-    """The settings whose grants cover some of the half term."""
-    ids = set()
-    for setting_ids, first, last in windows:
-        if first <= half_term.ends and last >= half_term.starts:
-            ids |= setting_ids
-    return ids
-
-
-def default_half_term(half_terms: list[HalfTerm], today: date) -> HalfTerm | None:
-    """The half term running today, else the most recent one to have started, else the next."""
-    started = [h for h in half_terms if h.starts <= today]
-    if started:
-        return max(started, key=lambda h: h.starts)
-    upcoming = [h for h in half_terms if h.starts > today]
-    return min(upcoming, key=lambda h: h.starts) if upcoming else None
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LONDON)
-
-
-def _local_day(moment: datetime) -> date:
-    return timezone.localtime(moment, LONDON).date()
-
-
-def half_term_name(half_term: HalfTerm) -> str:
-    return f"{half_term.label} {half_term.academic_year.name}"
-
-
-_URL_MARK = "00000000-0000-0000-0000-00000000c0de"
-_url_prefixes: dict[str, tuple[str, str]] = {}
-
-
-def object_url(name: str, code) -> str:
-    """reverse(name, kwargs={"code": code}), reversing each URL name once: a list of thousands of rows
-    would otherwise spend most of its time in the URL resolver."""
-    if name not in _url_prefixes:
-        before, _, after = reverse(name, kwargs={"code": _URL_MARK}).partition(_URL_MARK)
-        _url_prefixes[name] = (before, after)
-    before, after = _url_prefixes[name]
-    return f"{before}{code}{after}"
-
-
-# The agreement wording (read on the agreement's own page): never loaded for a list.
-CONTRACT_WORDING = ("purpose", "supervisor_responsibilities", "supervisee_responsibilities", "confidentiality_terms")
-
-
-def _without_wording(path: str) -> list[str]:
-    return [f"{path}__{name}" if path else name for name in CONTRACT_WORDING]
-
-
-# --- Rows ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class AgreementRow:
-    """An agreement owed supervision in a half term, and how it went."""
-
-    contract: Contract
-    half_term: HalfTerm
-    settings: list[str]
-    setting_ids: list[int]
-    held: int  # sessions held in the half term (this agreement, or the one it replaced)
-    signed: bool  # one of them has a signed record
-    booked: bool  # a session held or booked in the half term
-    url: str | None
-    last_held: datetime | None = None  # the last held session (this agreement's, or the one it replaced)
-    days_overdue: int | None = None
-    links: "_LastRecords | None" = field(default=None, repr=False, compare=False)
-
-    @property
-    def last_record_url(self) -> str | None:
-        """The record of the last held session, where the viewer may open it (looked up by `fill_links`
-        for a page of rows at once; alone, one query)."""
-        return self.links.url(self) if self.links is not None else None
-
-    @property
-    def overdue_label(self) -> str:
-        if self.days_overdue is None:
-            return ""
-        if self.days_overdue == 0:
-            return "Not booked"
-        return f"{self.days_overdue} day{'s' if self.days_overdue != 1 else ''}"
-
-    @property
-    def outcome(self) -> str:
-        if self.signed:
-            return "Held, record signed"
-        if self.held:
-            return "Held, record not signed yet"
-        if self.booked:
-            return "Booked"
-        return "No session"
-
-
-@dataclass
-class ContractRow:
-    """A current agreement: missing signatures, or its review due or overdue."""
-
-    contract: Contract
-    settings: list[str]
-    status: str
-    url: str | None
-
-    @property
-    def waiting_for(self) -> str:
-        c = self.contract
-        missing = [
-            who
-            for who, signed in (("the supervisee", c.supervisee_signed_at), ("the supervisor", c.supervisor_signed_at))
-            if signed is None
-        ]
-        return " and ".join(missing)
-
-
-@dataclass
-class StaffRow:
-    staff: StaffMember
-    settings: list[str]
-    add_url: str | None
-
-
-@dataclass
-class RecordRow:
-    record: Record
-    waiting_for: str
-    since: date
-    days: int
-    url: str | None
-
-    @property
-    def who(self) -> str:
-        session = self.record.session
-        if session.group_id:
-            return f"Group: {session.group.name}"
-        return session.contract.supervisee.full_name
-
-
-@dataclass
-class ActionRow:
-    action: Action
-    days_overdue: int
-    url: str | None
-
-
-@dataclass
-class DecisionRow:
-    decision: SafeguardingDecision
-    signed_on: date
-    days: int
-    url: str | None
-
-
-@dataclass
-class FlagRow:
-    kind: str
-    setting: str
-    url: str | None
-
-
-@dataclass
-class CancellationRow:
-    session: Session
-    rebooked: Session | None
-    hours: float | None  # from the cancellation to the rebooked session's creation
-    url: str | None
-    rebooked_url: str | None
-
-
-@dataclass
-class LeaverRow:
-    """A leaver (or someone leaving soon) with work still in their name, to hand to someone else."""
-
-    staff: StaffMember
-    settings: list[str]
-    has_left: bool
-    supervisees: int
-    agreements: int
-    records: int
-    actions: int
-    url: str | None
-
-
-@dataclass
-class CaseloadRow:
-    supervisor: StaffMember
-    agreements: int = 0
-    unsigned: int = 0
-    has_own_supervision: bool = True
-
-
-@dataclass
-class BalanceRow:
-    name: str
-    counts: dict = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def percent(self, function: str) -> int:
-        return round(100 * self.counts.get(function, 0) / self.total) if self.total else 0
-
-    @property
-    def cells(self):
-        """(count, percent) for each function in the fixed order."""
-        return [(self.counts.get(f, 0), self.percent(f)) for f in FunctionTag.values]
-
-
-@dataclass
-class Tile:
-    number: str
-    label: str
-    tone: str = ""  # "good", "warn" or "bad": a word for CSS, the number and label say the rest
-
-
-# --- Figures -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figure:
-    slug: str
-    title: str
-    method: str
-    in_half_term: bool  # about the chosen half term, or "as of today"
-    empty: str
-
-
-FIGURES = {
-    f.slug: f
-    for f in [
-        Figure(
-            "coverage",
-            "Coverage: agreements with a held, signed session",
-            "coverage",
-            True,
-            "No agreement was owed supervision in this half term.",
-        ),
-        Figure(
-            "overdue",
-            "Overdue supervision",
-            "overdue",
-            True,
-            "Nobody is overdue: every agreement owed supervision has a session held or booked.",
-        ),
-        Figure(
-            "cancellations",
-            "Cancellations and rebooking",
-            "cancellations",
-            True,
-            "No session was cancelled in this half term.",
-        ),
-        Figure(
-            "awaiting-signature",
-            "Records awaiting a signature",
-            "awaiting_signature",
-            False,
-            "Every submitted record is signed.",
-        ),
-        Figure(
-            "overdue-actions",
-            "Overdue actions",
-            "overdue_actions",
-            False,
-            "No action agreed in supervision is past its due date.",
-        ),
-        Figure(
-            "safeguarding-decisions",
-            "Safeguarding decisions not yet on the child's file",
-            "safeguarding_decisions",
-            False,
-            "Every safeguarding decision of a signed record is confirmed on the child's file.",
-        ),
-        Figure(
-            "escalations",
-            "Open confidentiality escalations",
-            "escalations",
-            False,
-            "No confidentiality flag is waiting to be resolved.",
-        ),
-        Figure(
-            "agreements-missing",
-            "Staff without a current agreement",
-            "agreements_missing",
-            False,
-            "Every current member of staff has a supervision agreement.",
-        ),
-        Figure(
-            "agreements-unsigned",
-            "Agreements not signed by both",
-            "agreements_unsigned",
-            False,
-            "Every current agreement is signed by both.",
-        ),
-        Figure(
-            "review-due",
-            f"Agreements due for review within {REVIEW_DUE_DAYS} days",
-            "review_due",
-            False,
-            f"No agreement is due for its annual review in the next {REVIEW_DUE_DAYS} days.",
-        ),
-        Figure(
-            "review-overdue",
-            "Agreements past their review date",
-            "review_overdue",
-            False,
-            "No agreement is past its annual review date.",
-        ),
-        Figure(
-            "leavers-open-work",
-            "Leavers' open work to reassign",
-            "leavers_open_work",
-            False,
-            "No leaver, or anyone leaving in the next 30 days, has supervisees, open agreements, unsigned "
-            "records or open actions in their name.",
-        ),
-        Figure(
-            "caseloads",
-            "Supervisor caseloads",
-            "caseloads",
-            False,
-            "Nobody supervises a current agreement yet.",
-        ),
-        Figure(
-            "unsupervised-supervisors",
-            "Supervisors without supervision of their own",
-            "unsupervised_supervisors",
-            False,
-            "Every supervisor has a current agreement of their own.",
-        ),
-        Figure(
-            "balance",
-            "Balance of the three functions",
-            "balance_by_supervisor",
-            False,
-            "No record of this academic year has any section written yet.",
-        ),
-    ]
-}
+from ..slots import LONDON
+from .coverage import OwedAgreements, count_owed
+from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
+from .lists import Listing, _count, cancellation_summary, hours_label, summarise_hours
+from .rows import (
+    ActionRow,
+    AgreementRow,
+    BalanceRow,
+    CancellationRow,
+    CaseloadRow,
+    ContractRow,
+    DecisionRow,
+    FlagRow,
+    LeaverRow,
+    RecordRow,
+    StaffRow,
+    Tile,
+)
+from .scope import CONTRACT_WORDING, _local_day, _midnight, _without_wording, object_url
+
+# What an agreement's row reads: dates, names and kinds, never the agreement's wording.
+AGREEMENT_ROW_FIELDS = (
+    "id",
+    "code",
+    "organisation_id",
+    "kind",
+    "frequency",
+    "start_date",
+    "review_date",
+    "end_date",
+    "previous_id",
+    "supervisee_signed_at",
+    "supervisor_signed_at",
+    "created_at",
+    "supervisee__start_date",
+    "supervisee__leaving_date",
+    "supervisee__employment_type",
+    "supervisee__new_to_post",
+    "supervisee__organisation_id",
+    "supervisee__user__full_name",
+    "supervisor__organisation_id",
+    "supervisor__user__full_name",
+)
 
 
 class Dashboard:
@@ -460,7 +100,10 @@ class Dashboard:
         self.setting_names = {s.id: s.name for s in settings}
         self.today = today or timezone.localdate()
         self._half_terms = half_terms
-        self._owed_cache: dict[int, list[AgreementRow]] = {}
+        self._owed_cache: dict[int, OwedAgreements] = {}
+        self._counts_cache: dict[int, dict] = {}
+        self._listings: dict[str, Listing] = {}
+        self._summaries: dict[str, dict] = {}
         # What the viewer may open (the same rules as Contract/Session.visible_to), for the links.
         self._contract_reach = _scope_settings(viewer, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
         self._session_reach = _scope_settings(viewer, Role.HEAD, Role.DSL)
@@ -518,185 +161,102 @@ class Dashboard:
         return None
 
     # Agreements owed supervision in a half term (coverage, overdue, the CSV, the chart) ----------------
+    # Worked out in SQL by `coverage.OwedAgreements`: a tile or the chart counts, a list reads a page.
 
-    def _owed(self, half_term: HalfTerm) -> list[AgreementRow]:
+    def _owed(self, half_term: HalfTerm) -> OwedAgreements:
         if half_term.id not in self._owed_cache:
-            self._owed_cache.update(self._load_owed([half_term]))
+            self._owed_cache[half_term.id] = OwedAgreements(
+                self._contracts(),
+                half_term,
+                organisation_id=self.organisation_id,
+                staff_ids=None if self.setting_ids is None else self._staff_ids(),
+            )
         return self._owed_cache[half_term.id]
 
-    def _load_owed(self, half_terms: list[HalfTerm]) -> dict[int, list[AgreementRow]]:
-        """Agreements owed supervision in each half term, with their sessions there. Eight queries.
+    def _owed_qs(self, half_term: HalfTerm):
+        """The agreements owed supervision in the half term, with their sessions there."""
+        owed = self._owed(half_term)
+        return (
+            owed.queryset()
+            .select_related("supervisee__user", "supervisor__user")
+            .only(*AGREEMENT_ROW_FIELDS)
+            .annotate(held=owed.held(), signed=owed.signed(), booked=owed.booked(), last_held=owed.last_held())
+        )
 
-        An agreement counts in a half term when it started by its end, had not ended before its start,
-        both had signed it before its end, and its supervisee was owed supervision in it by the rules
-        (not yet started or left, agency staff after 5 weeks, termly agreements in the first half of
-        the term). An agreement replaced during the half term (a review or a change of supervisor)
-        gives way to its successor, which counts the sessions of both: one person, one row.
-        """
-        first = min(h.starts for h in half_terms)
-        last = max(h.ends for h in half_terms)
-        range_start, range_end = _midnight(first), _midnight(last + timedelta(days=1))
-        contracts = list(
-            self._contracts()
-            .filter(start_date__lte=last, supervisee_signed_at__lt=range_end, supervisor_signed_at__lt=range_end)
-            .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
-            .select_related("supervisee__user", "supervisor__user", "previous")
-            .only(
-                "id",
-                "code",
-                "organisation_id",
-                "kind",
-                "frequency",
-                "start_date",
-                "review_date",
+    def _coverage_qs(self, half_term: HalfTerm | None = None):
+        return self._owed_qs(half_term or self.half_term).order_by("supervisee__user__full_name", "id")
+
+    def _overdue_qs(self, half_term: HalfTerm | None = None):
+        """Once the half term has ended, those with no session held in it; while it runs, those with none
+        held or booked. Supervised longest ago (or never) first."""
+        half_term = half_term or self.half_term
+        owed = self._owed(half_term)
+        qs = self._owed_qs(half_term)
+        if half_term.ends < self.today:
+            qs = qs.exclude(owed.held_q()).annotate(caught_up=owed.last_held(after=True))
+        else:
+            qs = qs.exclude(owed.booked_q())
+        return qs.order_by(F("last_held").asc(nulls_first=True), "supervisee__user__full_name", "id")
+
+    def _agreement_rows(self, contracts, half_term: HalfTerm, *, overdue: bool = False) -> list[AgreementRow]:
+        contracts = list(contracts)
+        settings_of = self._settings_of(c.supervisee_id for c in contracts)
+        days = None
+        if overdue:
+            days = (self.today - half_term.ends).days if half_term.ends < self.today else 0
+        rows = []
+        for c in contracts:
+            setting_ids = sorted(settings_of.get(c.supervisee_id, []))
+            rows.append(
+                AgreementRow(
+                    contract=c,
+                    half_term=half_term,
+                    settings=self._names(setting_ids),
+                    setting_ids=setting_ids,
+                    held=c.held,
+                    signed=bool(c.signed),
+                    booked=bool(c.booked),
+                    url=self._contract_url(c, setting_ids),
+                    last_held=c.last_held,
+                    days_overdue=days,
+                    caught_up=getattr(c, "caught_up", None),
+                    links=self._last_records,
+                )
+            )
+        return rows
+
+    def _coverage_rows(self, contracts) -> list[AgreementRow]:
+        return self._agreement_rows(contracts, self.half_term)
+
+    def coverage_values(self) -> list[dict]:
+        """Every agreement owed supervision in the half term as plain values, for the CSV: one query for
+        the rows and one for everyone's settings, and no model built a row (12,000 rows of five models
+        each cost seconds)."""
+        rows = list(
+            self._coverage_qs().values(
+                "supervisee_id",
+                "supervisee__user__full_name",
+                "supervisor__user__full_name",
                 "end_date",
-                "previous_id",
                 "supervisee_signed_at",
                 "supervisor_signed_at",
-                "created_at",
-                "supervisee__start_date",
-                "supervisee__leaving_date",
-                "supervisee__employment_type",
-                "supervisee__new_to_post",
-                "supervisee__organisation_id",
-                "supervisee__user__full_name",
-                "supervisor__organisation_id",
-                "supervisor__user__full_name",
-                "previous__start_date",
+                "review_date",
+                "last_held",
+                "held",
+                "signed",
             )
-            .order_by("supervisee__user__full_name", "id")
         )
-        # Overrides running in the range, and everyone's settings: one query each, tuples not rows.
-        overrides = defaultdict(list)
-        for o in FrequencyOverride.objects.filter(
-            contract__organisation_id=self.organisation_id, starts__lte=last, ends__gte=first
-        ).only("contract_id", "frequency", "starts", "ends"):
-            overrides[o.contract_id].append(o)
-        settings_of = defaultdict(list)
-        for staff_id, setting_id in StaffMember.settings.through.objects.filter(
-            staffmember__organisation_id=self.organisation_id
-        ).values_list("staffmember_id", "setting_id"):
-            settings_of[staff_id].append(setting_id)
-        # The last held session of each agreement (any time, not only the range) and of each group
-        # member: grouped maxima, one query each, instead of a correlated subquery a row.
-        held = Session.objects.filter(organisation_id=self.organisation_id, status=SessionStatus.HELD).order_by()
-        last_by_contract = dict(
-            held.filter(contract_id__in=self._contracts().values("id"))
-            .values("contract_id")
-            .annotate(last=Max("starts_at"))
-            .values_list("contract_id", "last")
-        )
-        group_supervisees = {c.supervisee_id for c in contracts if c.kind == SessionKind.GROUP}
-        last_by_member = {}
-        if group_supervisees:
-            last_by_member = dict(
-                held.filter(kind=SessionKind.GROUP, attendees__in=group_supervisees)
-                .values("attendees")
-                .annotate(last=Max("starts_at"))
-                .values_list("attendees", "last")
+        settings_of = self._settings_of(r["supervisee_id"] for r in rows)
+        for r in rows:
+            # Contract.status over the four dates it reads: building a Contract costs more than the rest.
+            dates = SimpleNamespace(
+                end_date=r["end_date"],
+                is_signed=r["supervisee_signed_at"] is not None and r["supervisor_signed_at"] is not None,
+                review_date=r["review_date"],
             )
-        busy = Session.objects.filter(
-            organisation_id=self.organisation_id,
-            status__in=BUSY_STATUSES,
-            starts_at__gte=range_start,
-            starts_at__lt=range_end,
-        ).order_by()
-        # (day, status, record status) of each session, by agreement (1:1) and by attendee (groups).
-        by_contract = defaultdict(list)
-        for contract_id, starts_at, status, record_status in busy.filter(
-            kind=SessionKind.ONE_TO_ONE, contract_id__in=self._contracts().values("id")
-        ).values_list("contract_id", "starts_at", "status", "record__status"):
-            by_contract[contract_id].append((_local_day(starts_at), status, record_status))
-        groups = busy.filter(kind=SessionKind.GROUP)
-        if self.setting_ids is not None:
-            groups = groups.filter(attendees__in=self._staff_ids())
-        by_attendee = defaultdict(list)
-        for staff_id, starts_at, status, record_status in groups.values_list(
-            "attendees", "starts_at", "status", "record__status"
-        ):
-            by_attendee[staff_id].append((_local_day(starts_at), status, record_status))
-        closed_everywhere, closed_in = set(), defaultdict(set)
-        for setting_id, day in ClosureDay.objects.filter(
-            organisation_id=self.organisation_id, date__range=(first, last)
-        ).values_list("setting_id", "date"):
-            (closed_in[setting_id] if setting_id else closed_everywhere).add(day)
-
-        weeks_cache = {}
-
-        def weeks(first_day, last_day, setting_ids):
-            key = (first_day, last_day, setting_ids)
-            if key not in weeks_cache:
-                closed = closed_everywhere.union(*(closed_in[i] for i in setting_ids))
-                weeks_cache[key] = len(school_weeks(school_days(first_day, last_day, closed)))
-            return weeks_cache[key]
-
-        def last_held(c):
-            if c.kind == SessionKind.GROUP:
-                return last_by_member.get(c.supervisee_id)
-            times = [t for t in (last_by_contract.get(c.id), last_by_contract.get(c.previous_id)) if t]
-            return max(times) if times else None
-
-        successor_of = {c.previous_id: c for c in contracts if c.previous_id}
-        setting_ids_of = {}
-        url_of = {}
-        result = {}
-        for half_term in half_terms:
-            ends_at = _midnight(half_term.ends + timedelta(days=1))
-
-            def active(c, half_term=half_term, ends_at=ends_at):
-                return (
-                    c.start_date <= half_term.ends
-                    and (c.end_date is None or c.end_date >= half_term.starts)
-                    and c.supervisee_signed_at < ends_at
-                    and c.supervisor_signed_at < ends_at
-                )
-
-            rows = []
-            for c in contracts:
-                successor = successor_of.get(c.id)
-                if not active(c) or (successor is not None and active(successor)):
-                    continue
-                supervisee = c.supervisee
-                if why_not_due(supervisee, half_term.starts, half_term.ends):
-                    continue
-                window = supervisable_window(supervisee, half_term.starts, half_term.ends)
-                if window is None:
-                    continue
-                chain_start = c.previous.start_date if c.previous_id else c.start_date
-                first_day = max(window[0], chain_start)
-                last_day = min(window[1], c.end_date) if c.end_date else window[1]
-                if first_day > last_day:
-                    continue
-                if c.id not in setting_ids_of:
-                    setting_ids_of[c.id] = tuple(sorted(settings_of[c.supervisee_id]))
-                    url_of[c.id] = self._contract_url(c, setting_ids_of[c.id])
-                setting_ids = setting_ids_of[c.id]
-                frequency = effective_frequency(c, first_day, overrides[c.id])
-                n_weeks = weeks(first_day, last_day, setting_ids)
-                if not sessions_needed(frequency, n_weeks, first_half_of_term=half_term.half == 1):
-                    continue
-                if c.kind == SessionKind.GROUP:
-                    sessions = by_attendee[c.supervisee_id]
-                else:
-                    sessions = by_contract[c.id] + (by_contract[c.previous_id] if c.previous_id else [])
-                inside = [s for s in sessions if half_term.starts <= s[0] <= half_term.ends]
-                held_here = [s for s in inside if s[1] == SessionStatus.HELD]
-                rows.append(
-                    AgreementRow(
-                        contract=c,
-                        half_term=half_term,
-                        settings=self._names(setting_ids),
-                        setting_ids=list(setting_ids),
-                        held=len(held_here),
-                        signed=any(s[2] == RecordStatus.SIGNED for s in held_here),
-                        booked=bool(inside),
-                        url=url_of[c.id],
-                        last_held=last_held(c),
-                        links=self._last_records,
-                    )
-                )
-            result[half_term.id] = rows
-        return result
+            r["status"] = Contract.status(dates, self.today)
+            r["settings"] = self._names(settings_of.get(r["supervisee_id"], []))
+        return rows
 
     @cached_property
     def _last_records(self) -> "_LastRecords":
@@ -717,52 +277,71 @@ class Dashboard:
 
     def coverage(self) -> list[AgreementRow]:
         """Agreements owed supervision in the half term; `signed` says whether each is covered: a session
-        held inside the half term whose record is signed."""
-        return self._owed(self.half_term)
+        held inside the half term whose record is signed. Every row: the CSV's; a page reads `listing`."""
+        return self.listing("coverage").all()
 
     def overdue(self, half_term: HalfTerm | None = None) -> list[AgreementRow]:
         """Once the half term has ended: owed agreements with no session held in it, overdue by the days
         since it ended. While it runs: those with no session held or booked in it ("not booked").
-        Longest overdue first, then those supervised longest ago (or never)."""
+        Those supervised longest ago (or never) first."""
+        return self.overdue_listing(half_term).all()
+
+    def overdue_listing(self, half_term: HalfTerm | None = None) -> "Listing":
         half_term = half_term or self.half_term
-        rows = self._owed(half_term)
-        if half_term.ends < self.today:
-            days = (self.today - half_term.ends).days
-            late = [replace(r, days_overdue=days) for r in rows if not r.held]
-        else:
-            late = [replace(r, days_overdue=0) for r in rows if not r.booked]
-        return sorted(
-            late,
-            key=lambda r: (
-                -r.days_overdue,
-                r.last_held is not None,
-                r.last_held or half_term.starts,
-                r.contract.supervisee.full_name,
-            ),
-        )
+        key = f"overdue {half_term.id}"
+        if key not in self._listings:
+            self._listings[key] = Listing(
+                queryset=self._overdue_qs(half_term),
+                build=lambda contracts: self._agreement_rows(contracts, half_term, overdue=True),
+            )
+        return self._listings[key]
 
     @property
     def running(self) -> bool:
         return self.half_term.starts <= self.today <= self.half_term.ends
 
+    def coverage_counts(self, half_term: HalfTerm | None = None) -> dict:
+        """How many agreements were owed supervision in the half term, how many of them had a session
+        held in it, and how many a held session with a signed record. Counted in the database, with the
+        rest of the chart's half terms when the chart is drawn."""
+        half_term = half_term or self.half_term
+        if half_term.id not in self._counts_cache:
+            counts = count_owed(self._contracts(), [self._owed(half_term)], held_in={half_term.id})
+            self._counts_cache[half_term.id] = counts[None][half_term.id]
+        return self._counts_cache[half_term.id]
+
+    def progress(self) -> dict:
+        """The running half term so far: agreements owed supervision with a session held, with one booked
+        (and none held yet), and with nothing booked."""
+        counts = self.coverage_counts()
+        not_booked = self.overdue_listing().count if self.running else None
+        held = counts["held"]
+        return {
+            "owed": counts["owed"],
+            "held": held,
+            "booked": counts["owed"] - held - not_booked if not_booked is not None else None,
+            "not_booked": not_booked,
+        }
+
     def coverage_history(self) -> list[dict]:
-        """Coverage in each half term of `history`, for the scope as a whole and for each setting."""
-        missing = [h for h in self.history if h.id not in self._owed_cache]
-        if missing:
-            self._owed_cache.update(self._load_owed(missing))
+        """Coverage in each half term of `history`, for the scope as a whole and for each setting: one
+        query for the six half terms, whatever the number of agreements."""
+        owed = [self._owed(h) for h in self.history]
+        counts = count_owed(
+            self._contracts(), owed, setting_ids=[s.id for s in self.settings], held_in={self.half_term.id}
+        )
         points = []
-        for half_term in self.history:
-            rows = self._owed_cache[half_term.id]
+        for o in owed:
+            h = o.half_term.id
+            self._counts_cache[h] = counts[None][h]
             by_setting = {s.id: [0, 0] for s in self.settings}
-            for r in rows:
-                for setting_id in r.setting_ids:
-                    if setting_id in by_setting:
-                        by_setting[setting_id][0] += r.signed
-                        by_setting[setting_id][1] += 1
+            for s in self.settings:
+                if s.id in counts:
+                    by_setting[s.id] = [counts[s.id][h]["covered"], counts[s.id][h]["owed"]]
             points.append(
                 {
-                    "half_term": half_term,
-                    "overall": (sum(r.signed for r in rows), len(rows)),
+                    "half_term": o.half_term,
+                    "overall": (counts[None][h]["covered"], counts[None][h]["owed"]),
                     "by_setting": by_setting,
                 }
             )
@@ -911,11 +490,10 @@ class Dashboard:
         the viewer was supervised in is not theirs to see (records/follow_up.py)."""
         return self.listing("escalations").all()
 
-    def cancellations(self) -> list[CancellationRow]:
-        """Sessions of the half term that were cancelled, with how long rebooking took: the hours from
-        the cancellation to the creation of the session that replaced it."""
+    def _cancellations_qs(self):
+        """Sessions of the half term that were cancelled, in the order they were booked for."""
         start, end = _midnight(self.half_term.starts), _midnight(self.half_term.ends + timedelta(days=1))
-        sessions = (
+        return (
             self._in_settings(Session.objects.all(), "setting_id")
             .filter(status=SessionStatus.CANCELLED, starts_at__gte=start, starts_at__lt=end)
             .select_related(
@@ -929,22 +507,34 @@ class Dashboard:
             .defer(*_without_wording("contract"), *_without_wording("rebooked_as__contract"))
             .order_by("starts_at", "id")
         )
+
+    def _cancellations_rows(self, sessions) -> list[CancellationRow]:
         rows = []
         for s in sessions:
             rebooked = getattr(s, "rebooked_as", None)
-            hours = None
-            if rebooked is not None:
-                hours = max(0.0, (rebooked.created_at - s.cancelled_at).total_seconds() / 3600)
             rows.append(
                 CancellationRow(
                     session=s,
                     rebooked=rebooked,
-                    hours=hours,
+                    hours=_hours_to_rebook(s.cancelled_at, rebooked.created_at if rebooked else None),
                     url=self._session_url(s),
                     rebooked_url=self._session_url(rebooked) if rebooked else None,
                 )
             )
         return rows
+
+    def cancellations(self) -> list[CancellationRow]:
+        """Sessions of the half term that were cancelled, with how long rebooking took: the hours from
+        the cancellation to the creation of the session that replaced it."""
+        return self.listing("cancellations").all()
+
+    def cancellation_summary(self) -> dict:
+        """How many were cancelled and rebooked, and how long rebooking took (median, longest): from two
+        dates a cancellation, not a row of five models each."""
+        if "cancellations" not in self._summaries:
+            moments = self._cancellations_qs().values_list("cancelled_at", "rebooked_as__created_at")
+            self._summaries["cancellations"] = summarise_hours([_hours_to_rebook(*m) for m in moments])
+        return self._summaries["cancellations"]
 
     def _current_contracts_qs(self):
         """Agreements not ended today, in scope."""
@@ -972,11 +562,16 @@ class Dashboard:
         return rows
 
     def _settings_of(self, staff_ids) -> dict[int, list[int]]:
-        """The settings of each of a page's people: one query."""
+        """The settings of each of a page's people: one query (of the whole organisation for a long list,
+        such as the CSV's, rather than thousands of ids)."""
         settings_of = defaultdict(list)
-        for staff_id, setting_id in StaffMember.settings.through.objects.filter(
-            staffmember_id__in=set(staff_ids)
-        ).values_list("staffmember_id", "setting_id"):
+        staff_ids = set(staff_ids)
+        links = StaffMember.settings.through.objects.all()
+        if len(staff_ids) > 1000:
+            links = links.filter(staffmember__organisation_id=self.organisation_id)
+        else:
+            links = links.filter(staffmember_id__in=staff_ids)
+        for staff_id, setting_id in links.values_list("staffmember_id", "setting_id"):
             settings_of[staff_id].append(setting_id)
         return settings_of
 
@@ -1045,6 +640,7 @@ class Dashboard:
 
     def _leavers_open_work_qs(self):
         today = self.today
+        unsigned = Record.objects.exclude(status=RecordStatus.SIGNED)
         people = (
             StaffMember.objects.filter(
                 organisation_id=self.organisation_id, leaving_date__lt=today + timedelta(days=LEAVING_SOON_DAYS)
@@ -1058,12 +654,10 @@ class Dashboard:
                         Q(end_date__isnull=True) | Q(end_date__gte=today)
                     )
                 ),
-                open_records=_count(
-                    Record.objects.filter(Q(supervisor=OuterRef("pk")) | Q(session__attendees=OuterRef("pk"))).exclude(
-                        status=RecordStatus.SIGNED
-                    ),
-                    distinct=True,
-                ),
+                # Records they write, plus those of sessions they attend and do not write: two index
+                # scans (supervisor; attendee), where an OR across the attendees join hashed them all.
+                open_records=_count(unsigned.filter(supervisor=OuterRef("pk")))
+                + _count(unsigned.filter(session__attendees=OuterRef("pk")).exclude(supervisor=OuterRef("pk"))),
                 open_actions=_count(Action.objects.open().filter(owner=OuterRef("pk"))),
             )
             .filter(
@@ -1152,8 +746,16 @@ class Dashboard:
     # Lists, a page at a time ----------------------------------------------------------------------
 
     def listing(self, slug: str) -> "Listing":
-        """The rows behind a figure: a queryset paged in the database for the figures as of today, the
-        rows worked out in Python for those of the half term (and the balance, a GROUP BY)."""
+        """The rows behind a figure: a queryset paged in the database (the balance and the cancellations,
+        short lists of a GROUP BY or of one half term, are worked out whole). One listing a figure, so its
+        count is counted once."""
+        if slug == "overdue":
+            return self.overdue_listing()
+        if slug not in self._listings:
+            self._listings[slug] = self._make_listing(slug)
+        return self._listings[slug]
+
+    def _make_listing(self, slug: str) -> "Listing":
         name = FIGURES[slug].method
         queryset = getattr(self, f"_{name}_qs", None)
         if queryset is None:
@@ -1181,31 +783,41 @@ class Dashboard:
             .order_by()
         )
 
+    def _balance_counts(self) -> list[dict]:
+        """Sections written this academic year, by setting, supervisor and function: one GROUP BY for
+        both charts (a few thousand groups at most), rather than one scan of the sections each."""
+        if "balance" not in self._summaries:
+            self._summaries["balance"] = list(
+                self._sections()
+                .values(
+                    "record__session__setting_id",
+                    "record__supervisor_id",
+                    "record__supervisor__user__full_name",
+                    "template_section__function",
+                )
+                .annotate(n=Count("id"))
+            )
+        return self._summaries["balance"]
+
     def balance_by_setting(self) -> list[BalanceRow]:
         """Sections written this academic year, by the function their template section serves, per setting."""
         rows = {s.id: BalanceRow(name=s.name) for s in self.settings}
-        counts = (
-            self._sections().values("record__session__setting_id", "template_section__function").annotate(n=Count("id"))
-        )
-        for item in counts:
+        for item in self._balance_counts():
             row = rows.get(item["record__session__setting_id"])
             if row is not None:
-                row.counts[item["template_section__function"]] = item["n"]
+                function = item["template_section__function"]
+                row.counts[function] = row.counts.get(function, 0) + item["n"]
         return [r for r in rows.values() if r.total]
 
     def balance_by_supervisor(self) -> list[BalanceRow]:
         """The same per supervisor (who wrote the record), by name."""
         rows: dict[int, BalanceRow] = {}
-        counts = (
-            self._sections()
-            .values("record__supervisor_id", "record__supervisor__user__full_name", "template_section__function")
-            .annotate(n=Count("id"))
-        )
-        for item in counts:
+        for item in self._balance_counts():
             row = rows.setdefault(
                 item["record__supervisor_id"], BalanceRow(name=item["record__supervisor__user__full_name"])
             )
-            row.counts[item["template_section__function"]] = item["n"]
+            function = item["template_section__function"]
+            row.counts[function] = row.counts.get(function, 0) + item["n"]
         return sorted(rows.values(), key=lambda r: r.name)
 
     # Tiles ------------------------------------------------------------------------------------
@@ -1223,12 +835,13 @@ class Dashboard:
     def tile_for(self, slug: str, listing: "Listing | None" = None) -> Tile:
         """The number on a figure's tile, from the listing of its rows: counted in the database for the
         figures as of today."""
-        listing = listing or self.listing(slug)
-        n = listing.count
         if slug == "coverage":
-            rows = listing.all()
-            covered = sum(r.signed for r in rows)
-            if not rows:
+            if listing is not None and listing.rows is not None:
+                n, covered = len(listing.rows), sum(r.signed for r in listing.rows)
+            else:
+                counts = self.coverage_counts()
+                n, covered = counts["owed"], counts["covered"]
+            if not n:
                 return Tile("–", "of agreements held and signed (none owed)")
             percent = round(100 * covered / n)
             if self.running:
@@ -1238,11 +851,17 @@ class Dashboard:
                 )
             tone = "good" if percent >= 90 else "warn" if percent >= 70 else "bad"
             return Tile(f"{percent}%", f"held and signed ({covered} of {n} agreement{'s' if n != 1 else ''})", tone)
+        listing = listing or self.listing(slug)
+        n = listing.count
         if slug == "overdue":
             label = "not booked yet" if self.running else "with no session held"
             return Tile(str(n), label, "bad" if n else "good")
         if slug == "cancellations":
-            summary = cancellation_summary(listing.all())
+            if listing is not None and listing.rows is not None:
+                summary = cancellation_summary(listing.rows)
+            else:
+                summary = self.cancellation_summary()
+            n = summary["cancelled"]
             if not n:
                 return Tile("0", "sessions cancelled")
             if summary["median_hours"] is None:
@@ -1338,57 +957,8 @@ class _LastRecords:
         return None
 
 
-class Listing:
-    """The rows of a figure: a queryset read a page at a time and turned into rows by `build`, or rows
-    already worked out."""
-
-    def __init__(self, *, queryset=None, build=None, rows=None):
-        self.queryset, self.build, self.rows = queryset, build, rows
-
-    @cached_property
-    def count(self) -> int:
-        return len(self.rows) if self.rows is not None else self.queryset.count()
-
-    def all(self) -> list:
-        return self.rows if self.rows is not None else self.build(self.queryset)
-
-    def first(self):
-        rows = self.rows[:1] if self.rows is not None else self.build(self.queryset[:1])
-        return rows[0] if rows else None
-
-    def page(self, number, size: int):
-        """Page `number` (Django's `Paginator.get_page`: the first or last for a bad number), its rows built."""
-        paginator = Paginator(self.rows if self.rows is not None else self.queryset, size)
-        paginator.count = self.count  # counted once, for the tile and the paginator alike
-        page = paginator.get_page(number)
-        if self.rows is None:
-            page.object_list = self.build(page.object_list)
-        return page
-
-
-def _count(qs, distinct: bool = False):
-    """A correlated COUNT of `qs` as an annotation (0 when none): one subquery, no join that multiplies
-    the outer rows."""
-    template = "COUNT(DISTINCT %(expressions)s)" if distinct else "COUNT(%(expressions)s)"
-    counted = qs.order_by().values(n=Func(F("pk"), template=template, output_field=models.IntegerField()))
-    return Coalesce(Subquery(counted[:1]), 0)
-
-
-def cancellation_summary(rows: list[CancellationRow]) -> dict:
-    hours = [r.hours for r in rows if r.hours is not None]
-    return {
-        "cancelled": len(rows),
-        "rebooked": len(hours),
-        "not_rebooked": len(rows) - len(hours),
-        "median_hours": statistics.median(hours) if hours else None,
-        "longest_hours": max(hours) if hours else None,
-    }
-
-
-def hours_label(hours: float | None) -> str:
-    if hours is None:
-        return "–"
-    if hours < 48:
-        value = round(hours, 1)
-        return f"{value:g} hour{'s' if value != 1 else ''}"
-    return f"{round(hours / 24, 1):g} days"
+def _hours_to_rebook(cancelled_at, rebooked_created_at) -> float | None:
+    """From the cancellation to the booking of the session that replaced it; None if none did yet."""
+    if rebooked_created_at is None:
+        return None
+    return max(0.0, (rebooked_created_at - cancelled_at).total_seconds() / 3600)

@@ -1,0 +1,348 @@
+"""The agreements owed supervision in a half term, and how each went: worked out in SQL (issue 14).
+
+The rules are those of `supervision/rules.py`, the planner's and the reminders' too, written as
+conditions on dates so the database can apply them to every agreement of a trust at once:
+
+- the agreement started by the half term's end, had not ended before its start, and both had signed it
+  before its end; an agreement replaced by a successor that also counts in the half term gives way to
+  it, and the successor counts the sessions of both (one person, one row);
+- the supervisee is owed supervision (`rules.why_not_due`, `rules.supervisable_window`): started, not
+  left before the half term, agency and temporary staff 5 weeks after starting;
+- from the first day owed (the latest of the half term's start, the day first due and the start of the
+  chain of agreements) to the last (the earliest of its end, the leaving date and the agreement's end)
+  there is at least one school day: a weekday on which neither the organisation nor any setting of the
+  supervisee is closed. `rules.sessions_needed` asks for at least one session whenever there is one
+  school week, except of a termly agreement in the second half of a term; and an agreement is termly
+  there only if no override runs on its first day owed and the supervisee is not new to post.
+
+Cost: each is a condition of one query over the agreements, no row loaded into Python. The school-day
+test counts weekdays by arithmetic and subtracts the closure days only where a window is shorter than
+the number of closure days in the half term (rare: an agreement starting or ending in its last days).
+The sessions of a row (held, signed, booked, last held) are correlated subqueries that the foreign-key
+and `session_org_time_idx` indexes answer; a count or a coverage total reads no row at all.
+"""
+
+from datetime import date, timedelta
+
+from django.db import connection, models
+from django.db.models import Case, Exists, ExpressionWrapper, F, Func, Max, Min, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest, Least
+
+from accounts.models import EmploymentType, Frequency, StaffMember
+from records.models import Record, RecordStatus
+
+from ..models import BUSY_STATUSES, ClosureDay, FrequencyOverride, HalfTerm, Session, SessionKind, SessionStatus
+from ..rules import AGENCY_QUALIFYING_PERIOD, NEW_TO_POST_FREQUENCY
+from .scope import _midnight
+
+# A Monday well before any agreement: weekdays are counted from it.
+_EPOCH = date(2000, 1, 3)
+
+
+class AddDays(Func):
+    """A date `days` later (a whole number of days known in Python)."""
+
+    output_field = models.DateField()
+
+    def __init__(self, expression, days: int):
+        super().__init__(expression)
+        self.days = days
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} + {int(self.days)})", params
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date({sql}, '{int(self.days):+d} days')", params
+
+
+def _day_number(sql: str, vendor: str) -> str:
+    if vendor == "sqlite":
+        return f"CAST(julianday({sql}) - julianday('{_EPOCH.isoformat()}') AS INTEGER)"
+    return f"({sql} - DATE '{_EPOCH.isoformat()}')"
+
+
+class WeekdaysBetween(Func):
+    """How many weekdays (Monday to Friday) from one date to another, both included; 0 when the second
+    is before the first. Weekdays up to day n since a Monday: 5 a whole week, then up to 5 more."""
+
+    output_field = models.IntegerField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (first, first_params), (last, last_params) = (compiler.compile(e) for e in self.source_expressions)
+        smallest = "MIN" if connection.vendor == "sqlite" else "LEAST"
+        upto_last = _day_number(last, connection.vendor)  # days from the epoch to the last day
+        before_first = _day_number(first, connection.vendor)  # ... to the first (excluded)
+        sql = (
+            f"((5 * ({upto_last} / 7) + {smallest}(({upto_last}) %% 7 + 1, 5))"
+            f" - (5 * ({before_first} / 7) + {smallest}(({before_first}) %% 7, 5)))"
+        )
+        params = (*last_params, *last_params, *first_params, *first_params)
+        return sql, params
+
+
+def weekdays_between(first: date, last: date) -> int:
+    """`WeekdaysBetween` in Python, for the tests."""
+    return sum(1 for n in range((last - first).days + 1) if (first + timedelta(days=n)).weekday() < 5)
+
+
+class OwedAgreements:
+    """The agreements (of `contracts`, already scoped) owed supervision in one half term.
+
+    `aliases()` and `q()` are the condition, with names of their own for each half term, so that one
+    query can count several half terms at once (`count_owed`); `queryset()` is the agreements."""
+
+    def __init__(
+        self,
+        contracts,
+        half_term: HalfTerm,
+        *,
+        organisation_id: int,
+        staff_ids=None,
+        closure_days: int | None = None,
+    ):
+        self.contracts = contracts
+        self.staff_ids = staff_ids  # the people in scope (a queryset of ids), or None for everyone
+        self.half_term = half_term
+        self.organisation_id = organisation_id
+        self.starts_at = _midnight(half_term.starts)
+        self.ends_at = _midnight(half_term.ends + timedelta(days=1))
+        self.suffix = f"_{half_term.id}"
+        self._closures = closure_days
+
+    def _active(self) -> Q:
+        h = self.half_term
+        return Q(
+            start_date__lte=h.ends, supervisee_signed_at__lt=self.ends_at, supervisor_signed_at__lt=self.ends_at
+        ) & (Q(end_date__isnull=True) | Q(end_date__gte=h.starts))
+
+    @property
+    def closure_days(self) -> int:
+        """Weekdays of the half term on which some setting (or all) is closed. One query, unless given."""
+        if self._closures is None:
+            h = self.half_term
+            self._closures = (
+                ClosureDay.objects.filter(
+                    organisation_id=self.organisation_id, date__range=(h.starts, h.ends), date__iso_week_day__lte=5
+                )
+                .values("date")
+                .distinct()
+                .count()
+            )
+        return self._closures
+
+    def name(self, what: str) -> str:
+        return f"{what}{self.suffix}"
+
+    def aliases(self) -> dict:
+        h = self.half_term
+        first_due = Case(
+            When(
+                supervisee__employment_type=EmploymentType.AGENCY,
+                then=AddDays("supervisee__start_date", AGENCY_QUALIFYING_PERIOD.days),
+            ),
+            default=F("supervisee__start_date"),
+            output_field=models.DateField(),
+        )
+        first_day = Greatest(
+            Value(h.starts), first_due, Coalesce("previous__start_date", "start_date"), output_field=models.DateField()
+        )
+        last_day = Least(
+            Value(h.ends),
+            Coalesce("supervisee__leaving_date", Value(h.ends)),
+            Coalesce("end_date", Value(h.ends)),
+            output_field=models.DateField(),
+        )
+        aliases = {self.name("first_day"): first_day, self.name("last_day"): last_day}
+        aliases[self.name("weekdays")] = WeekdaysBetween(F(self.name("first_day")), F(self.name("last_day")))
+        return aliases
+
+    def q(self) -> Q:
+        """Owed supervision in the half term (the rules of the module's docstring)."""
+        h = self.half_term
+        first_day, last_day, weekdays = self.name("first_day"), self.name("last_day"), self.name("weekdays")
+        replaced = self.contracts.filter(self._active(), previous_id__isnull=False).values("previous_id")
+        owed = (
+            self._active()
+            & ~Q(id__in=replaced)
+            # rules.why_not_due: started, not left before the half term, agency staff due by its end.
+            & (Q(supervisee__leaving_date__isnull=True) | Q(supervisee__leaving_date__gte=h.starts))
+            & Q(supervisee__start_date__lte=h.ends)
+            & ~Q(
+                supervisee__employment_type=EmploymentType.AGENCY,
+                supervisee__start_date__gt=h.ends - AGENCY_QUALIFYING_PERIOD,
+            )
+            & Q(**{f"{first_day}__lte": F(last_day)})
+        )
+        # At least one school day from the first day owed to the last: certainly so when the window has
+        # more weekdays than the half term has closure days; otherwise the closures are counted.
+        if self.closure_days:
+            settings = StaffMember.settings.through.objects.filter(
+                staffmember_id=OuterRef(OuterRef("supervisee_id"))
+            ).values("setting_id")
+            closed = (
+                ClosureDay.objects.filter(
+                    organisation_id=self.organisation_id,
+                    date__gte=OuterRef(first_day),
+                    date__lte=OuterRef(last_day),
+                    date__iso_week_day__lte=5,
+                )
+                .filter(Q(setting__isnull=True) | Q(setting_id__in=settings))
+                .order_by()
+                .values("organisation_id")
+                .annotate(n=models.Count("date", distinct=True))
+                .values("n")
+            )
+            owed &= Q(**{f"{weekdays}__gt": self.closure_days}) | Q(
+                **{f"{weekdays}__gt": Coalesce(Subquery(closed), 0)}
+            )
+        else:
+            owed &= Q(**{f"{weekdays}__gt": 0})
+        if h.half != 1:
+            # Termly: one a term, booked in the first half (rules.sessions_needed), unless raised by an
+            # override running on the first day owed, or new to post (never termly).
+            assert NEW_TO_POST_FREQUENCY != Frequency.TERMLY
+            raised = FrequencyOverride.objects.filter(
+                contract_id=OuterRef("pk"), starts__lte=OuterRef(first_day), ends__gte=OuterRef(first_day)
+            ).exclude(frequency=Frequency.TERMLY)
+            owed &= ~Q(frequency=Frequency.TERMLY) | Q(supervisee__new_to_post=True) | Exists(raised)
+        return owed
+
+    def queryset(self):
+        return self.contracts.alias(**self.aliases()).filter(self.q())
+
+    # The sessions of each row ------------------------------------------------------------------------
+
+    def _sessions(self, *, held_only: bool, anytime: bool = False, kind: str | None = None):
+        """Sessions of the agreement, or the one it replaced (1:1), or of its supervisee's groups: two
+        querysets, the right one chosen by the agreement's kind."""
+        sessions = Session.objects.filter(organisation_id=self.organisation_id).order_by()
+        sessions = (
+            sessions.filter(status=SessionStatus.HELD) if held_only else sessions.filter(status__in=BUSY_STATUSES)
+        )
+        if not anytime:
+            sessions = sessions.filter(starts_at__gte=self.starts_at, starts_at__lt=self.ends_at)
+        one = sessions.filter(Q(contract_id=OuterRef("pk")) | Q(contract_id=OuterRef("previous_id")))
+        if not anytime:
+            # In the half term only 1:1 sessions count for a 1:1 agreement (any kind for "last held").
+            one = one.filter(kind=SessionKind.ONE_TO_ONE)
+        group = sessions.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))
+        return one, group
+
+    def _in_sessions(self, *, held_only: bool, signed: bool = False) -> Q:
+        """Whether the agreement (1:1, or the one it replaced) or its supervisee (group) has a session of
+        the half term: membership of one set of ids each, worked out once for every agreement (a hashed
+        subquery), not a subquery a row."""
+        sessions = Session.objects.filter(
+            organisation_id=self.organisation_id,
+            status__in=[SessionStatus.HELD] if held_only else BUSY_STATUSES,
+            starts_at__gte=self.starts_at,
+            starts_at__lt=self.ends_at,
+        ).order_by()
+        if signed:
+            # From the half term's sessions to their records (by the unique session index), not from
+            # every signed record of the organisation to its session.
+            sessions = sessions.filter(
+                Exists(Record.objects.filter(session_id=OuterRef("pk"), status=RecordStatus.SIGNED))
+            )
+        one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False)
+        if self.staff_ids is not None:
+            # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
+            one = one.filter(contract__supervisee_id__in=self.staff_ids)
+        one = one.values("contract_id")
+        group = sessions.filter(kind=SessionKind.GROUP).values("attendees")
+        return (Q(kind=SessionKind.GROUP) & Q(supervisee_id__in=group)) | (
+            ~Q(kind=SessionKind.GROUP) & (Q(id__in=one) | (Q(previous_id__isnull=False) & Q(previous_id__in=one)))
+        )
+
+    def held_q(self) -> Q:
+        return self._in_sessions(held_only=True)
+
+    def signed_q(self) -> Q:
+        return self._in_sessions(held_only=True, signed=True)
+
+    def booked_q(self) -> Q:
+        return self._in_sessions(held_only=False)
+
+    def held(self):
+        one, group = self._sessions(held_only=True)
+
+        def count(qs):
+            return Coalesce(Subquery(qs.values("organisation_id").annotate(n=models.Count("id")).values("n")), 0)
+
+        return Case(When(kind=SessionKind.GROUP, then=count(group)), default=count(one))
+
+    def signed(self):
+        return ExpressionWrapper(self.signed_q(), output_field=models.BooleanField())
+
+    def booked(self):
+        return ExpressionWrapper(self.booked_q(), output_field=models.BooleanField())
+
+    def last_held(self, *, after: bool = False):
+        """The last held session at any time; with `after`, the first held once the half term ended."""
+        one, group = self._sessions(held_only=True, anytime=True)
+        if after:
+            one, group = (qs.filter(starts_at__gte=self.ends_at) for qs in (one, group))
+        pick = Min if after else Max
+
+        def moment(qs):
+            return Subquery(qs.values("organisation_id").annotate(t=pick("starts_at")).values("t"))
+
+        return Case(
+            When(kind=SessionKind.GROUP, then=moment(group)),
+            default=moment(one),
+            output_field=models.DateTimeField(),
+        )
+
+
+def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> dict:
+    """For each half term, how many agreements were owed supervision, how many had a session held in it
+    (for the half terms of `held_in` only) and how many a held session with a signed record; for the
+    scope as a whole (key None) and for each of `setting_ids` (by the supervisee's settings). One query
+    for them all: the rules are worked out once an agreement and half term (inside), then counted twice
+    (outside).
+
+    {setting id or None: {half term id: {"owed": n, "held": n, "covered": n}}}"""
+    qs = contracts.order_by()
+    columns = {}
+    for o in owed:
+        qs = qs.alias(**o.aliases())
+        columns[o.name("owed")] = ExpressionWrapper(o.q(), output_field=models.BooleanField())
+        # Held (or not) is wanted only for the half terms `held_in` (the running one's progress).
+        held = o.held_q() if o.half_term.id in held_in else Value(False)
+        columns[o.name("held")] = ExpressionWrapper(held, output_field=models.BooleanField())
+        columns[o.name("covered")] = ExpressionWrapper(o.signed_q(), output_field=models.BooleanField())
+    inner, params = qs.annotate(**columns).values("supervisee_id", *columns).query.sql_with_params()
+
+    def counted(o):
+        owed_, held, covered = (connection.ops.quote_name(o.name(k)) for k in ("owed", "held", "covered"))
+        return (
+            f"COUNT(CASE WHEN {owed_} THEN 1 END), COUNT(CASE WHEN {owed_} AND {held} THEN 1 END), "
+            f"COUNT(CASE WHEN {owed_} AND {covered} THEN 1 END)"
+        )
+
+    counts = ", ".join(counted(o) for o in owed)
+    link = StaffMember.settings.through._meta.db_table
+    setting_ids = list(setting_ids)
+    # Only names of our own (columns, the link table) and Django's compiled query go into the text;
+    # every value is a parameter.
+    sql = f"WITH owed AS ({inner}) SELECT NULL, {counts} FROM owed"  # noqa: S608
+    if setting_ids:
+        sql += (
+            f" UNION ALL SELECT link.setting_id, {counts} FROM owed INNER JOIN {link} link"  # noqa: S608
+            " ON link.staffmember_id = owed.supervisee_id"
+            f" WHERE link.setting_id IN ({', '.join(['%s'] * len(setting_ids))}) GROUP BY link.setting_id"
+        )
+        params = (*params, *setting_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    result = {None: {o.half_term.id: {"owed": 0, "held": 0, "covered": 0} for o in owed}}
+    for setting_id, *values in rows:
+        result[setting_id] = {
+            o.half_term.id: dict(zip(("owed", "held", "covered"), values[3 * n : 3 * n + 3], strict=True))
+            for n, o in enumerate(owed)
+        }
+    return result

@@ -1,0 +1,76 @@
+"""A figure's rows a page at a time, and the small counts and wording the lists share."""
+
+import statistics
+from functools import cached_property
+
+from django.core.paginator import Paginator
+from django.db import models
+from django.db.models import F, Func, Subquery
+from django.db.models.functions import Coalesce
+
+from .rows import CancellationRow
+
+
+class Listing:
+    """The rows of a figure: a queryset read a page at a time and turned into rows by `build`, or rows
+    already worked out."""
+
+    def __init__(self, *, queryset=None, build=None, rows=None):
+        self.queryset, self.build, self.rows = queryset, build, rows
+
+    @cached_property
+    def count(self) -> int:
+        return len(self.rows) if self.rows is not None else self.queryset.count()
+
+    def all(self) -> list:
+        return self.rows if self.rows is not None else self.build(self.queryset)
+
+    def head(self, n: int) -> list:
+        """The first `n` rows, built: read from the database for a queryset."""
+        return self.rows[:n] if self.rows is not None else self.build(self.queryset[:n])
+
+    def first(self):
+        rows = self.rows[:1] if self.rows is not None else self.build(self.queryset[:1])
+        return rows[0] if rows else None
+
+    def page(self, number, size: int):
+        """Page `number` (Django's `Paginator.get_page`: the first or last for a bad number), its rows built."""
+        paginator = Paginator(self.rows if self.rows is not None else self.queryset, size)
+        paginator.count = self.count  # counted once, for the tile and the paginator alike
+        page = paginator.get_page(number)
+        if self.rows is None:
+            page.object_list = self.build(page.object_list)
+        return page
+
+
+def _count(qs, distinct: bool = False):
+    """A correlated COUNT of `qs` as an annotation (0 when none): one subquery, no join that multiplies
+    the outer rows."""
+    template = "COUNT(DISTINCT %(expressions)s)" if distinct else "COUNT(%(expressions)s)"
+    counted = qs.order_by().values(n=Func(F("pk"), template=template, output_field=models.IntegerField()))
+    return Coalesce(Subquery(counted[:1]), 0)
+
+
+def cancellation_summary(rows: list[CancellationRow]) -> dict:
+    return summarise_hours([r.hours for r in rows])
+
+
+def summarise_hours(hours_each: list[float | None]) -> dict:
+    """Cancellations, given the hours each took to rebook (None: not rebooked yet)."""
+    hours = [h for h in hours_each if h is not None]
+    return {
+        "cancelled": len(hours_each),
+        "rebooked": len(hours),
+        "not_rebooked": len(hours_each) - len(hours),
+        "median_hours": statistics.median(hours) if hours else None,
+        "longest_hours": max(hours) if hours else None,
+    }
+
+
+def hours_label(hours: float | None) -> str:
+    if hours is None:
+        return "–"
+    if hours < 48:
+        value = round(hours, 1)
+        return f"{value:g} hour{'s' if value != 1 else ''}"
+    return f"{round(hours / 24, 1):g} days"

@@ -1,0 +1,186 @@
+"""The rows behind each figure of the dashboard: what a list shows, never what was said in supervision."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.utils import timezone
+
+from accounts.models import StaffMember
+from records.models import (
+    Action,
+    FunctionTag,
+    Record,
+    SafeguardingDecision,
+)
+
+from ..models import (
+    Contract,
+    HalfTerm,
+    Session,
+)
+from ..slots import LONDON
+
+
+@dataclass
+class AgreementRow:
+    """An agreement owed supervision in a half term, and how it went."""
+
+    contract: Contract
+    half_term: HalfTerm
+    settings: list[str]
+    setting_ids: list[int]
+    held: int  # sessions held in the half term (this agreement, or the one it replaced)
+    signed: bool  # one of them has a signed record
+    booked: bool  # a session held or booked in the half term
+    url: str | None
+    last_held: datetime | None = None  # the last held session (this agreement's, or the one it replaced)
+    days_overdue: int | None = None
+    caught_up: datetime | None = None  # the first session held after an ended half term, if any
+    links: "object | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def last_record_url(self) -> str | None:
+        """The record of the last held session, where the viewer may open it (looked up by `fill_links`
+        for a page of rows at once; alone, one query)."""
+        return self.links.url(self) if self.links is not None else None
+
+    @property
+    def overdue_label(self) -> str:
+        if self.days_overdue is None:
+            return ""
+        if self.caught_up is not None:
+            return f"Caught up on {timezone.localtime(self.caught_up, LONDON):%a %-d %b %Y}"
+        if self.days_overdue == 0:
+            return "Not booked"
+        return f"{self.days_overdue} day{'s' if self.days_overdue != 1 else ''}"
+
+    @property
+    def outcome(self) -> str:
+        if self.signed:
+            return "Held, record signed"
+        if self.held:
+            return "Held, record not signed yet"
+        if self.booked:
+            return "Booked"
+        return "No session"
+
+
+@dataclass
+class ContractRow:
+    """A current agreement: missing signatures, or its review due or overdue."""
+
+    contract: Contract
+    settings: list[str]
+    status: str
+    url: str | None
+
+    @property
+    def waiting_for(self) -> str:
+        c = self.contract
+        missing = [
+            who
+            for who, signed in (("the supervisee", c.supervisee_signed_at), ("the supervisor", c.supervisor_signed_at))
+            if signed is None
+        ]
+        return " and ".join(missing)
+
+
+@dataclass
+class StaffRow:
+    staff: StaffMember
+    settings: list[str]
+    add_url: str | None
+
+
+@dataclass
+class RecordRow:
+    record: Record
+    waiting_for: str
+    since: date
+    days: int
+    url: str | None
+
+    @property
+    def who(self) -> str:
+        session = self.record.session
+        if session.group_id:
+            return f"Group: {session.group.name}"
+        return session.contract.supervisee.full_name
+
+
+@dataclass
+class ActionRow:
+    action: Action
+    days_overdue: int
+    url: str | None
+
+
+@dataclass
+class DecisionRow:
+    decision: SafeguardingDecision
+    signed_on: date
+    days: int
+    url: str | None
+
+
+@dataclass
+class FlagRow:
+    kind: str
+    setting: str
+    url: str | None
+
+
+@dataclass
+class CancellationRow:
+    session: Session
+    rebooked: Session | None
+    hours: float | None  # from the cancellation to the rebooked session's creation
+    url: str | None
+    rebooked_url: str | None
+
+
+@dataclass
+class LeaverRow:
+    """A leaver (or someone leaving soon) with work still in their name, to hand to someone else."""
+
+    staff: StaffMember
+    settings: list[str]
+    has_left: bool
+    supervisees: int
+    agreements: int
+    records: int
+    actions: int
+    url: str | None
+
+
+@dataclass
+class CaseloadRow:
+    supervisor: StaffMember
+    agreements: int = 0
+    unsigned: int = 0
+    has_own_supervision: bool = True
+
+
+@dataclass
+class BalanceRow:
+    name: str
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def percent(self, function: str) -> int:
+        return round(100 * self.counts.get(function, 0) / self.total) if self.total else 0
+
+    @property
+    def cells(self):
+        """(count, percent) for each function in the fixed order."""
+        return [(self.counts.get(f, 0), self.percent(f)) for f in FunctionTag.values]
+
+
+@dataclass
+class Tile:
+    number: str
+    label: str
+    tone: str = ""  # "good", "warn" or "bad": a word for CSS, the number and label say the rest
