@@ -4,6 +4,7 @@ renderer away from files and the network, the download view and /records/verify/
 import hashlib
 import socket
 import subprocess
+import threading
 from datetime import date, timedelta
 from io import BytesIO, StringIO
 
@@ -323,10 +324,12 @@ def test_the_record_pdf_loads_only_bundled_fonts(record, monkeypatch):
     monkeypatch.setattr(
         pdf, "BundledFilesOnly", lambda **kwargs: fetchers.append(BundledFilesOnly(**kwargs)) or fetchers[-1]
     )
+    monkeypatch.setattr(pdf, "_parsed", threading.local())  # the stylesheet parsed afresh, fonts and all
     pdf.render_record_pdf_bytes(record)
-    (fetcher,) = fetchers
-    assert fetcher.refused == []
-    assert set(fetcher.fetched) == {
+    # One fetcher for the stylesheet (parsed once a thread, with its fonts), one for the document.
+    assert len(fetchers) == 2
+    assert [f.refused for f in fetchers] == [[], []]
+    assert {url for f in fetchers for url in f.fetched} == {
         "bundle:fonts/DejaVuSans.ttf",
         "bundle:fonts/DejaVuSans-Bold.ttf",
         "bundle:fonts/DejaVuSansMono.ttf",
