@@ -190,6 +190,7 @@ def test_the_logo_and_address_are_in_the_record_pdf_through_the_refusing_fetcher
     settings.RECORDS_SIGNING_CERT = settings.RECORDS_SIGNING_KEY = ""
     post_logo(login(cast.org_admin), cast, image_bytes(), address="1 School Lane\nTown")
     record = signed_record(cast)
+    pdf.record_stylesheet()  # parsed once a thread, fonts and all: the render's one new fetcher is the document's
     fetchers = []
     real = pdf.BundledFilesOnly
 
