@@ -216,22 +216,9 @@ def demo_trust(monkeypatch):
     call_command("seed_demo", quiet_logins=True, stdout=io.StringIO())
 
 
-# Two halves of about a hundred pages each, so the two parallel workers share the walk; each half seeds its
-# own demo. Together they are every demo person.
-HALVES = {
-    "admin-staff-auditor": [DEMO_PEOPLE[0], DEMO_PEOPLE[4], DEMO_PEOPLE[5]],
-    "head-dsl-supervisor": [DEMO_PEOPLE[1], DEMO_PEOPLE[2], DEMO_PEOPLE[3]],
-}
-
-
-def test_the_halves_are_every_demo_person_once():
-    assert sorted(email for half in HALVES.values() for email in half) == sorted(DEMO_PEOPLE)
-
-
-@pytest.mark.parametrize("half", list(HALVES))
-def test_every_page_of_every_demo_person_passes_axe_and_reflows_at_320px(half, demo_trust, browser, live_server):
+def test_every_page_of_every_demo_person_passes_axe_and_reflows_at_320px(demo_trust, browser, live_server):
     problems, checked, started = [], 0, time.monotonic()
-    for email in HALVES[half]:
+    for email in DEMO_PEOPLE:
         pages = reachable_pages(email)
         print(f"{email}: {len(pages)} pages found after {time.monotonic() - started:.0f} s")
         assert len(pages) > 5, (email, pages)
