@@ -27,3 +27,22 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 def next_weekday(day: date, weekday: int) -> date:
     return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
+def plan_form(half_term, caseload: str, rows, *, action: str = "check", ticked=None) -> dict:
+    """The planner's POST for these rows of (agreement code, day, "HH:MM"): every row ticked, or only the
+    indexes in `ticked`."""
+    data = {
+        "action": action,
+        "half_term": half_term.code,
+        "caseload": caseload,
+        "rows-TOTAL_FORMS": len(rows),
+        "rows-INITIAL_FORMS": len(rows),
+    }
+    for i, (code, day, at_time) in enumerate(rows):
+        data[f"rows-{i}-contract"] = code
+        data[f"rows-{i}-date"] = day.isoformat()
+        data[f"rows-{i}-time"] = at_time
+        if ticked is None or i in ticked:
+            data[f"rows-{i}-include"] = "on"
+    return data

@@ -16,7 +16,7 @@ from supervision import services
 from supervision.models import HalfTerm, Session
 from tests.factories import StaffFactory
 
-from .helpers import signed_contract
+from .helpers import plan_form, signed_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -63,19 +63,8 @@ def _rows_of(response):
 
 
 def _post(client, half_term, caseload, rows, *, action="check", unticked=(), checked=None):
-    data = {
-        "action": action,
-        "half_term": half_term.code,
-        "caseload": caseload,
-        "rows-TOTAL_FORMS": len(rows),
-        "rows-INITIAL_FORMS": len(rows),
-    }
-    for i, (code, day, at_time) in enumerate(rows):
-        data[f"rows-{i}-contract"] = code
-        data[f"rows-{i}-date"] = day.isoformat()
-        data[f"rows-{i}-time"] = at_time
-        if i not in unticked:
-            data[f"rows-{i}-include"] = "on"
+    ticked = [i for i in range(len(rows)) if i not in unticked]
+    data = plan_form(half_term, caseload, rows, action=action, ticked=ticked)
     if checked is not None:
         data["checked"] = checked
     return client.post(reverse("supervision:planner"), data)

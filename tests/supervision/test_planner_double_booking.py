@@ -16,7 +16,7 @@ from supervision.planner import Proposal, confirm_plan, plan_half_term
 from supervision.slots import LONDON
 from tests.factories import StaffFactory
 
-from .helpers import signed_contract
+from .helpers import plan_form, signed_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -42,19 +42,7 @@ def _preview(client, half_term, caseload):
 def _confirm(client, half_term, caseload, rows, ticked=None):
     """Book through both steps (issue 16, fault 4): the check page, then its own button. A refusal at the
     check is returned as it is: nothing was booked."""
-    data = {
-        "action": "check",
-        "half_term": half_term.code,
-        "caseload": caseload,
-        "rows-TOTAL_FORMS": len(rows),
-        "rows-INITIAL_FORMS": len(rows),
-    }
-    for i, (code, day, at_time) in enumerate(rows):
-        data[f"rows-{i}-contract"] = code
-        data[f"rows-{i}-date"] = day.isoformat()
-        data[f"rows-{i}-time"] = at_time
-        if ticked is None or i in ticked:
-            data[f"rows-{i}-include"] = "on"
+    data = plan_form(half_term, caseload, rows, ticked=ticked)
     check = client.post(reverse("supervision:planner"), data)
     if "checked" not in check.context:
         return check
