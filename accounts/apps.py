@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.module_loading import autodiscover_modules
 
 
 def _restore_audit_triggers(sender, using, **kwargs):
@@ -19,3 +20,5 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_restore_audit_triggers, sender=self)
+        # Each app's named person searches (accounts/pickers.py): `<app>/pickers.py`.
+        autodiscover_modules("pickers")

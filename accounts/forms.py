@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from .email_change import ADDRESS_IN_USE
 from .imports import EXPIRED, pending_import_get
 from .models import EmploymentType, PendingImport, Role, StaffMember, User, Weekday
+from .pickers import current_staff, offer_people
 from .reauth import confirm_password
 from .services import AUDITOR_AND_ADMIN_MESSAGE, StaffData
 from .validators import TextForm
@@ -152,13 +153,11 @@ class StaffForm(TextForm):
             kwargs["initial"] = self.initial_from(instance)
         super().__init__(*args, **kwargs)
         self.fields["settings"].queryset = settings_qs
-        supervisors = StaffMember.objects.in_organisation(organisation).current().select_related("user")
+        supervisors = current_staff(organisation)
         if instance is not None:
             supervisors = supervisors.exclude(pk=instance.pk)
         self.fields["supervisor"].queryset = supervisors
-        self.fields["supervisor"].label_from_instance = lambda s: (
-            f"{s.user.full_name} ({s.job_title})" if s.job_title else s.user.full_name
-        )
+        offer_people(self, "supervisor", "staff-supervisor", exclude=[instance] if instance is not None else [])
         for day in Weekday:
             self.fields[f"day_{day.value}_works"] = forms.BooleanField(
                 label=day.label, required=False, initial=day in WORKDAYS and instance is None

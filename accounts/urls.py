@@ -9,6 +9,7 @@ from . import (
     views_oidc,
     views_organisation,
     views_passkeys,
+    views_pickers,
     views_security,
 )
 
@@ -71,6 +72,7 @@ urlpatterns = [
     path("organisation/settings/add/", views_organisation.setting_add, name="setting-add"),
     path("organisation/settings/<uuid:code>/", views_organisation.setting_edit, name="setting-edit"),
     path("organisation/settings/<uuid:code>/close/", views_organisation.setting_close_view, name="setting-close"),
+    path("people/search/<slug:picker>/", views_pickers.person_search, name="person-search"),
     path("staff/", views.staff_list, name="staff-list"),
     path("staff/add/", views.staff_add, name="staff-add"),
     path("staff/import/", views.staff_import_view, name="staff-import"),

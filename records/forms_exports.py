@@ -5,7 +5,10 @@ elsewhere is simply not a valid choice."""
 from django import forms
 
 from accounts.models import StaffMember
+from accounts.pickers import offer_people
 from accounts.validators import TextForm
+
+from .pickers import subject_access_people
 
 
 class AuditExportForm(TextForm):
@@ -40,9 +43,5 @@ class SubjectAccessForm(TextForm):
 
     def __init__(self, *args, admin: StaffMember, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["subject"].queryset = (
-            StaffMember.objects.manageable_by(admin).select_related("user").order_by("user__full_name")
-        )
-        self.fields["subject"].label_from_instance = lambda s: (
-            f"{s.full_name} ({s.email})" + (" · left" if s.is_leaver() else "")
-        )
+        self.fields["subject"].queryset = subject_access_people(admin)
+        offer_people(self, "subject", "subject-access")

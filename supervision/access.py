@@ -41,6 +41,33 @@ def can_set_up_agreements(staff: StaffMember) -> bool:
     return staff.has_role(Role.SUPERVISOR, *OVERSIGHT_ROLES)
 
 
+def supervisors_in_organisation(staff: StaffMember):
+    """Who may be chosen to supervise an agreement: the organisation's current supervisors."""
+    return (
+        StaffMember.objects.filter(organisation_id=staff.organisation_id, role_assignments__role=Role.SUPERVISOR)
+        .current()
+        .select_related("user")
+        .distinct()
+    )
+
+
+def group_settings(staff: StaffMember):
+    """The open settings where the person may set up a group: those of their supervisor or oversight roles."""
+    scope = _scope_settings(staff, Role.SUPERVISOR, *OVERSIGHT_ROLES)
+    settings_qs = staff.organisation.settings.open()
+    return settings_qs if scope == "organisation" else settings_qs.filter(id__in=scope or ())
+
+
+def group_people(staff: StaffMember, settings_qs):
+    """Who may lead or join a group the person sets up: current staff of those settings."""
+    return (
+        StaffMember.objects.filter(organisation_id=staff.organisation_id, settings__in=settings_qs)
+        .current()
+        .select_related("user")
+        .distinct()
+    )
+
+
 def get_contract_for_user(staff: StaffMember, code) -> tuple[Contract, bool]:
     """(agreement, can_manage). Managing: its supervisor, or oversight of the supervisee's setting."""
     contract = get_object_or_404(

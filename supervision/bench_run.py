@@ -41,6 +41,8 @@ ROLES = ("supervisee", "supervisor", "dsl", "head", "org_admin", "auditor")
 TRIVIAL = "accounts:password-change"
 # Pages that open narrow and may be widened: also measured at their widest (issue 14: the whole trust's plan).
 WIDER = {"supervision:planner": {"org_admin": [("whole trust", "caseload=organisation")]}}
+# What the benchmark types into a person search: part of many generated surnames.
+PICKER_SEARCH = "ada"
 
 
 @dataclass
@@ -168,12 +170,20 @@ class Objects:
 
 def pages(objects: Objects, only: str = "") -> list[tuple[str, str, str]]:
     """(who, URL name, path) of every GET page each role may open, from the permission table."""
-    from tests.permissions import NO_CASE, OK, TABLE
+    from tests.permissions import CASES, NO_CASE, OK, TABLE
 
     found = []
     for who in ROLES:
         for name, row in sorted(TABLE.items()):
             if "GET" not in row.methods or (only and only not in name):
+                continue
+            if row.kind == "picker":
+                # A form's person search, for each search the role may use: a few letters of many names.
+                found += [
+                    (who, f"{name} {case}", f"{reverse(name, kwargs={'picker': case})}?q={PICKER_SEARCH}")
+                    for case in CASES["picker"]
+                    if row.outcome(who, case) == OK
+                ]
                 continue
             if row.outcome(who, "own" if row.kind else NO_CASE) != OK:
                 continue

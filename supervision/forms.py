@@ -6,7 +6,8 @@ from django import forms
 from django.utils import timezone
 
 from accounts.forms import DateInput, StyledSubmit, TimeInput
-from accounts.models import Frequency, StaffMember
+from accounts.models import Frequency
+from accounts.pickers import offer_people
 from accounts.reauth import apply_reconfirm_field
 from accounts.validators import TextForm
 
@@ -18,10 +19,6 @@ def _helper(submit: str, css_class: str = "btn-primary") -> FormHelper:
     helper = FormHelper()
     helper.add_input(StyledSubmit("submit", submit, style=css_class))
     return helper
-
-
-def _person_label(staff: StaffMember) -> str:
-    return f"{staff.user.full_name} ({staff.job_title})" if staff.job_title else staff.user.full_name
 
 
 class ContractForm(TextForm):
@@ -39,8 +36,8 @@ class ContractForm(TextForm):
         super().__init__(*args, **kwargs)
         self.fields["supervisee"].queryset = supervisees
         self.fields["supervisor"].queryset = supervisors
-        self.fields["supervisee"].label_from_instance = _person_label
-        self.fields["supervisor"].label_from_instance = _person_label
+        offer_people(self, "supervisee", "agreement-supervisee")
+        offer_people(self, "supervisor", "agreement-supervisor")
         self.helper = FormHelper()
         self.helper.layout = Layout(
             Row(Column("supervisee"), Column("supervisor")),
@@ -130,10 +127,10 @@ class ChangeSupervisorForm(TextForm):
     supervisor = forms.ModelChoiceField(queryset=None, label="New supervisor")
     on = forms.DateField(widget=DateInput(), label="From", help_text="The current agreement ends the day before.")
 
-    def __init__(self, *args, supervisors, **kwargs):
+    def __init__(self, *args, supervisors, exclude=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["supervisor"].queryset = supervisors
-        self.fields["supervisor"].label_from_instance = _person_label
+        offer_people(self, "supervisor", "agreement-supervisor", exclude=exclude)
         self.helper = _helper("Change supervisor")
 
 
@@ -205,7 +202,7 @@ class NoteForm(TextForm):
     def __init__(self, *args, supervisees, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["supervisee"].queryset = supervisees
-        self.fields["supervisee"].label_from_instance = _person_label
+        offer_people(self, "supervisee", "note-supervisee")
         self.helper = _helper("Record the note")
 
     def clean_occurred_on(self):
@@ -232,6 +229,6 @@ class GroupForm(TextForm):
         self.fields["setting"].queryset = settings_qs
         self.fields["supervisor"].queryset = people
         self.fields["members"].queryset = people
-        self.fields["supervisor"].label_from_instance = _person_label
-        self.fields["members"].label_from_instance = _person_label
+        offer_people(self, "supervisor", "group-supervisor")
+        offer_people(self, "members", "group-members")
         self.helper = _helper("Create the group")

@@ -1006,3 +1006,31 @@ TABLE.update(
         "records:decision-remind": Row("decision", POST, DECISION_REMIND),
     }
 )
+
+
+# --- Issue 14 (h1): the person search of a form's people picker ----------------------------------------
+# A form offering more people than a page can list searches them (`accounts:person-search`). Each named
+# search answers whom its form's page answers and refuses whom it refuses; it has no object of its own
+# (it lists people of the asker's own organisation only), so its cases are the searches, and an unknown
+# one is not found.
+
+PICKER_ROWS = {
+    "agreement-supervisee": LEADERS,
+    "agreement-supervisor": LEADERS,
+    "note-supervisee": LEADERS,
+    "group-supervisor": LEADERS,
+    "group-members": LEADERS,
+    "staff-supervisor": ORG_ADMIN_ONLY,
+    "subject-access": expect(FORBIDDEN, anonymous=LOGIN, org_admin=OK, outsider=OK),
+    "no-such-search": expect(NOT_FOUND, anonymous=LOGIN),
+}
+ARGUMENTS["picker"] = lambda cast, person, case: {"picker": case}
+CASES["picker"] = tuple(PICKER_ROWS)
+
+TABLE.update(
+    {
+        "accounts:person-search": Row(
+            "picker", GET, {person: {case: rows[person] for case, rows in PICKER_ROWS.items()} for person in EVERYONE}
+        ),
+    }
+)

@@ -26,6 +26,15 @@ document.addEventListener("DOMContentLoaded", () => {
       submit.focus();
     }
   });
+  // Enter in a person search (templates/includes/person_picker.html) searches at once instead of sending
+  // the form the search sits in, half filled.
+  document.body.addEventListener("keydown", (event) => {
+    const search = event.target.closest && event.target.closest("[data-person-search]");
+    if (search && event.key === "Enter") {
+      event.preventDefault();
+      search.dispatchEvent(new Event("search"));
+    }
+  });
   // Buttons with data-confirm ask before they submit.
   document.body.addEventListener("click", (event) => {
     const button = event.target.closest("[data-confirm]");

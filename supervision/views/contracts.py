@@ -9,10 +9,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import org_admin_required, staff_required
-from accounts.models import Role, StaffMember
+from accounts.models import Role
 
 from .. import services
-from ..access import can_set_up_agreements, get_contract_for_user, require, supervisees_in_reach
+from ..access import (
+    can_set_up_agreements,
+    get_contract_for_user,
+    require,
+    supervisees_in_reach,
+    supervisors_in_organisation,
+)
 from ..forms import (
     ChangeSupervisorForm,
     ContractEditForm,
@@ -34,15 +40,6 @@ def _apply_errors(form, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, error.messages)
-
-
-def _supervisors(staff: StaffMember):
-    return (
-        StaffMember.objects.filter(organisation_id=staff.organisation_id, role_assignments__role=Role.SUPERVISOR)
-        .current()
-        .select_related("user")
-        .distinct()
-    )
 
 
 CONTRACT_PAGE_SIZE = 50
@@ -107,7 +104,7 @@ def contract_add(request):
     organisation = staff.organisation
     template = services.contract_template_for(organisation)
     supervisees = supervisees_in_reach(staff)
-    supervisors = _supervisors(staff)
+    supervisors = supervisors_in_organisation(staff)
     initial = {
         "start_date": timezone.localdate(),
         "frequency": organisation.default_frequency,
@@ -290,8 +287,11 @@ def contract_override(request, code):
 @require_http_methods(["GET", "POST"])
 def contract_change_supervisor_view(request, code):
     def make_form(contract, data):
-        supervisors = _supervisors(request.staff).exclude(pk__in=[contract.supervisor_id, contract.supervisee_id])
-        return ChangeSupervisorForm(data, supervisors=supervisors, initial={"on": timezone.localdate()})
+        excluded = [contract.supervisor, contract.supervisee]
+        supervisors = supervisors_in_organisation(request.staff).exclude(pk__in=[p.pk for p in excluded])
+        return ChangeSupervisorForm(
+            data, supervisors=supervisors, exclude=excluded, initial={"on": timezone.localdate()}
+        )
 
     return _contract_action(
         request, code,

@@ -7,12 +7,21 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import staff_required
-from accounts.models import Role, StaffMember
+from accounts.models import Role
 
 from .. import services
-from ..access import OVERSIGHT_ROLES, get_group_for_user, groups_visible_to, require, supervisees_in_reach
+from ..access import (
+    OVERSIGHT_ROLES,
+    get_group_for_user,
+    group_people,
+    group_settings,
+    groups_visible_to,
+    require,
+    supervisees_in_reach,
+)
 from ..forms import GroupForm, NoteForm
-from ..models import InformalNote, Session, SessionStatus, _scope_settings
+from ..models import InformalNote, Session, SessionStatus
+from ..pickers import note_supervisees
 from .contracts import _apply_errors
 
 
@@ -31,16 +40,8 @@ def group_list(request):
 def group_add(request):
     staff = request.staff
     require(staff.has_role(Role.SUPERVISOR, *OVERSIGHT_ROLES), "Supervisors and the setting's leaders set up groups.")
-    scope = _scope_settings(staff, Role.SUPERVISOR, *OVERSIGHT_ROLES)
-    settings_qs = staff.organisation.settings.open()
-    if scope != "organisation":
-        settings_qs = settings_qs.filter(id__in=scope)
-    people = (
-        StaffMember.objects.filter(organisation_id=staff.organisation_id, settings__in=settings_qs)
-        .current()
-        .select_related("user")
-        .distinct()
-    )
+    settings_qs = group_settings(staff)
+    people = group_people(staff, settings_qs)
     form = GroupForm(
         request.POST or None,
         settings_qs=settings_qs,
@@ -93,8 +94,7 @@ def note_list(request):
 @require_http_methods(["GET", "POST"])
 def note_add_view(request):
     staff = request.staff
-    supervisees = supervisees_in_reach(staff).exclude(pk=staff.pk)
-    require(supervisees.exists(), "Supervisors record informal supervision of the people they supervise.")
+    supervisees = note_supervisees(staff)
     form = NoteForm(request.POST or None, supervisees=supervisees, initial={"occurred_on": timezone.localdate()})
     if request.method == "POST" and form.is_valid():
         services.note_add(actor=staff, request=request, **form.cleaned_data)
