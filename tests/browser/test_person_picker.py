@@ -25,7 +25,7 @@ def test_a_head_finds_group_members_by_searching(large_trust, page):
     sign_in(page, "head@riverside.example", settings.DEMO_PASSWORD)
     page.goto("/groups/new/")
     assert page.get_by_label("Tom Baker (Year 2 Teacher)").count() == 0  # nobody listed until searched for
-    page.get_by_label("Name").fill("Year 2 and Reception")
+    page.locator("#id_name").fill("Year 2 and Reception")
     members = page.get_by_label("Find people by name or email address")
     members.fill("tom")
     page.get_by_label("Tom Baker (Year 2 Teacher)").check()
