@@ -164,6 +164,10 @@ class Record(models.Model):
             models.Index(fields=["organisation", "status"], name="record_org_status_idx"),
             # /records/verify/: an upload byte for byte a stored copy is found by its hash, unparsed.
             models.Index(fields=["organisation", "pdf_sha256"], name="record_org_pdf_sha256_idx"),
+            # The dashboard's coverage (supervision/dashboard/coverage.py, `signed_q`): whether a half
+            # term's held session has a signed record, probed for each session by an index-only scan
+            # instead of a scan of every record of the trust once a half term.
+            models.Index(fields=["session"], condition=Q(status="signed"), name="record_signed_session_idx"),
             # The PDF sweep: signed records still without their file.
             models.Index(
                 fields=["locked_at"], condition=Q(status="signed", pdf_path=""), name="record_pdf_missing_idx"

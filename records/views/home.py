@@ -17,7 +17,6 @@ most `HOME_LIST` rows (tests/accounts/test_home.py counts them at two sizes).
 
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, Exists, OuterRef, Q, When
@@ -34,7 +33,6 @@ from accounts.views_audit import visible_events
 from supervision.dashboard import Dashboard, half_term_name
 from supervision.models import Contract, HalfTerm, Session, SessionStatus, _scope_settings, attended_session_ids
 from supervision.setup import setup_checklist
-from supervision.slots import LONDON
 
 from .. import follow_up
 from ..access import live_grants_for
@@ -238,7 +236,8 @@ class Overdue:
 
 def _overdue(staff: StaffMember, today) -> Overdue | None:
     """The dashboard's overdue figure for the head's settings (the same rule and the same rows), for the
-    last half term to end and the one running: ten queries whatever the number of agreements."""
+    last half term to end and the one running: the ten names shown and the counts, each read in the
+    database; a fixed number of queries whatever the number of agreements."""
     scope = _scope_settings(staff, Role.HEAD)
     if scope is None:
         return None
@@ -264,24 +263,22 @@ def _overdue(staff: StaffMember, today) -> Overdue | None:
         half_terms=[h for h in (last, running) if h],
         today=today,
     )
-    # Works out both half terms in one pass (eight queries) and keeps them for `overdue` below.
-    dashboard.coverage_history()
+    # Only the names shown and two counts a half term, paged in the database: not the dashboard's rows.
     if last is not None:
-        rows = dashboard.overdue(last)
+        overdue_in_last = dashboard.overdue_listing(last)
         # A session held since the half term ended: caught up, so no longer the head's to chase.
-        ended_at = datetime.combine(last.ends + timedelta(days=1), time.min, tzinfo=LONDON)
-        still = [r for r in rows if r.last_held is None or r.last_held < ended_at]
+        still = dashboard.still_overdue_listing(last)
         overdue.name = half_term_name(last)
-        overdue.rows = still[:HOME_LIST]
-        overdue.more = max(0, len(still) - HOME_LIST)
-        overdue.caught_up = len(rows) - len(still)
+        overdue.rows = still.head(HOME_LIST)
+        overdue.more = max(0, still.count - HOME_LIST)
+        overdue.caught_up = overdue_in_last.count - still.count
         overdue.list_url = f"{list_url}?half_term={last.code}"
     if running is not None:
-        rows = dashboard.overdue(running)
+        not_booked = dashboard.overdue_listing(running)
         overdue.running = running
         overdue.running_name = half_term_name(running)
-        overdue.not_booked = rows[:HOME_LIST]
-        overdue.not_booked_more = max(0, len(rows) - HOME_LIST)
+        overdue.not_booked = not_booked.head(HOME_LIST)
+        overdue.not_booked_more = max(0, not_booked.count - HOME_LIST)
         overdue.running_url = f"{list_url}?half_term={running.code}"
     return overdue
 

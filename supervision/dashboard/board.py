@@ -23,6 +23,7 @@ from records.models import (
 )
 
 from ..models import (
+    ClosureDay,
     Contract,
     HalfTerm,
     Session,
@@ -110,10 +111,22 @@ class Dashboard:
 
     # Scoping ----------------------------------------------------------------------------------
 
-    def _staff_ids(self):
-        return StaffMember.objects.filter(organisation_id=self.organisation_id, settings__in=self.setting_ids).values(
-            "id"
+    @cached_property
+    def _scope_staff_ids(self) -> list[int]:
+        """The people of the settings in scope, read once (one query on the settings' index of the link
+        table) and given to every query as a list: PostgreSQL then starts from their few hundred
+        agreements and sessions by index, where a subquery had it scan the trust's and filter late. Every
+        query that reads it also keeps to the organisation."""
+        return sorted(
+            set(
+                StaffMember.settings.through.objects.filter(setting_id__in=self.setting_ids).values_list(
+                    "staffmember_id", flat=True
+                )
+            )
         )
+
+    def _staff_ids(self):
+        return self._scope_staff_ids
 
     def _contracts(self):
         qs = Contract.objects.filter(organisation_id=self.organisation_id)
@@ -170,8 +183,26 @@ class Dashboard:
                 half_term,
                 organisation_id=self.organisation_id,
                 staff_ids=None if self.setting_ids is None else self._staff_ids(),
+                closure_days=self._closure_days.get(half_term.id),
             )
         return self._owed_cache[half_term.id]
+
+    @cached_property
+    def _closure_days(self) -> dict[int, int]:
+        """For the chosen half term and those the chart shows: how many of its weekdays some setting (or
+        all) is closed. One query for them all (the organisation's closed weekdays from the first to the
+        last), rather than one a half term."""
+        half_terms = {h.id: h for h in [*self.history, self.half_term]}.values()
+        closed = set(
+            ClosureDay.objects.filter(
+                organisation_id=self.organisation_id,
+                date__range=(min(h.starts for h in half_terms), max(h.ends for h in half_terms)),
+                date__iso_week_day__lte=5,
+            )
+            .values_list("date", flat=True)
+            .distinct()
+        )
+        return {h.id: sum(1 for day in closed if h.starts <= day <= h.ends) for h in half_terms}
 
     def _owed_qs(self, half_term: HalfTerm):
         """The agreements owed supervision in the half term, with their sessions there."""
@@ -294,6 +325,15 @@ class Dashboard:
                 queryset=self._overdue_qs(half_term),
                 build=lambda contracts: self._agreement_rows(contracts, half_term, overdue=True),
             )
+        return self._listings[key]
+
+    def still_overdue_listing(self, half_term: HalfTerm) -> "Listing":
+        """Of an ended half term's overdue agreements, those with no session held since it ended (no
+        "caught up" date): the ones still to chase."""
+        key = f"still overdue {half_term.id}"
+        if key not in self._listings:
+            overdue = self.overdue_listing(half_term)
+            self._listings[key] = Listing(queryset=overdue.queryset.filter(caught_up__isnull=True), build=overdue.build)
         return self._listings[key]
 
     @property

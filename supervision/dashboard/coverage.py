@@ -104,7 +104,7 @@ class OwedAgreements:
         closure_days: int | None = None,
     ):
         self.contracts = contracts
-        self.staff_ids = staff_ids  # the people in scope (a queryset of ids), or None for everyone
+        self.staff_ids = staff_ids  # the ids of the people in scope, or None for everyone
         self.half_term = half_term
         self.organisation_id = organisation_id
         self.starts_at = _midnight(half_term.starts)
@@ -252,7 +252,10 @@ class OwedAgreements:
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
             one = one.filter(contract__supervisee_id__in=self.staff_ids)
         one = one.values("contract_id")
-        group = sessions.filter(kind=SessionKind.GROUP).values("attendees")
+        group = sessions.filter(kind=SessionKind.GROUP)
+        if self.staff_ids is not None:
+            group = group.filter(attendees__in=self.staff_ids)
+        group = group.values("attendees")
         return (Q(kind=SessionKind.GROUP) & Q(supervisee_id__in=group)) | (
             ~Q(kind=SessionKind.GROUP) & (Q(id__in=one) | (Q(previous_id__isnull=False) & Q(previous_id__in=one)))
         )

@@ -170,8 +170,10 @@ class BalanceRow:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def percent(self, function: str) -> int:
-        return round(100 * self.counts.get(function, 0) / self.total) if self.total else 0
+    def percent(self, function: str, total: int | None = None) -> int:
+        """`total` when the caller has it: the trust's summary asks thousands of times."""
+        total = self.total if total is None else total
+        return round(100 * self.counts.get(function, 0) / total) if total else 0
 
     @property
     def cells(self):

@@ -338,10 +338,11 @@ def _balance_summary(rows, kind: str) -> str:
     )
     sentence = f"Of {total} sections written this academic year: {shares}."
     seldom = [
-        f"{label.lower()} at {r.name} ({r.percent(function)}%)"
-        for r in rows
+        f"{label.lower()} at {r.name} ({percent}%)"
+        for r, r_total in ((r, r.total) for r in rows)
+        if r_total
         for function, label in FunctionTag.choices
-        if r.total and r.percent(function) < SELDOM_PERCENT
+        if (percent := r.percent(function, r_total)) < SELDOM_PERCENT
     ]
     if seldom and len(rows) > 1:
         more = f"; and {len(seldom) - 5} more" if len(seldom) > 5 else ""
@@ -380,7 +381,8 @@ def compliance_csv(request):
     dash = choice.dashboard
     half_term = dash.half_term
     # The figures as of today are counted in the database; the half term's rows are worked out once.
-    count = {slug: dash.count(slug) for slug in FIGURES if not FIGURES[slug].in_half_term}
+    # (Not the balance: the file does not give it, and its GROUP BY reads a year of sections.)
+    count = {slug: dash.count(slug) for slug in TODAY_TILES}
     cancelled = dash.cancellation_summary()
     coverage = dash.coverage_values()
     covered = sum(bool(r["signed"]) for r in coverage)
