@@ -108,6 +108,11 @@ def session_setting(contract: Contract) -> Setting | None:
     return None
 
 
+def not_ended_before(contracts, half_term: HalfTerm):
+    """The agreements among `contracts` that a plan of the half term reads: those not ended before it starts."""
+    return contracts.filter(Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts))
+
+
 def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) -> list[Contract]:
     """The current agreements among `contracts`, with everything the planner reads: five queries.
 
@@ -115,9 +120,7 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
     not twenty), with their settings from the organisation's few; at a trust's size building model objects
     is most of the cost.
     """
-    chosen = contracts.filter(organisation=organisation).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts)
-    )
+    chosen = not_ended_before(contracts.filter(organisation=organisation), half_term)
     loaded = list(
         # The wording (four long texts an agreement) is not the planner's business: a trust's worth is megabytes.
         chosen.defer(
