@@ -396,6 +396,8 @@ def planner(request):
     value, label, setting = caseload
     context = {
         "choice": choice,
+        "caseload_options": [(value, label) for value, label, _setting in caseloads],
+        "caseload_selected": str(choice["caseload"].value()),
         "half_term": half_term,
         "caseload": value,
         "caseload_label": label,
