@@ -24,7 +24,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import staff_required
-from accounts.models import Role, Setting
+from accounts.models import Role, Setting, StaffMember
 from accounts.validators import TextForm
 
 from ..access import OVERSIGHT_ROLES, require
@@ -102,12 +102,15 @@ def _agreements(staff, value: str, setting):
     """The agreements of a caseload, or of a part of the organisation's plan (a queryset). Built for the one
     planned only: a queryset a setting cost more than the plan of a small caseload."""
     base = Contract.objects.filter(organisation=staff.organisation)
+    # Membership read from the settings' link table, a semi-join: no join to every staff row, no DISTINCT.
+    members = StaffMember.settings.through.objects
     if value == MINE:
         return base.filter(supervisor=staff)
     if value == OTHERS:
-        return base.exclude(supervisee__settings__in=Setting.objects.filter(organisation=staff.organisation).open())
+        open_settings = Setting.objects.filter(organisation=staff.organisation).open()
+        return base.exclude(supervisee__in=members.filter(setting__in=open_settings).values("staffmember_id"))
     if setting is not None:
-        return base.filter(supervisee__settings=setting).distinct()
+        return base.filter(supervisee__in=members.filter(setting=setting).values("staffmember_id"))
     return base
 
 
@@ -130,11 +133,15 @@ def _parts(staff, half_term, caseloads) -> list[_Part]:
     if planned.count() <= PAGE_ROWS:
         return []
     settings = [(value, label, setting) for value, label, setting in caseloads if setting is not None]
+    # A person is in a setting once: counting the links counts the people.
     people = dict(
-        planned.filter(supervisee__settings__in=[setting.id for _v, _l, setting in settings])
+        StaffMember.settings.through.objects.filter(
+            setting_id__in=[setting.id for _v, _l, setting in settings],
+            staffmember_id__in=planned.values("supervisee_id"),
+        )
         .order_by()
-        .values_list("supervisee__settings")
-        .annotate(people=Count("supervisee_id", distinct=True))
+        .values_list("setting_id")
+        .annotate(people=Count("staffmember_id"))
     )
     parts = [_Part(value, label, people.get(setting.id, 0), setting) for value, label, setting in settings]
     others = not_ended_before(_agreements(staff, OTHERS, None), half_term)
