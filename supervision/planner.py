@@ -131,6 +131,11 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
         return []
     ids = chosen.order_by().values("pk")
     people_ids = chosen.order_by().values("supervisee_id").union(chosen.order_by().values("supervisor_id"))
+    if len(loaded) <= MANY_PEOPLE:
+        # A plan's few hundred ids as values: an index probe each, where the subqueries' estimates chose to
+        # scan every staff row and every setting link of the organisation.
+        ids = [c.id for c in loaded]
+        people_ids = list({c.supervisee_id for c in loaded} | {c.supervisor_id for c in loaded})
     people = {p.id: p for p in StaffMember.objects.filter(pk__in=people_ids).select_related("user")}
     settings = {s.id: s for s in Setting.objects.filter(organisation=organisation)}
     for person in people.values():
