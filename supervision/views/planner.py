@@ -99,8 +99,8 @@ def _caseloads(staff):
 
 
 def _agreements(staff, value: str, setting):
-    """The agreements of a caseload, or of a part of the organisation's plan (a queryset). Built for the one
-    planned only: a queryset a setting cost more than the plan of a small caseload."""
+    """The agreements of a caseload, or of a part of the organisation's plan (a queryset). Built only for the
+    one shown: building one for each of a trust's hundred settings cost more than planning a small caseload."""
     base = Contract.objects.filter(organisation=staff.organisation)
     # Membership read from the settings' link table, a semi-join: no join to every staff row, no DISTINCT.
     members = StaffMember.settings.through.objects
