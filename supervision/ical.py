@@ -5,6 +5,7 @@ SEQUENCE rises with every change sent out, so a calendar app updates the event i
 rather than adding a second one, and ignores anything older than what it has.
 """
 
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,16 +22,28 @@ from .models import Session, SessionStatus
 LONDON = ZoneInfo("Europe/London")
 PRODID = "-//Supervision//EN"
 METHODS = ("REQUEST", "CANCEL")
-# The feed starts this far back, so last half term's sessions stay in subscribers' calendars.
-FEED_HISTORY = timedelta(days=183)
+# The feed carries every session to come and those of the last six weeks (about a half term), as calendar
+# apps expect of a subscription; older sessions are in the product's calendar and records (issue 14).
+FEED_HISTORY = timedelta(weeks=6)
+# RFC 5545 folds content lines longer than 75 octets: an ASCII line without escapes is cut every 74
+# characters, as icalendar's fold cuts it.
+FOLD_AT = 74
+_ANY_CODE = uuid.UUID(int=0)
 
 
 def session_uid(session: Session) -> str:
     return f"{session.code}@supervision"
 
 
-def session_url(session: Session) -> str:
+def session_url(session: Session, *, template: str | None = None) -> str:
+    """The session's page; `template` (from `_session_url_template`) saves a reverse() a session in a feed."""
+    if template is not None:
+        return template.replace(str(_ANY_CODE), str(session.code))
     return settings.SITE_URL + reverse("supervision:session-detail", kwargs={"code": session.code})
+
+
+def _session_url_template() -> str:
+    return settings.SITE_URL + reverse("supervision:session-detail", kwargs={"code": _ANY_CODE})
 
 
 def london_vtimezone() -> Timezone:
@@ -75,9 +88,9 @@ def _address(staff: StaffMember, **params) -> vCalAddress:
     return vCalAddress.new(staff.user.email, cn=staff.user.full_name, **params)
 
 
-def _event(session: Session, *, cancelled: bool) -> Event:
+def _event(session: Session, *, cancelled: bool, url_template: str | None = None) -> Event:
     """The session as a VEVENT. Needs supervisor.user, the title's relations and attendees.user loaded."""
-    url = session_url(session)
+    url = session_url(session, template=url_template)
     description = f"Cancelled. Details: {url}" if cancelled else f"Agenda and details: {url}"
     event = Event.new(
         uid=session_uid(session),
@@ -110,7 +123,8 @@ def session_invite(session: Session, method: str) -> bytes:
 
 
 def feed_sessions(staff: StaffMember):
-    """Every session the person leads or attends from FEED_HISTORY ago: two queries, however many."""
+    """Every session the person leads or attends from FEED_HISTORY ago, and every one to come: two
+    queries, however many."""
     return (
         Session.objects.involving(staff)
         .filter(starts_at__gte=timezone.now() - FEED_HISTORY)
@@ -130,6 +144,23 @@ def person_feed(staff: StaffMember) -> bytes:
     # Hints for how often to poll; Outlook and Google poll on their own schedule whatever we say.
     calendar.add("REFRESH-INTERVAL", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     calendar.add("X-PUBLISHED-TTL", "PT1H")
+    url_template = _session_url_template()
     for session in feed_sessions(staff):
-        calendar.add_component(_event(session, cancelled=session.status == SessionStatus.CANCELLED))
-    return calendar.to_ical()
+        cancelled = session.status == SessionStatus.CANCELLED
+        calendar.add_component(_event(session, cancelled=cancelled, url_template=url_template))
+    return to_ical(calendar)
+
+
+def to_ical(component) -> bytes:
+    """`component.to_ical()`, byte for byte, with the common lines folded here: icalendar folds a line a
+    character at a time, which was a third of a feed's time (a feed has a few thousand lines)."""
+    lines = []
+    for line in component.content_lines():
+        if not line:
+            continue
+        if line.isascii() and "\\" not in line and "^" not in line:
+            # No multi-byte character, and no escape that icalendar keeps whole across a fold.
+            lines.append("\r\n ".join(line[i : i + FOLD_AT] for i in range(0, len(line), FOLD_AT)).encode())
+        else:
+            lines.append(line.to_ical())
+    return b"\r\n".join(lines) + b"\r\n"

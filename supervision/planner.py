@@ -108,6 +108,11 @@ def session_setting(contract: Contract) -> Setting | None:
     return None
 
 
+def not_ended_before(contracts, half_term: HalfTerm):
+    """The agreements among `contracts` that a plan of the half term reads: those not ended before it starts."""
+    return contracts.filter(Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts))
+
+
 def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) -> list[Contract]:
     """The current agreements among `contracts`, with everything the planner reads: five queries.
 
@@ -115,9 +120,7 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
     not twenty), with their settings from the organisation's few; at a trust's size building model objects
     is most of the cost.
     """
-    chosen = contracts.filter(organisation=organisation).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=half_term.starts)
-    )
+    chosen = not_ended_before(contracts.filter(organisation=organisation), half_term)
     loaded = list(
         # The wording (four long texts an agreement) is not the planner's business: a trust's worth is megabytes.
         chosen.defer(
@@ -128,6 +131,11 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
         return []
     ids = chosen.order_by().values("pk")
     people_ids = chosen.order_by().values("supervisee_id").union(chosen.order_by().values("supervisor_id"))
+    if len(loaded) <= MANY_PEOPLE:
+        # A plan's few hundred ids as values: an index probe each, where the subqueries' estimates chose to
+        # scan every staff row and every setting link of the organisation.
+        ids = [c.id for c in loaded]
+        people_ids = list({c.supervisee_id for c in loaded} | {c.supervisor_id for c in loaded})
     people = {p.id: p for p in StaffMember.objects.filter(pk__in=people_ids).select_related("user")}
     settings = {s.id: s for s in Setting.objects.filter(organisation=organisation)}
     for person in people.values():

@@ -25,6 +25,9 @@ def local_datetime(day: date, at: time) -> datetime:
 
 
 MANY_PEOPLE = 1000
+# Longer than any session (the forms allow 240 minutes, on one day): sessions overlapping a range started at
+# most this long before it, which lets the organisation's time index bound the scan from below.
+LONGEST_SESSION = timedelta(days=1)
 
 
 class Hours(NamedTuple):
@@ -83,9 +86,9 @@ class Availability:
         range_start = local_datetime(first, time(0, 0))
         range_end = local_datetime(last + timedelta(days=1), time(0, 0))
         self.busy: dict[int, list[Interval]] = defaultdict(list)
-        sessions = Session.objects.filter(organisation=organisation, status__in=BUSY_STATUSES).overlapping(
-            range_start, range_end
-        )
+        sessions = Session.objects.filter(
+            organisation=organisation, status__in=BUSY_STATUSES, starts_at__gt=range_start - LONGEST_SESSION
+        ).overlapping(range_start, range_end)
         attended = Session.attendees.through.objects.filter(session__in=sessions.values("pk"))
         if not many:
             sessions, attended = sessions.filter(supervisor_id__in=ids), attended.filter(staffmember_id__in=ids)

@@ -1,14 +1,19 @@
 """The half-term planner page: choose a half term and whose agreements (one's own supervisees first; a
-setting or the organisation for heads, DSLs and admins), adjust, check, then book."""
+setting or the organisation for heads, DSLs and admins), adjust, check, then book.
+
+A page plans and shows a bounded part (issue 14): an organisation with more agreements than a page is
+planned a setting at a time, and a plan longer than a page is shown (and booked) a page of rows at a time.
+"""
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -19,18 +24,23 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import staff_required
-from accounts.models import Role, Setting
+from accounts.models import Role, Setting, StaffMember
 from accounts.validators import TextForm
 
 from ..access import OVERSIGHT_ROLES, require
 from ..models import Contract, HalfTerm, _scope_settings
-from ..planner import check_plan, confirm_plan, frequency_words, plan_half_term
+from ..planner import check_plan, confirm_plan, frequency_words, not_ended_before, plan_half_term
 from ..services import ensure_calendar
 from ..slots import LONDON
 
 _ANY_CODE = uuid.UUID(int=0)
 MINE = "mine"
 WHOLE = "organisation"
+# The organisation's plan's last part: agreements of people in no open setting (a closed one, or none).
+OTHERS = "others"
+# Rows a page shows and books. Four inputs a row: a full page's booking stays inside Django's
+# DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000), with room for the form's own dozen fields.
+PAGE_ROWS = 200
 
 
 class PlanChoiceForm(TextForm):
@@ -70,23 +80,91 @@ class _Row:
 
 
 def _caseloads(staff):
-    """[(value, label, contracts queryset)]: the person's own supervisees first (where every planner
+    """[(value, label, setting or None)]: the person's own supervisees first (where every planner
     opens: issue 16, fault 4), then the whole organisation and each setting they may plan for."""
     organisation = staff.organisation
-    base = Contract.objects.filter(organisation=organisation)
     choices = []
     scope = _scope_settings(staff, *OVERSIGHT_ROLES)
     if scope or staff.has_role(Role.SUPERVISOR):
-        choices.append((MINE, "My supervisees", base.filter(supervisor=staff)))
+        choices.append((MINE, "My supervisees", None))
     if scope == "organisation":
-        choices.append((WHOLE, f"Everyone in {organisation.name}", base))
+        choices.append((WHOLE, f"Everyone in {organisation.name}", None))
     if scope:
         settings = Setting.objects.filter(organisation=organisation).open()
         if scope != "organisation":
             settings = settings.filter(id__in=scope)
         for setting in settings:
-            choices.append((str(setting.code), setting.name, base.filter(supervisee__settings=setting).distinct()))
+            choices.append((str(setting.code), setting.name, setting))
     return choices
+
+
+def _agreements(staff, value: str, setting):
+    """The agreements of a caseload, or of a part of the organisation's plan (a queryset). Built only for the
+    one shown: building one for each of a trust's hundred settings cost more than planning a small caseload."""
+    base = Contract.objects.filter(organisation=staff.organisation)
+    # Membership read from the settings' link table, a semi-join: no join to every staff row, no DISTINCT.
+    members = StaffMember.settings.through.objects
+    if value == MINE:
+        return base.filter(supervisor=staff)
+    if value == OTHERS:
+        open_settings = Setting.objects.filter(organisation=staff.organisation).open()
+        return base.exclude(supervisee__in=members.filter(setting__in=open_settings).values("staffmember_id"))
+    if setting is not None:
+        return base.filter(supervisee__in=members.filter(setting=setting).values("staffmember_id"))
+    return base
+
+
+@dataclass
+class _Part:
+    """One part of the organisation's plan: a setting, or the people in no open setting."""
+
+    value: str
+    label: str
+    people: int  # people with an agreement to plan in the half term
+    setting: Setting | None = None
+
+
+def _parts(staff, half_term, caseloads) -> list[_Part]:
+    """The organisation's plan a setting at a time once it has more agreements than a page: each open
+    setting with the number of people it has to plan, then the people in no open setting, if any, so that
+    every agreement of the organisation is on a part. [] when the whole plan fits one page. One query, or
+    three (counted in the database)."""
+    planned = not_ended_before(Contract.objects.filter(organisation=staff.organisation), half_term)
+    if planned.count() <= PAGE_ROWS:
+        return []
+    settings = [(value, label, setting) for value, label, setting in caseloads if setting is not None]
+    # A person is in a setting once: counting the links counts the people.
+    people = dict(
+        StaffMember.settings.through.objects.filter(
+            setting_id__in=[setting.id for _v, _l, setting in settings],
+            staffmember_id__in=planned.values("supervisee_id"),
+        )
+        .order_by()
+        .values_list("setting_id")
+        .annotate(people=Count("staffmember_id"))
+    )
+    parts = [_Part(value, label, people.get(setting.id, 0), setting) for value, label, setting in settings]
+    others = not_ended_before(_agreements(staff, OTHERS, None), half_term)
+    elsewhere = others.order_by().values("supervisee_id").distinct().count()
+    if elsewhere:
+        parts.append(_Part(OTHERS, "People in no open setting", elsewhere))
+    return parts
+
+
+def _plan_url(path: str, half_term, caseload: str, part: _Part | None, page: int = 1) -> str:
+    params = {"half_term": half_term.code, "caseload": caseload}
+    if part is not None:
+        params["setting"] = part.value
+    if page > 1:
+        params["page"] = page
+    return f"{path}?{urlencode(params)}"
+
+
+def _page_number(data) -> int:
+    try:
+        return max(1, int(data.get("page") or 1))
+    except ValueError:
+        return 1
 
 
 def _wider(caseloads) -> list[tuple[str, str]]:
@@ -138,10 +216,11 @@ def _ticked_rows(request, formset) -> tuple[list[_Row], list] | None:
     return rows, row_forms
 
 
-def _check_token(half_term, caseload: str, rows: list[_Row]) -> str:
-    """A digest of exactly the sessions the check page showed: the confirmation books only those."""
+def _check_token(half_term, where: str, rows: list[_Row]) -> str:
+    """A digest of exactly the sessions the check page showed, and of the plan and page they came from:
+    the confirmation books only those, from there."""
     shown = ";".join(f"{row.contract.code}@{row.starts_at.isoformat()}" for row in rows)
-    return salted_hmac("supervision.planner.check", f"{half_term.code}|{caseload}|{shown}").hexdigest()
+    return salted_hmac("supervision.planner.check", f"{half_term.code}|{where}|{shown}").hexdigest()
 
 
 def _put_problems(request, error: ValidationError, row_forms) -> None:
@@ -155,7 +234,7 @@ def _put_problems(request, error: ValidationError, row_forms) -> None:
             messages.error(request, " ".join(problems))
 
 
-def _book_or_check(request, formset, half_term, caseload: str):
+def _book_or_check(request, formset, half_term, caseload: str, part: _Part | None, page: int):
     """A response: the bookings made (from the check page's own confirmation), or the check page; None
     when a row is refused (the problems are on the rows)."""
     ticked = _ticked_rows(request, formset)
@@ -163,7 +242,7 @@ def _book_or_check(request, formset, half_term, caseload: str):
         return None
     rows, row_forms = ticked
     staff = request.staff
-    token = _check_token(half_term, caseload, rows)
+    token = _check_token(half_term, f"{caseload}|{part.value if part else ''}|{page}", rows)
     confirmed = request.POST.get("action") == "confirm" and constant_time_compare(
         request.POST.get("checked", ""), token
     )
@@ -191,6 +270,8 @@ def _book_or_check(request, formset, half_term, caseload: str):
         {
             "half_term": half_term,
             "caseload": caseload,
+            "part": part,
+            "page": page,
             "formset": formset,
             "check": check,
             "sessions": sessions,
@@ -319,9 +400,11 @@ def planner(request):
     if choice.is_bound and choice.is_valid():
         half_term = choice.cleaned_data["half_term"]
         caseload = next(c for c in caseloads if c[0] == choice.cleaned_data["caseload"])
-    value, label, contracts = caseload
+    value, label, setting = caseload
     context = {
         "choice": choice,
+        "caseload_options": [(value, label) for value, label, _setting in caseloads],
+        "caseload_selected": str(choice["caseload"].value()),
         "half_term": half_term,
         "caseload": value,
         "caseload_label": label,
@@ -330,6 +413,25 @@ def planner(request):
     }
     if half_term is None:
         return render(request, "supervision/planner.html", context)
+    parts = _parts(staff, half_term, caseloads) if value == WHOLE else []
+    part = None
+    if parts:
+        index = next((i for i, p in enumerate(parts) if p.value == data.get("setting")), 0)
+        part = parts[index]
+        for other in parts:
+            other.url = _plan_url(request.path, half_term, value, other)
+        context.update(
+            parts=parts,
+            part=part,
+            part_number=index + 1,
+            previous_part=parts[index - 1] if index else None,
+            next_part=parts[index + 1] if index + 1 < len(parts) else None,
+            caseload_label=f"{label}: {part.label}",
+        )
+        contracts = _agreements(staff, part.value, part.setting)
+    else:
+        contracts = _agreements(staff, value, setting)
+    page = _page_number(data)
 
     formset = None
     action = request.POST.get("action") if request.method == "POST" else None
@@ -340,17 +442,34 @@ def planner(request):
         if action != "back":
             # Booking is two steps: the plan's button (and Enter in any of its boxes) only shows the check
             # page; the check page's own button books (issue 16, fault 4).
-            response = _book_or_check(request, formset, half_term, value) if valid else None
+            response = _book_or_check(request, formset, half_term, value, part, page) if valid else None
             if response is not None:
                 return response
             context["refused"] = True
 
     plan = plan_half_term(organisation=organisation, half_term=half_term, contracts=contracts)
+    # A page of rows at a time: the plan is worked out whole (its proposals must not clash with each other),
+    # and shown, posted and booked a page at a time.
+    pages = max(1, -(-len(plan.proposals) // PAGE_ROWS))
+    page = min(page, pages)
+    first = (page - 1) * PAGE_ROWS
+    context.update(page=page, proposals_total=len(plan.proposals))
+    if pages > 1:
+        context["pager"] = {
+            "page": page,
+            "pages": pages,
+            "total": len(plan.proposals),
+            "first": first + 1,
+            "last": min(first + PAGE_ROWS, len(plan.proposals)),
+            "previous_url": _plan_url(request.path, half_term, value, part, page - 1) if page > 1 else None,
+            "next_url": _plan_url(request.path, half_term, value, part, page + 1) if page < pages else None,
+        }
     # One reverse() for every agreement the plan could not place (a trust's plan lists thousands).
     detail = reverse("supervision:contract-detail", kwargs={"code": _ANY_CODE})
     for item in plan.unplaced:
         item.url = detail.replace(str(_ANY_CODE), str(item.contract.code))
     if formset is None:
+        shown = plan.proposals[first : first + PAGE_ROWS]
         initial = [
             {
                 "contract": p.contract.code,
@@ -358,14 +477,14 @@ def planner(request):
                 "date": p.starts_at.astimezone(LONDON).date(),
                 "time": p.starts_at.astimezone(LONDON).time(),
             }
-            for p in plan.proposals
+            for p in shown
         ]
         # The rows are written from the proposals: the formset gives the management form only, and builds
         # no form a row (a form deep-copies its fields; a trust's plan has 12,000 rows).
         formset = PlanRowFormSet(prefix="rows", initial=initial)
         rows = [
             _row(index, proposal.contract, values["date"], [], half_term, _initial_inputs(index, values))
-            for index, (proposal, values) in enumerate(zip(plan.proposals, initial, strict=True))
+            for index, (proposal, values) in enumerate(zip(shown, initial, strict=True))
         ]
     else:
         rows = [

@@ -103,11 +103,40 @@ def test_the_supervisor_sees_the_sessions_they_lead(client, cast, contract):
     assert uids(client.get(feed_url(feed.token))) == [f"{s.code}@supervision" for s in sessions]
 
 
-def test_the_feed_keeps_six_months_of_history(client, cast, contract, time_machine):
-    old, recent = book(contract, 2, first=datetime(2025, 3, 3, 9, 0, tzinfo=LONDON))  # 3 and 10 Mar 2025
-    time_machine.move_to(datetime(2025, 9, 5, 8, 0, tzinfo=LONDON), tick=False)
+def test_the_feed_keeps_six_weeks_of_history_and_everything_to_come(client, cast, contract, time_machine):
+    """A subscription carries the recent past and the whole future (issue 14: an organisation admin who
+    supervises a hundred heads had half a year of sessions, 212 KB, in every poll)."""
+    old, recent = book(contract, 2, first=datetime(2025, 9, 15, 9, 0, tzinfo=LONDON))  # Mon 15 and 22 Sep 2025
+    (later,) = book(contract, 1, first=datetime(2026, 7, 13, 9, 0, tzinfo=LONDON))  # Mon 13 Jul 2026
+    time_machine.move_to(datetime(2025, 11, 2, 8, 0, tzinfo=LONDON), tick=False)  # six weeks after Sun 21 Sep
     feed = feed_renew(staff=cast.supervisee)
-    assert uids(client.get(feed_url(feed.token))) == [f"{recent.code}@supervision"]
+    assert uids(client.get(feed_url(feed.token))) == [f"{recent.code}@supervision", f"{later.code}@supervision"]
+    # Cancelled within the window: still sent, so a calendar that holds it marks it cancelled.
+    session_cancel(actor=cast.supervisor, session=recent, reason="Training day")
+    events = Calendar.from_ical(client.get(feed_url(feed.token)).content).events
+    assert [str(e["STATUS"]) for e in events] == ["CANCELLED", "CONFIRMED"]
+
+
+def test_the_feed_is_icalendars_own_serialisation_byte_for_byte(cast, contract):
+    """`ical.to_ical` folds the plain lines itself: long, short, accented, escaped and exactly-75 lines must
+    come out as icalendar writes them."""
+    from supervision import ical
+
+    people = [cast.supervisee, cast.supervisor]
+    cast.supervisee.user.full_name = "Zoë Ångström-Łukasiewicz, Headteacher; Key Stage 2 \\ Phase Lead^s"
+    cast.supervisor.user.full_name = "A" * 60
+    sessions = book(contract, 3)
+    sessions[1].venue = "Room 12, the library; " + "x" * 120
+    sessions[2].venue = "é" * 80
+    calendar = ical._calendar()
+    lengths = (73, 74, 75, 148, 149, 150)
+    for length in lengths:  # ASCII lines either side of each fold
+        calendar.add(f"X-LINE-{length}", "y" * (length - len(f"X-LINE-{length}:")))
+    for session in sessions:
+        session.supervisor, session.contract.supervisee = people[1], people[0]
+        calendar.add_component(ical._event(session, cancelled=False))
+    assert {len(line) for line in calendar.content_lines()} >= set(lengths)
+    assert ical.to_ical(calendar) == calendar.to_ical()
 
 
 def test_an_unknown_token_is_not_found(client, cast):
