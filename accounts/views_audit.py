@@ -96,9 +96,10 @@ def audit_list(request):
     return response
 
 
-def visible_events(viewer):
+def visible_events(viewer, *, newest_few: bool = False):
     """The events the viewer may list. An auditor who is not an organisation admin: only those about
-    records their live grants cover, and 403 without a live grant."""
+    records their live grants cover, and 403 without a live grant. `newest_few`: the caller keeps only
+    a few of the newest (`audit_events_in_grants`)."""
     visible = AuditEvent.objects.visible_to(viewer)
     if viewer.has_role(Role.ORG_ADMIN):
         return visible
@@ -106,7 +107,7 @@ def visible_events(viewer):
         raise PermissionDenied(
             "You have no live auditor grant: the audit trail shows only what a grant approved for you covers."
         )
-    return audit_events_in_grants(viewer, visible)
+    return audit_events_in_grants(viewer, visible, newest_few=newest_few)
 
 
 def disclose(rows, viewer) -> None:

@@ -15,7 +15,7 @@ Organisation admins hold none of these: they never read a record (DESIGN.md sect
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Lower, Replace, TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -192,10 +192,19 @@ def records_in_live_grants(staff: StaffMember) -> QuerySet[Record]:
     return Record.objects.filter(organisation_id=staff.organisation_id, status=RecordStatus.SIGNED).filter(q)
 
 
-def audit_events_in_grants(staff: StaffMember, events):
-    """The events about records the person's live grants cover: all an auditor sees of the trail."""
+def audit_events_in_grants(staff: StaffMember, events, *, newest_few: bool = False):
+    """The events about records the person's live grants cover: all an auditor sees of the trail.
+
+    `newest_few`: the caller keeps a few of the newest (the home's eight). Inside a CASE the IN stays a
+    set hashed once and tested on the events read newest first, stopping after those few; as a bare IN
+    PostgreSQL joins every event of every covered record (28,000 at 12,000 staff) and sorts them, which
+    is the better plan to count or filter the whole trail, worse for eight rows."""
     covered = records_in_live_grants(staff).annotate(hex=_normalised_code(Cast("code", CharField()))).values("hex")
-    return events.filter(object_type="record").alias(hex=_normalised_code("object_code")).filter(hex__in=covered)
+    events = events.filter(object_type="record").alias(hex=_normalised_code("object_code"))
+    if newest_few:
+        in_grant = Case(When(Q(hex__in=covered), then=Value(True)), default=Value(False))
+        return events.alias(in_grant=in_grant).filter(in_grant=True)
+    return events.filter(hex__in=covered)
 
 
 def records_whose_details_show(staff: StaffMember, codes) -> set[str]:

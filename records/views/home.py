@@ -81,7 +81,7 @@ def home(request):
         # An auditor sees only what a live grant covers, and nothing without one.
         with suppress(PermissionDenied):
             context["recent_events"] = [
-                (e, event_sentence(e)) for e in visible_events(staff).select_related("actor")[:8]
+                (e, event_sentence(e)) for e in visible_events(staff, newest_few=True).select_related("actor")[:8]
             ]
     if staff.has_role(Role.HEAD, Role.DSL):
         scope = _scope_settings(staff, Role.HEAD, Role.DSL)
