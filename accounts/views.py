@@ -140,10 +140,14 @@ def staff_list(request):
         if data.get("q"):
             q = data["q"].strip()
             qs = qs.filter(Q(user__full_name__icontains=q) | Q(user__email__icontains=q) | Q(job_title__icontains=q))
+        # Memberships and roles as subqueries, not joins: a join repeats a person once a match, and the
+        # DISTINCT that removed the repeats sorted every person of the organisation on every column.
         if data.get("setting"):
-            qs = qs.filter(settings=data["setting"])
+            qs = qs.filter(
+                pk__in=StaffMember.settings.through.objects.filter(setting=data["setting"]).values("staffmember_id")
+            )
         if data.get("role"):
-            qs = qs.filter(role_assignments__role=data["role"])
+            qs = qs.filter(pk__in=RoleAssignment.objects.filter(role=data["role"]).values("staff_id"))
         if data.get("employment_type"):
             qs = qs.filter(employment_type=data["employment_type"])
     if status == "current":
@@ -153,8 +157,12 @@ def staff_list(request):
     elif status == "listed":
         # Leavers whose records the retention sweep has listed for deletion, in their grace period.
         qs = qs.filter(retention_deletes_on__gte=_today(), legal_hold=False)
-    qs = (
-        qs.distinct()
+    # The page's ids first (people and their names only), then its rows with their supervisors, settings
+    # and roles: joined before the LIMIT, the supervisor's name was joined for every person.
+    ids = qs.order_by("user__full_name", "id").values_list("pk", flat=True)
+    page = Paginator(ids, STAFF_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(
+        StaffMember.objects.filter(pk__in=list(page.object_list))
         .select_related("user", "supervisor__user")
         .prefetch_related(
             "settings",
@@ -163,7 +171,6 @@ def staff_list(request):
         )
         .order_by("user__full_name", "id")
     )
-    page = Paginator(qs, STAFF_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "status": status}

@@ -66,7 +66,14 @@ def audit_list(request):
     if valid and request.GET.get("format") == "csv":
         return _csv_download(request, events, filters)
 
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    # The last link of the organisation's hash chain, to write down off the system (audit_verify).
+    chain_head = AuditChainHead.objects.filter(scope=scope_key(viewer.organisation_id)).first()
+    paginator = Paginator(events, PAGE_SIZE)
+    if valid and not filters and viewer.has_role(Role.ORG_ADMIN):
+        # The whole trail: its chain numbers every event from 1 without a gap (each insert is linked, the
+        # database refuses deletes), so the head's number is the count, not a scan of every event.
+        paginator.count = chain_head.sequence if chain_head else 0
+    page = paginator.get_page(request.GET.get("page"))
     rows = list(page.object_list)
     _describe(rows, viewer)
     if valid:
@@ -81,10 +88,7 @@ def audit_list(request):
         "page": page,
         "rows": rows,
         "query": query.urlencode(),
-        # The last link of the organisation's hash chain, to write down off the system (audit_verify).
-        "chain_head": None
-        if partial_request(request)
-        else AuditChainHead.objects.filter(scope=scope_key(viewer.organisation_id)).first(),
+        "chain_head": None if partial_request(request) else chain_head,
     }
     partial = partial_request(request)
     response = render(request, "accounts/includes/audit_table.html" if partial else "accounts/audit_list.html", context)
@@ -92,9 +96,10 @@ def audit_list(request):
     return response
 
 
-def visible_events(viewer):
+def visible_events(viewer, *, newest_few: bool = False):
     """The events the viewer may list. An auditor who is not an organisation admin: only those about
-    records their live grants cover, and 403 without a live grant."""
+    records their live grants cover, and 403 without a live grant. `newest_few`: the caller keeps only
+    a few of the newest (`audit_events_in_grants`)."""
     visible = AuditEvent.objects.visible_to(viewer)
     if viewer.has_role(Role.ORG_ADMIN):
         return visible
@@ -102,7 +107,7 @@ def visible_events(viewer):
         raise PermissionDenied(
             "You have no live auditor grant: the audit trail shows only what a grant approved for you covers."
         )
-    return audit_events_in_grants(viewer, visible)
+    return audit_events_in_grants(viewer, visible, newest_few=newest_few)
 
 
 def disclose(rows, viewer) -> None:

@@ -13,8 +13,9 @@ Organisation admins hold none of these: they never read a record (DESIGN.md sect
 """
 
 import uuid
+from datetime import date, datetime, time, timedelta
 
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Lower, Replace, TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -22,6 +23,7 @@ from guardian.utils import get_user_obj_perms_model
 
 from accounts.models import Role, StaffMember
 from supervision.models import Session, _scope_settings
+from supervision.slots import LONDON
 
 from .models import AuditorGrant, Record, RecordAccess, RecordStatus
 
@@ -77,9 +79,18 @@ def records_in_grant(grant: AuditorGrant) -> QuerySet[Record]:
         organisation_id=grant.organisation_id,
         status=RecordStatus.SIGNED,
         session__setting__in=grant.settings.all(),
-        session__starts_at__date__gte=grant.covers_from,
-        session__starts_at__date__lte=grant.covers_until,
+        **_held_between(grant.covers_from, grant.covers_until),
     )
+
+
+def _held_between(first: date, last: date) -> dict:
+    """Sessions starting on London days `first` to `last`, as bounds on `starts_at` itself: the planner
+    has statistics for the column, none for its date in London, and guessed a few rows for thousands
+    (nested loops over every covered record of a grant, 1.7 s at 12,000 staff)."""
+    return {
+        "session__starts_at__gte": datetime.combine(first, time.min, tzinfo=LONDON),
+        "session__starts_at__lt": datetime.combine(last + timedelta(days=1), time.min, tzinfo=LONDON),
+    }
 
 
 def leads_setting(staff: StaffMember, setting_id) -> bool:
@@ -174,18 +185,26 @@ def records_in_live_grants(staff: StaffMember) -> QuerySet[Record]:
     for grant in live_grants_for(staff).prefetch_related("settings"):
         q |= Q(
             session__setting__in=[s.id for s in grant.settings.all()],
-            session__starts_at__date__gte=grant.covers_from,
-            session__starts_at__date__lte=grant.covers_until,
+            **_held_between(grant.covers_from, grant.covers_until),
         )
     if not q:
         return Record.objects.none()
     return Record.objects.filter(organisation_id=staff.organisation_id, status=RecordStatus.SIGNED).filter(q)
 
 
-def audit_events_in_grants(staff: StaffMember, events):
-    """The events about records the person's live grants cover: all an auditor sees of the trail."""
+def audit_events_in_grants(staff: StaffMember, events, *, newest_few: bool = False):
+    """The events about records the person's live grants cover: all an auditor sees of the trail.
+
+    `newest_few`: the caller keeps a few of the newest (the home's eight). Inside a CASE the IN stays a
+    set hashed once and tested on the events read newest first, stopping after those few; as a bare IN
+    PostgreSQL joins every event of every covered record (28,000 at 12,000 staff) and sorts them, which
+    is the better plan to count or filter the whole trail, worse for eight rows."""
     covered = records_in_live_grants(staff).annotate(hex=_normalised_code(Cast("code", CharField()))).values("hex")
-    return events.filter(object_type="record").alias(hex=_normalised_code("object_code")).filter(hex__in=covered)
+    events = events.filter(object_type="record").alias(hex=_normalised_code("object_code"))
+    if newest_few:
+        in_grant = Case(When(Q(hex__in=covered), then=Value(True)), default=Value(False))
+        return events.alias(in_grant=in_grant).filter(in_grant=True)
+    return events.filter(hex__in=covered)
 
 
 def records_whose_details_show(staff: StaffMember, codes) -> set[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from accounts.services import StaffData, staff_create, staff_invite
 from accounts.validators import control_character_problem
 from records.models import RecordTemplate
 
-from .bulk_agreements import needs_agreement, with_agreement_flag
+from .bulk_agreements import needs_agreement
 from .models import Contract, Session, SessionKind, SessionStatus, SetupCheck
 from .services import ensure_calendar
 
@@ -223,10 +223,17 @@ def setup_checklist(organisation: Organisation) -> Checklist:
         )
         .get()
     )  # fmt: skip
-    is_admin = Exists(RoleAssignment.objects.filter(staff=OuterRef("pk"), role=Role.ORG_ADMIN))
+    # Admins and people with a current 1:1 agreement as two sets hashed once (uncorrelated IN), not an
+    # EXISTS probe a person: the whole organisation's staff is counted on every admin's home.
+    admins = RoleAssignment.objects.filter(role=Role.ORG_ADMIN).values("staff_id")
+    agreed = Contract.objects.filter(kind=SessionKind.ONE_TO_ONE, end_date__isnull=True).values("supervisee_id")
     people = (
-        with_agreement_flag(StaffMember.objects.filter(organisation=organisation).current(today))
-        .annotate(is_admin=is_admin)
+        StaffMember.objects.filter(organisation=organisation)
+        .current(today)
+        .annotate(
+            is_admin=ExpressionWrapper(Q(pk__in=admins), output_field=BooleanField()),
+            has_agreement=ExpressionWrapper(Q(pk__in=agreed), output_field=BooleanField()),
+        )
         .aggregate(
             staff=Count("id", filter=Q(is_admin=False)),
             supervised=Count("id", filter=Q(supervisor__isnull=False)),

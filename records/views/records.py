@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import staff_required
 from accounts.models import StaffMember
 from supervision.access import get_session_for_user, require
-from supervision.models import InformalNote, SessionKind
+from supervision.models import InformalNote, Session, SessionKind
 
 from .. import services
 from ..access import PARTICIPANT, get_record_for_user
@@ -59,19 +59,24 @@ def _back(record, anchor=""):
 
 
 def _owners(record):
-    return (
-        StaffMember.objects.filter(Q(pk=record.supervisor_id) | Q(sessions_attended=record.session))
-        .select_related("user")
-        .distinct()
+    """The people in the session: the ids of its attendance rows and its supervisor, then those people by
+    primary key. A join ORed with the supervisor's id hashed every attendance of every organisation."""
+    ids = (
+        Session.attendees.through.objects.filter(session_id=record.session_id)
+        .values("staffmember_id")
+        .union(StaffMember.objects.filter(pk=record.supervisor_id).order_by().values("pk"))
     )
+    return StaffMember.objects.filter(pk__in=ids).select_related("user")
 
 
 def _people(record):
+    """The current staff of the session's setting: its membership rows, then those people by primary key
+    (a person is in a setting once, so no DISTINCT over the organisation's staff)."""
+    members = StaffMember.settings.through.objects.filter(setting_id=record.session.setting_id)
     return (
-        StaffMember.objects.filter(organisation_id=record.organisation_id, settings=record.session.setting)
+        StaffMember.objects.filter(organisation_id=record.organisation_id, pk__in=members.values("staffmember_id"))
         .current()
         .select_related("user")
-        .distinct()
     )
 
 
@@ -226,9 +231,10 @@ def _detail(request, record, capacity, *, sign_form=None):
             if record.session.kind == SessionKind.ONE_TO_ONE
             else []
         )
-        context["action_form"] = ActionForm(
-            owners=_owners(record), initial={"owner": attendees[0].id if attendees else None}
-        )
+        action_form = ActionForm(owners=_owners(record), initial={"owner": attendees[0].id if attendees else None})
+        # The template lists the owners under every section: read once here, not twice a section.
+        action_form.fields["owner"].choices = list(action_form.fields["owner"].choices)
+        context["action_form"] = action_form
         context["decision_form"] = DecisionForm(people=_people(record))
         context["flag_form"] = FlagForm()
         context["rationale_form"] = RationaleForm(initial={"rationale": record.disagreement_rationale})

@@ -394,6 +394,27 @@ def test_fifty_events_a_page_newest_first_keeping_the_filters(cast, login):
     assert "Newer" in last.content.decode() and "Older" not in last.content.decode()
 
 
+def test_the_whole_trail_is_counted_by_its_chain_and_a_filtered_one_by_its_rows(cast, login):
+    """The unfiltered count is the chain head's number (issue 14): the same as counting the events, other
+    organisations' events left out, and a filtered trail still counted row by row."""
+    start = at(2025, 9, 1, 9, 0)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(organisation=cast.organisation, action="record.signed", created_at=start + timedelta(hours=i))
+        for i in range(60)
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(organisation=cast.outsider.organisation, action="record.signed", created_at=start) for _ in range(7)
+    )
+    client = login(cast.org_admin)
+    total = AuditEvent.objects.filter(organisation=cast.organisation).count()  # the visit is logged after
+    whole = client.get(URL)
+    assert whole.context["page"].paginator.count == total >= 60
+    assert f"{total} events, newest first" in whole.content.decode()
+    assert f"Page 1 of {(total + 49) // 50}" in whole.content.decode()
+    filtered = client.get(URL, {"action": "record.*"})
+    assert filtered.context["page"].paginator.count == 60
+
+
 def test_an_empty_trail_says_so(cast, login):
     page = login(cast.org_admin).get(URL).content.decode()
     assert "Nothing in the audit trail yet" in page

@@ -202,3 +202,33 @@ def test_the_actions_page_costs_the_same_queries_for_3_and_30_actions(cast, logi
     _add_actions(cast, records, 3, 30)
     assert Action.objects.count() == 30
     assert _queries(client, "/actions/") == few
+
+
+def test_a_draft_record_page_costs_the_same_queries_for_few_and_many_sections(cast, login, record):
+    """The owner picker is listed under every section (issue 14): its people are read once whatever the
+    number of sections, and offer the session's supervisor and supervisee only."""
+    from records.models import RecordSection, TemplateSection
+
+    client = login(cast.supervisor)
+    url = f"/records/{record.code}/"
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        return len(queries), response
+
+    few, response = count()
+    pickers = response.content.decode().count('name="owner"')
+    owners = [label for value, label in response.context["action_form"].fields["owner"].choices if value]
+    assert sorted(owners) == sorted(p.user.full_name for p in (cast.supervisor, cast.supervisee))
+    version = record.template_version
+    last = max(version.sections.values_list("order", flat=True))
+    for i in range(1, 6):
+        section = TemplateSection.objects.create(
+            version=version, order=last + i, title=f"More {i}", function="performance"
+        )
+        RecordSection.objects.create(record=record, template_section=section)
+    many, response = count()
+    assert response.content.decode().count('name="owner"') == pickers + 5
+    assert few == many
