@@ -291,8 +291,10 @@ def run_export(job_id: int) -> None:
 
 
 # While the workers render the PDFs an auditor's ZIP is missing, the export looks again this often, and
-# gives up waiting (rendering what is left itself) after this many looks.
-RENDER_POLL_SECONDS = 5
+# gives up waiting (rendering what is left itself) after this many looks. Its first look is queued behind
+# the renders, so the looks only begin once the workers have taken the last of them: a look a second (one
+# query) starts the ZIP within a second of the last PDF, where five seconds idled 2.5 s on average.
+RENDER_POLL_SECONDS = 1
 RENDER_POLLS = 60
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -42,7 +43,7 @@ from . import pdfcheck
 from .access import record_in_reach
 from .certificates import current_certificate, organisation_signer, trusted_pems
 from .models import Addendum, FlagKind, FunctionTag, Record, RecordStatus, SignatureCapacity
-from .services import content_hash, mark_name_as_signed, name_as_signed, record_content
+from .services import content_digest, mark_name_as_signed, name_as_signed, record_content
 from .signing import SignatureCheck, installation_certificate_self_signed, sign_pdf, signing_material
 
 logger = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def _people(record: Record) -> list[dict]:
         now = staff.full_name if staff.full_name != name else ""
         return {"name": name, "now": now, "role": role, "job_title": staff.job_title}
 
-    attendees = sorted(record.session.attendees.select_related("user"), key=lambda s: name_as_signed(record, s))
+    attendees = sorted(record.session.attendees.all(), key=lambda s: name_as_signed(record, s))
     return [person(record.supervisor, "Supervisor")] + [
         person(s, "Group participant" if group else "Supervisee") for s in attendees
     ]
@@ -183,6 +184,10 @@ def signing_self_signed(organisation_id: int) -> bool:
 def record_pdf_context(record: Record, *, self_signed: bool = False, logo: OrganisationLogo | None = None) -> dict:
     """The record as the PDF shows it: the signed content from `record_content`, and what followed it
     (the signatures, locked addenda, confirmations that decisions are on the child's file)."""
+    # The attendees and their names, loaded once for the content and the people (one query, not one a person).
+    prefetch_related_objects(
+        [record], Prefetch("session__attendees", queryset=StaffMember.objects.select_related("user"))
+    )
     content = record_content(record)
     session = record.session
     signatures = list(
@@ -230,7 +235,7 @@ def record_pdf_context(record: Record, *, self_signed: bool = False, logo: Organ
         "addenda": addenda,
         # Names are kept as signed (`names_as_signed`), so a rename leaves the content as it was; only a
         # record signed before names were kept, and renamed since, can differ from what was signed.
-        "content_matches": content_hash(record) == record.content_hash,
+        "content_matches": content_digest(content) == record.content_hash,
         "generated_at": timezone.now(),
         "verify_url": settings.SITE_URL + reverse("records:record-verify"),
         "address": record.organisation.address,
@@ -321,7 +326,9 @@ def store_record_pdf(record_id: int) -> Path | None:
     Records that are not signed have no PDF."""
     record = (
         Record.objects.filter(pk=record_id)
-        .select_related("organisation", "session__setting", "session__group", "supervisor__user", "template_version")
+        .select_related(
+            "organisation", "session__setting", "session__group", "supervisor__user", "template_version__template"
+        )
         .first()
     )
     if record is None or record.status != RecordStatus.SIGNED:

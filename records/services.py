@@ -140,7 +140,12 @@ def freeze_names(record: Record) -> None:
 
 
 def content_hash(record: Record) -> str:
-    payload = json.dumps(record_content(record), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return content_digest(record_content(record))
+
+
+def content_digest(content: dict) -> str:
+    """The SHA-256 of content from `record_content`, in its canonical JSON."""
+    payload = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -38,7 +38,7 @@ def run_export(job_id: int, polls: int = 0) -> None:
     """Build an export (an auditor's ZIP or a subject access export); safe to deliver twice.
 
     An auditor's ZIP whose records have PDFs not yet stored first hands them to the workers, a task each
-    (a group: as many render at once as there are worker processes), and looks again in a few seconds
+    (a group: as many render at once as there are worker processes), and looks again a second later
     rather than holding a worker while they render; once all are stored, or after `RENDER_POLLS` looks,
     it builds the ZIP (rendering any still missing itself). The ZIP is written a PDF at a time from the
     stored files, so memory does not grow with the number of records."""

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -209,6 +211,42 @@ def test_a_group_record_says_so_and_shows_its_boundaries(cast):
     assert text.count("Group participant") == 4  # two in the people table, two in the signatures
     assert cast.dsl.full_name in text and cast.supervisee.full_name in text
     assert pdf_filename(record) == "supervision-record-2025-11-03-reading-team.pdf"
+
+
+def signed_group_record(cast, members, hour) -> Record:
+    """A group record everyone signed before names were kept (`names_as_signed` empty), so its PDF reads
+    each person's name as it is now."""
+    group = group_create(
+        actor=cast.supervisor, name=f"Team {len(members)}", setting=cast.primary, supervisor=cast.supervisor,
+        members=members, confidentiality_boundaries="What is said stays in the room.",
+    )  # fmt: skip
+    session = session_book(
+        actor=cast.supervisor, group=group, starts_at=at(SESSION_DAY, hour), minutes=60, check=False, send=False
+    )
+    record = services.record_start(actor=cast.supervisor, session=session)
+    section = record.sections.order_by("template_section__order").first()
+    services.section_save(actor=cast.supervisor, section=section, discussion="Why we met: the reading data.")
+    services.record_submit(actor=cast.supervisor, record=record)
+    for person in (*members, cast.supervisor):
+        services.record_sign(actor=person, record=record, password=PASSWORD)
+    Record.objects.filter(pk=record.pk).update(names_as_signed={})
+    return record
+
+
+def test_the_pdf_makes_as_many_queries_for_a_group_of_four_as_for_a_group_of_two(cast):
+    """Two sizes: the people's names come with them in one query (they were a query a person, twice)."""
+    counts = []
+    for members, hour in (
+        ([cast.supervisee, cast.dsl], 10),
+        ([cast.supervisee, cast.dsl, cast.head, cast.org_admin], 12),
+    ):
+        record = signed_group_record(cast, members, hour)
+        with CaptureQueriesContext(connection) as queries:
+            path = store_record_pdf(record.id)
+        text = " ".join(pdf_text(path.read_bytes()).split())
+        assert all(person.full_name in text for person in members)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
 
 
 def test_an_addendum_goes_into_a_new_copy_and_the_earlier_copy_still_checks_out(cast, stored, login):
