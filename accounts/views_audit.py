@@ -88,7 +88,10 @@ def audit_list(request):
         "page": page,
         "rows": rows,
         "query": query.urlencode(),
-        "chain_head": None if partial_request(request) else chain_head,
+        # Read again: viewing the trail has just written an event of its own, the new head.
+        "chain_head": None
+        if partial_request(request)
+        else AuditChainHead.objects.filter(scope=scope_key(viewer.organisation_id)).first(),
     }
     partial = partial_request(request)
     response = render(request, "accounts/includes/audit_table.html" if partial else "accounts/audit_list.html", context)
