@@ -231,10 +231,11 @@ class OwedAgreements:
         group = sessions.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))
         return one, group
 
-    def _in_sessions(self, *, held_only: bool, signed: bool = False) -> Q:
+    def _in_sessions(self, *, held_only: bool, signed: bool = False, sets: "SharedSets | None" = None) -> Q:
         """Whether the agreement (1:1, or the one it replaced) or its supervisee (group) has a session of
         the half term: membership of one set of ids each, worked out once for every agreement (a hashed
-        subquery), not a subquery a row."""
+        subquery), not a subquery a row. With `sets` (`count_owed`), each set is worked out once for the
+        whole query, where the agreement and the one it replaced would otherwise each build it."""
         sessions = Session.objects.filter(
             organisation_id=self.organisation_id,
             status__in=[SessionStatus.HELD] if held_only else BUSY_STATUSES,
@@ -256,15 +257,22 @@ class OwedAgreements:
         if self.staff_ids is not None:
             group = group.filter(attendees__in=self.staff_ids)
         group = group.values("attendees")
-        return (Q(kind=SessionKind.GROUP) & Q(supervisee_id__in=group)) | (
-            ~Q(kind=SessionKind.GROUP) & (Q(id__in=one) | (Q(previous_id__isnull=False) & Q(previous_id__in=one)))
+        if sets is not None:
+            one, group = sets.add(one), sets.add(group)
+            in_one, previous_in_one, in_group = (
+                Q(InSharedSet(F(field), one)) for field in ("id", "previous_id", "supervisee_id")
+            )
+        else:
+            in_one, previous_in_one, in_group = Q(id__in=one), Q(previous_id__in=one), Q(supervisee_id__in=group)
+        return (Q(kind=SessionKind.GROUP) & in_group) | (
+            ~Q(kind=SessionKind.GROUP) & (in_one | (Q(previous_id__isnull=False) & previous_in_one))
         )
 
-    def held_q(self) -> Q:
-        return self._in_sessions(held_only=True)
+    def held_q(self, sets: "SharedSets | None" = None) -> Q:
+        return self._in_sessions(held_only=True, sets=sets)
 
-    def signed_q(self) -> Q:
-        return self._in_sessions(held_only=True, signed=True)
+    def signed_q(self, sets: "SharedSets | None" = None) -> Q:
+        return self._in_sessions(held_only=True, signed=True, sets=sets)
 
     def booked_q(self) -> Q:
         return self._in_sessions(held_only=False)
@@ -300,6 +308,55 @@ class OwedAgreements:
         )
 
 
+class SharedSets:
+    """Sets of ids that one query tests membership of more than once (an agreement's sessions serve it
+    and its successor), each written once as a materialised common table expression: PostgreSQL builds
+    a hashed subplan for every `IN (subquery)`, even for the same subquery, and each of these joins a
+    half term's sessions to their records. Only `count_owed` writes its own SQL around Django's, so only
+    it uses them."""
+
+    def __init__(self):
+        self.queries = []
+
+    def add(self, queryset) -> str:
+        """The name of the set of `queryset`'s one column."""
+        self.queries.append(queryset)
+        return f"shared_set_{len(self.queries)}"
+
+    def sql(self) -> tuple[str, tuple]:
+        """The `WITH` clause's entries (to precede the query's own) and their parameters."""
+        parts, params = [], []
+        for n, queryset in enumerate(self.queries, start=1):
+            sql, more = queryset.query.sql_with_params()
+            parts.append(f"shared_set_{n}(member) AS MATERIALIZED ({sql})")
+            params.extend(more)
+        return ", ".join(parts), tuple(params)
+
+
+class InSharedSet(models.Expression):
+    """`column IN (the shared set)`: true or false, never null (the sets hold no nulls and a null
+    column is simply not in them)."""
+
+    output_field = models.BooleanField()
+    conditional = True
+
+    def __init__(self, expression, name: str):
+        super().__init__()
+        self.expression = expression
+        self.name = name
+
+    def get_source_expressions(self):
+        return [self.expression]
+
+    def set_source_expressions(self, exprs):
+        (self.expression,) = exprs
+
+    def as_sql(self, compiler, connection):
+        sql, params = compiler.compile(self.expression)
+        name = connection.ops.quote_name(self.name)
+        return f"COALESCE({sql} IN (SELECT member FROM {name}), FALSE)", params  # noqa: S608 (our own names)
+
+
 def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> dict:
     """For each half term, how many agreements were owed supervision, how many had a session held in it
     (for the half terms of `held_in` only) and how many a held session with a signed record; for the
@@ -310,14 +367,17 @@ def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in
     {setting id or None: {half term id: {"owed": n, "held": n, "covered": n}}}"""
     qs = contracts.order_by()
     columns = {}
+    sets = SharedSets()
     for o in owed:
         qs = qs.alias(**o.aliases())
         columns[o.name("owed")] = ExpressionWrapper(o.q(), output_field=models.BooleanField())
         # Held (or not) is wanted only for the half terms `held_in` (the running one's progress).
-        held = o.held_q() if o.half_term.id in held_in else Value(False)
+        held = o.held_q(sets) if o.half_term.id in held_in else Value(False)
         columns[o.name("held")] = ExpressionWrapper(held, output_field=models.BooleanField())
-        columns[o.name("covered")] = ExpressionWrapper(o.signed_q(), output_field=models.BooleanField())
+        columns[o.name("covered")] = ExpressionWrapper(o.signed_q(sets), output_field=models.BooleanField())
     inner, params = qs.annotate(**columns).values("supervisee_id", *columns).query.sql_with_params()
+    shared, shared_params = sets.sql()
+    params = (*shared_params, *params)
 
     def counted(o):
         owed_, held, covered = (connection.ops.quote_name(o.name(k)) for k in ("owed", "held", "covered"))
@@ -331,7 +391,8 @@ def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in
     setting_ids = list(setting_ids)
     # Only names of our own (columns, the link table) and Django's compiled query go into the text;
     # every value is a parameter.
-    sql = f"WITH owed AS ({inner}) SELECT NULL, {counts} FROM owed"  # noqa: S608
+    shared = f"{shared}, " if shared else ""
+    sql = f"WITH {shared}owed AS ({inner}) SELECT NULL, {counts} FROM owed"  # noqa: S608
     if setting_ids:
         sql += (
             f" UNION ALL SELECT link.setting_id, {counts} FROM owed INNER JOIN {link} link"  # noqa: S608
