@@ -234,13 +234,15 @@ class OwedAgreements:
     def _in_sessions(self, *, held_only: bool, signed: bool = False, sets: "SharedSets | None" = None) -> Q:
         """Whether the agreement (1:1, or the one it replaced) or its supervisee (group) has a session of
         the half term: membership of one set of ids each, worked out once for every agreement (a hashed
-        subquery), not a subquery a row. With `sets` (`count_owed`), each set is worked out once for the
-        whole query, where the agreement and the one it replaced would otherwise each build it."""
+        subquery), not a subquery a row. With `sets` (`count_owed`, several half terms in one query), the
+        sessions of all its half terms are read once and each half term's set is cut from them once,
+        where the agreement and the one it replaced would otherwise each build it."""
+        starts_at, ends_at = (sets.starts_at, sets.ends_at) if sets is not None else (self.starts_at, self.ends_at)
         sessions = Session.objects.filter(
             organisation_id=self.organisation_id,
             status__in=[SessionStatus.HELD] if held_only else BUSY_STATUSES,
-            starts_at__gte=self.starts_at,
-            starts_at__lt=self.ends_at,
+            starts_at__gte=starts_at,
+            starts_at__lt=ends_at,
         ).order_by()
         if signed:
             # From the half term's sessions to their records (by the unique session index), not from
@@ -252,17 +254,17 @@ class OwedAgreements:
         if self.staff_ids is not None:
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
             one = one.filter(contract__supervisee_id__in=self.staff_ids)
-        one = one.values("contract_id")
         group = sessions.filter(kind=SessionKind.GROUP)
         if self.staff_ids is not None:
             group = group.filter(attendees__in=self.staff_ids)
-        group = group.values("attendees")
         if sets is not None:
-            one, group = sets.add(one), sets.add(group)
-            in_one, previous_in_one, in_group = (
-                Q(InSharedSet(F(field), one)) for field in ("id", "previous_id", "supervisee_id")
-            )
+            key = (held_only, signed)
+            one = sets.within(("one", *key), one.values("contract_id", "starts_at"), self.starts_at, self.ends_at)
+            group = sets.within(("group", *key), group.values("attendees", "starts_at"), self.starts_at, self.ends_at)
+            in_one, previous_in_one = Q(InSharedSet(F("id"), one)), Q(InSharedSet(F("previous_id"), one))
+            in_group = Q(InSharedSet(F("supervisee_id"), group))
         else:
+            one, group = one.values("contract_id"), group.values("attendees")
             in_one, previous_in_one, in_group = Q(id__in=one), Q(previous_id__in=one), Q(supervisee_id__in=group)
         return (Q(kind=SessionKind.GROUP) & in_group) | (
             ~Q(kind=SessionKind.GROUP) & (in_one | (Q(previous_id__isnull=False) & previous_in_one))
@@ -309,27 +311,39 @@ class OwedAgreements:
 
 
 class SharedSets:
-    """Sets of ids that one query tests membership of more than once (an agreement's sessions serve it
-    and its successor), each written once as a materialised common table expression: PostgreSQL builds
-    a hashed subplan for every `IN (subquery)`, even for the same subquery, and each of these joins a
-    half term's sessions to their records. Only `count_owed` writes its own SQL around Django's, so only
-    it uses them."""
+    """Sets of ids that one query tests membership of more than once, written once each as materialised
+    common table expressions. PostgreSQL builds a hashed subplan for every `IN (subquery)`, even for the
+    same subquery, and an agreement's sessions serve both it and its successor; and the chart's six half
+    terms would each join their sessions to the records again. Here the sessions of every half term are
+    read once (a base a kind of set: 1:1 or group, held or booked, signed or not), then each half term's
+    set is cut from its base once. Only `count_owed` writes its own SQL around Django's, so only it uses
+    them."""
 
-    def __init__(self):
-        self.queries = []
+    def __init__(self, starts_at, ends_at):
+        self.starts_at, self.ends_at = starts_at, ends_at  # from the first half term's start to the last's end
+        self.bases = {}  # key -> (name, queryset of (member, starts_at))
+        self.sets = []  # (base name, starts_at, ends_at)
 
-    def add(self, queryset) -> str:
-        """The name of the set of `queryset`'s one column."""
-        self.queries.append(queryset)
-        return f"shared_set_{len(self.queries)}"
+    def within(self, key, queryset, starts_at, ends_at) -> str:
+        """The name of the set of members of `queryset` (two columns: the member, then the session's
+        start) whose session starts from `starts_at` to before `ends_at`. Querysets of the same `key`
+        must be the same."""
+        if key not in self.bases:
+            self.bases[key] = (f"shared_sessions_{len(self.bases) + 1}", queryset)
+        self.sets.append((self.bases[key][0], starts_at, ends_at))
+        return f"shared_set_{len(self.sets)}"
 
     def sql(self) -> tuple[str, tuple]:
         """The `WITH` clause's entries (to precede the query's own) and their parameters."""
         parts, params = [], []
-        for n, queryset in enumerate(self.queries, start=1):
+        for name, queryset in self.bases.values():
             sql, more = queryset.query.sql_with_params()
-            parts.append(f"shared_set_{n}(member) AS MATERIALIZED ({sql})")
+            parts.append(f"{name}(member, starts_at) AS MATERIALIZED ({sql})")
             params.extend(more)
+        for n, (base, starts_at, ends_at) in enumerate(self.sets, start=1):
+            select = f"SELECT member FROM {base} WHERE starts_at >= %s AND starts_at < %s"  # noqa: S608 (our names)
+            parts.append(f"shared_set_{n}(member) AS MATERIALIZED ({select})")
+            params.extend(connection.ops.adapt_datetimefield_value(t) for t in (starts_at, ends_at))
         return ", ".join(parts), tuple(params)
 
 
@@ -367,7 +381,7 @@ def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in
     {setting id or None: {half term id: {"owed": n, "held": n, "covered": n}}}"""
     qs = contracts.order_by()
     columns = {}
-    sets = SharedSets()
+    sets = SharedSets(min(o.starts_at for o in owed), max(o.ends_at for o in owed))
     for o in owed:
         qs = qs.alias(**o.aliases())
         columns[o.name("owed")] = ExpressionWrapper(o.q(), output_field=models.BooleanField())

@@ -515,3 +515,51 @@ def test_a_window_closed_on_every_weekday_owes_nothing_and_termly_needs_a_raise(
     owed = [r.contract for r in dash.coverage()]
     assert owed == [open_secondary, new_to_post, raised]
     assert sorted(reference_owed(dash, autumn2)) == sorted(c.id for c in owed)
+
+
+def test_the_chart_counts_group_agreements_and_successors_as_covered(cast):
+    """The chart's counts build each half term's sets of sessions once and test them for several
+    columns: a group agreement is covered by its supervisee's signed group session (the set of
+    attendees, not of agreements), and a successor by the signed session of the agreement it replaced."""
+    services.ensure_calendar(cast.organisation, TODAY)
+
+    def person(kind, settings, sessions=(), replaced_on=None):
+        return {
+            "employment": EmploymentType.PERMANENT,
+            "start": date(2024, 9, 1),
+            "leaving": None,
+            "new_to_post": False,
+            "settings": settings,
+            "kind": kind,
+            "frequency": Frequency.HALF_TERMLY,
+            "contract_start": date(2025, 9, 1),
+            "contract_end": None,
+            "signed": _midnight(date(2025, 9, 1)),
+            "replaced_on": replaced_on,
+            "override": None,
+            "sessions": list(sessions),
+        }
+
+    held_signed = (SessionStatus.HELD, RecordStatus.SIGNED)
+    people = [
+        person(SessionKind.GROUP, (1,)),
+        # Replaced on Mon 17 Nov; its own signed session on Wed 12 Nov covers its successor's half term.
+        person(
+            SessionKind.ONE_TO_ONE,
+            (0,),
+            [(_midnight(date(2025, 11, 12)) + timedelta(hours=9), *held_signed, False)],
+            replaced_on=date(2025, 11, 17),
+        ),
+        person(SessionKind.ONE_TO_ONE, (0,)),  # owed and not covered
+    ]
+    build(cast, people, [], [(_midnight(date(2025, 11, 13)) + timedelta(hours=9), *held_signed, 1)])
+    check(cast)
+    autumn2 = HalfTerm.objects.select_related("academic_year").get(
+        organisation=cast.organisation, term="autumn", half=2, starts__year=2025
+    )
+    dash = _board(cast.org_admin, autumn2, [cast.primary, cast.secondary], True)
+    assert dash.coverage_counts(autumn2)["owed"] == 3
+    assert dash.coverage_counts(autumn2)["covered"] == 2
+    point = dash.coverage_history()[-1]
+    assert point["by_setting"][cast.secondary.id] == [1, 1]
+    assert point["by_setting"][cast.primary.id] == [1, 2]
