@@ -46,3 +46,24 @@ def plan_form(half_term, caseload: str, rows, *, action: str = "check", ticked=N
         if ticked is None or i in ticked:
             data[f"rows-{i}-include"] = "on"
     return data
+
+
+def autumn_two_2026(organisation):
+    """Autumn 2 of 2026 (from Mon 2 Nov), with the organisation's calendar made as of Thu 1 Oct 2026."""
+    from supervision import services
+    from supervision.models import HalfTerm
+
+    services.ensure_calendar(organisation, today=date(2026, 10, 1))
+    return HalfTerm.objects.get(organisation=organisation, starts=date(2026, 11, 2))
+
+
+def planner_agreements(cast) -> dict:
+    """The head supervises Sam and the DSL; Sam supervises Sid (all three in the primary); Sue supervises
+    Sal (in the secondary). Each signed from Tue 1 Sep 2026."""
+    start = date(2026, 9, 1)
+    return {
+        "sam": signed_contract(cast.supervisor, cast.head, start=start),
+        "dev": signed_contract(cast.dsl, cast.head, start=start),
+        "sid": signed_contract(cast.supervisee, cast.supervisor, start=start),
+        "sal": signed_contract(cast.supervisee2, cast.supervisor2, start=start),
+    }

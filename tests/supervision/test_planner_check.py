@@ -12,11 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from supervision import services
-from supervision.models import HalfTerm, Session
+from supervision.models import Session
 from tests.factories import StaffFactory
 
-from .helpers import plan_form, signed_contract
+from .helpers import autumn_two_2026, plan_form, planner_agreements, signed_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -30,19 +29,13 @@ def _today(time_machine):
 
 @pytest.fixture
 def half_term(cast):
-    services.ensure_calendar(cast.organisation, today=date(2026, 10, 1))
-    return HalfTerm.objects.get(organisation=cast.organisation, starts=date(2026, 11, 2))
+    return autumn_two_2026(cast.organisation)
 
 
 @pytest.fixture
 def agreements(cast):
     """The head supervises Sam and the DSL; Sam supervises Sid (all three in the primary); Sue supervises Sal."""
-    return {
-        "sam": signed_contract(cast.supervisor, cast.head, start=date(2026, 9, 1)),
-        "dev": signed_contract(cast.dsl, cast.head, start=date(2026, 9, 1)),
-        "sid": signed_contract(cast.supervisee, cast.supervisor, start=date(2026, 9, 1)),
-        "sal": signed_contract(cast.supervisee2, cast.supervisor2, start=date(2026, 9, 1)),
-    }
+    return planner_agreements(cast)
 
 
 def _plan(client, half_term, caseload=None):

@@ -16,12 +16,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from supervision import planner, services
+from supervision import planner
 from supervision.models import HalfTerm, Session
 from supervision.views import planner as planner_view
 from tests.factories import SettingFactory, StaffFactory
 
-from .helpers import plan_form, signed_contract
+from .helpers import autumn_two_2026, plan_form, planner_agreements, signed_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +36,7 @@ def _today(time_machine):
 
 @pytest.fixture
 def half_term(cast):
-    services.ensure_calendar(cast.organisation, today=date(2026, 10, 1))
-    return HalfTerm.objects.get(organisation=cast.organisation, starts=date(2026, 11, 2))
+    return autumn_two_2026(cast.organisation)
 
 
 @pytest.fixture
@@ -46,13 +45,7 @@ def agreements(cast):
     of a person whose only setting has closed (Cal)."""
     closed = SettingFactory(organisation=cast.organisation, name="Cast Annexe", closed_on=date(2026, 7, 31))
     cal = StaffFactory(organisation=cast.organisation, settings=[closed], user__full_name="Cal Closed")
-    return {
-        "sam": signed_contract(cast.supervisor, cast.head, start=date(2026, 9, 1)),
-        "dev": signed_contract(cast.dsl, cast.head, start=date(2026, 9, 1)),
-        "sid": signed_contract(cast.supervisee, cast.supervisor, start=date(2026, 9, 1)),
-        "sal": signed_contract(cast.supervisee2, cast.supervisor2, start=date(2026, 9, 1)),
-        "cal": signed_contract(cal, cast.supervisor2, start=date(2026, 9, 1)),
-    }
+    return {**planner_agreements(cast), "cal": signed_contract(cal, cast.supervisor2, start=date(2026, 9, 1))}
 
 
 @pytest.fixture
