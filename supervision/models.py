@@ -385,6 +385,12 @@ class Session(models.Model):
             # Clash checks and a supervisor's week: their sessions by time.
             models.Index(fields=["supervisor", "starts_at"], name="session_supervisor_time_idx"),
             models.Index(fields=["organisation", "starts_at"], name="session_org_time_idx"),
+            # The dashboard's "last held" and "held in the half term" of each agreement (coverage.py,
+            # `OwedAgreements.last_held` and `held`): an agreement's held sessions by time, the latest one
+            # read from the end of the index.
+            models.Index(
+                fields=["contract", "starts_at"], condition=models.Q(status="held"), name="session_held_contract_idx"
+            ),
         ]
 
     def __str__(self):

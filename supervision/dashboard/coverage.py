@@ -25,7 +25,7 @@ and `session_org_time_idx` indexes answer; a count or a coverage total reads no 
 from datetime import date, timedelta
 
 from django.db import connection, models
-from django.db.models import Case, Exists, ExpressionWrapper, F, Func, Max, Min, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Exists, ExpressionWrapper, F, Func, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 
 from accounts.models import EmploymentType, Frequency, StaffMember
@@ -216,18 +216,25 @@ class OwedAgreements:
     # The sessions of each row ------------------------------------------------------------------------
 
     def _sessions(self, *, held_only: bool, anytime: bool = False, kind: str | None = None):
-        """Sessions of the agreement, or the one it replaced (1:1), or of its supervisee's groups: two
-        querysets, the right one chosen by the agreement's kind."""
+        """Sessions of the agreement, or the one it replaced (1:1), or of its supervisee's groups: `one`
+        gives those of the agreement the outer query's `field` names ("pk" or "previous_id"), `group` those
+        of its supervisee's groups; the right one is chosen by the agreement's kind. One agreement a
+        subquery, where "this one or the one it replaced" made PostgreSQL combine two index scans for every
+        row; each is answered by `session_held_contract_idx`."""
         sessions = Session.objects.filter(organisation_id=self.organisation_id).order_by()
         sessions = (
             sessions.filter(status=SessionStatus.HELD) if held_only else sessions.filter(status__in=BUSY_STATUSES)
         )
         if not anytime:
             sessions = sessions.filter(starts_at__gte=self.starts_at, starts_at__lt=self.ends_at)
-        one = sessions.filter(Q(contract_id=OuterRef("pk")) | Q(contract_id=OuterRef("previous_id")))
-        if not anytime:
-            # In the half term only 1:1 sessions count for a 1:1 agreement (any kind for "last held").
-            one = one.filter(kind=SessionKind.ONE_TO_ONE)
+
+        def one(field):
+            qs = sessions.filter(contract_id=OuterRef(field))
+            if not anytime:
+                # In the half term only 1:1 sessions count for a 1:1 agreement (any kind for "last held").
+                qs = qs.filter(kind=SessionKind.ONE_TO_ONE)
+            return qs
+
         group = sessions.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))
         return one, group
 
@@ -285,7 +292,10 @@ class OwedAgreements:
         def count(qs):
             return Coalesce(Subquery(qs.values("organisation_id").annotate(n=models.Count("id")).values("n")), 0)
 
-        return Case(When(kind=SessionKind.GROUP, then=count(group)), default=count(one))
+        # A session belongs to one agreement, so those of the agreement and of the one it replaced add up.
+        return Case(
+            When(kind=SessionKind.GROUP, then=count(group)), default=count(one("pk")) + count(one("previous_id"))
+        )
 
     def signed(self):
         return ExpressionWrapper(self.signed_q(), output_field=models.BooleanField())
@@ -297,17 +307,44 @@ class OwedAgreements:
         """The last held session at any time; with `after`, the first held once the half term ended."""
         one, group = self._sessions(held_only=True, anytime=True)
         if after:
-            one, group = (qs.filter(starts_at__gte=self.ends_at) for qs in (one, group))
-        pick = Min if after else Max
+            group = group.filter(starts_at__gte=self.ends_at)
+        order = "starts_at" if after else "-starts_at"
 
         def moment(qs):
-            return Subquery(qs.values("organisation_id").annotate(t=pick("starts_at")).values("t"))
+            return Subquery(qs.order_by(order).values("starts_at")[:1], output_field=models.DateTimeField())
 
+        def of_agreement(field):
+            qs = one(field)
+            return moment(qs.filter(starts_at__gte=self.ends_at) if after else qs)
+
+        pick = EarliestKnown if after else LatestKnown
         return Case(
             When(kind=SessionKind.GROUP, then=moment(group)),
-            default=moment(one),
+            default=pick(of_agreement("pk"), of_agreement("previous_id")),
             output_field=models.DateTimeField(),
         )
+
+
+class LatestKnown(Func):
+    """The later of two moments, either of which may be unknown (null): null only when both are.
+    PostgreSQL's GREATEST ignores nulls; SQLite's MAX of several does not."""
+
+    function = "GREATEST"
+    sqlite_function = "MAX"
+    arity = 2
+    output_field = models.DateTimeField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        (a, a_params), (b, b_params) = (compiler.compile(e) for e in self.source_expressions)
+        sql = f"{self.sqlite_function}(COALESCE({a}, {b}), COALESCE({b}, {a}))"
+        return sql, (*a_params, *b_params, *b_params, *a_params)
+
+
+class EarliestKnown(LatestKnown):
+    """The earlier of two moments, either of which may be unknown (null)."""
+
+    function = "LEAST"
+    sqlite_function = "MIN"
 
 
 class SharedSets:
