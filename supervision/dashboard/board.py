@@ -103,6 +103,7 @@ class Dashboard:
         self._half_terms = half_terms
         self._owed_cache: dict[int, OwedAgreements] = {}
         self._counts_cache: dict[int, dict] = {}
+        self._held_counted: set[int] = set()  # the half terms of _counts_cache whose "held" was counted
         self._listings: dict[str, Listing] = {}
         self._summaries: dict[str, dict] = {}
         # What the viewer may open (the same rules as Contract/Session.visible_to), for the links.
@@ -345,10 +346,19 @@ class Dashboard:
         held in it, and how many a held session with a signed record. Counted in the database, with the
         rest of the chart's half terms when the chart is drawn."""
         half_term = half_term or self.half_term
-        if half_term.id not in self._counts_cache:
+        if half_term.id not in self._counts_cache or half_term.id not in self._held_counted:
             counts = count_owed(self._contracts(), [self._owed(half_term)], held_in={half_term.id})
             self._counts_cache[half_term.id] = counts[None][half_term.id]
+            self._held_counted.add(half_term.id)
         return self._counts_cache[half_term.id]
+
+    def overdue_count(self, half_term: HalfTerm) -> int:
+        """How many agreements are on the half term's overdue list. Once it has ended that is those owed
+        supervision with no session held in it: owed less held, when the chart has counted both."""
+        if half_term.ends < self.today and half_term.id in self._held_counted:
+            counts = self._counts_cache[half_term.id]
+            return counts["owed"] - counts["held"]
+        return self.overdue_listing(half_term).count
 
     def progress(self) -> dict:
         """The running half term so far: agreements owed supervision with a session held, with one booked
@@ -367,9 +377,11 @@ class Dashboard:
         """Coverage in each half term of `history`, for the scope as a whole and for each setting: one
         query for the six half terms, whatever the number of agreements."""
         owed = [self._owed(h) for h in self.history]
-        counts = count_owed(
-            self._contracts(), owed, setting_ids=[s.id for s in self.settings], held_in={self.half_term.id}
-        )
+        # Held is counted for the chosen half term (its progress) and the last one to end (its overdue).
+        ended = [h.id for h in self.history if h.ends < self.today]
+        held_in = {self.half_term.id, *ended[-1:]}
+        counts = count_owed(self._contracts(), owed, setting_ids=[s.id for s in self.settings], held_in=held_in)
+        self._held_counted |= held_in
         points = []
         for o in owed:
             h = o.half_term.id

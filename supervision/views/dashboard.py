@@ -234,7 +234,7 @@ def _previous_overdue(choice: Choice):
     query = {"half_term": previous.code}
     if choice.setting:
         query["setting"] = choice.setting.code
-    return {"name": half_term_name(previous), "count": dash.overdue_listing(previous).count, "query": urlencode(query)}
+    return {"name": half_term_name(previous), "count": dash.overdue_count(previous), "query": urlencode(query)}
 
 
 def _cancellations_context(summary):

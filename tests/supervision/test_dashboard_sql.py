@@ -379,6 +379,8 @@ def check(cast):
             assert counts["covered"] == sum(r["signed"] for r in reference.values())
             assert counts["held"] == sum(bool(r["held"]) for r in reference.values())
             point = dash.coverage_history()[-1]
+            # Ended: the overdue count is the chart's owed less held, the same as the list's length.
+            assert dash.overdue_count(half_term) == len(reference_overdue(reference, half_term))
             for s in shown:
                 owed_here = [r for r in reference.values() if s.id in r["settings"]]
                 assert point["by_setting"][s.id] == [sum(r["signed"] for r in owed_here), len(owed_here)]
