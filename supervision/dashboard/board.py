@@ -773,6 +773,20 @@ class Dashboard:
             .select_related("user")
         )
 
+    def largest_caseload(self) -> int:
+        """The most current agreements in scope one supervisor has (the first row of the caseloads list):
+        counted a supervisor in one GROUP BY, where the list's order counts three figures each."""
+        largest = (
+            self._contracts()
+            .filter(self._current(), supervisor__organisation_id=self.organisation_id)
+            .order_by()
+            .values("supervisor_id")
+            .annotate(n=Count("id"))
+            .order_by("-n")
+            .values_list("n", flat=True)[:1]
+        )
+        return next(iter(largest), 0)
+
     def _caseloads_qs(self):
         return self._supervisors_qs().order_by("-agreements", "user__full_name", "id")
 
@@ -924,7 +938,7 @@ class Dashboard:
         if slug == "caseloads":
             if not n:
                 return Tile("0", "supervisors")
-            largest = listing.first().agreements
+            largest = self.largest_caseload() if listing.rows is None else listing.rows[0].agreements
             return Tile(str(largest), f"largest caseload ({n} supervisor{'s' if n != 1 else ''})")
         s = "" if n == 1 else "s"  # "1 record awaiting a signature", "2 records ..."
         labels = {

@@ -500,6 +500,24 @@ def test_caseloads_and_supervisors_without_supervision_of_their_own(cast, terms)
     }
 
 
+def test_the_largest_caseload_is_counted_in_scope_without_building_the_list(cast, terms):
+    """The tile and the CSV count the largest caseload in one GROUP BY: current agreements only (signed
+    or not), in the settings shown; the same number as the caseloads list's first row."""
+    for n in range(3):
+        agreement(person(cast, f"Primary {n}"), cast.supervisor, signed=None if n == 0 else SEPT)
+    agreement(person(cast, "Ex Ended"), cast.supervisor, end=date(2025, 10, 1))
+    for n in range(4):
+        agreement(person(cast, f"Secondary {n}", setting=cast.secondary), cast.supervisor2)
+
+    head, admin = board(cast.head, terms.autumn2), board(cast.org_admin, terms.autumn2)
+    assert head.largest_caseload() == head.caseloads()[0].agreements == 3
+    assert admin.largest_caseload() == admin.caseloads()[0].agreements == 4
+    assert admin.tile_for("caseloads").number == "4"
+    assert board(cast.head, terms.autumn2).tile_for("caseloads").number == "3"
+    Contract.objects.all().delete()
+    assert board(cast.org_admin, terms.autumn2).largest_caseload() == 0
+
+
 # --- The three functions --------------------------------------------------------------------------
 
 
