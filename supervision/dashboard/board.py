@@ -325,6 +325,7 @@ class Dashboard:
             self._listings[key] = Listing(
                 queryset=self._overdue_qs(half_term),
                 build=lambda contracts: self._agreement_rows(contracts, half_term, overdue=True),
+                counted=lambda: self._overdue_counted(half_term),
             )
         return self._listings[key]
 
@@ -352,19 +353,24 @@ class Dashboard:
             self._held_counted.add(half_term.id)
         return self._counts_cache[half_term.id]
 
-    def overdue_count(self, half_term: HalfTerm) -> int:
-        """How many agreements are on the half term's overdue list. Once it has ended that is those owed
-        supervision with no session held in it: owed less held, when the chart has counted both."""
-        if half_term.ends < self.today and half_term.id in self._held_counted:
-            counts = self._counts_cache[half_term.id]
-            return counts["owed"] - counts["held"]
+    def overdue_count(self, half_term: HalfTerm | None = None) -> int:
+        """How many agreements are on the half term's overdue list (see `_overdue_counted`)."""
         return self.overdue_listing(half_term).count
+
+    def _overdue_counted(self, half_term: HalfTerm) -> int | None:
+        """The overdue list's length from the chart's counts, when it has counted them (None if not):
+        those owed supervision with no session held in the half term once it has ended (owed less held),
+        with none held or booked before (owed less booked)."""
+        if half_term.id not in self._held_counted:
+            return None
+        counts = self._counts_cache[half_term.id]
+        return counts["owed"] - counts["held" if half_term.ends < self.today else "booked"]
 
     def progress(self) -> dict:
         """The running half term so far: agreements owed supervision with a session held, with one booked
         (and none held yet), and with nothing booked."""
         counts = self.coverage_counts()
-        not_booked = self.overdue_listing().count if self.running else None
+        not_booked = self.overdue_count() if self.running else None
         held = counts["held"]
         return {
             "owed": counts["owed"],

@@ -283,8 +283,8 @@ class OwedAgreements:
     def signed_q(self, sets: "SharedSets | None" = None) -> Q:
         return self._in_sessions(held_only=True, signed=True, sets=sets)
 
-    def booked_q(self) -> Q:
-        return self._in_sessions(held_only=False)
+    def booked_q(self, sets: "SharedSets | None" = None) -> Q:
+        return self._in_sessions(held_only=False, sets=sets)
 
     def held(self):
         one, group = self._sessions(held_only=True)
@@ -408,33 +408,42 @@ class InSharedSet(models.Expression):
         return f"COALESCE({sql} IN (SELECT member FROM {name}), FALSE)", params  # noqa: S608 (our own names)
 
 
+COUNTED = ("owed", "held", "booked", "covered")
+
+
 def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> dict:
     """For each half term, how many agreements were owed supervision, how many had a session held in it
-    (for the half terms of `held_in` only) and how many a held session with a signed record; for the
-    scope as a whole (key None) and for each of `setting_ids` (by the supervisee's settings). One query
-    for them all: the rules are worked out once an agreement and half term (inside), then counted twice
-    (outside).
+    and how many one held or booked (both for the half terms of `held_in` only, 0 for the others) and
+    how many a held session with a signed record; for the scope as a whole (key None) and for each of
+    `setting_ids` (by the supervisee's settings). One query for them all: the rules are worked out once
+    an agreement and half term (inside), then counted twice (outside).
 
-    {setting id or None: {half term id: {"owed": n, "held": n, "covered": n}}}"""
+    {setting id or None: {half term id: {"owed": n, "held": n, "booked": n, "covered": n}}}"""
     qs = contracts.order_by()
     columns = {}
     sets = SharedSets(min(o.starts_at for o in owed), max(o.ends_at for o in owed))
     for o in owed:
         qs = qs.alias(**o.aliases())
         columns[o.name("owed")] = ExpressionWrapper(o.q(), output_field=models.BooleanField())
-        # Held (or not) is wanted only for the half terms `held_in` (the running one's progress).
-        held = o.held_q(sets) if o.half_term.id in held_in else Value(False)
+        # Held and booked are wanted only for the half terms `held_in` (the running one's progress, the
+        # last one's overdue).
+        progress = o.half_term.id in held_in
+        held = o.held_q(sets) if progress else Value(False)
+        booked = o.booked_q(sets) if progress else Value(False)
         columns[o.name("held")] = ExpressionWrapper(held, output_field=models.BooleanField())
+        columns[o.name("booked")] = ExpressionWrapper(booked, output_field=models.BooleanField())
         columns[o.name("covered")] = ExpressionWrapper(o.signed_q(sets), output_field=models.BooleanField())
     inner, params = qs.annotate(**columns).values("supervisee_id", *columns).query.sql_with_params()
     shared, shared_params = sets.sql()
     params = (*shared_params, *params)
 
     def counted(o):
-        owed_, held, covered = (connection.ops.quote_name(o.name(k)) for k in ("owed", "held", "covered"))
-        return (
-            f"COUNT(CASE WHEN {owed_} THEN 1 END), COUNT(CASE WHEN {owed_} AND {held} THEN 1 END), "
-            f"COUNT(CASE WHEN {owed_} AND {covered} THEN 1 END)"
+        owed_ = connection.ops.quote_name(o.name("owed"))
+        return ", ".join(
+            f"COUNT(CASE WHEN {owed_} THEN 1 END)"
+            if k == "owed"
+            else f"COUNT(CASE WHEN {owed_} AND {connection.ops.quote_name(o.name(k))} THEN 1 END)"
+            for k in COUNTED
         )
 
     counts = ", ".join(counted(o) for o in owed)
@@ -454,10 +463,11 @@ def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    result = {None: {o.half_term.id: {"owed": 0, "held": 0, "covered": 0} for o in owed}}
+    result = {None: {o.half_term.id: dict.fromkeys(COUNTED, 0) for o in owed}}
+    width = len(COUNTED)
     for setting_id, *values in rows:
         result[setting_id] = {
-            o.half_term.id: dict(zip(("owed", "held", "covered"), values[3 * n : 3 * n + 3], strict=True))
+            o.half_term.id: dict(zip(COUNTED, values[width * n : width * (n + 1)], strict=True))
             for n, o in enumerate(owed)
         }
     return result

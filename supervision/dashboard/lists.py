@@ -15,12 +15,16 @@ class Listing:
     """The rows of a figure: a queryset read a page at a time and turned into rows by `build`, or rows
     already worked out."""
 
-    def __init__(self, *, queryset=None, build=None, rows=None):
+    def __init__(self, *, queryset=None, build=None, rows=None, counted=None):
         self.queryset, self.build, self.rows = queryset, build, rows
+        self.counted = counted  # the count when already known elsewhere, or None: called once, if needed
 
     @cached_property
     def count(self) -> int:
-        return len(self.rows) if self.rows is not None else self.queryset.count()
+        if self.rows is not None:
+            return len(self.rows)
+        known = self.counted() if self.counted is not None else None
+        return known if known is not None else self.queryset.count()
 
     def all(self) -> list:
         return self.rows if self.rows is not None else self.build(self.queryset)
