@@ -1,6 +1,7 @@
 """The signed PDF for the staff file: its content, its digital signature, the fetcher that keeps the
 renderer away from files and the network, the download view and /records/verify/."""
 
+import gc
 import hashlib
 import socket
 import subprocess
@@ -186,6 +187,41 @@ def test_storing_the_pdf_records_its_hash_and_can_run_again(cast, record, privat
     assert AuditEvent.objects.filter(action="record.pdf_stored", object_code=str(record.code)).count() == 1
     key = private_root / "signing" / "key.pem"
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_cycle_collector_is_held_off_while_the_pdf_is_made_and_on_again_after(record, monkeypatch):
+    from records import pdf
+
+    during = []
+    real_render = pdf.render_record_pdf_bytes
+    monkeypatch.setattr(
+        pdf, "render_record_pdf_bytes", lambda *a, **kw: during.append(gc.isenabled()) or real_render(*a, **kw)
+    )
+    assert gc.isenabled()
+    assert store_record_pdf(record.id) is not None
+    assert during == [False]
+    assert gc.isenabled()
+
+
+def test_the_cycle_collector_is_on_again_when_the_render_fails(record, monkeypatch):
+    from records import pdf
+
+    def fail(*args, **kwargs):
+        raise RefusedURL("refused")
+
+    monkeypatch.setattr(pdf, "render_record_pdf_bytes", fail)
+    with pytest.raises(RefusedURL):
+        store_record_pdf(record.id)
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_by_someone_else_stays_off(record):
+    gc.disable()
+    try:
+        store_record_pdf(record.id)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_group_record_says_so_and_shows_its_boundaries(cast):
