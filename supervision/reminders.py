@@ -61,6 +61,7 @@ INSERT per batch of new notifications (`notify_many`).
 """
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from accounts.models import Frequency, Organisation, Role, RoleAssignment, Setting, StaffMember
@@ -174,8 +175,32 @@ def _reachable(person: StaffMember, today: date) -> bool:
     return person.user.is_active and (person.leaving_date is None or person.leaving_date >= today)
 
 
+# What the finders read of a person: whether they can be reached, and their name. Every other column is
+# left in the database (a sweep of a large trust reads some 10,000 people).
+PERSON_FIELDS = ("id", "organisation_id", "user_id", "leaving_date", "user__id", "user__full_name", "user__is_active")
+
+
 def _people():
-    return StaffMember.objects.select_related("user")
+    return StaffMember.objects.select_related("user").only(*PERSON_FIELDS)
+
+
+def _person_fields(prefix: str) -> list[str]:
+    return [f"{prefix}__{name}" for name in PERSON_FIELDS]
+
+
+# A link is reversed once for each view and then given each object's code: `reverse` costs tens of
+# microseconds, and a sweep of a large trust writes some 13,000 links.
+_CODE = uuid.UUID(int=0)
+_links: dict[tuple, str] = {}
+
+
+def _link(name: str, code=None) -> str:
+    """`reverse(name)`, or `reverse(name, kwargs={"code": code})`, from one `reverse` per view."""
+    cache_key = (name, code is None, get_script_prefix(), get_urlconf())
+    if cache_key not in _links:
+        _links[cache_key] = reverse(name) if code is None else reverse(name, kwargs={"code": _CODE})
+    link = _links[cache_key]
+    return link if code is None else link.replace(str(_CODE), str(code))
 
 
 @dataclass
@@ -295,9 +320,13 @@ def _scheduled_sessions(organisation_ids, starts_after: datetime, starts_before:
             starts_at__lt=starts_before,
         )
         .select_related("supervisor__user", "group")
+        .only(
+            "id", "code", "organisation_id", "kind", "group__id", "group__name", "supervisor_id", "starts_at",
+            "venue", *_person_fields("supervisor"),
+        )
         .prefetch_related(Prefetch("attendees", queryset=_people()))
         .order_by("starts_at", "id")
-    )
+    )  # fmt: skip
 
 
 def _session_label(session: Session, person: StaffMember) -> str:
@@ -314,7 +343,7 @@ def _when(session: Session) -> str:
 
 
 def _session_url(session: Session) -> str:
-    return reverse("supervision:session-detail", kwargs={"code": session.code})
+    return _link("supervision:session-detail", session.code)
 
 
 def find_agenda_prompts(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -398,24 +427,30 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
         organisation_id__in=organisation_ids,
         status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR],
     )
-    records = list(waiting_records.select_related("session").order_by("id"))
+    records = list(
+        waiting_records.select_related("session")
+        .only(
+            "id", "code", "organisation_id", "session_id", "supervisor_id", "status", "revision", "submitted_at",
+            "session__id", "session__code", "session__setting_id", "session__group_id", "session__starts_at",
+        )
+        .order_by("id")
+    )  # fmt: skip
     # A supervisor, setting or person waits on many records: each is loaded once (one query each kind),
-    # not once a record, and the signatures are read as plain values.
+    # not once a record, and the attendances and signatures are read as plain values.
+    attendances = Session.attendees.through.objects.filter(session__record__in=waiting_records)
     attending: dict[int, list[int]] = defaultdict(list)
-    for session_id, person_id in Session.attendees.through.objects.filter(
-        session__record__in=waiting_records
-    ).values_list("session_id", "staffmember_id"):
+    for session_id, person_id in attendances.values_list("session_id", "staffmember_id"):
         attending[session_id].append(person_id)
+    # Two index-backed IN subqueries, not an OR across the attendees join (which needs a DISTINCT).
     people = {
         p.id: p
         for p in _people().filter(
-            Q(pk__in=waiting_records.values("supervisor_id"))
-            | Q(sessions_attended__record__in=waiting_records)
-        ).distinct()
-    }  # fmt: skip
+            Q(pk__in=waiting_records.values("supervisor_id")) | Q(pk__in=attendances.values("staffmember_id"))
+        )
+    }
     rank = {person_id: n for n, person_id in enumerate(sorted(people, key=lambda i: people[i].user.full_name))}
-    settings = {s.id: s for s in Setting.objects.filter(sessions__record__in=waiting_records).distinct()}
-    groups = {g.id: g for g in SupervisionGroup.objects.filter(sessions__record__in=waiting_records).distinct()}
+    settings = {s.id: s for s in Setting.objects.filter(organisation_id__in=organisation_ids)}
+    groups = {g.id: g for g in SupervisionGroup.objects.filter(pk__in=waiting_records.values("session__group_id"))}
     standing: dict[int, dict[int, datetime]] = defaultdict(dict)
     for record_id, signer_id, signed_at in Signature.objects.filter(
         record__in=waiting_records, addendum__isnull=True, voided_at__isnull=True
@@ -443,7 +478,7 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
 
 
 def _record_url(record: Record) -> str:
-    return reverse("records:record-detail", kwargs={"code": record.code})
+    return _link("records:record-detail", record.code)
 
 
 def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
@@ -685,7 +720,7 @@ def _overdue_due(item: _Overdue) -> Due:
             f"{supervisee} was due {_sessions(item.needed)} of supervision in {name}, which ended on "
             f"{_day(half_term.ends)}, and {_held(item.held)}. Please book a session as soon as you can."
         ),
-        url=reverse("supervision:session-book") + f"?contract={contract.code}",
+        url=_link("supervision:session-book") + f"?contract={contract.code}",
     )
 
 
@@ -731,7 +766,7 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
                         f"{_held(item.held)}, and none has been held since. "
                         f"Please follow it up with {supervisor.full_name}."
                     ),
-                    url=reverse("supervision:contract-detail", kwargs={"code": contract.code}),
+                    url=_link("supervision:contract-detail", contract.code),
                 )
             )
     return due
@@ -746,8 +781,12 @@ def _open_actions(organisation_ids, first: date, last: date):
             organisation_id__in=organisation_ids, status=ActionStatus.OPEN, due_date__range=(first, last)
         )
         .select_related("owner__user", "record__session")
+        .only(
+            "id", "code", "organisation_id", "due_date", "record__id", "record__session__id",
+            "record__session__starts_at", *_person_fields("owner"),
+        )
         .order_by("due_date", "id")
-    )
+    )  # fmt: skip
 
 
 def find_actions_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -771,7 +810,7 @@ def find_actions_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
                     "Mark it done on your actions page when it is; if it cannot be done in time, "
                     "talk it over at your next session."
                 ),
-                url=reverse("records:action-list") + f"#action-{action.code}",
+                url=_link("records:action-list") + f"#action-{action.code}",
             )
         )
     return due
@@ -796,7 +835,7 @@ def find_actions_overdue(today: date, now: datetime, days: SchoolDays) -> list[D
                     f"An action you agreed to at the supervision of {agreed} was due on {_day(action.due_date)} "
                     "and is still open. Mark it done on your actions page if it is, or take it to your next session."
                 ),
-                url=reverse("records:action-list") + f"#action-{action.code}",
+                url=_link("records:action-list") + f"#action-{action.code}",
             )
         )
     return due
@@ -811,8 +850,13 @@ def _unconfirmed_decisions(signed_before: datetime):
             confirmed_at__isnull=True, record__locked_at__isnull=False, record__locked_at__lte=signed_before
         )
         .select_related("key_person__user", "record__session__setting")
+        .only(
+            "id", "code", "organisation_id", "child_reference", "record__id", "record__locked_at",
+            "record__session__id", "record__session__starts_at", "record__session__setting__id",
+            "record__session__setting__name", *_person_fields("key_person"),
+        )
         .order_by("id")
-    )
+    )  # fmt: skip
 
 
 def _decision_due(decision: SafeguardingDecision) -> Due:
@@ -833,7 +877,7 @@ def _decision_due(decision: SafeguardingDecision) -> Due:
             "confirmed as recorded on the child's file. Record it in your child-protection system, then confirm "
             "it here with the date and the system's reference."
         ),
-        url=reverse("records:decision-confirm", kwargs={"code": decision.code}),
+        url=_link("records:decision-confirm", decision.code),
     )
 
 
@@ -875,7 +919,7 @@ def find_decision_escalations(today: date, now: datetime, days: SchoolDays) -> l
                         f"{_day(_local_day(record.locked_at))}. Four days on, it is not confirmed as recorded on "
                         f"the child's file. Please follow it up with {decision.key_person.full_name}."
                     ),
-                    url=reverse("records:safeguarding") + f"#decision-{decision.code}",
+                    url=_link("records:safeguarding") + f"#decision-{decision.code}",
                 )
             )
     return due
@@ -894,6 +938,7 @@ def _signed_current_agreements(organisation_ids, first: date, last: date):
             review_date__range=(first, last),
         )
         .select_related("supervisee__user", "supervisor__user")
+        .only("id", "code", "review_date", *_person_fields("supervisee"), *_person_fields("supervisor"))
         .order_by("review_date", "id")
     )
 
@@ -908,7 +953,7 @@ def _review_dues(contract: Contract, today: date, kind: str, title: str, body: s
             period=contract.review_date.isoformat(),
             title=title,
             body=body,
-            url=reverse("supervision:contract-detail", kwargs={"code": contract.code}),
+            url=_link("supervision:contract-detail", contract.code),
         )
         for person in (contract.supervisee, contract.supervisor)
         if _reachable(person, today)

@@ -3,11 +3,13 @@
 Time is measured by `make bench`, never here; these tests count the objects built instead.
 """
 
+import uuid
 from datetime import date
 from unittest import mock
 
 import pytest
 import time_machine
+from django.urls import set_script_prefix
 
 from accounts.models import StaffMember
 from supervision import reminders
@@ -61,3 +63,18 @@ def test_records_waiting_for_signatures_load_each_person_once(cast, calendar):  
     assert {w.signers[0].id for w in waiting} == {cast.supervisee.id}
     # Three records of the same two people: each person built once, not once a record.
     assert sorted(loaded) == sorted([cast.supervisee.id, cast.supervisor.id])
+
+
+def test_links_are_reversed_once_a_view_and_keep_the_script_prefix():
+    first, second = uuid.uuid4(), uuid.uuid4()
+    with mock.patch.object(reminders, "reverse", wraps=reminders.reverse) as reverse:
+        links = [reminders._link("records:record-detail", code) for code in (first, second, first)]
+    assert links == [f"/records/{first}/", f"/records/{second}/", f"/records/{first}/"]
+    assert reverse.call_count <= 1
+    # Served under a sub-path, the links say so.
+    set_script_prefix("/supervision/")
+    try:
+        assert reminders._link("records:record-detail", first) == f"/supervision/records/{first}/"
+        assert reminders._link("records:action-list") == "/supervision/actions/"
+    finally:
+        set_script_prefix("/")
