@@ -63,9 +63,10 @@ INSERT per batch of new notifications (`notify_many`).
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import NamedTuple
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
@@ -115,17 +116,60 @@ DECISION_ESCALATION_AFTER = timedelta(hours=96)
 REVIEW_DUE_DAYS = 30
 
 
-class Due(NamedTuple):
-    """One reminder due now: `notify()`'s keyword arguments."""
-
-    recipient: StaffMember
-    kind: str
-    object_type: str
-    object_code: str
-    period: str
+class Words(NamedTuple):
     title: str
     body: str
     url: str
+
+
+class Due(Mapping):
+    """One reminder due now: `notify()`'s keyword arguments, as a mapping.
+
+    Its words (title, body and link) are written when first read, by the `words` function it is given:
+    a steady sweep finds thousands of reminders due that the ledger holds already, and `notify_many()`
+    reads the words of new ones only.
+    """
+
+    FIELDS = ("recipient", "kind", "object_type", "object_code", "period", "title", "body", "url")
+    __slots__ = ("recipient", "kind", "object_type", "object_code", "period", "_words")
+
+    def __init__(
+        self,
+        recipient: StaffMember,
+        kind: str,
+        object_type: str,
+        object_code: str,
+        period: str,
+        words: Callable[[], Words],
+    ):
+        self.recipient, self.kind, self.object_type = recipient, kind, object_type
+        self.object_code, self.period, self._words = object_code, period, words
+
+    def words(self) -> Words:
+        if not isinstance(self._words, Words):
+            self._words = self._words()
+        return self._words
+
+    title = property(lambda self: self.words().title)
+    body = property(lambda self: self.words().body)
+    url = property(lambda self: self.words().url)
+
+    def __getitem__(self, name: str):
+        if name not in self.FIELDS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self):
+        return iter(self.FIELDS)
+
+    def __len__(self) -> int:
+        return len(self.FIELDS)
+
+    def __repr__(self) -> str:
+        return f"Due({self.kind}, {self.object_type} {self.object_code}, {self.recipient.id}, {self.period})"
+
+    def _asdict(self) -> dict:
+        return dict(self)
 
     @property
     def key(self) -> str:
@@ -355,22 +399,20 @@ def find_agenda_prompts(today: date, now: datetime, days: SchoolDays) -> list[Du
         for person in session.attendees.all():
             if not _reachable(person, today):
                 continue
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.AGENDA_PROMPT,
-                    object_type="session",
-                    object_code=str(session.code),
-                    period=day.isoformat(),
-                    title=f"Add to the agenda: supervision on {_short_day(day)}",
-                    body=(
-                        f"Your {_session_label(session, person)} is on {_when(session)}. Add what you would like "
-                        "to talk about to the agenda beforehand, so the time goes on what matters to you."
-                    ),
-                    url=_session_url(session),
-                )
-            )
+            words = partial(_agenda_words, session, person, day)
+            due.append(Due(person, Kind.AGENDA_PROMPT, "session", str(session.code), day.isoformat(), words))
     return due
+
+
+def _agenda_words(session: Session, person: StaffMember, day: date) -> Words:
+    return Words(
+        title=f"Add to the agenda: supervision on {_short_day(day)}",
+        body=(
+            f"Your {_session_label(session, person)} is on {_when(session)}. Add what you would like "
+            "to talk about to the agenda beforehand, so the time goes on what matters to you."
+        ),
+        url=_session_url(session),
+    )
 
 
 def find_session_reminders(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -384,23 +426,21 @@ def find_session_reminders(today: date, now: datetime, days: SchoolDays) -> list
         for person in [session.supervisor, *session.attendees.all()]:
             if not _reachable(person, today):
                 continue
-            after = " Afterwards, mark it held and write up the record." if person.id == session.supervisor_id else ""
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.SESSION_REMINDER,
-                    object_type="session",
-                    object_code=str(session.code),
-                    period=day.isoformat(),
-                    title=f"Supervision on {_short_day(day)} at {_clock(session.starts_at)}",
-                    body=(
-                        f"A reminder: your {_session_label(session, person)} is on {_when(session)}. "
-                        f"The session page has the agenda.{after}"
-                    ),
-                    url=_session_url(session),
-                )
-            )
+            words = partial(_session_reminder_words, session, person, day)
+            due.append(Due(person, Kind.SESSION_REMINDER, "session", str(session.code), day.isoformat(), words))
     return due
+
+
+def _session_reminder_words(session: Session, person: StaffMember, day: date) -> Words:
+    after = " Afterwards, mark it held and write up the record." if person.id == session.supervisor_id else ""
+    return Words(
+        title=f"Supervision on {_short_day(day)} at {_clock(session.starts_at)}",
+        body=(
+            f"A reminder: your {_session_label(session, person)} is on {_when(session)}. "
+            f"The session page has the agenda.{after}"
+        ),
+        url=_session_url(session),
+    )
 
 
 # --- Signatures -------------------------------------------------------------------------------------
@@ -483,6 +523,12 @@ def _record_url(record: Record) -> str:
 
 def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
     record = waiting.record
+    words = partial(_pending_words, waiting, person)
+    return Due(person, Kind.SIGNATURE_PENDING, "record", str(record.code), str(record.revision), words)
+
+
+def _pending_words(waiting: _Waiting, person: StaffMember) -> Words:
+    record = waiting.record
     held_on = _local_day(record.session.starts_at)
     if person.id == record.supervisor_id:
         names = _names(a.full_name for a in waiting.attendees)
@@ -498,16 +544,7 @@ def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
             f"your signature since {_day(waiting.since)}. Read the notes and sign them if you agree, or add a "
             "comment saying what you would change."
         )
-    return Due(
-        recipient=person,
-        kind=Kind.SIGNATURE_PENDING,
-        object_type="record",
-        object_code=str(record.code),
-        period=str(record.revision),
-        title=title,
-        body=body,
-        url=_record_url(record),
-    )
+    return Words(title, body, _record_url(record))
 
 
 def find_signatures_pending(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -523,15 +560,8 @@ def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> 
     waiting = _records_awaiting_signatures(days, SIGNATURE_ESCALATION_DAYS)
     if not waiting:
         return []
-    # The keys of the reminders rule 3 sent, without writing their texts again (a `reverse` each).
-    reminders = {
-        w.record.id: [
-            Notification.make_key(Kind.SIGNATURE_PENDING, "record", str(w.record.code), p.id, str(w.record.revision))
-            for p in w.signers
-            if _reachable(p, today)
-        ]
-        for w in waiting
-    }
+    # The keys of the reminders rule 3 sent (their words are not written).
+    reminders = {w.record.id: [_pending_due(w, p).key for p in w.signers if _reachable(p, today)] for w in waiting}
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({w.record.organisation_id for w in waiting}, today)
     gap = timedelta(days=SIGNATURE_ESCALATION_DAYS - SIGNATURE_PENDING_DAYS)
@@ -540,31 +570,28 @@ def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> 
         if not _reminded_long_enough(reminders[w.record.id], recorded, lambda at: _local_day(at) + gap <= today):
             continue
         record, session = w.record, w.record.session
-        attendees = w.attendees
-        held_on = _local_day(session.starts_at)
-        people = [record.supervisor_id, *(a.id for a in attendees)]
+        people = [record.supervisor_id, *(a.id for a in w.attendees)]
+        words = partial(_signature_escalation_words, w)
         for person in leaders.of(record.organisation_id, [session.setting_id], exclude=people):
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.SIGNATURE_ESCALATION,
-                    object_type="record",
-                    object_code=str(record.code),
-                    period=str(record.revision),
-                    title=(
-                        "Record unsigned for a week: "
-                        f"{_names(a.full_name for a in attendees)} with {record.supervisor.full_name}"
-                    ),
-                    body=(
-                        f"The record of the supervision on {_day(held_on)} at {session.setting.name} has waited "
-                        f"since {_day(w.since)} for {_names(p.full_name for p in w.signers)} to sign. Please "
-                        f"follow it up with them. You are told as a head or DSL of {session.setting.name}; "
-                        "the notes stay private to the people in the session."
-                    ),
-                    url=_session_url(session),
-                )
-            )
+            due.append(Due(person, Kind.SIGNATURE_ESCALATION, "record", str(record.code), str(record.revision), words))
     return due
+
+
+def _signature_escalation_words(w: _Waiting) -> Words:
+    record, session = w.record, w.record.session
+    held_on = _local_day(session.starts_at)
+    return Words(
+        title=(
+            f"Record unsigned for a week: {_names(a.full_name for a in w.attendees)} with {record.supervisor.full_name}"
+        ),
+        body=(
+            f"The record of the supervision on {_day(held_on)} at {session.setting.name} has waited "
+            f"since {_day(w.since)} for {_names(p.full_name for p in w.signers)} to sign. Please "
+            f"follow it up with them. You are told as a head or DSL of {session.setting.name}; "
+            "the notes stay private to the people in the session."
+        ),
+        url=_session_url(session),
+    )
 
 
 # --- Overdue sessions -------------------------------------------------------------------------------
@@ -697,24 +724,19 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     return overdue
 
 
-def _overdue_key(item: _Overdue) -> str:
-    """The key of `_overdue_due(item)`, without writing its text."""
+def _overdue_due(item: _Overdue) -> Due:
     contract = item.contract
-    return Notification.make_key(
-        Kind.SESSION_OVERDUE, "contract", str(contract.code), contract.supervisor.id, str(item.half_term.code)
+    words = partial(_overdue_words, item)
+    return Due(
+        contract.supervisor, Kind.SESSION_OVERDUE, "contract", str(contract.code), str(item.half_term.code), words
     )
 
 
-def _overdue_due(item: _Overdue) -> Due:
+def _overdue_words(item: _Overdue) -> Words:
     contract, half_term = item.contract, item.half_term
     supervisee = contract.supervisee.full_name
     name = f"{half_term.label} {half_term.academic_year.name}"
-    return Due(
-        recipient=contract.supervisor,
-        kind=Kind.SESSION_OVERDUE,
-        object_type="contract",
-        object_code=str(contract.code),
-        period=str(half_term.code),
+    return Words(
         title=f"Supervision overdue: {supervisee} ({half_term.label})",
         body=(
             f"{supervisee} was due {_sessions(item.needed)} of supervision in {name}, which ended on "
@@ -739,7 +761,9 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
     ]  # fmt: skip
     if not items:
         return []
-    reminders = {i.contract.id: [_overdue_key(i)] if _reachable(i.contract.supervisor, today) else [] for i in items}
+    reminders = {
+        i.contract.id: [_overdue_due(i).key] if _reachable(i.contract.supervisor, today) else [] for i in items
+    }
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({i.contract.organisation_id for i in items}, today)
     gap = timedelta(days=OVERDUE_ESCALATION_DAYS - 1)
@@ -750,26 +774,28 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
             continue
         supervisee, supervisor = contract.supervisee, contract.supervisor
         settings = [s.id for s in supervisee.setting_list]
+        words = partial(_overdue_escalation_words, item)
         for person in leaders.of(contract.organisation_id, settings, [supervisee.id, supervisor.id]):
             due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.SESSION_OVERDUE_ESCALATION,
-                    object_type="contract",
-                    object_code=str(contract.code),
-                    period=str(half_term.code),
-                    title=f"Supervision overdue for a week: {supervisee.full_name}",
-                    body=(
-                        f"{supervisee.full_name}, supervised by {supervisor.full_name}, was due "
-                        f"{_sessions(item.needed)} of supervision in {half_term.label} "
-                        f"{half_term.academic_year.name}, which ended on {_day(half_term.ends)}; "
-                        f"{_held(item.held)}, and none has been held since. "
-                        f"Please follow it up with {supervisor.full_name}."
-                    ),
-                    url=_link("supervision:contract-detail", contract.code),
-                )
+                Due(person, Kind.SESSION_OVERDUE_ESCALATION, "contract", str(contract.code), str(half_term.code), words)
             )
     return due
+
+
+def _overdue_escalation_words(item: _Overdue) -> Words:
+    contract, half_term = item.contract, item.half_term
+    supervisee, supervisor = contract.supervisee, contract.supervisor
+    return Words(
+        title=f"Supervision overdue for a week: {supervisee.full_name}",
+        body=(
+            f"{supervisee.full_name}, supervised by {supervisor.full_name}, was due "
+            f"{_sessions(item.needed)} of supervision in {half_term.label} "
+            f"{half_term.academic_year.name}, which ended on {_day(half_term.ends)}; "
+            f"{_held(item.held)}, and none has been held since. "
+            f"Please follow it up with {supervisor.full_name}."
+        ),
+        url=_link("supervision:contract-detail", contract.code),
+    )
 
 
 # --- Actions ----------------------------------------------------------------------------------------
@@ -796,24 +822,22 @@ def find_actions_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     for action in _open_actions(days.open, first, days.last_next_school_day()):
         if action.due_date > days.next_school_day(action.organisation_id) or not _reachable(action.owner, today):
             continue
-        agreed = _day(_local_day(action.record.session.starts_at))
-        due.append(
-            Due(
-                recipient=action.owner,
-                kind=Kind.ACTION_DUE,
-                object_type="action",
-                object_code=str(action.code),
-                period=action.due_date.isoformat(),
-                title=f"An action from supervision is due on {_short_day(action.due_date)}",
-                body=(
-                    f"An action you agreed to at the supervision of {agreed} is due on {_day(action.due_date)}. "
-                    "Mark it done on your actions page when it is; if it cannot be done in time, "
-                    "talk it over at your next session."
-                ),
-                url=_link("records:action-list") + f"#action-{action.code}",
-            )
-        )
+        words = partial(_action_due_words, action)
+        due.append(Due(action.owner, Kind.ACTION_DUE, "action", str(action.code), action.due_date.isoformat(), words))
     return due
+
+
+def _action_due_words(action: Action) -> Words:
+    agreed = _day(_local_day(action.record.session.starts_at))
+    return Words(
+        title=f"An action from supervision is due on {_short_day(action.due_date)}",
+        body=(
+            f"An action you agreed to at the supervision of {agreed} is due on {_day(action.due_date)}. "
+            "Mark it done on your actions page when it is; if it cannot be done in time, "
+            "talk it over at your next session."
+        ),
+        url=_link("records:action-list") + f"#action-{action.code}",
+    )
 
 
 def find_actions_overdue(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -822,23 +846,23 @@ def find_actions_overdue(today: date, now: datetime, days: SchoolDays) -> list[D
     for action in _open_actions(days.open, today - LOOKBACK, today - timedelta(days=1)):
         if not _reachable(action.owner, today):
             continue
-        agreed = _day(_local_day(action.record.session.starts_at))
+        words = partial(_action_overdue_words, action)
         due.append(
-            Due(
-                recipient=action.owner,
-                kind=Kind.ACTION_OVERDUE,
-                object_type="action",
-                object_code=str(action.code),
-                period=action.due_date.isoformat(),
-                title="An action from supervision is overdue",
-                body=(
-                    f"An action you agreed to at the supervision of {agreed} was due on {_day(action.due_date)} "
-                    "and is still open. Mark it done on your actions page if it is, or take it to your next session."
-                ),
-                url=_link("records:action-list") + f"#action-{action.code}",
-            )
+            Due(action.owner, Kind.ACTION_OVERDUE, "action", str(action.code), action.due_date.isoformat(), words)
         )
     return due
+
+
+def _action_overdue_words(action: Action) -> Words:
+    agreed = _day(_local_day(action.record.session.starts_at))
+    return Words(
+        title="An action from supervision is overdue",
+        body=(
+            f"An action you agreed to at the supervision of {agreed} was due on {_day(action.due_date)} "
+            "and is still open. Mark it done on your actions page if it is, or take it to your next session."
+        ),
+        url=_link("records:action-list") + f"#action-{action.code}",
+    )
 
 
 # --- Safeguarding decisions (urgent) ----------------------------------------------------------------
@@ -860,14 +884,14 @@ def _unconfirmed_decisions(signed_before: datetime):
 
 
 def _decision_due(decision: SafeguardingDecision) -> Due:
+    words = partial(_decision_words, decision)
+    return Due(decision.key_person, Kind.DECISION_UNCONFIRMED, "decision", str(decision.code), "1", words)
+
+
+def _decision_words(decision: SafeguardingDecision) -> Words:
     record = decision.record
     setting = record.session.setting
-    return Due(
-        recipient=decision.key_person,
-        kind=Kind.DECISION_UNCONFIRMED,
-        object_type="decision",
-        object_code=str(decision.code),
-        period="1",
+    return Words(
         # The title is the email's subject: never the child reference (it is in the body, after sign-in
         # in the centre), so a subject line shown on a lock screen or a shared inbox names no child.
         title=f"Record a safeguarding decision on the child's file ({setting.name})",
@@ -903,26 +927,25 @@ def find_decision_escalations(today: date, now: datetime, days: SchoolDays) -> l
     for decision in decisions:
         if not _reminded_long_enough(reminders[decision.id], recorded, lambda at: at + gap <= now):
             continue
-        record, setting = decision.record, decision.record.session.setting
-        for person in leaders.of(decision.organisation_id, [setting.id], [decision.key_person_id]):
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.DECISION_ESCALATION,
-                    object_type="decision",
-                    object_code=str(decision.code),
-                    period="1",
-                    title=f"Safeguarding decision not on the child's file ({setting.name})",
-                    body=(
-                        f"{decision.key_person.full_name} is the key person for a safeguarding decision about "
-                        f"{decision.child_reference} in a supervision record at {setting.name}, signed on "
-                        f"{_day(_local_day(record.locked_at))}. Four days on, it is not confirmed as recorded on "
-                        f"the child's file. Please follow it up with {decision.key_person.full_name}."
-                    ),
-                    url=_link("records:safeguarding") + f"#decision-{decision.code}",
-                )
-            )
+        setting_id = decision.record.session.setting_id
+        words = partial(_decision_escalation_words, decision)
+        for person in leaders.of(decision.organisation_id, [setting_id], [decision.key_person_id]):
+            due.append(Due(person, Kind.DECISION_ESCALATION, "decision", str(decision.code), "1", words))
     return due
+
+
+def _decision_escalation_words(decision: SafeguardingDecision) -> Words:
+    record, setting = decision.record, decision.record.session.setting
+    return Words(
+        title=f"Safeguarding decision not on the child's file ({setting.name})",
+        body=(
+            f"{decision.key_person.full_name} is the key person for a safeguarding decision about "
+            f"{decision.child_reference} in a supervision record at {setting.name}, signed on "
+            f"{_day(_local_day(record.locked_at))}. Four days on, it is not confirmed as recorded on "
+            f"the child's file. Please follow it up with {decision.key_person.full_name}."
+        ),
+        url=_link("records:safeguarding") + f"#decision-{decision.code}",
+    )
 
 
 # --- Agreement reviews ------------------------------------------------------------------------------
@@ -943,36 +966,45 @@ def _signed_current_agreements(organisation_ids, first: date, last: date):
     )
 
 
-def _review_dues(contract: Contract, today: date, kind: str, title: str, body: str) -> list[Due]:
+def _review_dues(contract: Contract, today: date, kind: str, words) -> list[Due]:
+    words = partial(words, contract)
+    period = contract.review_date.isoformat()
     return [
-        Due(
-            recipient=person,
-            kind=kind,
-            object_type="contract",
-            object_code=str(contract.code),
-            period=contract.review_date.isoformat(),
-            title=title,
-            body=body,
-            url=_link("supervision:contract-detail", contract.code),
-        )
+        Due(person, kind, "contract", str(contract.code), period, words)
         for person in (contract.supervisee, contract.supervisor)
         if _reachable(person, today)
     ]
+
+
+def _review_due_words(contract: Contract) -> Words:
+    return Words(
+        title=f"Review your supervision agreement by {_short_day(contract.review_date)}",
+        body=(
+            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
+            f"is due for its annual review on {_day(contract.review_date)}. Meet to review it, then renew it from "
+            "the agreement's page."
+        ),
+        url=_link("supervision:contract-detail", contract.code),
+    )
+
+
+def _review_overdue_words(contract: Contract) -> Words:
+    return Words(
+        title="Supervision agreement review overdue",
+        body=(
+            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
+            f"was due for its annual review on {_day(contract.review_date)}. Review it together and renew it from "
+            "the agreement's page."
+        ),
+        url=_link("supervision:contract-detail", contract.code),
+    )
 
 
 def find_reviews_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 11: an agreement whose review date is within 30 days -> both."""
     due = []
     for contract in _signed_current_agreements(days.open, today, today + timedelta(days=REVIEW_DUE_DAYS)):
-        due += _review_dues(
-            contract,
-            today,
-            Kind.CONTRACT_REVIEW_DUE,
-            f"Review your supervision agreement by {_short_day(contract.review_date)}",
-            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
-            f"is due for its annual review on {_day(contract.review_date)}. Meet to review it, then renew it from "
-            "the agreement's page.",
-        )
+        due += _review_dues(contract, today, Kind.CONTRACT_REVIEW_DUE, _review_due_words)
     return due
 
 
@@ -980,15 +1012,7 @@ def find_reviews_overdue(today: date, now: datetime, days: SchoolDays) -> list[D
     """Rule 12: an agreement past its review date -> both."""
     due = []
     for contract in _signed_current_agreements(days.open, date.min, today - timedelta(days=1)):
-        due += _review_dues(
-            contract,
-            today,
-            Kind.CONTRACT_REVIEW_OVERDUE,
-            "Supervision agreement review overdue",
-            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
-            f"was due for its annual review on {_day(contract.review_date)}. Review it together and renew it from "
-            "the agreement's page.",
-        )
+        due += _review_dues(contract, today, Kind.CONTRACT_REVIEW_OVERDUE, _review_overdue_words)
     return due
 
 
@@ -1019,7 +1043,8 @@ def due_now(now: datetime | None = None) -> list[Due]:
 
 def sweep(now: datetime | None = None) -> int:
     """Record every reminder due now, once; their emails are queued on commit. Returns how many are new."""
-    recorded = notify_many(item._asdict() for item in due_now(now))
+    # The items are mappings whose words are written only for those not in the ledger yet.
+    recorded = notify_many(due_now(now))
     if recorded:
         logger.info("Reminder sweep recorded %d notifications", recorded)
     return recorded
