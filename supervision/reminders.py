@@ -477,7 +477,7 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
     )  # fmt: skip
     # A supervisor, setting or person waits on many records: each is loaded once (one query each kind),
     # not once a record, and the attendances and signatures are read as plain values.
-    attendances = Session.attendees.through.objects.filter(session__record__in=waiting_records)
+    attendances = Session.attendees.through.objects.filter(session_id__in=waiting_records.values("session_id"))
     attending: dict[int, list[int]] = defaultdict(list)
     for session_id, person_id in attendances.values_list("session_id", "staffmember_id"):
         attending[session_id].append(person_id)
@@ -674,12 +674,19 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     contracts = (
         Contract.objects.filter(pk__in=candidates)
         .select_related("supervisee__user", "supervisor__user", "previous")
+        # Not the agreement's wording: only what the rules below and the reminder's words read.
+        .only(
+            "id", "code", "organisation_id", "frequency", "start_date", "previous__id", "previous__start_date",
+            "supervisee__start_date", "supervisee__employment_type", "supervisee__new_to_post",
+            *_person_fields("supervisee"), *_person_fields("supervisor"),
+        )
         # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
         .prefetch_related(
-            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
+            Prefetch("overrides", to_attr="override_list"),
+            Prefetch("supervisee__settings", queryset=Setting.objects.only("id"), to_attr="setting_list"),
         )
         .order_by("id")
-    )
+    )  # fmt: skip
 
     # Agreements of one organisation share the half term, and people of one setting its closures: the
     # school weeks of a window are counted once, not once an agreement.
