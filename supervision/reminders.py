@@ -60,10 +60,12 @@ prefetching, one look-up of the ledger by key); the sweep adds one look-up per 5
 INSERT per batch of new notifications (`notify_many`).
 """
 
+import gc
 import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -1048,10 +1050,29 @@ def due_now(now: datetime | None = None) -> list[Due]:
     return [item for finder in finders for item in finder(days.today, now, days)]
 
 
+# Objects the cyclic garbage collector lets pile up before it looks (Python's default is 700).
+SWEEP_GC_THRESHOLD = 100_000
+
+
+@contextmanager
+def _collecting_less_often():
+    """The sweep builds some 100,000 objects (rows, people, reminders) that all live until it ends. With the
+    default threshold the collector scans them again and again as they pile up, which was half the sweep's
+    CPU time at 12,000 staff; nothing in the sweep needs its cycles freed sooner. Reference counting still
+    frees everything else at once, and the threshold is put back after."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(SWEEP_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 def sweep(now: datetime | None = None) -> int:
     """Record every reminder due now, once; their emails are queued on commit. Returns how many are new."""
-    # The items are mappings whose words are written only for those not in the ledger yet.
-    recorded = notify_many(due_now(now))
+    with _collecting_less_often():
+        # The items are mappings whose words are written only for those not in the ledger yet.
+        recorded = notify_many(due_now(now))
     if recorded:
         logger.info("Reminder sweep recorded %d notifications", recorded)
     return recorded

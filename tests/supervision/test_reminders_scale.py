@@ -3,6 +3,7 @@
 Time is measured by `make bench`, never here; these tests count the objects built instead.
 """
 
+import gc
 import uuid
 from datetime import date
 from unittest import mock
@@ -78,3 +79,21 @@ def test_links_are_reversed_once_a_view_and_keep_the_script_prefix():
         assert reminders._link("records:action-list") == "/supervision/actions/"
     finally:
         set_script_prefix("/")
+
+
+def test_the_sweep_collects_garbage_less_often_and_puts_the_threshold_back():
+    before = gc.get_threshold()
+    during = []
+
+    def due_now(now=None):
+        during.append(gc.get_threshold())
+        return []
+
+    with mock.patch.object(reminders, "due_now", side_effect=due_now):
+        assert reminders.sweep() == 0
+    assert during == [(reminders.SWEEP_GC_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+    failing = mock.patch.object(reminders, "due_now", side_effect=RuntimeError("the database went away"))
+    with failing, pytest.raises(RuntimeError):
+        reminders.sweep()
+    assert gc.get_threshold() == before
