@@ -68,7 +68,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
@@ -189,10 +189,13 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=LONDON)
 
 
+# Thousands of reminders a sweep name a few hundred days: each is written once (`strftime` is slow).
+@lru_cache(maxsize=1024)
 def _day(day: date) -> str:
     return f"{day:%a} {day.day} {day:%b %Y}"
 
 
+@lru_cache(maxsize=1024)
 def _short_day(day: date) -> str:
     return f"{day:%a} {day.day} {day:%b}"
 
