@@ -83,7 +83,8 @@ def _insert_new(rows: list[dict]) -> list[int]:
     for row in rows:
         row = {f.attname: row[f.attname] if f.attname in row else f.get_default() for f in fields}
         for f in prepared:
-            row[f.attname] = f.get_db_prep_save(row[f.attname], connection)
+            if row[f.attname] is not None:
+                row[f.attname] = f.get_db_prep_save(row[f.attname], connection)
         values.extend(row[f.attname] for f in fields)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
