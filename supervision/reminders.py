@@ -265,10 +265,13 @@ class SchoolDays:
     with_calendar: set[int] = field(default_factory=set)
     terms: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
     closed: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
-    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6)
-    # and the records waiting for a signature (rules 3 and 4).
+    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6),
+    # the records waiting for a signature (rules 3 and 4), the sessions coming up (rules 1 and 2) and the
+    # safeguarding decisions not confirmed (rules 9 and 10).
     overdue: "list[_Overdue] | None" = None
     awaiting: "list[_Waiting] | None" = None
+    scheduled: "list[Session] | None" = None
+    unconfirmed: "list[SafeguardingDecision] | None" = None
 
     @classmethod
     def load(cls, now: datetime) -> "SchoolDays":
@@ -378,6 +381,20 @@ def _scheduled_sessions(organisation_ids, starts_after: datetime, starts_before:
     )  # fmt: skip
 
 
+def _sessions_between(
+    days: SchoolDays, now: datetime, starts_after: datetime, starts_before: datetime
+) -> list[Session]:
+    """The scheduled sessions of the organisations at school that start in the window. Read once a sweep,
+    over the windows of rules 1 and 2 together: `days` keeps them, and each rule takes those in its own."""
+    if days.scheduled is None:
+        last = max(
+            _midnight(days.today + timedelta(days=AGENDA_DAYS + 1)),
+            _midnight(days.last_next_school_day() + timedelta(days=1)),
+        )
+        days.scheduled = list(_scheduled_sessions(days.open, now, last))
+    return [s for s in days.scheduled if starts_after < s.starts_at < starts_before]
+
+
 def _session_label(session: Session, person: StaffMember) -> str:
     if session.kind == SessionKind.GROUP and session.group_id:
         return f"group supervision ({session.group.name}) with {session.supervisor.full_name}"
@@ -399,7 +416,7 @@ def find_agenda_prompts(today: date, now: datetime, days: SchoolDays) -> list[Du
     """Rule 1: a session in the next 7 days -> each attendee, to prepare the agenda."""
     due = []
     last = _midnight(today + timedelta(days=AGENDA_DAYS + 1))
-    for session in _scheduled_sessions(days.open, now, last):
+    for session in _sessions_between(days, now, now, last):
         day = _local_day(session.starts_at)
         for person in session.attendees.all():
             if not _reachable(person, today):
@@ -424,7 +441,7 @@ def find_session_reminders(today: date, now: datetime, days: SchoolDays) -> list
     """Rule 2: a session on the next school day -> the supervisor and each attendee."""
     due = []
     last = _midnight(days.last_next_school_day() + timedelta(days=1))
-    for session in _scheduled_sessions(days.open, _midnight(today + timedelta(days=1)), last):
+    for session in _sessions_between(days, now, _midnight(today + timedelta(days=1)), last):
         day = _local_day(session.starts_at)
         if day > days.next_school_day(session.organisation_id):
             continue
@@ -895,6 +912,14 @@ def _unconfirmed_decisions(signed_before: datetime):
     )  # fmt: skip
 
 
+def _decisions_unconfirmed_after(days: SchoolDays, now: datetime, wait: timedelta) -> list[SafeguardingDecision]:
+    """Decisions not confirmed `wait` after their record was signed. Read once a sweep (rules 9 and 10 both
+    ask): `days` keeps those of rule 9's shorter wait, and rule 10 takes those that have waited longer."""
+    if days.unconfirmed is None:
+        days.unconfirmed = list(_unconfirmed_decisions(now - DECISION_REMINDER_AFTER))
+    return [d for d in days.unconfirmed if d.record.locked_at <= now - wait]
+
+
 def _decision_due(decision: SafeguardingDecision) -> Due:
     words = partial(_decision_words, decision)
     return Due(decision.key_person, Kind.DECISION_UNCONFIRMED, "decision", str(decision.code), "1", words)
@@ -921,14 +946,14 @@ def find_decisions_unconfirmed(today: date, now: datetime, days: SchoolDays) -> 
     """Rule 9 (urgent): a decision not confirmed 48 hours after signing -> its key person."""
     return [
         _decision_due(d)
-        for d in _unconfirmed_decisions(now - DECISION_REMINDER_AFTER)
+        for d in _decisions_unconfirmed_after(days, now, DECISION_REMINDER_AFTER)
         if _reachable(d.key_person, today)
     ]
 
 
 def find_decision_escalations(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 10 (urgent): still unconfirmed 96 hours after signing -> DSLs and heads of the setting."""
-    decisions = list(_unconfirmed_decisions(now - DECISION_ESCALATION_AFTER))
+    decisions = _decisions_unconfirmed_after(days, now, DECISION_ESCALATION_AFTER)
     if not decisions:
         return []
     reminders = {d.id: [_decision_due(d).key] if _reachable(d.key_person, today) else [] for d in decisions}

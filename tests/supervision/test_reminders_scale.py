@@ -10,6 +10,8 @@ from unittest import mock
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import set_script_prefix
 
 from accounts.models import StaffMember
@@ -97,3 +99,12 @@ def test_the_sweep_collects_garbage_less_often_and_puts_the_threshold_back():
     with failing, pytest.raises(RuntimeError):
         reminders.sweep()
     assert gc.get_threshold() == before
+
+
+def test_a_sweep_reads_the_coming_sessions_and_the_unconfirmed_decisions_once(cast, calendar):  # noqa: F811
+    with time_machine.travel(moment(nov(12)), tick=False), CaptureQueriesContext(connection) as queries:
+        reminders.sweep()
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    # Rules 1 and 2 share the sessions coming up; rules 9 and 10 the decisions not confirmed.
+    assert sum('FROM "supervision_session" ' in sql and "'scheduled'" in sql for sql in selects) == 1
+    assert sum('FROM "records_safeguardingdecision" ' in sql for sql in selects) == 1
