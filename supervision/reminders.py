@@ -505,7 +505,7 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
     attending: dict[int, list[int]] = defaultdict(list)
     for session_id, person_id in attendances.values_list("session_id", "staffmember_id"):
         attending[session_id].append(person_id)
-    # Two index-backed IN subqueries, not an OR across the attendees join (which needs a DISTINCT).
+    # Two IN subqueries, each hashed once, not an OR across the attendees join (which needs a DISTINCT).
     people = {
         p.id: p
         for p in _people().filter(
