@@ -57,7 +57,7 @@ The rules. Each is one finder; the period makes one send per occurrence.
 
 Cost: every finder runs a fixed number of queries whatever the number of rows (select_related,
 prefetching, one look-up of the ledger by key), reads only the columns it uses, and work two rules share
-is read once a sweep (`SchoolDays`); the sweep adds one look-up per 500 keys and one INSERT per 500 new
+is read once a sweep (`SchoolDays`); the sweep adds one look-up per 10,000 keys and one INSERT per 500 new
 notifications (`notify_many`). A `Due`'s words (title, body, link) are written only for a reminder not yet
 in the ledger: at 12,000 staff a sweep finds about 12,600 due, and every sweep after the first writes none.
 """

@@ -17,10 +17,17 @@ from django.urls import set_script_prefix
 from accounts.models import StaffMember
 from supervision import reminders
 from supervision import services as supervision
-from supervision.models import Contract, SessionStatus
+from supervision.models import Contract, Notification, SessionStatus
 from tests.factories import StaffFactory
 from tests.supervision.helpers import signed_contract
-from tests.supervision.test_reminders import book, calendar, moment, nov, submitted_record  # noqa: F401 (fixture)
+from tests.supervision.test_reminders import (  # noqa: F401 (fixtures)
+    book,
+    calendar,
+    contract,
+    moment,
+    nov,
+    submitted_record,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +115,22 @@ def test_a_sweep_reads_the_coming_sessions_and_the_unconfirmed_decisions_once(ca
     # Rules 1 and 2 share the sessions coming up; rules 9 and 10 the decisions not confirmed.
     assert sum('FROM "supervision_session" ' in sql and "'scheduled'" in sql for sql in selects) == 1
     assert sum('FROM "records_safeguardingdecision" ' in sql for sql in selects) == 1
+
+
+def test_the_ledger_sizes_its_queries_to_the_backends_limit_on_parameters(cast, contract):  # noqa: F811
+    from supervision import notify as ledger
+
+    columns = len(ledger._fields())
+    with mock.patch.object(connection.features, "max_query_params", None):
+        assert (ledger._size(1, ledger.LOOKUP), ledger._size(columns)) == (10_000, 500)
+    with mock.patch.object(connection.features, "max_query_params", 999):
+        assert (ledger._size(1, ledger.LOOKUP), ledger._size(columns)) == (500, 999 // columns)
+    # Where a query takes two rows, every reminder is still recorded once.
+    book(contract, nov(13))
+    with time_machine.travel(moment(nov(12)), tick=False):
+        due = reminders.due_now()
+    assert len(due) >= 3
+    with mock.patch.object(connection.features, "max_query_params", 2 * columns):
+        assert ledger.notify_many(due) == len(due)
+        assert ledger.notify_many(due) == 0
+    assert sorted(Notification.objects.values_list("key", flat=True)) == sorted(d.key for d in due)
