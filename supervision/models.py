@@ -228,6 +228,15 @@ class Contract(models.Model):
         indexes = [
             # A supervisor's caseload.
             models.Index(fields=["supervisor", "end_date"], name="contract_supervisor_idx"),
+            # The reminder sweep's agreement reviews (rules 11 and 12): current signed agreements of the
+            # organisations at school, by review date (`reminders._signed_current_agreements`).
+            models.Index(
+                fields=["organisation", "review_date"],
+                condition=Q(
+                    end_date__isnull=True, supervisee_signed_at__isnull=False, supervisor_signed_at__isnull=False
+                ),
+                name="contract_review_due_idx",
+            ),
         ]
 
     def __str__(self):

@@ -6,9 +6,11 @@ makes a second call for the same thing do nothing, so sweeps can run as often, a
 as beat and the workers like.
 """
 
+import uuid
 from collections.abc import Iterable, Mapping
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BooleanField, CharField, ForeignKey, TextField
 from django.utils import timezone
 
 from accounts.models import StaffMember
@@ -56,9 +58,11 @@ def notify(
     return notification
 
 
-# A look-up by key, or an INSERT, takes at most this many rows: well inside every backend's limit on
-# query parameters (SQLite's is lower still for INSERTs: Django cuts those to about 70 rows).
+# An INSERT takes at most this many rows, and a look-up by key this many keys where the backend limits a
+# query's parameters (SQLite), fewer if the limit asks (an INSERT of 15 columns takes 66 rows in 999).
+# Without a limit (PostgreSQL) a look-up takes up to LOOKUP keys: a sweep's are found in one round trip.
 BATCH = 500
+LOOKUP = 10_000
 
 
 def _chunks(items: list, size: int = BATCH):
@@ -66,17 +70,59 @@ def _chunks(items: list, size: int = BATCH):
         yield items[start : start + size]
 
 
+def _fields() -> list:
+    return [f for f in Notification._meta.concrete_fields if not f.primary_key]
+
+
+def _size(per_item: int, unlimited: int = BATCH) -> int:
+    """How many items (of `per_item` parameters each) one query takes on this backend."""
+    limit = connection.features.max_query_params
+    return unlimited if limit is None else max(1, min(BATCH, limit // per_item))
+
+
+def _insert_new(rows: list[dict]) -> list[int]:
+    """INSERT the rows, skipping any whose key is in the ledger by now (a sweep running at the same moment
+    wrote it): one statement, which returns the ids of the rows it wrote.
+
+    Written out because `bulk_create(ignore_conflicts=True)` cannot say which rows it wrote (finding them
+    again by `code` costs a look-up per 500 rows), and builds a model instance and prepares every value
+    through its field: about 0.2 ms a row, 2.5 s for the 12,500 reminders of a large trust's first sweep.
+    """
+    fields = _fields()
+    # Strings, integers and booleans go as they are; the other values through their field.
+    prepared = [f for f in fields if not isinstance(f, (CharField, TextField, BooleanField, ForeignKey))]
+    values = []
+    for row in rows:
+        row = {f.attname: row[f.attname] if f.attname in row else f.get_default() for f in fields}
+        for f in prepared:
+            if row[f.attname] is not None:
+                row[f.attname] = f.get_db_prep_save(row[f.attname], connection)
+        values.extend(row[f.attname] for f in fields)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+    # Only the model's quoted names are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) VALUES {placeholders} "  # noqa: S608
+        f"ON CONFLICT DO NOTHING RETURNING {quote(Notification._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return [row[0] for row in cursor.fetchall()]
+
+
 def notify_many(items: Iterable[Mapping]) -> int:
     """Record many notifications at once: how the reminder sweep enters the ledger.
 
     Each item holds `notify()`'s keyword arguments. The cost does not grow with the number of items
-    (one look-up per 500 keys, one INSERT per batch of new rows) where `notify()` costs three queries
-    each. Keys already in the ledger are left alone. The INSERT ignores conflicts on the unique key,
-    so a sweep running at the same moment loses and duplicates nothing; only the rows this call wrote
-    (found again by the fresh `code` each was given) have their email queued, on commit.
+    (one look-up per 10,000 keys, one INSERT per 500 new rows; more where SQLite limits a query's
+    parameters) where `notify()` costs three queries each. Keys already in the ledger are left alone.
+    The INSERT ignores conflicts on the unique key, so a sweep running at the same moment loses and
+    duplicates nothing; only the rows this call wrote (the INSERT returns their ids) have their email
+    queued, on commit.
     Returns how many notifications were recorded.
     """
-    # Keys first: a Notification is built only for a key not yet in the ledger (in a steady sweep, almost
+    # Keys first: a row is built only for a key not yet in the ledger (in a steady sweep, almost
     # none of the thousands due), not for every item.
     items_by_key: dict[str, Mapping] = {}
     for item in items:
@@ -87,30 +133,32 @@ def notify_many(items: Iterable[Mapping]) -> int:
     # One order for every sweep: concurrent INSERTs then wait for each other, never deadlock.
     keys = sorted(items_by_key)
     existing = set()
-    for chunk in _chunks(keys):
+    for chunk in _chunks(keys, _size(1, LOOKUP)):
         existing.update(Notification.objects.filter(key__in=chunk).values_list("key", flat=True))
+    now = timezone.now()
     new = [
-        Notification(
-            organisation_id=item["recipient"].organisation_id,
-            recipient=item["recipient"],
-            kind=item["kind"],
-            object_type=item["object_type"],
-            object_code=str(item["object_code"]),
-            period=item["period"],
-            key=key,
-            title=item["title"],
-            body=item["body"],
-            url=item["url"],
-        )
+        {
+            "code": uuid.uuid4(),
+            "organisation_id": item["recipient"].organisation_id,
+            "recipient_id": item["recipient"].id,
+            "kind": item["kind"],
+            "object_type": item["object_type"],
+            "object_code": str(item["object_code"]),
+            "period": item["period"],
+            "key": key,
+            "title": item["title"],
+            "body": item["body"],
+            "url": item["url"],
+            "created_at": now,
+        }
         for key, item in ((key, items_by_key[key]) for key in keys if key not in existing)
     ]
     if not new:
         return 0
     ids: list[int] = []
     with transaction.atomic():
-        Notification.objects.bulk_create(new, batch_size=BATCH, ignore_conflicts=True)
-        for chunk in _chunks([n.code for n in new]):
-            ids.extend(Notification.objects.filter(code__in=chunk).values_list("id", flat=True))
+        for chunk in _chunks(new, _size(len(_fields()))):
+            ids.extend(_insert_new(chunk))
     from .tasks import deliver_notification
 
     for notification_id in ids:

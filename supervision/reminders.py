@@ -56,19 +56,25 @@ The rules. Each is one finder; the period makes one send per occurrence.
 12. Agreement review overdue: its review date is before today -> both. Period: the review date.
 
 Cost: every finder runs a fixed number of queries whatever the number of rows (select_related,
-prefetching, one look-up of the ledger by key); the sweep adds one look-up per 500 keys and one
-INSERT per batch of new notifications (`notify_many`).
+prefetching, one look-up of the ledger by key), reads only the columns it uses, and work two rules share
+is read once a sweep (`SchoolDays`); the sweep adds one look-up per 10,000 keys and one INSERT per 500 new
+notifications (`notify_many`). A `Due`'s words (title, body, link) are written only for a reminder not yet
+in the ledger: at 12,000 staff a sweep finds about 12,600 due, and every sweep after the first writes none.
 """
 
+import gc
 import logging
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from accounts.models import Frequency, Organisation, Role, RoleAssignment, Setting, StaffMember
@@ -114,17 +120,60 @@ DECISION_ESCALATION_AFTER = timedelta(hours=96)
 REVIEW_DUE_DAYS = 30
 
 
-class Due(NamedTuple):
-    """One reminder due now: `notify()`'s keyword arguments."""
-
-    recipient: StaffMember
-    kind: str
-    object_type: str
-    object_code: str
-    period: str
+class Words(NamedTuple):
     title: str
     body: str
     url: str
+
+
+class Due(Mapping):
+    """One reminder due now: `notify()`'s keyword arguments, as a mapping.
+
+    Its words (title, body and link) are written when first read, by the `words` function it is given:
+    a steady sweep finds thousands of reminders due that the ledger holds already, and `notify_many()`
+    reads the words of new ones only.
+    """
+
+    FIELDS = ("recipient", "kind", "object_type", "object_code", "period", "title", "body", "url")
+    __slots__ = ("recipient", "kind", "object_type", "object_code", "period", "_words")
+
+    def __init__(
+        self,
+        recipient: StaffMember,
+        kind: str,
+        object_type: str,
+        object_code: str,
+        period: str,
+        words: Callable[[], Words],
+    ):
+        self.recipient, self.kind, self.object_type = recipient, kind, object_type
+        self.object_code, self.period, self._words = object_code, period, words
+
+    def words(self) -> Words:
+        if not isinstance(self._words, Words):
+            self._words = self._words()
+        return self._words
+
+    title = property(lambda self: self.words().title)
+    body = property(lambda self: self.words().body)
+    url = property(lambda self: self.words().url)
+
+    def __getitem__(self, name: str):
+        if name not in self.FIELDS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self):
+        return iter(self.FIELDS)
+
+    def __len__(self) -> int:
+        return len(self.FIELDS)
+
+    def __repr__(self) -> str:
+        return f"Due({self.kind}, {self.object_type} {self.object_code}, {self.recipient.id}, {self.period})"
+
+    def _asdict(self) -> dict:
+        return dict(self)
 
     @property
     def key(self) -> str:
@@ -142,10 +191,13 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=LONDON)
 
 
+# Thousands of reminders a sweep name a few hundred days: each is written once (`strftime` is slow).
+@lru_cache(maxsize=1024)
 def _day(day: date) -> str:
     return f"{day:%a} {day.day} {day:%b %Y}"
 
 
+@lru_cache(maxsize=1024)
 def _short_day(day: date) -> str:
     return f"{day:%a} {day.day} {day:%b}"
 
@@ -174,8 +226,32 @@ def _reachable(person: StaffMember, today: date) -> bool:
     return person.user.is_active and (person.leaving_date is None or person.leaving_date >= today)
 
 
+# What the finders read of a person: whether they can be reached, and their name. Every other column is
+# left in the database (a sweep of a large trust reads some 10,000 people).
+PERSON_FIELDS = ("id", "organisation_id", "user_id", "leaving_date", "user__id", "user__full_name", "user__is_active")
+
+
 def _people():
-    return StaffMember.objects.select_related("user")
+    return StaffMember.objects.select_related("user").only(*PERSON_FIELDS)
+
+
+def _person_fields(prefix: str) -> list[str]:
+    return [f"{prefix}__{name}" for name in PERSON_FIELDS]
+
+
+# A link is reversed once for each view and then given each object's code: `reverse` costs tens of
+# microseconds, and a sweep of a large trust writes some 13,000 links.
+_CODE = uuid.UUID(int=0)
+_links: dict[tuple, str] = {}
+
+
+def _link(name: str, code=None) -> str:
+    """`reverse(name)`, or `reverse(name, kwargs={"code": code})`, from one `reverse` per view."""
+    cache_key = (name, code is None, get_script_prefix(), get_urlconf())
+    if cache_key not in _links:
+        _links[cache_key] = reverse(name) if code is None else reverse(name, kwargs={"code": _CODE})
+    link = _links[cache_key]
+    return link if code is None else link.replace(str(_CODE), str(code))
 
 
 @dataclass
@@ -191,10 +267,13 @@ class SchoolDays:
     with_calendar: set[int] = field(default_factory=set)
     terms: dict[int, list[tuple[date, date]]] = field(default_factory=lambda: defaultdict(list))
     closed: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
-    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6)
-    # and the records waiting for a signature (rules 3 and 4).
+    # Work two finders share, done once a sweep: the agreements behind in the last half term (rules 5 and 6),
+    # the records waiting for a signature (rules 3 and 4), the sessions coming up (rules 1 and 2) and the
+    # safeguarding decisions not confirmed (rules 9 and 10).
     overdue: "list[_Overdue] | None" = None
     awaiting: "list[_Waiting] | None" = None
+    scheduled: "list[Session] | None" = None
+    unconfirmed: "list[SafeguardingDecision] | None" = None
 
     @classmethod
     def load(cls, now: datetime) -> "SchoolDays":
@@ -295,9 +374,27 @@ def _scheduled_sessions(organisation_ids, starts_after: datetime, starts_before:
             starts_at__lt=starts_before,
         )
         .select_related("supervisor__user", "group")
+        .only(
+            "id", "code", "organisation_id", "kind", "group__id", "group__name", "supervisor_id", "starts_at",
+            "venue", *_person_fields("supervisor"),
+        )
         .prefetch_related(Prefetch("attendees", queryset=_people()))
         .order_by("starts_at", "id")
-    )
+    )  # fmt: skip
+
+
+def _sessions_between(
+    days: SchoolDays, now: datetime, starts_after: datetime, starts_before: datetime
+) -> list[Session]:
+    """The scheduled sessions of the organisations at school that start in the window. Read once a sweep,
+    over the windows of rules 1 and 2 together: `days` keeps them, and each rule takes those in its own."""
+    if days.scheduled is None:
+        last = max(
+            _midnight(days.today + timedelta(days=AGENDA_DAYS + 1)),
+            _midnight(days.last_next_school_day() + timedelta(days=1)),
+        )
+        days.scheduled = list(_scheduled_sessions(days.open, now, last))
+    return [s for s in days.scheduled if starts_after < s.starts_at < starts_before]
 
 
 def _session_label(session: Session, person: StaffMember) -> str:
@@ -314,64 +411,60 @@ def _when(session: Session) -> str:
 
 
 def _session_url(session: Session) -> str:
-    return reverse("supervision:session-detail", kwargs={"code": session.code})
+    return _link("supervision:session-detail", session.code)
 
 
 def find_agenda_prompts(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 1: a session in the next 7 days -> each attendee, to prepare the agenda."""
     due = []
     last = _midnight(today + timedelta(days=AGENDA_DAYS + 1))
-    for session in _scheduled_sessions(days.open, now, last):
+    for session in _sessions_between(days, now, now, last):
         day = _local_day(session.starts_at)
         for person in session.attendees.all():
             if not _reachable(person, today):
                 continue
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.AGENDA_PROMPT,
-                    object_type="session",
-                    object_code=str(session.code),
-                    period=day.isoformat(),
-                    title=f"Add to the agenda: supervision on {_short_day(day)}",
-                    body=(
-                        f"Your {_session_label(session, person)} is on {_when(session)}. Add what you would like "
-                        "to talk about to the agenda beforehand, so the time goes on what matters to you."
-                    ),
-                    url=_session_url(session),
-                )
-            )
+            words = partial(_agenda_words, session, person, day)
+            due.append(Due(person, Kind.AGENDA_PROMPT, "session", str(session.code), day.isoformat(), words))
     return due
+
+
+def _agenda_words(session: Session, person: StaffMember, day: date) -> Words:
+    return Words(
+        title=f"Add to the agenda: supervision on {_short_day(day)}",
+        body=(
+            f"Your {_session_label(session, person)} is on {_when(session)}. Add what you would like "
+            "to talk about to the agenda beforehand, so the time goes on what matters to you."
+        ),
+        url=_session_url(session),
+    )
 
 
 def find_session_reminders(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 2: a session on the next school day -> the supervisor and each attendee."""
     due = []
     last = _midnight(days.last_next_school_day() + timedelta(days=1))
-    for session in _scheduled_sessions(days.open, _midnight(today + timedelta(days=1)), last):
+    for session in _sessions_between(days, now, _midnight(today + timedelta(days=1)), last):
         day = _local_day(session.starts_at)
         if day > days.next_school_day(session.organisation_id):
             continue
         for person in [session.supervisor, *session.attendees.all()]:
             if not _reachable(person, today):
                 continue
-            after = " Afterwards, mark it held and write up the record." if person.id == session.supervisor_id else ""
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.SESSION_REMINDER,
-                    object_type="session",
-                    object_code=str(session.code),
-                    period=day.isoformat(),
-                    title=f"Supervision on {_short_day(day)} at {_clock(session.starts_at)}",
-                    body=(
-                        f"A reminder: your {_session_label(session, person)} is on {_when(session)}. "
-                        f"The session page has the agenda.{after}"
-                    ),
-                    url=_session_url(session),
-                )
-            )
+            words = partial(_session_reminder_words, session, person, day)
+            due.append(Due(person, Kind.SESSION_REMINDER, "session", str(session.code), day.isoformat(), words))
     return due
+
+
+def _session_reminder_words(session: Session, person: StaffMember, day: date) -> Words:
+    after = " Afterwards, mark it held and write up the record." if person.id == session.supervisor_id else ""
+    return Words(
+        title=f"Supervision on {_short_day(day)} at {_clock(session.starts_at)}",
+        body=(
+            f"A reminder: your {_session_label(session, person)} is on {_when(session)}. "
+            f"The session page has the agenda.{after}"
+        ),
+        url=_session_url(session),
+    )
 
 
 # --- Signatures -------------------------------------------------------------------------------------
@@ -398,24 +491,30 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
         organisation_id__in=organisation_ids,
         status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR],
     )
-    records = list(waiting_records.select_related("session").order_by("id"))
+    records = list(
+        waiting_records.select_related("session")
+        .only(
+            "id", "code", "organisation_id", "session_id", "supervisor_id", "status", "revision", "submitted_at",
+            "session__id", "session__code", "session__setting_id", "session__group_id", "session__starts_at",
+        )
+        .order_by("id")
+    )  # fmt: skip
     # A supervisor, setting or person waits on many records: each is loaded once (one query each kind),
-    # not once a record, and the signatures are read as plain values.
+    # not once a record, and the attendances and signatures are read as plain values.
+    attendances = Session.attendees.through.objects.filter(session_id__in=waiting_records.values("session_id"))
     attending: dict[int, list[int]] = defaultdict(list)
-    for session_id, person_id in Session.attendees.through.objects.filter(
-        session__record__in=waiting_records
-    ).values_list("session_id", "staffmember_id"):
+    for session_id, person_id in attendances.values_list("session_id", "staffmember_id"):
         attending[session_id].append(person_id)
+    # Two IN subqueries, each hashed once, not an OR across the attendees join (which needs a DISTINCT).
     people = {
         p.id: p
         for p in _people().filter(
-            Q(pk__in=waiting_records.values("supervisor_id"))
-            | Q(sessions_attended__record__in=waiting_records)
-        ).distinct()
-    }  # fmt: skip
+            Q(pk__in=waiting_records.values("supervisor_id")) | Q(pk__in=attendances.values("staffmember_id"))
+        )
+    }
     rank = {person_id: n for n, person_id in enumerate(sorted(people, key=lambda i: people[i].user.full_name))}
-    settings = {s.id: s for s in Setting.objects.filter(sessions__record__in=waiting_records).distinct()}
-    groups = {g.id: g for g in SupervisionGroup.objects.filter(sessions__record__in=waiting_records).distinct()}
+    settings = {s.id: s for s in Setting.objects.filter(organisation_id__in=organisation_ids)}
+    groups = {g.id: g for g in SupervisionGroup.objects.filter(pk__in=waiting_records.values("session__group_id"))}
     standing: dict[int, dict[int, datetime]] = defaultdict(dict)
     for record_id, signer_id, signed_at in Signature.objects.filter(
         record__in=waiting_records, addendum__isnull=True, voided_at__isnull=True
@@ -443,10 +542,16 @@ def _find_records_awaiting_signatures(organisation_ids) -> list[_Waiting]:
 
 
 def _record_url(record: Record) -> str:
-    return reverse("records:record-detail", kwargs={"code": record.code})
+    return _link("records:record-detail", record.code)
 
 
 def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
+    record = waiting.record
+    words = partial(_pending_words, waiting, person)
+    return Due(person, Kind.SIGNATURE_PENDING, "record", str(record.code), str(record.revision), words)
+
+
+def _pending_words(waiting: _Waiting, person: StaffMember) -> Words:
     record = waiting.record
     held_on = _local_day(record.session.starts_at)
     if person.id == record.supervisor_id:
@@ -463,16 +568,7 @@ def _pending_due(waiting: _Waiting, person: StaffMember) -> Due:
             f"your signature since {_day(waiting.since)}. Read the notes and sign them if you agree, or add a "
             "comment saying what you would change."
         )
-    return Due(
-        recipient=person,
-        kind=Kind.SIGNATURE_PENDING,
-        object_type="record",
-        object_code=str(record.code),
-        period=str(record.revision),
-        title=title,
-        body=body,
-        url=_record_url(record),
-    )
+    return Words(title, body, _record_url(record))
 
 
 def find_signatures_pending(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -488,15 +584,8 @@ def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> 
     waiting = _records_awaiting_signatures(days, SIGNATURE_ESCALATION_DAYS)
     if not waiting:
         return []
-    # The keys of the reminders rule 3 sent, without writing their texts again (a `reverse` each).
-    reminders = {
-        w.record.id: [
-            Notification.make_key(Kind.SIGNATURE_PENDING, "record", str(w.record.code), p.id, str(w.record.revision))
-            for p in w.signers
-            if _reachable(p, today)
-        ]
-        for w in waiting
-    }
+    # The keys of the reminders rule 3 sent (their words are not written).
+    reminders = {w.record.id: [_pending_due(w, p).key for p in w.signers if _reachable(p, today)] for w in waiting}
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({w.record.organisation_id for w in waiting}, today)
     gap = timedelta(days=SIGNATURE_ESCALATION_DAYS - SIGNATURE_PENDING_DAYS)
@@ -505,31 +594,28 @@ def find_signature_escalations(today: date, now: datetime, days: SchoolDays) -> 
         if not _reminded_long_enough(reminders[w.record.id], recorded, lambda at: _local_day(at) + gap <= today):
             continue
         record, session = w.record, w.record.session
-        attendees = w.attendees
-        held_on = _local_day(session.starts_at)
-        people = [record.supervisor_id, *(a.id for a in attendees)]
+        people = [record.supervisor_id, *(a.id for a in w.attendees)]
+        words = partial(_signature_escalation_words, w)
         for person in leaders.of(record.organisation_id, [session.setting_id], exclude=people):
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.SIGNATURE_ESCALATION,
-                    object_type="record",
-                    object_code=str(record.code),
-                    period=str(record.revision),
-                    title=(
-                        "Record unsigned for a week: "
-                        f"{_names(a.full_name for a in attendees)} with {record.supervisor.full_name}"
-                    ),
-                    body=(
-                        f"The record of the supervision on {_day(held_on)} at {session.setting.name} has waited "
-                        f"since {_day(w.since)} for {_names(p.full_name for p in w.signers)} to sign. Please "
-                        f"follow it up with them. You are told as a head or DSL of {session.setting.name}; "
-                        "the notes stay private to the people in the session."
-                    ),
-                    url=_session_url(session),
-                )
-            )
+            due.append(Due(person, Kind.SIGNATURE_ESCALATION, "record", str(record.code), str(record.revision), words))
     return due
+
+
+def _signature_escalation_words(w: _Waiting) -> Words:
+    record, session = w.record, w.record.session
+    held_on = _local_day(session.starts_at)
+    return Words(
+        title=(
+            f"Record unsigned for a week: {_names(a.full_name for a in w.attendees)} with {record.supervisor.full_name}"
+        ),
+        body=(
+            f"The record of the supervision on {_day(held_on)} at {session.setting.name} has waited "
+            f"since {_day(w.since)} for {_names(p.full_name for p in w.signers)} to sign. Please "
+            f"follow it up with them. You are told as a head or DSL of {session.setting.name}; "
+            "the notes stay private to the people in the session."
+        ),
+        url=_session_url(session),
+    )
 
 
 # --- Overdue sessions -------------------------------------------------------------------------------
@@ -612,12 +698,19 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     contracts = (
         Contract.objects.filter(pk__in=candidates)
         .select_related("supervisee__user", "supervisor__user", "previous")
+        # Not the agreement's wording: only what the rules below and the reminder's words read.
+        .only(
+            "id", "code", "organisation_id", "frequency", "start_date", "previous__id", "previous__start_date",
+            "supervisee__start_date", "supervisee__employment_type", "supervisee__new_to_post",
+            *_person_fields("supervisee"), *_person_fields("supervisor"),
+        )
         # As plain lists (`to_attr`): a prefetch into a related manager builds a queryset per agreement.
         .prefetch_related(
-            Prefetch("overrides", to_attr="override_list"), Prefetch("supervisee__settings", to_attr="setting_list")
+            Prefetch("overrides", to_attr="override_list"),
+            Prefetch("supervisee__settings", queryset=Setting.objects.only("id"), to_attr="setting_list"),
         )
         .order_by("id")
-    )
+    )  # fmt: skip
 
     # Agreements of one organisation share the half term, and people of one setting its closures: the
     # school weeks of a window are counted once, not once an agreement.
@@ -662,30 +755,25 @@ def _find_overdue_agreements(today: date, days: SchoolDays) -> list[_Overdue]:
     return overdue
 
 
-def _overdue_key(item: _Overdue) -> str:
-    """The key of `_overdue_due(item)`, without writing its text."""
+def _overdue_due(item: _Overdue) -> Due:
     contract = item.contract
-    return Notification.make_key(
-        Kind.SESSION_OVERDUE, "contract", str(contract.code), contract.supervisor.id, str(item.half_term.code)
+    words = partial(_overdue_words, item)
+    return Due(
+        contract.supervisor, Kind.SESSION_OVERDUE, "contract", str(contract.code), str(item.half_term.code), words
     )
 
 
-def _overdue_due(item: _Overdue) -> Due:
+def _overdue_words(item: _Overdue) -> Words:
     contract, half_term = item.contract, item.half_term
     supervisee = contract.supervisee.full_name
     name = f"{half_term.label} {half_term.academic_year.name}"
-    return Due(
-        recipient=contract.supervisor,
-        kind=Kind.SESSION_OVERDUE,
-        object_type="contract",
-        object_code=str(contract.code),
-        period=str(half_term.code),
+    return Words(
         title=f"Supervision overdue: {supervisee} ({half_term.label})",
         body=(
             f"{supervisee} was due {_sessions(item.needed)} of supervision in {name}, which ended on "
             f"{_day(half_term.ends)}, and {_held(item.held)}. Please book a session as soon as you can."
         ),
-        url=reverse("supervision:session-book") + f"?contract={contract.code}",
+        url=_link("supervision:session-book") + f"?contract={contract.code}",
     )
 
 
@@ -704,7 +792,9 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
     ]  # fmt: skip
     if not items:
         return []
-    reminders = {i.contract.id: [_overdue_key(i)] if _reachable(i.contract.supervisor, today) else [] for i in items}
+    reminders = {
+        i.contract.id: [_overdue_due(i).key] if _reachable(i.contract.supervisor, today) else [] for i in items
+    }
     recorded = _recorded(k for keys in reminders.values() for k in keys)
     leaders = _Leaders({i.contract.organisation_id for i in items}, today)
     gap = timedelta(days=OVERDUE_ESCALATION_DAYS - 1)
@@ -715,26 +805,28 @@ def find_overdue_escalations(today: date, now: datetime, days: SchoolDays) -> li
             continue
         supervisee, supervisor = contract.supervisee, contract.supervisor
         settings = [s.id for s in supervisee.setting_list]
+        words = partial(_overdue_escalation_words, item)
         for person in leaders.of(contract.organisation_id, settings, [supervisee.id, supervisor.id]):
             due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.SESSION_OVERDUE_ESCALATION,
-                    object_type="contract",
-                    object_code=str(contract.code),
-                    period=str(half_term.code),
-                    title=f"Supervision overdue for a week: {supervisee.full_name}",
-                    body=(
-                        f"{supervisee.full_name}, supervised by {supervisor.full_name}, was due "
-                        f"{_sessions(item.needed)} of supervision in {half_term.label} "
-                        f"{half_term.academic_year.name}, which ended on {_day(half_term.ends)}; "
-                        f"{_held(item.held)}, and none has been held since. "
-                        f"Please follow it up with {supervisor.full_name}."
-                    ),
-                    url=reverse("supervision:contract-detail", kwargs={"code": contract.code}),
-                )
+                Due(person, Kind.SESSION_OVERDUE_ESCALATION, "contract", str(contract.code), str(half_term.code), words)
             )
     return due
+
+
+def _overdue_escalation_words(item: _Overdue) -> Words:
+    contract, half_term = item.contract, item.half_term
+    supervisee, supervisor = contract.supervisee, contract.supervisor
+    return Words(
+        title=f"Supervision overdue for a week: {supervisee.full_name}",
+        body=(
+            f"{supervisee.full_name}, supervised by {supervisor.full_name}, was due "
+            f"{_sessions(item.needed)} of supervision in {half_term.label} "
+            f"{half_term.academic_year.name}, which ended on {_day(half_term.ends)}; "
+            f"{_held(item.held)}, and none has been held since. "
+            f"Please follow it up with {supervisor.full_name}."
+        ),
+        url=_link("supervision:contract-detail", contract.code),
+    )
 
 
 # --- Actions ----------------------------------------------------------------------------------------
@@ -746,8 +838,12 @@ def _open_actions(organisation_ids, first: date, last: date):
             organisation_id__in=organisation_ids, status=ActionStatus.OPEN, due_date__range=(first, last)
         )
         .select_related("owner__user", "record__session")
+        .only(
+            "id", "code", "organisation_id", "due_date", "record__id", "record__session__id",
+            "record__session__starts_at", *_person_fields("owner"),
+        )
         .order_by("due_date", "id")
-    )
+    )  # fmt: skip
 
 
 def find_actions_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -757,24 +853,22 @@ def find_actions_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     for action in _open_actions(days.open, first, days.last_next_school_day()):
         if action.due_date > days.next_school_day(action.organisation_id) or not _reachable(action.owner, today):
             continue
-        agreed = _day(_local_day(action.record.session.starts_at))
-        due.append(
-            Due(
-                recipient=action.owner,
-                kind=Kind.ACTION_DUE,
-                object_type="action",
-                object_code=str(action.code),
-                period=action.due_date.isoformat(),
-                title=f"An action from supervision is due on {_short_day(action.due_date)}",
-                body=(
-                    f"An action you agreed to at the supervision of {agreed} is due on {_day(action.due_date)}. "
-                    "Mark it done on your actions page when it is; if it cannot be done in time, "
-                    "talk it over at your next session."
-                ),
-                url=reverse("records:action-list") + f"#action-{action.code}",
-            )
-        )
+        words = partial(_action_due_words, action)
+        due.append(Due(action.owner, Kind.ACTION_DUE, "action", str(action.code), action.due_date.isoformat(), words))
     return due
+
+
+def _action_due_words(action: Action) -> Words:
+    agreed = _day(_local_day(action.record.session.starts_at))
+    return Words(
+        title=f"An action from supervision is due on {_short_day(action.due_date)}",
+        body=(
+            f"An action you agreed to at the supervision of {agreed} is due on {_day(action.due_date)}. "
+            "Mark it done on your actions page when it is; if it cannot be done in time, "
+            "talk it over at your next session."
+        ),
+        url=_link("records:action-list") + f"#action-{action.code}",
+    )
 
 
 def find_actions_overdue(today: date, now: datetime, days: SchoolDays) -> list[Due]:
@@ -783,23 +877,23 @@ def find_actions_overdue(today: date, now: datetime, days: SchoolDays) -> list[D
     for action in _open_actions(days.open, today - LOOKBACK, today - timedelta(days=1)):
         if not _reachable(action.owner, today):
             continue
-        agreed = _day(_local_day(action.record.session.starts_at))
+        words = partial(_action_overdue_words, action)
         due.append(
-            Due(
-                recipient=action.owner,
-                kind=Kind.ACTION_OVERDUE,
-                object_type="action",
-                object_code=str(action.code),
-                period=action.due_date.isoformat(),
-                title="An action from supervision is overdue",
-                body=(
-                    f"An action you agreed to at the supervision of {agreed} was due on {_day(action.due_date)} "
-                    "and is still open. Mark it done on your actions page if it is, or take it to your next session."
-                ),
-                url=reverse("records:action-list") + f"#action-{action.code}",
-            )
+            Due(action.owner, Kind.ACTION_OVERDUE, "action", str(action.code), action.due_date.isoformat(), words)
         )
     return due
+
+
+def _action_overdue_words(action: Action) -> Words:
+    agreed = _day(_local_day(action.record.session.starts_at))
+    return Words(
+        title="An action from supervision is overdue",
+        body=(
+            f"An action you agreed to at the supervision of {agreed} was due on {_day(action.due_date)} "
+            "and is still open. Mark it done on your actions page if it is, or take it to your next session."
+        ),
+        url=_link("records:action-list") + f"#action-{action.code}",
+    )
 
 
 # --- Safeguarding decisions (urgent) ----------------------------------------------------------------
@@ -811,19 +905,32 @@ def _unconfirmed_decisions(signed_before: datetime):
             confirmed_at__isnull=True, record__locked_at__isnull=False, record__locked_at__lte=signed_before
         )
         .select_related("key_person__user", "record__session__setting")
+        .only(
+            "id", "code", "organisation_id", "child_reference", "record__id", "record__locked_at",
+            "record__session__id", "record__session__starts_at", "record__session__setting__id",
+            "record__session__setting__name", *_person_fields("key_person"),
+        )
         .order_by("id")
-    )
+    )  # fmt: skip
+
+
+def _decisions_unconfirmed_after(days: SchoolDays, now: datetime, wait: timedelta) -> list[SafeguardingDecision]:
+    """Decisions not confirmed `wait` after their record was signed. Read once a sweep (rules 9 and 10 both
+    ask): `days` keeps those of rule 9's shorter wait, and rule 10 takes those that have waited longer."""
+    if days.unconfirmed is None:
+        days.unconfirmed = list(_unconfirmed_decisions(now - DECISION_REMINDER_AFTER))
+    return [d for d in days.unconfirmed if d.record.locked_at <= now - wait]
 
 
 def _decision_due(decision: SafeguardingDecision) -> Due:
+    words = partial(_decision_words, decision)
+    return Due(decision.key_person, Kind.DECISION_UNCONFIRMED, "decision", str(decision.code), "1", words)
+
+
+def _decision_words(decision: SafeguardingDecision) -> Words:
     record = decision.record
     setting = record.session.setting
-    return Due(
-        recipient=decision.key_person,
-        kind=Kind.DECISION_UNCONFIRMED,
-        object_type="decision",
-        object_code=str(decision.code),
-        period="1",
+    return Words(
         # The title is the email's subject: never the child reference (it is in the body, after sign-in
         # in the centre), so a subject line shown on a lock screen or a shared inbox names no child.
         title=f"Record a safeguarding decision on the child's file ({setting.name})",
@@ -833,7 +940,7 @@ def _decision_due(decision: SafeguardingDecision) -> Due:
             "confirmed as recorded on the child's file. Record it in your child-protection system, then confirm "
             "it here with the date and the system's reference."
         ),
-        url=reverse("records:decision-confirm", kwargs={"code": decision.code}),
+        url=_link("records:decision-confirm", decision.code),
     )
 
 
@@ -841,14 +948,14 @@ def find_decisions_unconfirmed(today: date, now: datetime, days: SchoolDays) -> 
     """Rule 9 (urgent): a decision not confirmed 48 hours after signing -> its key person."""
     return [
         _decision_due(d)
-        for d in _unconfirmed_decisions(now - DECISION_REMINDER_AFTER)
+        for d in _decisions_unconfirmed_after(days, now, DECISION_REMINDER_AFTER)
         if _reachable(d.key_person, today)
     ]
 
 
 def find_decision_escalations(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 10 (urgent): still unconfirmed 96 hours after signing -> DSLs and heads of the setting."""
-    decisions = list(_unconfirmed_decisions(now - DECISION_ESCALATION_AFTER))
+    decisions = _decisions_unconfirmed_after(days, now, DECISION_ESCALATION_AFTER)
     if not decisions:
         return []
     reminders = {d.id: [_decision_due(d).key] if _reachable(d.key_person, today) else [] for d in decisions}
@@ -859,26 +966,25 @@ def find_decision_escalations(today: date, now: datetime, days: SchoolDays) -> l
     for decision in decisions:
         if not _reminded_long_enough(reminders[decision.id], recorded, lambda at: at + gap <= now):
             continue
-        record, setting = decision.record, decision.record.session.setting
-        for person in leaders.of(decision.organisation_id, [setting.id], [decision.key_person_id]):
-            due.append(
-                Due(
-                    recipient=person,
-                    kind=Kind.DECISION_ESCALATION,
-                    object_type="decision",
-                    object_code=str(decision.code),
-                    period="1",
-                    title=f"Safeguarding decision not on the child's file ({setting.name})",
-                    body=(
-                        f"{decision.key_person.full_name} is the key person for a safeguarding decision about "
-                        f"{decision.child_reference} in a supervision record at {setting.name}, signed on "
-                        f"{_day(_local_day(record.locked_at))}. Four days on, it is not confirmed as recorded on "
-                        f"the child's file. Please follow it up with {decision.key_person.full_name}."
-                    ),
-                    url=reverse("records:safeguarding") + f"#decision-{decision.code}",
-                )
-            )
+        setting_id = decision.record.session.setting_id
+        words = partial(_decision_escalation_words, decision)
+        for person in leaders.of(decision.organisation_id, [setting_id], [decision.key_person_id]):
+            due.append(Due(person, Kind.DECISION_ESCALATION, "decision", str(decision.code), "1", words))
     return due
+
+
+def _decision_escalation_words(decision: SafeguardingDecision) -> Words:
+    record, setting = decision.record, decision.record.session.setting
+    return Words(
+        title=f"Safeguarding decision not on the child's file ({setting.name})",
+        body=(
+            f"{decision.key_person.full_name} is the key person for a safeguarding decision about "
+            f"{decision.child_reference} in a supervision record at {setting.name}, signed on "
+            f"{_day(_local_day(record.locked_at))}. Four days on, it is not confirmed as recorded on "
+            f"the child's file. Please follow it up with {decision.key_person.full_name}."
+        ),
+        url=_link("records:safeguarding") + f"#decision-{decision.code}",
+    )
 
 
 # --- Agreement reviews ------------------------------------------------------------------------------
@@ -894,40 +1000,50 @@ def _signed_current_agreements(organisation_ids, first: date, last: date):
             review_date__range=(first, last),
         )
         .select_related("supervisee__user", "supervisor__user")
+        .only("id", "code", "review_date", *_person_fields("supervisee"), *_person_fields("supervisor"))
         .order_by("review_date", "id")
     )
 
 
-def _review_dues(contract: Contract, today: date, kind: str, title: str, body: str) -> list[Due]:
+def _review_dues(contract: Contract, today: date, kind: str, words) -> list[Due]:
+    words = partial(words, contract)
+    period = contract.review_date.isoformat()
     return [
-        Due(
-            recipient=person,
-            kind=kind,
-            object_type="contract",
-            object_code=str(contract.code),
-            period=contract.review_date.isoformat(),
-            title=title,
-            body=body,
-            url=reverse("supervision:contract-detail", kwargs={"code": contract.code}),
-        )
+        Due(person, kind, "contract", str(contract.code), period, words)
         for person in (contract.supervisee, contract.supervisor)
         if _reachable(person, today)
     ]
+
+
+def _review_due_words(contract: Contract) -> Words:
+    return Words(
+        title=f"Review your supervision agreement by {_short_day(contract.review_date)}",
+        body=(
+            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
+            f"is due for its annual review on {_day(contract.review_date)}. Meet to review it, then renew it from "
+            "the agreement's page."
+        ),
+        url=_link("supervision:contract-detail", contract.code),
+    )
+
+
+def _review_overdue_words(contract: Contract) -> Words:
+    return Words(
+        title="Supervision agreement review overdue",
+        body=(
+            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
+            f"was due for its annual review on {_day(contract.review_date)}. Review it together and renew it from "
+            "the agreement's page."
+        ),
+        url=_link("supervision:contract-detail", contract.code),
+    )
 
 
 def find_reviews_due(today: date, now: datetime, days: SchoolDays) -> list[Due]:
     """Rule 11: an agreement whose review date is within 30 days -> both."""
     due = []
     for contract in _signed_current_agreements(days.open, today, today + timedelta(days=REVIEW_DUE_DAYS)):
-        due += _review_dues(
-            contract,
-            today,
-            Kind.CONTRACT_REVIEW_DUE,
-            f"Review your supervision agreement by {_short_day(contract.review_date)}",
-            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
-            f"is due for its annual review on {_day(contract.review_date)}. Meet to review it, then renew it from "
-            "the agreement's page.",
-        )
+        due += _review_dues(contract, today, Kind.CONTRACT_REVIEW_DUE, _review_due_words)
     return due
 
 
@@ -935,15 +1051,7 @@ def find_reviews_overdue(today: date, now: datetime, days: SchoolDays) -> list[D
     """Rule 12: an agreement past its review date -> both."""
     due = []
     for contract in _signed_current_agreements(days.open, date.min, today - timedelta(days=1)):
-        due += _review_dues(
-            contract,
-            today,
-            Kind.CONTRACT_REVIEW_OVERDUE,
-            "Supervision agreement review overdue",
-            f"The supervision agreement between {contract.supervisee.full_name} and {contract.supervisor.full_name} "
-            f"was due for its annual review on {_day(contract.review_date)}. Review it together and renew it from "
-            "the agreement's page.",
-        )
+        due += _review_dues(contract, today, Kind.CONTRACT_REVIEW_OVERDUE, _review_overdue_words)
     return due
 
 
@@ -972,9 +1080,29 @@ def due_now(now: datetime | None = None) -> list[Due]:
     return [item for finder in finders for item in finder(days.today, now, days)]
 
 
+# Objects the cyclic garbage collector lets pile up before it looks (Python's default is 700).
+SWEEP_GC_THRESHOLD = 100_000
+
+
+@contextmanager
+def _collecting_less_often():
+    """The sweep builds some 100,000 objects (rows, people, reminders) that all live until it ends. With the
+    default threshold the collector scans them again and again as they pile up, which was half the sweep's
+    CPU time at 12,000 staff; nothing in the sweep needs its cycles freed sooner. Reference counting still
+    frees everything else at once, and the threshold is put back after."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(SWEEP_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 def sweep(now: datetime | None = None) -> int:
     """Record every reminder due now, once; their emails are queued on commit. Returns how many are new."""
-    recorded = notify_many(item._asdict() for item in due_now(now))
+    with _collecting_less_often():
+        # The items are mappings whose words are written only for those not in the ledger yet.
+        recorded = notify_many(due_now(now))
     if recorded:
         logger.info("Reminder sweep recorded %d notifications", recorded)
     return recorded

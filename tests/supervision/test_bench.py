@@ -1,5 +1,6 @@
 """The benchmark's generator and page list (issue 14), at a tiny size, so `make bench` cannot rot."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -68,3 +69,5 @@ def test_the_measurements_report_time_ratio_queries_and_memory(trust):
     jobs = bench_run.measure_jobs(only="sweep_reminders", log=lambda r: None)
     assert [j.name for j in jobs] == ["supervision.sweep_reminders"]
     assert jobs[0].status == 200 and jobs[0].peak_mb > 0 and jobs[0].queries > 0
+    # The first run and the steady state are both shown (the sweep is idempotent: the second queues nothing).
+    assert re.fullmatch(r"\d+ queued in \d+ ms, then 0 queued in \d+ ms", jobs[0].path), jobs[0].path

@@ -628,6 +628,33 @@ def test_a_second_sweep_and_a_concurrent_one_record_nothing_twice(cast, contract
     assert Notification.objects.count() == len(due) == OutboxEmail.objects.count() == len(mail.outbox)
 
 
+def test_a_sweep_that_loses_a_race_queues_only_the_rows_it_wrote(cast, contract, django_capture_on_commit_callbacks):
+    from supervision import notify as ledger
+
+    book(contract, nov(13))
+    with time_machine.travel(moment(nov(12)), tick=False):
+        due = reminders.due_now()
+    assert len(due) >= 2
+    taken = due[0]
+    insert = ledger._insert_new
+
+    def after_another_sweep(rows):
+        # Another sweep records one of them after this one looked up the ledger, before it inserts.
+        ledger.notify(**{**taken._asdict(), "title": "Recorded by the other sweep"})
+        return insert(rows)
+
+    with (
+        mock.patch.object(ledger, "_insert_new", side_effect=after_another_sweep),
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+    ):
+        recorded = ledger.notify_many(item._asdict() for item in due)
+    assert recorded == len(due) - 1
+    assert Notification.objects.count() == len(due)
+    assert Notification.objects.get(key=taken.key).title == "Recorded by the other sweep"
+    # One delivery for each row this call wrote, one for the other sweep's row: never two for one.
+    assert len(callbacks) == len(due)
+
+
 # --- Cost ---------------------------------------------------------------------------------------------
 
 

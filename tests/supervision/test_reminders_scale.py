@@ -3,19 +3,31 @@
 Time is measured by `make bench`, never here; these tests count the objects built instead.
 """
 
+import gc
+import uuid
 from datetime import date
 from unittest import mock
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import set_script_prefix
 
 from accounts.models import StaffMember
 from supervision import reminders
 from supervision import services as supervision
-from supervision.models import Contract, SessionStatus
+from supervision.models import Contract, Notification, SessionStatus
 from tests.factories import StaffFactory
 from tests.supervision.helpers import signed_contract
-from tests.supervision.test_reminders import book, calendar, moment, nov, submitted_record  # noqa: F401 (fixture)
+from tests.supervision.test_reminders import (  # noqa: F401 (fixtures)
+    book,
+    calendar,
+    contract,
+    moment,
+    nov,
+    submitted_record,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +73,64 @@ def test_records_waiting_for_signatures_load_each_person_once(cast, calendar):  
     assert {w.signers[0].id for w in waiting} == {cast.supervisee.id}
     # Three records of the same two people: each person built once, not once a record.
     assert sorted(loaded) == sorted([cast.supervisee.id, cast.supervisor.id])
+
+
+def test_links_are_reversed_once_a_view_and_keep_the_script_prefix():
+    first, second = uuid.uuid4(), uuid.uuid4()
+    with mock.patch.object(reminders, "reverse", wraps=reminders.reverse) as reverse:
+        links = [reminders._link("records:record-detail", code) for code in (first, second, first)]
+    assert links == [f"/records/{first}/", f"/records/{second}/", f"/records/{first}/"]
+    assert reverse.call_count <= 1
+    # Served under a sub-path, the links say so.
+    set_script_prefix("/supervision/")
+    try:
+        assert reminders._link("records:record-detail", first) == f"/supervision/records/{first}/"
+        assert reminders._link("records:action-list") == "/supervision/actions/"
+    finally:
+        set_script_prefix("/")
+
+
+def test_the_sweep_collects_garbage_less_often_and_puts_the_threshold_back():
+    before = gc.get_threshold()
+    during = []
+
+    def due_now(now=None):
+        during.append(gc.get_threshold())
+        return []
+
+    with mock.patch.object(reminders, "due_now", side_effect=due_now):
+        assert reminders.sweep() == 0
+    assert during == [(reminders.SWEEP_GC_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+    failing = mock.patch.object(reminders, "due_now", side_effect=RuntimeError("the database went away"))
+    with failing, pytest.raises(RuntimeError):
+        reminders.sweep()
+    assert gc.get_threshold() == before
+
+
+def test_a_sweep_reads_the_coming_sessions_and_the_unconfirmed_decisions_once(cast, calendar):  # noqa: F811
+    with time_machine.travel(moment(nov(12)), tick=False), CaptureQueriesContext(connection) as queries:
+        reminders.sweep()
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    # Rules 1 and 2 share the sessions coming up; rules 9 and 10 the decisions not confirmed.
+    assert sum('FROM "supervision_session" ' in sql and "'scheduled'" in sql for sql in selects) == 1
+    assert sum('FROM "records_safeguardingdecision" ' in sql for sql in selects) == 1
+
+
+def test_the_ledger_sizes_its_queries_to_the_backends_limit_on_parameters(cast, contract):  # noqa: F811
+    from supervision import notify as ledger
+
+    columns = len(ledger._fields())
+    with mock.patch.object(connection.features, "max_query_params", None):
+        assert (ledger._size(1, ledger.LOOKUP), ledger._size(columns)) == (10_000, 500)
+    with mock.patch.object(connection.features, "max_query_params", 999):
+        assert (ledger._size(1, ledger.LOOKUP), ledger._size(columns)) == (500, 999 // columns)
+    # Where a query takes two rows, every reminder is still recorded once.
+    book(contract, nov(13))
+    with time_machine.travel(moment(nov(12)), tick=False):
+        due = reminders.due_now()
+    assert len(due) >= 3
+    with mock.patch.object(connection.features, "max_query_params", 2 * columns):
+        assert ledger.notify_many(due) == len(due)
+        assert ledger.notify_many(due) == 0
+    assert sorted(Notification.objects.values_list("key", flat=True)) == sorted(d.key for d in due)
