@@ -261,7 +261,10 @@ class OwedAgreements:
         if self.staff_ids is not None:
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
             one = one.filter(contract__supervisee_id__in=self.staff_ids)
-        group = sessions.filter(kind=SessionKind.GROUP)
+        # Its attendees, never a null: a group session with nobody in it would put one in the set, and
+        # `x IN (a set holding a null)` is unknown, not false, so `exclude()` dropped every agreement
+        # not in it from the overdue list.
+        group = sessions.filter(kind=SessionKind.GROUP, attendees__isnull=False)
         if self.staff_ids is not None:
             group = group.filter(attendees__in=self.staff_ids)
         if sets is not None:

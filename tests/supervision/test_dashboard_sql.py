@@ -570,3 +570,44 @@ def test_the_chart_counts_group_agreements_and_successors_as_covered(cast):
     point = dash.coverage_history()[-1]
     assert point["by_setting"][cast.secondary.id] == [1, 1]
     assert point["by_setting"][cast.primary.id] == [1, 2]
+
+
+def test_a_group_session_with_nobody_in_it_hides_no_group_agreement_from_the_overdue_list(cast):
+    """Found by the comparison above: a group session in the half term with no attendee put a null in
+    the set of people with a session, and `exclude()` of "is in that set" then dropped every group
+    agreement not in it from the overdue (not booked) list, though the chart's counts had it."""
+    services.ensure_calendar(cast.organisation, TODAY)
+    running = HalfTerm.objects.get(organisation=cast.organisation, starts__lte=TODAY, ends__gte=TODAY)
+    autumn2 = HalfTerm.objects.get(organisation=cast.organisation, term="autumn", half=2, starts__year=2025)
+    staff = StaffFactory(organisation=cast.organisation, settings=[cast.primary], start_date=date(2024, 9, 1))
+    contract = Contract.objects.create(
+        organisation=cast.organisation,
+        supervisee=staff,
+        supervisor=cast.supervisor,
+        kind=SessionKind.GROUP,
+        start_date=date(2025, 9, 1),
+        review_date=date(2026, 9, 1),
+        supervisee_signed_at=_midnight(date(2025, 9, 1)),
+        supervisor_signed_at=_midnight(date(2025, 9, 1)),
+    )
+    group = SupervisionGroup.objects.create(
+        organisation=cast.organisation, setting=cast.primary, name="Empty", supervisor=cast.supervisor
+    )
+    for day, status in [(date(2026, 1, 16), SessionStatus.SCHEDULED), (date(2025, 11, 12), SessionStatus.HELD)]:
+        moment = _midnight(day) + timedelta(hours=9)
+        Session.objects.create(
+            organisation=cast.organisation,
+            setting=cast.primary,
+            kind=SessionKind.GROUP,
+            group=group,
+            supervisor=cast.supervisor,
+            starts_at=moment,
+            ends_at=moment + timedelta(minutes=30),
+            status=status,
+        )
+    for half_term in (running, autumn2):  # not booked while it runs; none held once it has ended
+        dash = _board(cast.org_admin, half_term, [cast.primary, cast.secondary], True)
+        assert [r.contract for r in dash.overdue(half_term)] == [contract]
+        assert dash.overdue_count(half_term) == 1
+        dash.coverage_history()
+        assert dash.overdue_count(half_term) == 1
