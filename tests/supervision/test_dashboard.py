@@ -736,6 +736,27 @@ def test_charts_draw_from_json_with_no_inline_script_and_a_table_each(cast, term
     assert "chart.umd.js" not in login(cast.org_admin).get("/dashboard/overdue/").content.decode()
 
 
+def test_with_many_settings_the_balance_is_on_its_own_page(cast, terms, login, monkeypatch):
+    """A trust's dashboard does not read a year of sections on every visit: above MAX_SETTING_BARS
+    settings the balance section links to the balance list, which has every setting's and supervisor's."""
+    from supervision.views import dashboard as views
+
+    rec = record(session(agreement(cast.supervisee, cast.supervisor), date(2025, 10, 1)))
+    RecordSection.objects.create(record=rec, template_section=rec.template_version.sections.first(), discussion="x")
+    monkeypatch.setattr(views, "MAX_SETTING_BARS", 1)
+    client = login(cast.org_admin)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/dashboard/").content.decode()
+    assert not any("records_recordsection" in q["sql"] for q in queries.captured_queries)
+    assert 'id="balance-settings-data"' not in html and 'id="balance-elsewhere"' in html
+    assert "With 2 settings" in html and 'href="/dashboard/balance/?' in html
+    balance = client.get("/dashboard/balance/").content.decode()
+    assert "Cast Primary" in balance and "Sam Supervisor" in balance
+    # One setting chosen: its own balance is on the dashboard again.
+    html = client.get("/dashboard/", {"setting": cast.primary.code}).content.decode()
+    assert 'id="balance-settings-data"' in html and 'id="balance-elsewhere"' not in html
+
+
 def test_an_unknown_figure_is_404_and_posting_is_405(cast, terms, login):
     client = login(cast.head)
     assert client.get("/dashboard/nonsense/").status_code == 404
