@@ -215,7 +215,7 @@ class OwedAgreements:
 
     # The sessions of each row ------------------------------------------------------------------------
 
-    def _sessions(self, *, held_only: bool, anytime: bool = False, kind: str | None = None):
+    def _sessions(self, *, held_only: bool, anytime: bool = False):
         """Sessions of the agreement, or the one it replaced (1:1), or of its supervisee's groups: `one`
         gives those of the agreement the outer query's `field` names ("pk" or "previous_id"), `group` those
         of its supervisee's groups; the right one is chosen by the agreement's kind. One agreement a

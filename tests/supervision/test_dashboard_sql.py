@@ -227,6 +227,21 @@ person_spec = st.fixed_dictionaries(
 closure_spec = st.tuples(st.sampled_from([None, 0, 1]), a_date, st.integers(1, 10))
 
 
+def group_session(group, moment, status) -> Session:
+    """A half-hour session of the group, in its setting, led by its supervisor, with nobody in it yet."""
+    return Session.objects.create(
+        organisation=group.organisation,
+        setting=group.setting,
+        kind=SessionKind.GROUP,
+        group=group,
+        supervisor=group.supervisor,
+        starts_at=moment,
+        ends_at=moment + timedelta(minutes=30),
+        status=status,
+        cancelled_at=moment if status == SessionStatus.CANCELLED else None,
+    )
+
+
 def build(cast, people, closures, group_sessions):
     org = cast.organisation
     settings = [cast.primary, cast.secondary]
@@ -312,17 +327,7 @@ def build(cast, people, closures, group_sessions):
                     content_hash="0" * 64,
                 )
     for moment, status, record_status, take in group_sessions:
-        session = Session.objects.create(
-            organisation=org,
-            setting=settings[1],
-            kind=SessionKind.GROUP,
-            group=group,
-            supervisor=cast.supervisor,
-            starts_at=moment,
-            ends_at=moment + timedelta(minutes=30),
-            status=status,
-            cancelled_at=moment if status == SessionStatus.CANCELLED else None,
-        )
+        session = group_session(group, moment, status)
         session.attendees.add(*members[:take])
         if record_status:
             Record.objects.create(
@@ -594,17 +599,7 @@ def test_a_group_session_with_nobody_in_it_hides_no_group_agreement_from_the_ove
         organisation=cast.organisation, setting=cast.primary, name="Empty", supervisor=cast.supervisor
     )
     for day, status in [(date(2026, 1, 16), SessionStatus.SCHEDULED), (date(2025, 11, 12), SessionStatus.HELD)]:
-        moment = _midnight(day) + timedelta(hours=9)
-        Session.objects.create(
-            organisation=cast.organisation,
-            setting=cast.primary,
-            kind=SessionKind.GROUP,
-            group=group,
-            supervisor=cast.supervisor,
-            starts_at=moment,
-            ends_at=moment + timedelta(minutes=30),
-            status=status,
-        )
+        group_session(group, _midnight(day) + timedelta(hours=9), status)  # nobody in it
     for half_term in (running, autumn2):  # not booked while it runs; none held once it has ended
         dash = _board(cast.org_admin, half_term, [cast.primary, cast.secondary], True)
         assert [r.contract for r in dash.overdue(half_term)] == [contract]
