@@ -80,11 +80,15 @@ def test_a_worker_killed_mid_render_leaves_the_pdf_late_by_the_sweeps_interval_a
         monkeypatch.setattr(task, "delay", lambda *a, task=task: task.apply_async(a, queue=queue))
     logs = [tmp_path / "worker1.log", tmp_path / "worker2.log", tmp_path / "worker3.log"]
 
-    with celery(worker("first"), env, logs[0]) as first:
+    # The first worker's render stops at WeasyPrint and waits to be killed there: a fixed pause would
+    # race the render on a fast machine.
+    inside = tmp_path / "inside-the-render"
+    stopping = (str(Path(__file__).with_name("render_stops_worker.py")),)
+    with celery(worker("first"), env | {"RENDER_STOPS_MARKER": str(inside)}, logs[0], stopping) as first:
         wait_for(lambda: "ready." in logs[0].read_text(), [first], logs[:1], what="the first worker")
         record = sign(cast, write_record(cast))
-        wait_for(lambda: renders_received(logs[0]) == 1, [first], logs[:1], what="the render to start")
-        time.sleep(0.5)  # into the task: loading WeasyPrint, the fonts, the layout and signing take longer
+        wait_for(inside.exists, [first], logs[:1], what="the render to reach WeasyPrint")
+        assert renders_received(logs[0]) == 1
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     killed = time.monotonic()

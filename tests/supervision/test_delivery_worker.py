@@ -117,11 +117,12 @@ def worker_environment(tmp_path: Path, queue: str) -> dict[str, str]:
 
 
 @contextmanager
-def celery(arguments: list[str], env: dict[str, str], log: Path):
-    """A celery process in a session of its own, so a kill reaches its whole process group."""
+def celery(arguments: list[str], env: dict[str, str], log: Path, command: tuple[str, ...] = ("-m", "celery")):
+    """A celery process in a session of its own, so a kill reaches its whole process group. ``command``
+    is what Python runs: Celery itself, or a script that takes Celery's arguments."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *arguments],
+            [sys.executable, *command, *(["-A", "config"] if command == ("-m", "celery") else []), *arguments],
             cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
