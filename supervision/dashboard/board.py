@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
+from accounts.queries import in_values
 from records.models import (
     Action,
     ConfidentialityFlag,
@@ -141,7 +142,7 @@ class Dashboard:
         organisation = "record__organisation_id" if qs.model is RecordSection else "organisation_id"
         qs = qs.filter(**{organisation: self.organisation_id})
         if self.setting_ids is not None:
-            qs = qs.filter(**{f"{path}__in": self.setting_ids})
+            qs = qs.filter(in_values(qs.model, path, self.setting_ids))
         return qs
 
     def _names(self, setting_ids) -> list[str]:
