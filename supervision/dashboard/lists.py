@@ -5,7 +5,7 @@ from functools import cached_property
 
 from django.core.paginator import Paginator
 from django.db import models
-from django.db.models import F, Func, Subquery
+from django.db.models import Count, F, Func, Subquery, Window
 from django.db.models.functions import Coalesce
 
 from .rows import CancellationRow
@@ -32,6 +32,20 @@ class Listing:
     def head(self, n: int) -> list:
         """The first `n` rows, built: read from the database for a queryset."""
         return self.rows[:n] if self.rows is not None else self.build(self.queryset[:n])
+
+    def head_counted(self, n: int, *, also: dict | None = None) -> tuple[list, int, dict]:
+        """The first `n` rows, the count of all of them and the counts `also` names ({name: Q}), in one
+        query: the counts are window functions over the rows the query finds, worked out before the
+        LIMIT (a count is its own query otherwise, compiled and planned again: issue 14). For a listing
+        read from a queryset."""
+        also = also or {}
+        counts = {"listing_total": Window(Count("pk"))} | {
+            f"listing_{name}": Window(Count("pk", filter=q)) for name, q in also.items()
+        }
+        items = list(self.queryset.annotate(**counts)[:n])
+        total = items[0].listing_total if items else 0
+        others = {name: getattr(items[0], f"listing_{name}") if items else 0 for name in also}
+        return self.build(items), total, others
 
     def first(self):
         rows = self.rows[:1] if self.rows is not None else self.build(self.queryset[:1])
