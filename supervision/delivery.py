@@ -1,7 +1,7 @@
 """Email a notification: into the outbox exactly once, then handed to the email backend.
 
 `deliver(notification_id)` (the `supervision.deliver_notification` task, queued on commit by
-`notify()`) decides, in one transaction that locks the notification's row, whether the person gets
+`notify()`; a sweep's go a hundred to a `deliver_notifications` task) decides, in one transaction that locks the notification's row, whether the person gets
 an email: not when they switched that kind off (`NotificationPreference`), except safeguarding
 (`ALWAYS_EMAILED`), and not when their sign-in is no longer active; either way the notification stays
 in their notification centre. If they do, it renders the email and writes the `OutboxEmail` and
@@ -201,7 +201,8 @@ def requeue_undelivered(min_age: timedelta = REQUEUE_AFTER) -> int:
     Their task message was lost (a broker without acknowledgements, a publish that failed after
     commit). `deliver` is idempotent, so queueing one that is merely slow costs a no-op.
     """
-    from .tasks import deliver_notification
+    from .notify import DELIVERY_BATCH
+    from .tasks import deliver_notifications
 
     cutoff = timezone.now() - min_age
     ids = list(
@@ -209,8 +210,8 @@ def requeue_undelivered(min_age: timedelta = REQUEUE_AFTER) -> int:
         .order_by("id")
         .values_list("id", flat=True)[:BATCH]
     )
-    for notification_id in ids:
-        deliver_notification.delay(notification_id)
+    for start in range(0, len(ids), DELIVERY_BATCH):
+        deliver_notifications.delay(ids[start : start + DELIVERY_BATCH])
     if ids:
         logger.warning("Requeued %d notifications whose delivery was lost", len(ids))
     return len(ids)

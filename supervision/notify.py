@@ -63,6 +63,9 @@ def notify(
 # Without a limit (PostgreSQL) a look-up takes up to LOOKUP keys: a sweep's are found in one round trip.
 BATCH = 500
 LOOKUP = 10_000
+# Notifications a delivery task emails in turn (`deliver_notifications`): a sweep's thousands go to the
+# workers as a message per hundred.
+DELIVERY_BATCH = 100
 
 
 def _chunks(items: list, size: int = BATCH):
@@ -159,11 +162,13 @@ def notify_many(items: Iterable[Mapping]) -> int:
     with transaction.atomic():
         for chunk in _chunks(new, _size(len(_fields()))):
             ids.extend(_insert_new(chunk))
-    from .tasks import deliver_notification
+    from .tasks import deliver_notifications
 
-    for notification_id in ids:
-        # robust: a broker hiccup loses one message, not the rest; requeue_undelivered finds it again.
-        transaction.on_commit(lambda i=notification_id: deliver_notification.delay(i), robust=True)
+    # A message per DELIVERY_BATCH emails, not one each: a first sweep at 12,000 staff queued 12,600
+    # messages, seconds of publishing at the end of the sweep. robust: a broker hiccup loses one
+    # batch's message, not the rest; requeue_undelivered finds its notifications again.
+    for chunk in _chunks(ids, DELIVERY_BATCH):
+        transaction.on_commit(lambda chunk=chunk: deliver_notifications.delay(chunk), robust=True)
     return len(ids)
 
 

@@ -4,6 +4,7 @@ Queued by `services.py` with `transaction.on_commit`. Acknowledgement after the 
 (`CELERY_TASK_ACKS_LATE`) is set for every task in settings, so a worker lost mid-task means a rerun.
 """
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
@@ -16,6 +17,8 @@ from accounts.models import StaffMember
 
 from . import ical
 from .models import Session, SessionStatus
+
+logger = logging.getLogger(__name__)
 
 
 def _invite_kind(session: Session, method: str) -> str:
@@ -82,6 +85,20 @@ def deliver_notification(notification_id: int) -> None:
     from .delivery import deliver
 
     deliver(notification_id)
+
+
+@shared_task(name="supervision.deliver_notifications")
+def deliver_notifications(notification_ids: list[int]) -> None:
+    """Email a batch of notifications, each as `deliver_notification` does, in its own transaction: how a
+    sweep queues thousands (one message per `DELIVERY_BATCH`, not one each). One that fails is logged and
+    left to `requeue_undelivered`; the rest go on. Safe to run twice."""
+    from .delivery import deliver
+
+    for notification_id in notification_ids:
+        try:
+            deliver(notification_id)
+        except Exception:
+            logger.exception("Delivering notification %s failed; it will be queued again.", notification_id)
 
 
 # Reminders: beat runs these (migration 0003_install_schedule). Each is safe to run twice, or two at

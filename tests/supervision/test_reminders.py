@@ -643,16 +643,19 @@ def test_a_sweep_that_loses_a_race_queues_only_the_rows_it_wrote(cast, contract,
         ledger.notify(**{**taken._asdict(), "title": "Recorded by the other sweep"})
         return insert(rows)
 
+    queued = []
     with (
         mock.patch.object(ledger, "_insert_new", side_effect=after_another_sweep),
-        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        mock.patch("supervision.tasks.deliver_notification.delay", lambda i: queued.append(i)),
+        mock.patch("supervision.tasks.deliver_notifications.delay", lambda ids: queued.extend(ids)),
+        django_capture_on_commit_callbacks(execute=True),
     ):
         recorded = ledger.notify_many(item._asdict() for item in due)
     assert recorded == len(due) - 1
     assert Notification.objects.count() == len(due)
     assert Notification.objects.get(key=taken.key).title == "Recorded by the other sweep"
     # One delivery for each row this call wrote, one for the other sweep's row: never two for one.
-    assert len(callbacks) == len(due)
+    assert sorted(queued) == sorted(Notification.objects.values_list("id", flat=True))
 
 
 # --- Cost ---------------------------------------------------------------------------------------------

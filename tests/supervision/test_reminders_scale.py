@@ -5,7 +5,7 @@ Time is measured by `make bench`, never here; these tests count the objects buil
 
 import gc
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from unittest import mock
 
 import pytest
@@ -134,3 +134,58 @@ def test_the_ledger_sizes_its_queries_to_the_backends_limit_on_parameters(cast, 
         assert ledger.notify_many(due) == len(due)
         assert ledger.notify_many(due) == 0
     assert sorted(Notification.objects.values_list("key", flat=True)) == sorted(d.key for d in due)
+
+
+def _reminders(recipient, count):
+    return [
+        {
+            "recipient": recipient,
+            "kind": "decision_unconfirmed",
+            "object_type": "decision",
+            "object_code": uuid.uuid4(),
+            "period": "2025-11-12",
+            "title": "A decision waits",
+            "body": "Confirm it is on the child's file.",
+            "url": "/actions/",
+        }
+        for _ in range(count)
+    ]
+
+
+def test_a_sweeps_emails_go_to_the_workers_a_hundred_a_message(cast, django_capture_on_commit_callbacks):
+    from supervision import notify as ledger
+
+    sent = []
+    with (
+        mock.patch("supervision.tasks.deliver_notifications.delay", sent.append),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert ledger.notify_many(_reminders(cast.dsl, 250)) == 250
+    assert [len(batch) for batch in sent] == [100, 100, 50]
+    assert sorted(i for batch in sent for i in batch) == sorted(Notification.objects.values_list("id", flat=True))
+
+
+def test_a_notification_that_fails_in_a_batch_leaves_the_rest_delivered(cast, caplog):
+    from supervision import delivery, tasks
+
+    with mock.patch("supervision.tasks.deliver_notifications.delay"):
+        from supervision import notify as ledger
+
+        ledger.notify_many(_reminders(cast.dsl, 3))
+    ids = sorted(Notification.objects.values_list("id", flat=True))
+    real = delivery.deliver
+
+    def deliver(notification_id):
+        if notification_id == ids[1]:
+            raise RuntimeError("the database went away")
+        return real(notification_id)
+
+    with mock.patch.object(delivery, "deliver", deliver):
+        tasks.deliver_notifications(ids)
+    emailed = set(Notification.objects.filter(emailed_at__isnull=False).values_list("id", flat=True))
+    assert emailed == {ids[0], ids[2]}
+    assert f"Delivering notification {ids[1]} failed" in caplog.text
+    # The one left is found again by the requeue, in a batch of its own.
+    with mock.patch("supervision.tasks.deliver_notifications.delay") as queued:
+        assert delivery.requeue_undelivered(min_age=timedelta(0)) == 1
+    queued.assert_called_once_with([ids[1]])
