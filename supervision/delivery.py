@@ -1,12 +1,12 @@
 """Email a notification: into the outbox exactly once, then handed to the email backend.
 
-`deliver(notification_id)` (the `supervision.deliver_notification` task, queued on commit by
-`notify()`; a sweep's go a hundred to a `deliver_notifications` task) decides, in one transaction that locks the notification's row, whether the person gets
-an email: not when they switched that kind off (`NotificationPreference`), except safeguarding
-(`ALWAYS_EMAILED`), and not when their sign-in is no longer active; either way the notification stays
-in their notification centre. If they do, it renders the email and writes the `OutboxEmail` and
-`emailed_at` together. After commit it hands the email to Django's email backend and sets
-`delivered_at`.
+`deliver(notification_id)` (the `supervision.deliver_notification` task, queued on commit by `notify()`;
+a sweep's go a hundred to a `deliver_notifications` task) decides, in one transaction that locks the
+notification's row, whether the person gets an email: not when they switched that kind off
+(`NotificationPreference`), except safeguarding (`ALWAYS_EMAILED`), and not when their sign-in is no
+longer active; either way the notification stays in their notification centre. If they do, it renders the
+email and writes the `OutboxEmail` and `emailed_at` together. After commit it hands the email to Django's
+email backend and sets `delivered_at`.
 
 What is guaranteed, and what is not:
 - The ledger and the outbox are exactly once: one `Notification` per key and at most one
