@@ -201,7 +201,7 @@ def requeue_undelivered(min_age: timedelta = REQUEUE_AFTER) -> int:
     Their task message was lost (a broker without acknowledgements, a publish that failed after
     commit). `deliver` is idempotent, so queueing one that is merely slow costs a no-op.
     """
-    from .notify import DELIVERY_BATCH
+    from .notify import DELIVERY_BATCH, _chunks
     from .tasks import deliver_notifications
 
     cutoff = timezone.now() - min_age
@@ -210,8 +210,8 @@ def requeue_undelivered(min_age: timedelta = REQUEUE_AFTER) -> int:
         .order_by("id")
         .values_list("id", flat=True)[:BATCH]
     )
-    for start in range(0, len(ids), DELIVERY_BATCH):
-        deliver_notifications.delay(ids[start : start + DELIVERY_BATCH])
+    for chunk in _chunks(ids, DELIVERY_BATCH):
+        deliver_notifications.delay(chunk)
     if ids:
         logger.warning("Requeued %d notifications whose delivery was lost", len(ids))
     return len(ids)

@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, When
+from django.db.models import Case, Count, Exists, OuterRef, Q, When
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,7 +31,6 @@ from accounts.email_change import open_change
 from accounts.models import Role, Setting, StaffMember
 from accounts.views_audit import visible_events
 from supervision.dashboard import Dashboard, half_term_name
-from supervision.dashboard.lists import Listing
 from supervision.models import Contract, HalfTerm, Session, SessionStatus, _scope_settings, attended_session_ids
 from supervision.setup import setup_checklist
 
@@ -271,18 +270,12 @@ def _overdue(staff: StaffMember, today) -> Overdue | None:
         half_terms=[h for h in (last, running) if h],
         today=today,
     )
-    # Only the names shown and two counts a half term, paged in the database: not the dashboard's rows.
-    # One query a half term: the rows shown, and the counts as window functions over every row found.
+    # Only the names shown and their counts, one query a half term (the counts as window functions over
+    # every row found): not the dashboard's rows.
     if last is not None:
         # A session held since the half term ended: caught up, so no longer the head's to chase. Those
-        # still to chase come first, in the list's order; the caught-up ones only count.
-        overdue_in_last = dashboard.overdue_listing(last)
-        still_first = Listing(
-            queryset=overdue_in_last.queryset.order_by(
-                F("caught_up").asc(nulls_first=True), *overdue_in_last.queryset.query.order_by
-            ),
-            build=overdue_in_last.build,
-        )
+        # still to chase come first; the caught-up ones only count.
+        still_first = dashboard.still_first_listing(last)
         rows, total, counts = still_first.head_counted(HOME_LIST, also={"still": Q(caught_up__isnull=True)})
         overdue.name = half_term_name(last)
         overdue.rows = [r for r in rows if r.caught_up is None]

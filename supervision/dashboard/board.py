@@ -330,13 +330,14 @@ class Dashboard:
             )
         return self._listings[key]
 
-    def still_overdue_listing(self, half_term: HalfTerm) -> "Listing":
-        """Of an ended half term's overdue agreements, those with no session held since it ended (no
-        "caught up" date): the ones still to chase."""
-        key = f"still overdue {half_term.id}"
+    def still_first_listing(self, half_term: HalfTerm) -> "Listing":
+        """An ended half term's overdue agreements, those still to chase (no session held since it ended,
+        no "caught up" date) first, each part in the overdue list's order."""
+        key = f"still first {half_term.id}"
         if key not in self._listings:
             overdue = self.overdue_listing(half_term)
-            self._listings[key] = Listing(queryset=overdue.queryset.filter(caught_up__isnull=True), build=overdue.build)
+            order = (F("caught_up").asc(nulls_first=True), *overdue.queryset.query.order_by)
+            self._listings[key] = Listing(queryset=overdue.queryset.order_by(*order), build=overdue.build)
         return self._listings[key]
 
     @property

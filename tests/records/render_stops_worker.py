@@ -1,8 +1,8 @@
 """A Celery worker whose record renders stop half way, for tests that kill a worker mid-render.
 
-Run as ``python tests/records/render_stops_worker.py worker ...`` with the arguments ``celery -A config``
-takes. When a render reaches WeasyPrint, it writes the file named by RENDER_STOPS_MARKER and waits there,
-so the test kills a worker that is provably inside the render, however fast the machine renders.
+Run as ``python tests/records/render_stops_worker.py -A config worker ...``, with Celery's arguments.
+When a render reaches WeasyPrint, it writes the file named by RENDER_STOPS_MARKER and waits there, so the
+test kills a worker that is provably inside the render, however fast the machine renders.
 """
 
 import os
@@ -33,5 +33,5 @@ if __name__ == "__main__":
     from celery.__main__ import main
 
     sys.path[0] = str(Path(__file__).resolve().parents[2])  # the project, not this folder
-    sys.argv = ["celery", "-A", "config", *sys.argv[1:]]
+    sys.argv = ["celery", *sys.argv[1:]]
     main()

@@ -122,7 +122,7 @@ def celery(arguments: list[str], env: dict[str, str], log: Path, command: tuple[
     is what Python runs: Celery itself, or a script that takes Celery's arguments."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, *command, *(["-A", "config"] if command == ("-m", "celery") else []), *arguments],
+            [sys.executable, *command, "-A", "config", *arguments],
             cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
