@@ -281,6 +281,65 @@ class FrequencyOverride(models.Model):
         return f"{self.get_frequency_display()} until {self.ends:%a %-d %b %Y}"
 
 
+class CoverageState(models.Model):
+    """Whether `AgreementCoverage` holds an ended half term's coverage as the data stands (issue 14).
+
+    A beat task (`supervision.refresh_coverage`) works out an ended half term's coverage and sets `fresh`;
+    database triggers (supervision/dashboard/summary.py) clear it in the transaction of any write that
+    could change it (a session, attendance or record in the half term; an agreement, person, closure day,
+    override or the half term's dates). Only a fresh half term is read from the summary: any other is
+    worked out from the data, as before."""
+
+    half_term = models.OneToOneField(HalfTerm, on_delete=models.CASCADE, related_name="coverage_state")
+    fresh = models.BooleanField(default=False)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.half_term} ({'fresh' if self.fresh else 'stale'})"
+
+
+class AgreementCoverage(models.Model):
+    """One agreement owed supervision in an ended half term, and how it went there (`CoverageState`)."""
+
+    half_term = models.ForeignKey(HalfTerm, on_delete=models.CASCADE, related_name="+")
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="+")
+    held = models.BooleanField()
+    booked = models.BooleanField()
+    covered = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["half_term", "contract"], name="agreement_coverage_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.contract_id} in {self.half_term_id}"
+
+
+class SettingCoverage(models.Model):
+    """An ended half term's counts (`CoverageState`) for the whole organisation (no setting) and for each
+    setting (by the supervisee's settings): how many agreements were owed supervision, held, booked and
+    covered. The chart of a dashboard of the whole organisation or of one setting reads these."""
+
+    half_term = models.ForeignKey(HalfTerm, on_delete=models.CASCADE, related_name="+")
+    setting = models.ForeignKey(Setting, null=True, on_delete=models.CASCADE, related_name="+")
+    owed = models.PositiveIntegerField()
+    held = models.PositiveIntegerField()
+    booked = models.PositiveIntegerField()
+    covered = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["half_term", "setting"], name="setting_coverage_unique"),
+            models.UniqueConstraint(
+                fields=["half_term"], condition=Q(setting__isnull=True), name="setting_coverage_whole_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.half_term_id}/{self.setting_id}: {self.covered} of {self.owed}"
+
+
 # --- Groups and sessions ------------------------------------------------------------------------
 
 

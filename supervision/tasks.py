@@ -141,6 +141,18 @@ def check_audit_trail() -> int:
     return len(check())
 
 
+@shared_task(name="supervision.refresh_coverage")
+def refresh_coverage() -> int:
+    """Every 5 minutes (installed by migration): summarise the ended half terms whose coverage is not
+    fresh, for the dashboard's chart (`dashboard.summary`). Returns how many were summarised."""
+    from .dashboard import summary
+
+    done = summary.refresh()
+    if done["summarised"]:
+        logger.info("Summarised the coverage of %s ended half terms (%s agreements owed supervision).", *done.values())
+    return done["summarised"]
+
+
 @shared_task(name="supervision.run_agreements")
 def run_agreements(run_id: int) -> None:
     """Agreements for everyone, for a large organisation (supervision/bulk_agreements.py); safe to deliver twice."""

@@ -350,7 +350,9 @@ class Dashboard:
         rest of the chart's half terms when the chart is drawn."""
         half_term = half_term or self.half_term
         if half_term.id not in self._counts_cache or half_term.id not in self._held_counted:
-            counts = count_owed(self._contracts(), [self._owed(half_term)], held_in={half_term.id})
+            counts = count_owed(
+                self._contracts(), [self._owed(half_term)], scope=self.setting_ids, held_in={half_term.id}
+            )
             self._counts_cache[half_term.id] = counts[None][half_term.id]
             self._held_counted.add(half_term.id)
         return self._counts_cache[half_term.id]
@@ -388,7 +390,13 @@ class Dashboard:
         # Held is counted for the chosen half term (its progress) and the last one to end (its overdue).
         ended = [h.id for h in self.history if h.ends < self.today]
         held_in = {self.half_term.id, *ended[-1:]}
-        counts = count_owed(self._contracts(), owed, setting_ids=[s.id for s in self.settings], held_in=held_in)
+        counts = count_owed(
+            self._contracts(),
+            owed,
+            scope=self.setting_ids,
+            setting_ids=[s.id for s in self.settings],
+            held_in=held_in,
+        )
         self._held_counted |= held_in
         points = []
         for o in owed:

@@ -414,14 +414,35 @@ class InSharedSet(models.Expression):
 COUNTED = ("owed", "held", "booked", "covered")
 
 
-def count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> dict:
+def count_owed(contracts, owed: list[OwedAgreements], *, scope=None, setting_ids=(), held_in=()) -> dict:
     """For each half term, how many agreements were owed supervision, how many had a session held in it
     and how many one held or booked (both for the half terms of `held_in` only, 0 for the others) and
     how many a held session with a signed record; for the scope as a whole (key None) and for each of
-    `setting_ids` (by the supervisee's settings). One query for them all: the rules are worked out once
-    an agreement and half term (inside), then counted twice (outside).
+    `setting_ids` (by the supervisee's settings). `contracts` are the organisation's (`scope` None) or
+    those of the people of the settings `scope`. An ended half term whose summary is fresh is read from
+    it (`summary`); the others in one query: the rules are worked out once an agreement and half term
+    (inside), then counted twice (outside).
 
     {setting id or None: {half term id: {"owed": n, "held": n, "booked": n, "covered": n}}}"""
+    from . import summary
+
+    summarised = summary.fresh(o.half_term.id for o in owed)
+    live = [o for o in owed if o.half_term.id not in summarised]
+    result = _count_owed(contracts, live, setting_ids=setting_ids, held_in=held_in) if live else {}
+    if summarised:
+        for setting_id, counts in summary.count(
+            contracts, summarised, scope=scope, setting_ids=setting_ids, held_in=held_in
+        ).items():
+            result.setdefault(setting_id, {}).update(counts)
+    # Every key has every half term (none owed: zeros).
+    result.setdefault(None, {})
+    for counts in result.values():
+        for o in owed:
+            counts.setdefault(o.half_term.id, dict.fromkeys(COUNTED, 0))
+    return result
+
+
+def _count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> dict:
     qs = contracts.order_by()
     columns = {}
     sets = SharedSets(min(o.starts_at for o in owed), max(o.ends_at for o in owed))
