@@ -19,9 +19,10 @@ Each trigger marks more than it must rather than less: a session one day either 
 everything after it. On SQLite (the embedded default for small settings, where the live count is fast)
 there are no triggers, and the summary is neither written nor read.
 
-The task and a write cannot cross: the task locks the half term's state row before it reads the data, and
-a trigger updates the same row, so a write that the task's reading missed marks the state stale after
-the task commits, and a write committed first is in what the task reads.
+The task and a write cannot cross: every half term has its state row from the day it is made; the task
+locks the row before it reads the data, and a write's trigger locks the same row (fresh or not) to mark
+it, so a write the task's reading missed waits and marks the state stale after the task commits, and a
+write that got there first is committed before the task reads.
 """
 
 import logging
@@ -40,14 +41,23 @@ logger = logging.getLogger(__name__)
 # and the dashboard offers the half terms of the current and the previous academic year.
 KEPT_FOR = timedelta(days=2 * 366)
 
-# The half terms (of one organisation) that a change between two days could touch, marked stale.
+# The ended half terms (of one organisation) that a change between two days could touch, marked stale:
+# those ended by tomorrow (UTC), so that a write on a half term's last day marks it too. Each is locked,
+# fresh or not, in the order of their ids: a write waits for the task summarising one of them to commit,
+# then marks it stale (see the module's docstring), and two writes that each touch several wait for each
+# other rather than deadlock. Half terms still to end are left alone: no write of the running one waits.
 _STALE = """
 CREATE OR REPLACE FUNCTION coverage_stale(org bigint, first_day date, last_day date) RETURNS void
 LANGUAGE sql AS $$
-    UPDATE supervision_coveragestate AS state SET fresh = false
-    FROM supervision_halfterm AS h
-    WHERE state.half_term_id = h.id AND state.fresh AND h.organisation_id = org
-      AND h.ends >= first_day AND h.starts <= last_day
+    UPDATE supervision_coveragestate SET fresh = false
+    WHERE id IN (
+        SELECT state.id FROM supervision_coveragestate AS state
+        JOIN supervision_halfterm AS h ON h.id = state.half_term_id
+        WHERE h.organisation_id = org AND h.ends >= first_day AND h.starts <= last_day
+          AND h.ends <= CURRENT_DATE + 1
+        ORDER BY state.id
+        FOR UPDATE OF state
+    )
 $$
 """
 
@@ -188,7 +198,19 @@ $$
 _HALF_TERM = """
 CREATE OR REPLACE FUNCTION coverage_half_term_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE supervision_coveragestate SET fresh = false WHERE half_term_id = NEW.id AND fresh;
+    UPDATE supervision_coveragestate SET fresh = false WHERE half_term_id = NEW.id;
+    RETURN NULL;
+END
+$$
+"""
+
+# Every half term has its state row from the start, long before it ends: a write can only mark a row
+# that exists, and the task never summarises a half term whose row a running write could not see.
+_HALF_TERM_ADDED = """
+CREATE OR REPLACE FUNCTION coverage_half_term_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO supervision_coveragestate (half_term_id, fresh) VALUES (NEW.id, false)
+    ON CONFLICT (half_term_id) DO NOTHING;
     RETURN NULL;
 END
 $$
@@ -272,6 +294,7 @@ TRIGGERS = [
         "INSERT OR DELETE OR UPDATE",
         None,
     ),
+    ("coverage_half_term_added", "supervision_halfterm", "coverage_half_term_added", "INSERT", None),
     (
         "coverage_half_term_update",
         "supervision_halfterm",
@@ -280,7 +303,18 @@ TRIGGERS = [
         _changed("starts", "ends", "half", "organisation_id"),
     ),
 ]
-FUNCTIONS = [_STALE, _SESSION, _OF_SESSION, _CONTRACT, _STAFF, _STAFF_SETTING, _CLOSURE, _OVERRIDE, _HALF_TERM]
+FUNCTIONS = [
+    _STALE,
+    _SESSION,
+    _OF_SESSION,
+    _CONTRACT,
+    _STAFF,
+    _STAFF_SETTING,
+    _CLOSURE,
+    _OVERRIDE,
+    _HALF_TERM,
+    _HALF_TERM_ADDED,
+]
 
 
 def _create_trigger(name, table, function, events, condition) -> str:
@@ -292,6 +326,9 @@ PG_INSTALL = [
     *FUNCTIONS,
     *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table, *_ in TRIGGERS),
     *(_create_trigger(*t) for t in TRIGGERS),
+    # The half terms there already.
+    """INSERT INTO supervision_coveragestate (half_term_id, fresh) SELECT id, false FROM supervision_halfterm
+    ON CONFLICT (half_term_id) DO NOTHING""",
 ]
 PG_UNINSTALL = [
     *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table, *_ in TRIGGERS),
@@ -334,9 +371,12 @@ def refresh(*, today: date | None = None) -> dict:
         .values_list("id", flat=True)
     )
     for half_term_id in list(due):
-        # The state row exists, committed, before the half term is worked out: a trigger can only mark a
-        # row it can see (see the module's docstring).
-        CoverageState.objects.get_or_create(half_term_id=half_term_id)
+        state, made = CoverageState.objects.get_or_create(half_term_id=half_term_id)
+        if made:
+            # Made with its half term by a trigger; one made here (none should be) is summarised next
+            # time, once any write that began before it could be seen has ended.
+            logger.warning("Coverage: half term %s had no state row; summarised next time.", half_term_id)
+            continue
         done["agreements"] += summarise(half_term_id)
         done["summarised"] += 1
     return done

@@ -6,13 +6,14 @@ view: then the chart works it out from the data again, so a page never shows cov
 That the summary's counts are the rules' counts is checked on varied trusts by test_dashboard_sql.py.
 """
 
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import EmploymentType, StaffMember
@@ -95,6 +96,13 @@ def _session(cast, contract, moment, status=SessionStatus.HELD, kind=SessionKind
 def trust(cast) -> Trust:
     """One person supervised since September: a session held on Wed 12 Nov 2025 (autumn 2) whose record is
     still a draft. Summarised: autumn 1 and 2 are fresh, and autumn 2 has one owed, held, not covered."""
+    t = _build(cast)
+    summary.refresh(today=TODAY)
+    assert {t.autumn1.id, t.autumn2.id} <= _fresh()
+    return t
+
+
+def _build(cast) -> Trust:
     services.ensure_calendar(cast.organisation, TODAY)
     half_terms = HalfTerm.objects.filter(organisation=cast.organisation)
     staff = StaffFactory(organisation=cast.organisation, settings=[cast.primary], start_date=date(2024, 9, 1))
@@ -115,7 +123,7 @@ def trust(cast) -> Trust:
         supervisor=cast.supervisor,
         content_hash="0" * 64,
     )
-    t = Trust(
+    return Trust(
         cast=cast,
         autumn1=half_terms.get(term="autumn", half=1, starts__year=2025),
         autumn2=half_terms.get(term="autumn", half=2, starts__year=2025),
@@ -125,9 +133,6 @@ def trust(cast) -> Trust:
         session=session,
         record=record,
     )
-    summary.refresh(today=TODAY)
-    assert {t.autumn1.id, t.autumn2.id} <= _fresh()
-    return t
 
 
 def _fresh() -> set[int]:
@@ -264,9 +269,64 @@ def test_a_dashboard_of_several_settings_counts_each_person_once_from_the_summar
 
 
 def test_only_ended_half_terms_of_the_last_two_years_are_summarised(trust):
-    summarised = set(CoverageState.objects.values_list("half_term_id", flat=True))
     ended = HalfTerm.objects.filter(
         organisation=trust.cast.organisation, ends__lt=TODAY, ends__gte=TODAY - summary.KEPT_FOR
     )
-    assert summarised == set(ended.values_list("id", flat=True))
-    assert trust.running.id not in summarised
+    assert _fresh() == set(ended.values_list("id", flat=True))
+    assert trust.running.id not in _fresh()
+    # Every half term has its state row from the start, ended or not.
+    assert CoverageState.objects.filter(half_term__organisation=trust.cast.organisation).count() == (
+        HalfTerm.objects.filter(organisation=trust.cast.organisation).count()
+    )
+
+
+def test_a_write_in_a_half_term_still_to_end_leaves_its_state_alone(trust):
+    """Only half terms ended by the database's tomorrow are marked (and locked): writes in the running one
+    never wait on each other. The database's clock is the real one, so the half term here is years ahead."""
+    services.ensure_calendar(trust.cast.organisation, date(2031, 1, 20))
+    ahead = HalfTerm.objects.get(
+        organisation=trust.cast.organisation, starts__lte=date(2031, 1, 20), ends__gte=date(2031, 1, 20)
+    )
+    CoverageState.objects.filter(half_term=ahead).update(fresh=True)  # as if it had been summarised
+    _session(trust.cast, trust.contract, _at(date(2031, 1, 21)), SessionStatus.SCHEDULED)
+    Contract.objects.filter(pk=trust.contract.pk).update(end_date=date(2031, 1, 22))
+    assert ahead.id in _fresh()
+    Contract.objects.filter(pk=trust.contract.pk).update(end_date=date(2025, 11, 1))  # an ended one: marked
+    assert trust.autumn2.id not in _fresh() and ahead.id in _fresh()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_record_signed_while_the_task_summarises_leaves_the_half_term_stale(cast, monkeypatch):
+    """The task has read the half term's data and not yet marked it fresh when a record of it is signed
+    elsewhere: the signature's trigger waits for the task's lock, then marks the half term stale, so the
+    summary that missed the signature is never read."""
+    read, signed = threading.Event(), threading.Event()
+    setup = _build(cast)
+    CoverageState.objects.filter(half_term=setup.autumn2).update(fresh=False)
+    real_bulk_create = SettingCoverage.objects.bulk_create
+
+    def bulk_create_then_wait(objs, *args, **kwargs):
+        read.set()  # the data is read (the INSERT ... SELECT ran); the state is still locked
+        signed.wait(timeout=2)  # the signature, waiting on the lock, cannot finish first
+        return real_bulk_create(objs, *args, **kwargs)
+
+    monkeypatch.setattr(SettingCoverage.objects, "bulk_create", bulk_create_then_wait)
+    errors = []
+
+    def sign():
+        try:
+            read.wait(timeout=10)
+            Record.objects.filter(pk=setup.record.pk).update(status=RecordStatus.SIGNED, locked_at=_at(TODAY))
+            signed.set()
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    signer = threading.Thread(target=sign)
+    signer.start()
+    summary.summarise(setup.autumn2.id)
+    signer.join(timeout=20)
+    assert not errors and signed.is_set()
+    assert setup.autumn2.id not in _fresh()
+    assert setup.chart()["overall"] == (1, 1)
