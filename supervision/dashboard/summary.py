@@ -42,22 +42,27 @@ logger = logging.getLogger(__name__)
 KEPT_FOR = timedelta(days=2 * 366)
 
 # The ended half terms (of one organisation) that a change between two days could touch, marked stale:
-# those ended by tomorrow (UTC), so that a write on a half term's last day marks it too. Each is locked,
-# fresh or not, in the order of their ids: a write waits for the task summarising one of them to commit,
-# then marks it stale (see the module's docstring), and two writes that each touch several wait for each
-# other rather than deadlock. Half terms still to end are left alone: no write of the running one waits.
+# those ended by tomorrow (UTC), so that a write on a half term's last day marks it too. First each is
+# locked, fresh or not, in the order of their ids: a write waits for the task summarising one of them to
+# commit (see the module's docstring), and two writes that each touch several wait for each other rather
+# than deadlock. Then, in a statement that sees what the task committed, those fresh are marked: a row is
+# written once a transaction, however many of its rows touch the half term (a lock already held is not
+# taken again). Half terms still to end are left alone: no write of the running one waits.
 _STALE = """
 CREATE OR REPLACE FUNCTION coverage_stale(org bigint, first_day date, last_day date) RETURNS void
-LANGUAGE sql AS $$
-    UPDATE supervision_coveragestate SET fresh = false
-    WHERE id IN (
-        SELECT state.id FROM supervision_coveragestate AS state
-        JOIN supervision_halfterm AS h ON h.id = state.half_term_id
-        WHERE h.organisation_id = org AND h.ends >= first_day AND h.starts <= last_day
-          AND h.ends <= CURRENT_DATE + 1
-        ORDER BY state.id
-        FOR UPDATE OF state
-    )
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM supervision_coveragestate AS state
+    JOIN supervision_halfterm AS h ON h.id = state.half_term_id
+    WHERE h.organisation_id = org AND h.ends >= first_day AND h.starts <= last_day
+      AND h.ends <= CURRENT_DATE + 1
+    ORDER BY state.id
+    FOR UPDATE OF state;
+    UPDATE supervision_coveragestate AS state SET fresh = false
+    FROM supervision_halfterm AS h
+    WHERE h.id = state.half_term_id AND state.fresh AND h.organisation_id = org
+      AND h.ends >= first_day AND h.starts <= last_day AND h.ends <= CURRENT_DATE + 1;
+END
 $$
 """
 
