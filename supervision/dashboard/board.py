@@ -277,6 +277,7 @@ class Dashboard:
                 "last_held",
                 "held",
                 "signed",
+                "booked",
             )
         )
         settings_of = self._settings_of(r["supervisee_id"] for r in rows)
@@ -356,6 +357,12 @@ class Dashboard:
             self._counts_cache[half_term.id] = counts[None][half_term.id]
             self._held_counted.add(half_term.id)
         return self._counts_cache[half_term.id]
+
+    def overdue_count_of(self, coverage: list[dict]) -> int:
+        """The chosen half term's overdue count from its rows (`coverage_values`), as the list counts it:
+        once it has ended, those with no session held in it; while it runs, none held or booked."""
+        ended = self.half_term.ends < self.today
+        return sum(1 for r in coverage if not (r["held"] if ended else r["booked"]))
 
     def overdue_count(self, half_term: HalfTerm | None = None) -> int:
         """How many agreements are on the half term's overdue list (see `_overdue_counted`)."""

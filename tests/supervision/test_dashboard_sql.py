@@ -394,6 +394,8 @@ def check(cast):
                 }
                 assert got == {k: want[k] for k in got}, (half_term, r.contract)
             check_counts(dash, reference, half_term, shown)
+            # The CSV's overdue figure, from its own rows.
+            assert dash.overdue_count_of(dash.coverage_values()) == len(reference_overdue(reference, half_term))
             overdue = dash.overdue(half_term)
             assert [r.contract.id for r in overdue] == reference_overdue(reference, half_term)
             for r in overdue:
@@ -411,6 +413,7 @@ def check(cast):
     dash = _board(cast.org_admin, running, [cast.primary, cast.secondary], True)
     dash.coverage_history()
     assert dash.overdue_count() == dash._overdue_qs().count()
+    assert dash.overdue_count_of(dash.coverage_values()) == dash._overdue_qs().count()
 
 
 @settings(
