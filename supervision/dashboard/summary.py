@@ -48,54 +48,54 @@ KEPT_FOR = timedelta(days=2 * 366)
 # than deadlock. Then, in a statement that sees what the task committed, those fresh are marked: a row is
 # written once a transaction, however many of its rows touch the half term (a lock already held is not
 # taken again). Half terms still to end are left alone: no write of the running one waits.
-_STALE = """
+# The half terms a call of `coverage_stale` touches.
+_TOUCHED = """h.id = state.half_term_id AND h.organisation_id = org
+      AND h.ends >= first_day AND h.starts <= last_day AND h.ends <= CURRENT_DATE + 1"""
+
+_STALE = f"""
 CREATE OR REPLACE FUNCTION coverage_stale(org bigint, first_day date, last_day date) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM supervision_coveragestate AS state
-    JOIN supervision_halfterm AS h ON h.id = state.half_term_id
-    WHERE h.organisation_id = org AND h.ends >= first_day AND h.starts <= last_day
-      AND h.ends <= CURRENT_DATE + 1
+    PERFORM 1 FROM supervision_coveragestate AS state, supervision_halfterm AS h
+    WHERE {_TOUCHED}
     ORDER BY state.id
     FOR UPDATE OF state;
     UPDATE supervision_coveragestate AS state SET fresh = false
     FROM supervision_halfterm AS h
-    WHERE h.id = state.half_term_id AND state.fresh AND h.organisation_id = org
-      AND h.ends >= first_day AND h.starts <= last_day AND h.ends <= CURRENT_DATE + 1;
+    WHERE state.fresh AND {_TOUCHED};
+END
+$$
+"""  # noqa: S608 (our own constant, no input)
+
+
+def _old_and_new(function: str, perform: str) -> str:
+    """A trigger function that runs `perform` for the row as it was (unless inserted) and as it is
+    (unless deleted): `{row}` in it stands for OLD, then NEW."""
+    return f"""
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        {perform.format(row="OLD")};
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        {perform.format(row="NEW")};
+    END IF;
+    RETURN NULL;
 END
 $$
 """
+
 
 # A session, an attendance, a record: the half term of the session's start (a day either side).
-_SESSION = """
-CREATE OR REPLACE FUNCTION coverage_session_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM coverage_stale(OLD.organisation_id, OLD.starts_at::date - 1, OLD.starts_at::date + 1);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM coverage_stale(NEW.organisation_id, NEW.starts_at::date - 1, NEW.starts_at::date + 1);
-    END IF;
-    RETURN NULL;
-END
-$$
-"""
-
-_OF_SESSION = """
-CREATE OR REPLACE FUNCTION coverage_of_session_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM coverage_stale(s.organisation_id, s.starts_at::date - 1, s.starts_at::date + 1)
-        FROM supervision_session AS s WHERE s.id = OLD.session_id;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM coverage_stale(s.organisation_id, s.starts_at::date - 1, s.starts_at::date + 1)
-        FROM supervision_session AS s WHERE s.id = NEW.session_id;
-    END IF;
-    RETURN NULL;
-END
-$$
-"""
+_SESSION = _old_and_new(
+    "coverage_session_changed",
+    "PERFORM coverage_stale({row}.organisation_id, {row}.starts_at::date - 1, {row}.starts_at::date + 1)",
+)
+_OF_SESSION = _old_and_new(
+    "coverage_of_session_changed",
+    "PERFORM coverage_stale(s.organisation_id, s.starts_at::date - 1, s.starts_at::date + 1)"
+    " FROM supervision_session AS s WHERE s.id = {row}.session_id",
+)
 
 # An agreement: from its start on when it comes or goes or its terms change; from the earlier of an old and
 # a new end or signature (less a day: UTC) when only those change. LEAST ignores the nulls.
@@ -154,51 +154,19 @@ $$
 
 # A person joining or leaving a setting changes the setting's counts (and which closure days are theirs):
 # from the start of their first agreement on.
-_STAFF_SETTING = """
-CREATE OR REPLACE FUNCTION coverage_staff_setting_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM coverage_stale(c.organisation_id, MIN(c.start_date), 'infinity')
-        FROM supervision_contract AS c WHERE c.supervisee_id = OLD.staffmember_id GROUP BY c.organisation_id;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM coverage_stale(c.organisation_id, MIN(c.start_date), 'infinity')
-        FROM supervision_contract AS c WHERE c.supervisee_id = NEW.staffmember_id GROUP BY c.organisation_id;
-    END IF;
-    RETURN NULL;
-END
-$$
-"""
-
-_CLOSURE = """
-CREATE OR REPLACE FUNCTION coverage_closure_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM coverage_stale(OLD.organisation_id, OLD.date, OLD.date);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM coverage_stale(NEW.organisation_id, NEW.date, NEW.date);
-    END IF;
-    RETURN NULL;
-END
-$$
-"""
-
-_OVERRIDE = """
-CREATE OR REPLACE FUNCTION coverage_override_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM coverage_stale(c.organisation_id, OLD.starts, OLD.ends)
-        FROM supervision_contract AS c WHERE c.id = OLD.contract_id;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM coverage_stale(c.organisation_id, NEW.starts, NEW.ends)
-        FROM supervision_contract AS c WHERE c.id = NEW.contract_id;
-    END IF;
-    RETURN NULL;
-END
-$$
-"""
+_STAFF_SETTING = _old_and_new(
+    "coverage_staff_setting_changed",
+    "PERFORM coverage_stale(c.organisation_id, MIN(c.start_date), 'infinity') FROM supervision_contract AS c"
+    " WHERE c.supervisee_id = {row}.staffmember_id GROUP BY c.organisation_id",
+)
+_CLOSURE = _old_and_new(
+    "coverage_closure_changed", "PERFORM coverage_stale({row}.organisation_id, {row}.date, {row}.date)"
+)
+_OVERRIDE = _old_and_new(
+    "coverage_override_changed",
+    "PERFORM coverage_stale(c.organisation_id, {row}.starts, {row}.ends)"
+    " FROM supervision_contract AS c WHERE c.id = {row}.contract_id",
+)
 
 _HALF_TERM = """
 CREATE OR REPLACE FUNCTION coverage_half_term_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -473,20 +441,20 @@ def count(contracts, half_term_ids, *, scope=None, setting_ids=(), held_in=()) -
         result.setdefault(setting_id, {})[half_term_id] = counted
 
     setting_ids = list(setting_ids)
-    wanted = set(setting_ids)
-    whole = None if scope is None else (scope[0] if len(scope) == 1 else False)
-    if whole is not False:
-        wanted.add(whole)
-    else:
+    # The scope as a whole has a row of its own: the organisation's (setting None) or its one setting's.
+    counted_whole = scope is None or len(scope) == 1
+    whole = scope[0] if counted_whole and scope else None
+    if not counted_whole:
         rows = AgreementCoverage.objects.filter(half_term_id__in=half_term_ids, contract_id__in=contracts.values("id"))
         for values in rows.order_by().values("half_term_id").annotate(**FIGURES):
             add(None, values["half_term_id"], values)
+    wanted = {*setting_ids, whole} if counted_whole else set(setting_ids)
     which = Q(setting_id__in=[s for s in wanted if s is not None])
     if None in wanted:
         which |= Q(setting__isnull=True)
     counts = SettingCoverage.objects.filter(which, half_term_id__in=half_term_ids)
     for values in counts.values("half_term_id", "setting_id", *COUNTED):
-        if values["setting_id"] == whole and whole is not False:
+        if counted_whole and values["setting_id"] == whole:
             add(None, values["half_term_id"], values)
         if values["setting_id"] in setting_ids:
             add(values["setting_id"], values["half_term_id"], values)
