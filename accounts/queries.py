@@ -35,6 +35,39 @@ class InArray(models.Expression):
         return f"{column} = ANY(ARRAY{subquery})", (*column_params, *subquery_params)
 
 
+class OneOf(models.Expression):
+    """`column IN (values)` for a list of ids known in Python, as `column = ANY(%s)` with the list as one
+    array parameter on PostgreSQL (`IN` with a parameter each elsewhere). The same rows as
+    `column__in=values`, and the same plan (PostgreSQL reads `IN (...)` as `= ANY(...)`), but compiled
+    without preparing each value: a school's 120 people, named a dozen times in a dashboard's query, were
+    1,400 parameters prepared one at a time, a third of the Python time of a head's home page (issue 14).
+    NULL in `column` is neither in nor out, as with `IN`. An empty list matches nothing."""
+
+    output_field = models.BooleanField()
+    conditional = True
+
+    def __init__(self, column, values):
+        super().__init__()
+        self.column = F(column) if isinstance(column, str) else column
+        self.values = sorted({int(v) for v in values})
+
+    def get_source_expressions(self):
+        return [self.column]
+
+    def set_source_expressions(self, exprs):
+        (self.column,) = exprs
+
+    def as_sql(self, compiler, connection):
+        column, params = compiler.compile(self.column)
+        if not self.values:
+            return "1 = 0", ()
+        return f"{column} IN ({', '.join(['%s'] * len(self.values))})", (*params, *self.values)
+
+    def as_postgresql(self, compiler, connection):
+        column, params = compiler.compile(self.column)
+        return f"{column} = ANY(%s::bigint[])", (*params, self.values)
+
+
 def in_values(model, path: str, values) -> Q | InArray:
     """Rows of `model` whose `path` (through foreign keys, `record__session__setting_id`) is one of
     `values`, one `InArray` a foreign key: from the few rows at the far end inwards."""

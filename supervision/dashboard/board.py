@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
-from accounts.queries import in_values
+from accounts.queries import OneOf, in_values
 from records.models import (
     Action,
     ConfidentialityFlag,
@@ -133,7 +133,7 @@ class Dashboard:
     def _contracts(self):
         qs = Contract.objects.filter(organisation_id=self.organisation_id)
         if self.setting_ids is not None:
-            qs = qs.filter(supervisee_id__in=self._staff_ids())
+            qs = qs.filter(OneOf("supervisee_id", self._staff_ids()))
         return qs
 
     def _in_settings(self, qs, path: str):
@@ -645,7 +645,7 @@ class Dashboard:
         if len(staff_ids) > 1000:
             links = links.filter(staffmember__organisation_id=self.organisation_id)
         else:
-            links = links.filter(staffmember_id__in=staff_ids)
+            links = links.filter(OneOf("staffmember_id", staff_ids))
         for staff_id, setting_id in links.values_list("staffmember_id", "setting_id"):
             settings_of[staff_id].append(setting_id)
         return settings_of
@@ -694,7 +694,7 @@ class Dashboard:
             .order_by("user__full_name", "id")
         )
         if self.setting_ids is not None:
-            staff = staff.filter(id__in=self._staff_ids())
+            staff = staff.filter(OneOf("id", self._staff_ids()))
         return staff
 
     def _agreements_missing_rows(self, staff) -> list[StaffRow]:
@@ -742,7 +742,7 @@ class Dashboard:
             .order_by("leaving_date", "user__full_name", "id")
         )
         if self.setting_ids is not None:
-            people = people.filter(id__in=self._staff_ids())
+            people = people.filter(OneOf("id", self._staff_ids()))
         return people
 
     def _leavers_open_work_rows(self, people) -> list[LeaverRow]:

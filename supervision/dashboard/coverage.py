@@ -29,6 +29,7 @@ from django.db.models import Case, Exists, ExpressionWrapper, F, Func, OuterRef,
 from django.db.models.functions import Coalesce, Greatest, Least
 
 from accounts.models import EmploymentType, Frequency, StaffMember
+from accounts.queries import OneOf
 from records.models import Record, RecordStatus
 
 from ..models import BUSY_STATUSES, ClosureDay, FrequencyOverride, HalfTerm, Session, SessionKind, SessionStatus
@@ -260,13 +261,13 @@ class OwedAgreements:
         one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False)
         if self.staff_ids is not None:
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
-            one = one.filter(contract__supervisee_id__in=self.staff_ids)
+            one = one.filter(OneOf("contract__supervisee_id", self.staff_ids))
         # Its attendees, never a null: a group session with nobody in it would put one in the set, and
         # `x IN (a set holding a null)` is unknown, not false, so `exclude()` dropped every agreement
-        # not in it from the overdue list.
-        group = sessions.filter(kind=SessionKind.GROUP, attendees__isnull=False)
-        if self.staff_ids is not None:
-            group = group.filter(attendees__in=self.staff_ids)
+        # not in it from the overdue list. One condition on the attendees, so one join to them: a second
+        # filter() on a many-to-many relation joins it again.
+        in_scope = Q(attendees__isnull=False) if self.staff_ids is None else OneOf("attendees", self.staff_ids)
+        group = sessions.filter(Q(kind=SessionKind.GROUP), in_scope)
         if sets is not None:
             key = (held_only, signed)
             one = sets.within(("one", *key), one.values("contract_id", "starts_at"), self.starts_at, self.ends_at)

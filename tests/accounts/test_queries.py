@@ -1,4 +1,4 @@
-"""`InArray` and `in_values` (accounts/queries.py, issue 14): the rows of a school found from its own
+"""`InArray`, `OneOf` and `in_values` (accounts/queries.py, issue 14): the rows of a school found from its own
 sessions inwards, with the same answer as the join they replace, on PostgreSQL and on SQLite."""
 
 from datetime import date
@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.db.models import Q
 
-from accounts.queries import InArray, in_values
+from accounts.queries import InArray, OneOf, in_values
 from records.models import Action, ActionStatus
 from supervision.models import Contract, Session
 from tests.records.helpers import written_record
@@ -81,3 +81,32 @@ def test_the_head_sees_the_agreements_of_their_school_once_each(cast):
     assert {c.supervisee for c in visible} == {cast.supervisee}
     assert {s.contract.supervisee for s in Session.objects.visible_to(cast.head)} == {cast.supervisee}
     assert {s.contract.supervisee for s in Session.objects.visible_to(cast.supervisee2)} == {cast.supervisee2}
+
+
+def test_one_of_finds_what_in_finds_kept_and_excluded(cast):
+    """`OneOf` against `__in` for the lists a dashboard gives it: some people, all, one, none and ids of
+    nobody; and through a foreign key and the attendees (many-to-many), as the dashboard's sessions use it."""
+    actions_of_two_schools(cast)
+    everyone = list(Contract.objects.values_list("supervisee_id", flat=True))
+    for ids in ([cast.supervisee.pk], [cast.supervisee.pk, cast.supervisee2.pk], everyone, [], [10**9]):
+        assert set(Contract.objects.filter(OneOf("supervisee_id", ids))) == set(
+            Contract.objects.filter(supervisee_id__in=ids)
+        )
+        assert set(Contract.objects.exclude(OneOf("supervisee_id", ids))) == set(
+            Contract.objects.exclude(supervisee_id__in=ids)
+        )
+        assert set(Session.objects.filter(OneOf("contract__supervisee_id", ids))) == set(
+            Session.objects.filter(contract__supervisee_id__in=ids)
+        )
+        attended = Session.objects.filter(OneOf("attendees", ids)).values_list("pk", "attendees")
+        assert sorted(attended) == sorted(Session.objects.filter(attendees__in=ids).values_list("pk", "attendees"))
+
+
+def test_one_of_is_one_parameter_on_postgresql(cast):
+    ids = [cast.supervisee.pk, cast.supervisee2.pk, cast.supervisor.pk]
+    sql, params = Contract.objects.filter(OneOf("supervisee_id", ids)).query.sql_with_params()
+    if connection.vendor == "postgresql":
+        assert '"supervisee_id" = ANY(%s::bigint[])' in sql
+        assert sorted(ids) in params
+    else:
+        assert '"supervisee_id" IN (%s, %s, %s)' in sql
