@@ -60,6 +60,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["full_name"]
+        indexes = [
+            # Lists in name order a page at a time: the trust admin's /contracts/ (by supervisee) read 11,000
+            # agreements, joined and sorted, for 50 (36 ms at 12,000 staff); with this index PostgreSQL
+            # walks the names in order and stops at the page (2.5 ms, issue 14).
+            models.Index(fields=["full_name", "id"], name="user_full_name_idx"),
+        ]
 
     def __str__(self):
         return self.full_name or self.email
