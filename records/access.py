@@ -22,6 +22,7 @@ from django.utils import timezone
 from guardian.utils import get_user_obj_perms_model
 
 from accounts.models import Role, StaffMember
+from accounts.queries import InArray
 from supervision.models import Session, _scope_settings
 from supervision.slots import LONDON
 
@@ -183,13 +184,16 @@ def records_in_live_grants(staff: StaffMember) -> QuerySet[Record]:
     """Signed records any of the person's live grants covers. One query for the grants."""
     q = Q()
     for grant in live_grants_for(staff).prefetch_related("settings"):
-        q |= Q(
-            session__setting__in=[s.id for s in grant.settings.all()],
-            **_held_between(grant.covers_from, grant.covers_until),
-        )
+        held = {k.removeprefix("session__"): v for k, v in _held_between(grant.covers_from, grant.covers_until).items()}
+        q |= Q(setting_id__in=[s.id for s in grant.settings.all()], **held)
     if not q:
         return Record.objects.none()
-    return Record.objects.filter(organisation_id=staff.organisation_id, status=RecordStatus.SIGNED).filter(q)
+    # The grants' sessions first (by the setting index), then their records by the session index: joined
+    # the other way, PostgreSQL read all 77,000 records of a 12,000-staff trust to keep 7,000 (issue 14).
+    sessions = Session.objects.filter(q, organisation_id=staff.organisation_id).values("id")
+    return Record.objects.filter(organisation_id=staff.organisation_id, status=RecordStatus.SIGNED).filter(
+        InArray("session_id", sessions)
+    )
 
 
 def audit_events_in_grants(staff: StaffMember, events, *, newest_few: bool = False):

@@ -39,6 +39,10 @@ from .dashboard import FIGURES
 from .models import ClosureDay, Contract, HalfTerm, Notification, Session, SupervisionGroup
 
 ROLES = ("supervisee", "supervisor", "dsl", "head", "org_admin", "auditor")
+# Whose row of the permission table gives each role's pages: the generated auditor holds an approved, live
+# grant (`bench.generate`), as the table's setting_auditor does; its "auditor" has none, and so missed the
+# pages a grant opens (the audit trail, the dashboard, its lists and CSV).
+TABLE_PERSON = {"auditor": "setting_auditor"}
 TRIVIAL = "accounts:password-change"
 # Pages that open narrow and may be widened: also measured at their widest (issue 14: the whole trust's plan).
 WIDER = {"supervision:planner": {"org_admin": [("whole trust", "caseload=organisation")]}}
@@ -183,10 +187,10 @@ def pages(objects: Objects, only: str = "") -> list[tuple[str, str, str]]:
                 found += [
                     (who, f"{name} {case}", f"{reverse(name, kwargs={'picker': case})}?q={PICKER_SEARCH}")
                     for case in CASES["picker"]
-                    if row.outcome(who, case) == OK
+                    if row.outcome(TABLE_PERSON.get(who, who), case) == OK
                 ]
                 continue
-            if row.outcome(who, "own" if row.kind else NO_CASE) != OK:
+            if row.outcome(TABLE_PERSON.get(who, who), "own" if row.kind else NO_CASE) != OK:
                 continue
             for label, kwargs in objects.args(row.kind, who):
                 try:

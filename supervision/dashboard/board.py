@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
-from accounts.queries import OneOf, in_values
+from accounts.queries import InArray, OneOf, in_values
 from records.models import (
     Action,
     ConfidentialityFlag,
@@ -861,16 +861,28 @@ class Dashboard:
 
     def _sections(self):
         year = self.half_term.academic_year
-        return (
-            self._in_settings(RecordSection.objects.all(), "record__session__setting_id")
-            .filter(
-                record__session__starts_at__gte=_midnight(year.starts),
-                record__session__starts_at__lt=_midnight(year.ends + timedelta(days=1)),
+        starts_at, ends_at = _midnight(year.starts), _midnight(year.ends + timedelta(days=1))
+        if self.setting_ids is None:
+            sections = RecordSection.objects.filter(
+                record__organisation_id=self.organisation_id,
+                record__session__starts_at__gte=starts_at,
+                record__session__starts_at__lt=ends_at,
             )
-            .alias(written=Length(Trim("discussion")))
-            .filter(written__gt=0)
-            .order_by()
-        )
+        else:
+            # The settings' sessions of the year first (by the setting index), then their records and
+            # sections by index: from every session of ten settings (all years) an auditor's balance read
+            # 45,000 sections to keep 10,000 of the year (190 ms at 12,000 staff, issue 14).
+            sessions = Session.objects.filter(
+                organisation_id=self.organisation_id,
+                setting_id__in=self.setting_ids,
+                starts_at__gte=starts_at,
+                starts_at__lt=ends_at,
+            )
+            records = Record.objects.filter(
+                InArray("session_id", sessions.values("id")), organisation_id=self.organisation_id
+            )
+            sections = RecordSection.objects.filter(InArray("record_id", records.values("id")))
+        return sections.alias(written=Length(Trim("discussion"))).filter(written__gt=0).order_by()
 
     def _balance_counts(self) -> list[dict]:
         """Sections written this academic year, by setting, supervisor and function: one GROUP BY for

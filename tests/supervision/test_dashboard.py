@@ -547,6 +547,15 @@ def test_balance_counts_written_sections_by_function_over_the_academic_year(cast
     by_supervisor = {r.name: r.total for r in b.balance_by_supervisor()}
     assert by_supervisor == {"Sam Supervisor": 4, "Sue Supervisor": 2}
     assert [r.name for r in board(cast.head, terms.autumn2).balance_by_supervisor()] == ["Sam Supervisor"]
+    # Settings chosen (their sessions of the year read first): the same counts as the whole organisation's.
+    head = {r.name: r.counts for r in board(cast.head, terms.autumn2).balance_by_setting()}
+    assert head == {"Cast Primary": expected}
+    both = Dashboard(
+        viewer=cast.org_admin, half_term=terms.autumn2, settings=[cast.primary, cast.secondary],
+        whole_organisation=False, today=TODAY,
+    )  # fmt: skip
+    assert {r.name: r.counts for r in both.balance_by_setting()} == by_setting
+    assert {r.name: r.total for r in both.balance_by_supervisor()} == by_supervisor
 
 
 # --- Who sees what --------------------------------------------------------------------------------
