@@ -349,7 +349,14 @@ def store_record_pdf(record_id: int) -> Path | None:
     record = (
         Record.objects.filter(pk=record_id)
         .select_related(
-            "organisation", "session__setting", "session__group", "supervisor__user", "template_version__template"
+            "organisation",
+            "session__setting",
+            "session__group",
+            "supervisor__user",
+            "template_version__template",
+            # For the audit event's wording of the session (`Session.title`): no query a name.
+            "session__contract__supervisee__user",
+            "session__supervisor__user",
         )
         .first()
     )
