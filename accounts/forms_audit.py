@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, time, timedelta
 
 from django import forms
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .forms import DateInput
@@ -160,13 +160,18 @@ class AuditFilterForm(forms.Form):
         a DISTINCT over every event."""
         super().__init__(*args, **kwargs)
         self.organisation = organisation
+        # How many events the viewer may see, when counting them cost nothing more (below), else None.
+        self.visible_total = None
         if whole_trail:
             actions = AuditEvent.objects.distinct_values(organisation.id, "action")
             object_types = [t for t in AuditEvent.objects.distinct_values(organisation.id, "object_type") if t]
         else:
-            actions = events.order_by("action").values_list("action", flat=True).distinct()
-            object_types = events.exclude(object_type="").order_by("object_type")
-            object_types = object_types.values_list("object_type", flat=True).distinct()
+            # One pass over what the viewer may see (an auditor's events of the records their grants cover)
+            # for both lists of choices and the count, rather than one each (issue 14).
+            kinds = list(events.order_by().values_list("object_type", "action").annotate(n=Count("id")))
+            actions = sorted({action for _, action, _ in kinds})
+            object_types = sorted({object_type for object_type, _, _ in kinds if object_type})
+            self.visible_total = sum(n for _, _, n in kinds)
         self.fields["action"].choices = [("", "Any action"), *_grouped_actions(actions)]
         self.fields["object_type"].choices = [
             ("", "Any object"),

@@ -44,6 +44,35 @@ def test_an_auditor_sees_only_events_of_records_inside_the_grant(cast, login):
     assert all(e.object_type == "record" for e in rows)
 
 
+def test_an_auditors_trail_is_paged_and_counted_as_the_covered_events_are(cast, login, monkeypatch):
+    """An auditor's page reads its rows newest first, each tested against the covered records, and its
+    count from the form's one pass over the trail (issue 14): the same events, order and count as the plain
+    query of the trail, page after page, with and without a filter."""
+    from accounts import views_audit
+    from records.access import audit_events_in_grants
+
+    monkeypatch.setattr(views_audit, "PAGE_SIZE", 3)
+    signed_record(cast)
+    signed_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)  # outside the grant
+    written_record(cast)
+    live_grant(cast, settings=[cast.primary])
+    client = login(cast.auditor)
+    trail = audit_events_in_grants(cast.auditor, AuditEvent.objects.visible_to(cast.auditor))
+    for filters in ({}, {"action": "record.signed"}):
+        expected = list(trail.filter(**filters).order_by("-created_at", "-id").values_list("id", flat=True))
+        assert len(expected) > 3 or filters
+        shown, number = [], 1
+        while True:
+            response = client.get("/audit/", {**filters, "page": number})
+            page = response.context["page"]
+            assert page.paginator.count == len(expected)
+            shown += [e.id for e in response.context["rows"]]
+            if not page.has_next():
+                break
+            number += 1
+        assert shown == expected
+
+
 def _decision_and_flag(cast):
     record = written_record(cast)
     services.decision_add(
