@@ -70,12 +70,13 @@ class OneOf(models.Expression):
         return f"{column} = ANY(%s::bigint[])", (*params, self.values)
 
 
-def in_values(model, path: str, values) -> Q | InArray:
+def in_values(model, path: str, values, where: Q | None = None) -> Q | InArray:
     """Rows of `model` whose `path` (through foreign keys, `record__session__setting_id`) is one of
-    `values`, one `InArray` a foreign key: from the few rows at the far end inwards."""
+    `values`, one `InArray` a foreign key: from the few rows at the far end inwards. `where`: conditions
+    on the rows at the far end (the sessions of a year), applied there, before any is looked up inwards."""
     first, _, rest = path.partition("__")
     if not rest:
-        return Q(**{f"{first}__in": values})
+        return Q(**{f"{first}__in": values}) & (where or Q())
     field = model._meta.get_field(first)
-    inner = field.related_model._base_manager.filter(in_values(field.related_model, rest, values))
+    inner = field.related_model._base_manager.filter(in_values(field.related_model, rest, values, where))
     return InArray(field.attname, inner.values(field.target_field.attname))

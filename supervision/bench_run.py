@@ -179,6 +179,7 @@ def pages(objects: Objects, only: str = "") -> list[tuple[str, str, str]]:
 
     found = []
     for who in ROLES:
+        person = TABLE_PERSON.get(who, who)
         for name, row in sorted(TABLE.items()):
             if "GET" not in row.methods or (only and only not in name):
                 continue
@@ -187,10 +188,10 @@ def pages(objects: Objects, only: str = "") -> list[tuple[str, str, str]]:
                 found += [
                     (who, f"{name} {case}", f"{reverse(name, kwargs={'picker': case})}?q={PICKER_SEARCH}")
                     for case in CASES["picker"]
-                    if row.outcome(TABLE_PERSON.get(who, who), case) == OK
+                    if row.outcome(person, case) == OK
                 ]
                 continue
-            if row.outcome(TABLE_PERSON.get(who, who), "own" if row.kind else NO_CASE) != OK:
+            if row.outcome(person, "own" if row.kind else NO_CASE) != OK:
                 continue
             for label, kwargs in objects.args(row.kind, who):
                 try:
