@@ -73,6 +73,31 @@ def test_an_auditors_trail_is_paged_and_counted_as_the_covered_events_are(cast, 
         assert shown == expected
 
 
+def test_an_auditors_trail_costs_the_same_queries_however_many_records_it_covers(cast, login):
+    """The auditor's page (its choices and count in one pass, its rows newest first): a fixed number of
+    queries, at one covered record and at four."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    live_grant(cast, settings=[cast.primary])
+    client = login(cast.auditor)
+
+    def measure(query):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get("/audit/", query)
+        assert response.status_code == 200
+        return len(ctx.captured_queries), len(response.context["rows"])
+
+    signed_record(cast)
+    small = [measure(q) for q in ({}, {"action": "record.signed"})]
+    for _ in range(3):
+        signed_record(cast)
+    large = [measure(q) for q in ({}, {"action": "record.signed"})]
+    for (queries_small, rows_small), (queries_large, rows_large) in zip(small, large, strict=True):
+        assert rows_large > rows_small
+        assert queries_small == queries_large
+
+
 def _decision_and_flag(cast):
     record = written_record(cast)
     services.decision_add(
