@@ -219,8 +219,8 @@ class Dashboard:
             .only(*AGREEMENT_ROW_FIELDS)
             .annotate(
                 held=owed.held(),
-                signed=owed.has_session(held_only=True, signed=True),
-                booked=owed.has_session(held_only=False),
+                signed=owed.sessions_counted(held_only=True, signed=True),
+                booked=owed.sessions_counted(held_only=False),
                 last_held=owed.last_held(),
             )
         )
@@ -256,8 +256,8 @@ class Dashboard:
                     settings=self._names(setting_ids),
                     setting_ids=setting_ids,
                     held=c.held,
-                    signed=c.signed,
-                    booked=c.booked,
+                    signed=bool(c.signed),
+                    booked=bool(c.booked),
                     url=self._contract_url(c, setting_ids),
                     last_held=c.last_held,
                     days_overdue=days,

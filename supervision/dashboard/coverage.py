@@ -247,17 +247,24 @@ class OwedAgreements:
         where the agreement and the one it replaced would otherwise each build it."""
         starts_at, ends_at = (sets.starts_at, sets.ends_at) if sets is not None else (self.starts_at, self.ends_at)
         sessions = Session.objects.filter(
-            organisation_id=self.organisation_id,
-            status__in=[SessionStatus.HELD] if held_only else BUSY_STATUSES,
-            starts_at__gte=starts_at,
-            starts_at__lt=ends_at,
+            organisation_id=self.organisation_id, starts_at__gte=starts_at, starts_at__lt=ends_at
         ).order_by()
-        if signed:
-            # From the half term's sessions to their records (by the unique session index), not from
-            # every signed record of the organisation to its session.
-            sessions = sessions.filter(
-                Exists(Record.objects.filter(session_id=OuterRef("pk"), status=RecordStatus.SIGNED))
+        signed_record = Exists(Record.objects.filter(session_id=OuterRef("pk"), status=RecordStatus.SIGNED))
+        if sets is not None:
+            # One base of sessions a kind (1:1 or group) for held, booked and signed alike, read once: held
+            # and signed are its columns, and each set picks its rows by them.
+            sessions = sessions.filter(status__in=BUSY_STATUSES).annotate(
+                shared_held=ExpressionWrapper(Q(status=SessionStatus.HELD), output_field=models.BooleanField()),
+                shared_signed=ExpressionWrapper(
+                    Q(status=SessionStatus.HELD) & signed_record, output_field=models.BooleanField()
+                ),
             )
+        else:
+            sessions = sessions.filter(status__in=[SessionStatus.HELD] if held_only else BUSY_STATUSES)
+            if signed:
+                # From the half term's sessions to their records (by the unique session index), not from
+                # every signed record of the organisation to its session.
+                sessions = sessions.filter(signed_record)
         one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False)
         if self.staff_ids is not None:
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
@@ -269,9 +276,10 @@ class OwedAgreements:
         in_scope = Q(attendees__isnull=False) if self.staff_ids is None else OneOf("attendees", self.staff_ids)
         group = sessions.filter(Q(kind=SessionKind.GROUP), in_scope)
         if sets is not None:
-            key = (held_only, signed)
-            one = sets.within(("one", *key), one.values("contract_id", "starts_at"), self.starts_at, self.ends_at)
-            group = sets.within(("group", *key), group.values("attendees", "starts_at"), self.starts_at, self.ends_at)
+            flags = {"held": held_only or signed, "signed": signed}
+            columns = ("starts_at", "shared_held", "shared_signed")
+            one = sets.within("one", one.values("contract_id", *columns), self.starts_at, self.ends_at, **flags)
+            group = sets.within("group", group.values("attendees", *columns), self.starts_at, self.ends_at, **flags)
             in_one, previous_in_one = Q(InSharedSet(F("id"), one)), Q(InSharedSet(F("previous_id"), one))
             in_group = Q(InSharedSet(F("supervisee_id"), group))
         else:
@@ -307,27 +315,24 @@ class OwedAgreements:
     def booked(self):
         return ExpressionWrapper(self.booked_q(), output_field=models.BooleanField())
 
-    def has_session(self, *, held_only: bool, signed: bool = False):
-        """`signed()` (held, with a signed record) or `booked()` (held or booked) as a subquery a row, each
-        answered by an index (`session_held_contract_idx`, the attendees' index): for the few rows a page
-        shows, where the hashed sets of `_in_sessions` would each read the half term's every session
-        (twice, for an agreement and the one it replaced) to answer for eight rows (issue 14)."""
+    def sessions_counted(self, *, held_only: bool, signed: bool = False):
+        """How many sessions the agreement has in the half term, held only or held and booked, or held with
+        a signed record: `signed()` and `booked()` (when more than none) as a subquery a row, each
+        answered by an index (`session_held_contract_idx`, the attendees' index, the record's unique
+        session), as `held()` is. For the rows a page shows: PostgreSQL works out such a column after
+        the sort, for the rows kept only, where the sets of `_in_sessions` each read the half term's
+        every session (twice: for an agreement and the one it replaced) to answer for eight rows. A count,
+        not EXISTS: PostgreSQL may turn an EXISTS back into a set of the whole half term when it expects
+        many rows (issue 14)."""
         one, group = self._sessions(held_only=held_only)
-        if signed:
-            covered = Exists(Record.objects.filter(session_id=OuterRef("pk"), status=RecordStatus.SIGNED))
-            group = group.filter(covered)
-        else:
-            covered = Q()
+        covered = Q(record__status=RecordStatus.SIGNED) if signed else Q()
 
-        def of_agreement(field):
-            return Exists(one(field).filter(covered))
+        def count(qs):
+            qs = qs.filter(covered)
+            return Coalesce(Subquery(qs.values("organisation_id").annotate(n=models.Count("id")).values("n")), 0)
 
         return Case(
-            When(kind=SessionKind.GROUP, then=Exists(group)),
-            When(of_agreement("pk"), then=Value(True)),
-            When(Q(previous_id__isnull=False) & of_agreement("previous_id"), then=Value(True)),
-            default=Value(False),
-            output_field=models.BooleanField(),
+            When(kind=SessionKind.GROUP, then=count(group)), default=count(one("pk")) + count(one("previous_id"))
         )
 
     def last_held(self, *, after: bool = False):
@@ -379,22 +384,23 @@ class SharedSets:
     common table expressions. PostgreSQL builds a hashed subplan for every `IN (subquery)`, even for the
     same subquery, and an agreement's sessions serve both it and its successor; and the chart's six half
     terms would each join their sessions to the records again. Here the sessions of every half term are
-    read once (a base a kind of set: 1:1 or group, held or booked, signed or not), then each half term's
-    set is cut from its base once. Only `count_owed` writes its own SQL around Django's, so only it uses
-    them."""
+    read once (a base a kind of session, 1:1 or group, with whether each was held and whether held with
+    a signed record), then each half term's set (held, booked or signed) is cut from its base once. Only
+    `count_owed` writes its own SQL around Django's, so only it uses them."""
 
     def __init__(self, starts_at, ends_at):
         self.starts_at, self.ends_at = starts_at, ends_at  # from the first half term's start to the last's end
         self.bases = {}  # key -> (name, queryset of (member, starts_at))
         self.sets = []  # (base name, starts_at, ends_at)
 
-    def within(self, key, queryset, starts_at, ends_at) -> str:
-        """The name of the set of members of `queryset` (two columns: the member, then the session's
-        start) whose session starts from `starts_at` to before `ends_at`. Querysets of the same `key`
-        must be the same."""
+    def within(self, key, queryset, starts_at, ends_at, *, held: bool = False, signed: bool = False) -> str:
+        """The name of the set of members of `queryset` (four columns: the member, the session's start,
+        whether it was held and whether held with a signed record) whose session starts from `starts_at`
+        to before `ends_at`, held only or signed only if asked. Querysets of the same `key` must be the
+        same."""
         if key not in self.bases:
             self.bases[key] = (f"shared_sessions_{len(self.bases) + 1}", queryset)
-        self.sets.append((self.bases[key][0], starts_at, ends_at))
+        self.sets.append((self.bases[key][0], starts_at, ends_at, held, signed))
         return f"shared_set_{len(self.sets)}"
 
     def sql(self) -> tuple[str, tuple]:
@@ -402,10 +408,12 @@ class SharedSets:
         parts, params = [], []
         for name, queryset in self.bases.values():
             sql, more = queryset.query.sql_with_params()
-            parts.append(f"{name}(member, starts_at) AS MATERIALIZED ({sql})")
+            parts.append(f"{name}(member, starts_at, held, signed) AS MATERIALIZED ({sql})")
             params.extend(more)
-        for n, (base, starts_at, ends_at) in enumerate(self.sets, start=1):
+        for n, (base, starts_at, ends_at, held, signed) in enumerate(self.sets, start=1):
             select = f"SELECT member FROM {base} WHERE starts_at >= %s AND starts_at < %s"  # noqa: S608 (our names)
+            select += " AND held" if held else ""
+            select += " AND signed" if signed else ""
             parts.append(f"shared_set_{n}(member) AS MATERIALIZED ({select})")
             params.extend(connection.ops.adapt_datetimefield_value(t) for t in (starts_at, ends_at))
         return ", ".join(parts), tuple(params)
