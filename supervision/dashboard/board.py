@@ -338,7 +338,7 @@ class Dashboard:
         key = f"overdue {half_term.id}"
         if key not in self._listings:
             self._listings[key] = Listing(
-                queryset=self._overdue_qs(half_term),
+                queryset=lambda: self._overdue_qs(half_term),
                 build=lambda contracts: self._agreement_rows(contracts, half_term, overdue=True),
                 counted=lambda: self._overdue_counted(half_term),
             )
@@ -350,8 +350,12 @@ class Dashboard:
         key = f"still first {half_term.id}"
         if key not in self._listings:
             overdue = self.overdue_listing(half_term)
-            order = (F("caught_up").asc(nulls_first=True), *overdue.queryset.query.order_by)
-            self._listings[key] = Listing(queryset=overdue.queryset.order_by(*order), build=overdue.build)
+
+            def queryset():
+                order = (F("caught_up").asc(nulls_first=True), *overdue.queryset.query.order_by)
+                return overdue.queryset.order_by(*order)
+
+            self._listings[key] = Listing(queryset=queryset, build=overdue.build)
         return self._listings[key]
 
     @property
@@ -381,12 +385,15 @@ class Dashboard:
         """How many agreements are on the half term's overdue list (see `_overdue_counted`)."""
         return self.overdue_listing(half_term).count
 
-    def _overdue_counted(self, half_term: HalfTerm) -> int | None:
-        """The overdue list's length from the chart's counts, when it has counted them (None if not):
-        those owed supervision with no session held in the half term once it has ended (owed less held),
-        with none held or booked before (owed less booked)."""
+    def _overdue_counted(self, half_term: HalfTerm) -> int:
+        """The overdue list's length: those owed supervision with no session held in the half term once
+        it has ended (owed less held), with none held or booked before (owed less booked). From the
+        chart's counts when it has counted them."""
         if half_term.id not in self._held_counted:
-            return None
+            # Counted without the rows' sessions and order, which the count needs not build.
+            owed = self._owed(half_term)
+            unseen = owed.held_q() if half_term.ends < self.today else owed.booked_q()
+            return owed.queryset().exclude(unseen).count()
         counts = self._counts_cache[half_term.id]
         return counts["owed"] - counts["held" if half_term.ends < self.today else "booked"]
 
@@ -870,7 +877,7 @@ class Dashboard:
         }
         # The coverage list is as long as the agreements owed, which its tile counts anyway.
         counted = (lambda: self.coverage_counts()["owed"]) if slug == "coverage" else None
-        return Listing(queryset=queryset(), build=builders.get(name) or getattr(self, f"_{name}_rows"), counted=counted)
+        return Listing(queryset=queryset, build=builders.get(name) or getattr(self, f"_{name}_rows"), counted=counted)
 
     # The three functions over the academic year ----------------------------------------------------
 

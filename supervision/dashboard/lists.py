@@ -16,8 +16,15 @@ class Listing:
     already worked out."""
 
     def __init__(self, *, queryset=None, build=None, rows=None, counted=None):
-        self.queryset, self.build, self.rows = queryset, build, rows
+        # The queryset, or a function that makes it: made only when rows are read or counted in the
+        # database, not when the count is known already (a dashboard's overdue lists, counted by its chart).
+        self._queryset = queryset
+        self.build, self.rows = build, rows
         self.counted = counted  # the count when already known elsewhere, or None: called once, if needed
+
+    @cached_property
+    def queryset(self):
+        return self._queryset() if callable(self._queryset) else self._queryset
 
     @cached_property
     def count(self) -> int:
