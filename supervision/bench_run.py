@@ -221,31 +221,43 @@ def _request(client, path):
 def measure_pages(organisation, people, *, repeat: int = 5, only: str = "", log=print) -> list[Result]:
     objects = Objects(organisation, people)
     results = []
-    clients, trivial = {}, {}
+    clients = {}
     with override_settings(ALLOWED_HOSTS=["testserver"]), _no_broker():
         for who in ROLES:
             client = Client()
             client.force_login(people[who].user)
             clients[who] = client
-            trivial[who] = _median(client, reverse(TRIVIAL), repeat)[0]
+            _median(client, reverse(TRIVIAL), repeat)  # warm-up: each person's session and menus
         for who, name, path in pages(objects, only):
-            median, status, size, queries = _median(clients[who], path, repeat)
-            ratio = median / trivial[who] if trivial[who] else None
+            # Against the trivial page timed in turn with it, a request each, rather than once at the start:
+            # a shared machine's speed drifts over a run of 350 pages (the trivial page took 12 ms in one
+            # minute and 28 ms in another), and that drift is not the page's.
+            median, status, size, queries, beside = _median(clients[who], path, repeat, beside=reverse(TRIVIAL))
+            ratio = median / beside if beside else None
             results.append(Result(who, name, path, status, median, ratio, queries, size))
             log(format_result(results[-1]))
     return results
 
 
-def _median(client, path, repeat):
+def _median(client, path, repeat, *, beside: str | None = None):
+    """The median time of `path` over `repeat` requests, its status, size and query count; with `beside`,
+    also the median of that page requested just before each of them (0 without)."""
     _request(client, path)  # warm-up: the first request of a process pays for imports and templates
-    times = []
+    times, beside_times = [], []
     for _ in range(repeat):
+        if beside:
+            start = time.perf_counter()
+            _request(client, beside)
+            beside_times.append(1000 * (time.perf_counter() - start))
         start = time.perf_counter()
         status, size = _request(client, path)
         times.append(1000 * (time.perf_counter() - start))
     with CaptureQueriesContext(connection) as queries:
         _request(client, path)
-    return statistics.median(times), status, size, len(queries)
+    median = statistics.median(times)
+    if beside is None:
+        return median, status, size, len(queries)
+    return median, status, size, len(queries), statistics.median(beside_times)
 
 
 def measure_jobs(*, only: str = "", log=print) -> list[Result]:

@@ -56,8 +56,8 @@ class Command(BaseCommand):
         if options["generate_only"]:
             return
         out(
-            f"\nPages, median of {options['repeat']} requests; 'x trivial': against /accounts/password/ for the "
-            "same person."
+            f"\nPages, median of {options['repeat']} requests; 'x trivial': against the median of "
+            "/accounts/password/ for the same person, requested just before each of them."
         )
         out(bench_run.HEADER)
         results = bench_run.measure_pages(organisation, people, repeat=options["repeat"], only=options["only"], log=out)
