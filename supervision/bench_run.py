@@ -240,8 +240,8 @@ def measure_pages(organisation, people, *, repeat: int = 5, only: str = "", log=
 
 
 def _median(client, path, repeat, *, beside: str | None = None):
-    """The median time of `path` over `repeat` requests, its status, size and query count; with `beside`,
-    also the median of that page requested just before each of them (0 without)."""
+    """The median time of `path` over `repeat` requests, its status, size and query count, and the median
+    of `beside` requested just before each of them (0 without)."""
     _request(client, path)  # warm-up: the first request of a process pays for imports and templates
     times, beside_times = [], []
     for _ in range(repeat):
@@ -254,10 +254,7 @@ def _median(client, path, repeat, *, beside: str | None = None):
         times.append(1000 * (time.perf_counter() - start))
     with CaptureQueriesContext(connection) as queries:
         _request(client, path)
-    median = statistics.median(times)
-    if beside is None:
-        return median, status, size, len(queries)
-    return median, status, size, len(queries), statistics.median(beside_times)
+    return statistics.median(times), status, size, len(queries), statistics.median(beside_times or [0])
 
 
 def measure_jobs(*, only: str = "", log=print) -> list[Result]:

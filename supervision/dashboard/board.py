@@ -207,37 +207,41 @@ class Dashboard:
         )
         return {h.id: sum(1 for day in closed if h.starts <= day <= h.ends) for h in half_terms}
 
-    def _owed_qs(self, half_term: HalfTerm):
-        """The agreements owed supervision in the half term, with their sessions there. Each as a subquery
-        a row, answered by an index: PostgreSQL works them out after the sort, for the rows a page shows
-        only, where a set of the half term's sessions was built whole (twice: for an agreement and the one
-        it replaced) for a page of eight (an auditor's dashboard over ten settings: 150 ms; issue 14)."""
+    def _owed_qs(self, half_term: HalfTerm, *, every_row: bool = False):
+        """The agreements owed supervision in the half term, with their sessions there. For a page, each
+        as a subquery a row, answered by an index: PostgreSQL works them out after the sort, for the rows
+        the page shows only, where a set of the half term's sessions was built whole (twice: for an
+        agreement and the one it replaced) for a page of eight (an auditor's dashboard over ten settings:
+        150 ms; issue 14). For `every_row` (the CSV), signed and booked as those sets, built once."""
         owed = self._owed(half_term)
+        if every_row:
+            signed, booked = owed.signed(), owed.booked()
+        else:
+            signed, booked = owed.sessions_counted(held_only=True, signed=True), owed.sessions_counted(held_only=False)
         return (
             owed.queryset()
             .select_related("supervisee__user", "supervisor__user")
             .only(*AGREEMENT_ROW_FIELDS)
-            .annotate(
-                held=owed.held(),
-                signed=owed.sessions_counted(held_only=True, signed=True),
-                booked=owed.sessions_counted(held_only=False),
-                last_held=owed.last_held(),
-            )
+            .annotate(held=owed.held(), signed=signed, booked=booked, last_held=owed.last_held())
         )
 
-    def _coverage_qs(self, half_term: HalfTerm | None = None):
-        return self._owed_qs(half_term or self.half_term).order_by("supervisee__user__full_name", "id")
+    def _coverage_qs(self, half_term: HalfTerm | None = None, *, every_row: bool = False):
+        qs = self._owed_qs(half_term or self.half_term, every_row=every_row)
+        return qs.order_by("supervisee__user__full_name", "id")
+
+    def _unseen(self, half_term: HalfTerm) -> Q:
+        """Not on the overdue list: once the half term has ended, a session held in it; while it runs,
+        one held or booked."""
+        owed = self._owed(half_term)
+        return owed.held_q() if half_term.ends < self.today else owed.booked_q()
 
     def _overdue_qs(self, half_term: HalfTerm | None = None):
         """Once the half term has ended, those with no session held in it; while it runs, those with none
         held or booked. Supervised longest ago (or never) first."""
         half_term = half_term or self.half_term
-        owed = self._owed(half_term)
-        qs = self._owed_qs(half_term)
+        qs = self._owed_qs(half_term).exclude(self._unseen(half_term))
         if half_term.ends < self.today:
-            qs = qs.exclude(owed.held_q()).annotate(caught_up=owed.last_held(after=True))
-        else:
-            qs = qs.exclude(owed.booked_q())
+            qs = qs.annotate(caught_up=self._owed(half_term).last_held(after=True))
         return qs.order_by(F("last_held").asc(nulls_first=True), "supervisee__user__full_name", "id")
 
     def _agreement_rows(self, contracts, half_term: HalfTerm, *, overdue: bool = False) -> list[AgreementRow]:
@@ -273,13 +277,9 @@ class Dashboard:
     def coverage_values(self) -> list[dict]:
         """Every agreement owed supervision in the half term as plain values, for the CSV: one query for
         the rows and one for everyone's settings, and no model built a row (12,000 rows of five models
-        each cost seconds). Every row: signed and booked as sets of the half term's sessions, built once
-        rather than looked up a row."""
-        owed = self._owed(self.half_term)
+        each cost seconds)."""
         rows = list(
-            self._coverage_qs()
-            .annotate(signed=owed.signed(), booked=owed.booked())
-            .values(
+            self._coverage_qs(every_row=True).values(
                 "supervisee_id",
                 "supervisee__user__full_name",
                 "supervisor__user__full_name",
@@ -391,9 +391,7 @@ class Dashboard:
         chart's counts when it has counted them."""
         if half_term.id not in self._held_counted:
             # Counted without the rows' sessions and order, which the count needs not build.
-            owed = self._owed(half_term)
-            unseen = owed.held_q() if half_term.ends < self.today else owed.booked_q()
-            return owed.queryset().exclude(unseen).count()
+            return self._owed(half_term).queryset().exclude(self._unseen(half_term)).count()
         counts = self._counts_cache[half_term.id]
         return counts["owed"] - counts["held" if half_term.ends < self.today else "booked"]
 

@@ -307,15 +307,7 @@ class OwedAgreements:
         return self._in_sessions(held_only=False, sets=sets)
 
     def held(self):
-        one, group = self._sessions(held_only=True)
-
-        def count(qs):
-            return Coalesce(Subquery(qs.values("organisation_id").annotate(n=models.Count("id")).values("n")), 0)
-
-        # A session belongs to one agreement, so those of the agreement and of the one it replaced add up.
-        return Case(
-            When(kind=SessionKind.GROUP, then=count(group)), default=count(one("pk")) + count(one("previous_id"))
-        )
+        return self.sessions_counted(held_only=True)
 
     def signed(self):
         return ExpressionWrapper(self.signed_q(), output_field=models.BooleanField())
@@ -339,6 +331,7 @@ class OwedAgreements:
             qs = qs.filter(covered)
             return Coalesce(Subquery(qs.values("organisation_id").annotate(n=models.Count("id")).values("n")), 0)
 
+        # A session belongs to one agreement, so those of the agreement and of the one it replaced add up.
         return Case(
             When(kind=SessionKind.GROUP, then=count(group)), default=count(one("pk")) + count(one("previous_id"))
         )
