@@ -124,6 +124,18 @@ def record_list(request):
     records = list(
         Record.objects.filter(pk__in=ids)
         .select_related("session__contract__supervisee__user", "session__group", "supervisor__user")
+        # Only what the rows show: a full row of each of seven joined tables made 1,400 model objects
+        # for a page of 200 (a fifth of the page's time).
+        .only(
+            "code",
+            "status",
+            "pdf_path",
+            "supervisor_id",
+            "supervisor__user__full_name",
+            "session__starts_at",
+            "session__group__name",
+            "session__contract__supervisee__user__full_name",
+        )
         .order_by("-session__starts_at")
     )
     written = [r for r in records if r.supervisor_id == staff.id]
