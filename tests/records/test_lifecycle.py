@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -204,6 +205,36 @@ def test_previous_actions_are_reviewed_at_the_next_session(cast):
     services.previous_action_review(actor=cast.supervisor, record=second, action=action, outcome="done")
     action.refresh_from_db()
     assert action.status == "done"
+
+
+def test_the_next_draft_shows_the_previous_session_and_its_actions_and_reviews_one(cast, login):
+    """Through the views: the draft after a signed record names the previous session's day and lists its
+    open actions, and its supervisor reviews one there (the previous record is read where it is shown,
+    not joined into every read of a record)."""
+    first = signed_record(cast)
+    action = first.actions.create(
+        organisation=first.organisation, description="Book phonics training", owner=cast.supervisee,
+        due_date=timezone.localdate() + timedelta(days=3),
+    )  # fmt: skip
+    second = services.record_start(actor=cast.supervisor, session=held_session(cast, days_ago=1))
+    client = login(cast.supervisor)
+    page = client.get(reverse("records:record-detail", args=[second.code])).content.decode()
+    day = timezone.localtime(first.session.starts_at).strftime("%a %-d %b %Y")
+    assert f"previous session ({day})" in page
+    assert "Book phonics training" in page
+    url = reverse("records:previous-action-review", args=[second.code, action.code])
+    client.post(url, {"outcome": "done"})
+    action.refresh_from_db()
+    assert action.status == "done" and action.reviewed_in == second
+    # Another record's action is not this draft's to review.
+    other = signed_record(cast).actions.create(
+        organisation=first.organisation, description="Not this one", owner=cast.supervisee,
+        due_date=timezone.localdate() + timedelta(days=3),
+    )  # fmt: skip
+    elsewhere = reverse("records:previous-action-review", args=[second.code, other.code])
+    response = client.post(elsewhere, {"outcome": "done"})
+    other.refresh_from_db()
+    assert response.status_code == 404 and other.status == "open"
 
 
 def test_significant_informal_notes_are_marked_revisited(cast):
