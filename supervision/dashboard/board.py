@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from types import SimpleNamespace
 
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Length, Trim, TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -207,22 +207,28 @@ class Dashboard:
         )
         return {h.id: sum(1 for day in closed if h.starts <= day <= h.ends) for h in half_terms}
 
-    def _owed_qs(self, half_term: HalfTerm, *, every_row: bool = False):
+    def _owed_qs(self, half_term: HalfTerm, *, every_row: bool = False, overdue: bool = False):
         """The agreements owed supervision in the half term, with their sessions there. For a page, each
         as a subquery a row, answered by an index: PostgreSQL works them out after the sort, for the rows
         the page shows only, where a set of the half term's sessions was built whole (twice: for an
         agreement and the one it replaced) for a page of eight (an auditor's dashboard over ten settings:
-        150 ms; issue 14). For `every_row` (the CSV), signed and booked as those sets, built once."""
+        150 ms; issue 14). For `every_row` (the CSV), signed and booked as those sets, built once. For the
+        `overdue` list, what its own rule (`_unseen`) already says is not asked again: none of its rows
+        had a session held, so none a signed record, and while the half term runs none has one booked."""
         owed = self._owed(half_term)
-        if every_row:
-            signed, booked = owed.signed(), owed.booked()
+        if overdue:
+            held = signed = Value(0, output_field=IntegerField())
+            booked = owed.sessions_counted(held_only=False) if half_term.ends < self.today else held
+        elif every_row:
+            held, signed, booked = owed.held(), owed.signed(), owed.booked()
         else:
+            held = owed.held()
             signed, booked = owed.sessions_counted(held_only=True, signed=True), owed.sessions_counted(held_only=False)
         return (
             owed.queryset()
             .select_related("supervisee__user", "supervisor__user")
             .only(*AGREEMENT_ROW_FIELDS)
-            .annotate(held=owed.held(), signed=signed, booked=booked, last_held=owed.last_held())
+            .annotate(held=held, signed=signed, booked=booked, last_held=owed.last_held())
         )
 
     def _coverage_qs(self, half_term: HalfTerm | None = None, *, every_row: bool = False):
@@ -239,7 +245,7 @@ class Dashboard:
         """Once the half term has ended, those with no session held in it; while it runs, those with none
         held or booked. Supervised longest ago (or never) first."""
         half_term = half_term or self.half_term
-        qs = self._owed_qs(half_term).exclude(self._unseen(half_term))
+        qs = self._owed_qs(half_term, overdue=True).exclude(self._unseen(half_term))
         if half_term.ends < self.today:
             qs = qs.annotate(caught_up=self._owed(half_term).last_held(after=True))
         return qs.order_by(F("last_held").asc(nulls_first=True), "supervisee__user__full_name", "id")
