@@ -888,16 +888,17 @@ class Dashboard:
     def _sections(self):
         year = self.half_term.academic_year
         starts_at, ends_at = _midnight(year.starts), _midnight(year.ends + timedelta(days=1))
-        if self.setting_ids is None:
-            sections = self._in_settings(RecordSection.objects.all(), "record__session__setting_id").filter(
-                record__session__starts_at__gte=starts_at, record__session__starts_at__lt=ends_at
-            )
-        else:
-            # The settings' sessions of the year first, then their records and sections by index: from
-            # every session of ten settings (all years) an auditor's balance read 45,000 sections to keep
-            # 10,000 of the year (190 ms at 12,000 staff, issue 14).
-            year_sessions = Q(starts_at__gte=starts_at, starts_at__lt=ends_at)
-            sections = self._in_settings(RecordSection.objects.all(), "record__session__setting_id", year_sessions)
+        sections = RecordSection.objects.filter(
+            record__organisation_id=self.organisation_id,
+            record__session__starts_at__gte=starts_at,
+            record__session__starts_at__lt=ends_at,
+        )
+        if self.setting_ids is not None:
+            # A plain join from the settings' sessions of the year, which PostgreSQL can estimate: given
+            # them as an array of their records' ids, it expected 20 sections and looked up the record,
+            # session and supervisor of each of 10,000 one at a time (an auditor over ten settings: 65 to
+            # 31 ms; one setting 7.4 to 3.9 ms; issue 14).
+            sections = sections.filter(record__session__setting_id__in=self.setting_ids)
         return sections.alias(written=Length(Trim("discussion"))).filter(written__gt=0).order_by()
 
     def _balance_counts(self) -> list[dict]:
