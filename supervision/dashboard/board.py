@@ -136,14 +136,21 @@ class Dashboard:
             qs = qs.filter(OneOf("supervisee_id", self._staff_ids()))
         return qs
 
-    def _in_settings(self, qs, path: str, sessions: Q | None = None):
+    def _in_settings(self, qs, path: str, sessions: Q | None = None, *, few: bool = False):
         """Rows of the organisation whose session's setting is in scope (`path` leads to it). `sessions`:
-        conditions on those sessions, applied to them before their rows are looked up (settings chosen)."""
+        conditions on those sessions, applied to them before their rows are looked up (settings chosen).
+        The settings' sessions are read first and their rows looked up inwards by index, unless the rows
+        are `few` in the whole organisation (open flags, decisions awaiting the child's file): then a plain
+        join from them outwards, where reading ten settings' 8,600 sessions and 7,800 records inwards
+        took 12 ms a tile for an auditor (0.6-2.5 ms as a join; a head's one setting 1.5 ms either way)."""
         # A record section reaches its organisation through its record.
         organisation = "record__organisation_id" if qs.model is RecordSection else "organisation_id"
         qs = qs.filter(**{organisation: self.organisation_id})
         if self.setting_ids is not None:
-            qs = qs.filter(in_values(qs.model, path, self.setting_ids, where=sessions))
+            if few and sessions is None:
+                qs = qs.filter(**{f"{path}__in": self.setting_ids})
+            else:
+                qs = qs.filter(in_values(qs.model, path, self.setting_ids, where=sessions))
         return qs
 
     def _names(self, setting_ids) -> list[str]:
@@ -539,7 +546,9 @@ class Dashboard:
 
     def _safeguarding_decisions_qs(self):
         return (
-            self._in_settings(SafeguardingDecision.objects.awaiting_confirmation(), "record__session__setting_id")
+            self._in_settings(
+                SafeguardingDecision.objects.awaiting_confirmation(), "record__session__setting_id", few=True
+            )
             .select_related("key_person__user", "record__supervisor__user", "record__session__setting")
             .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
             .order_by("record__locked_at", "id")
@@ -566,7 +575,7 @@ class Dashboard:
 
     def _escalations_qs(self):
         return (
-            self._in_settings(ConfidentialityFlag.objects.all(), "record__session__setting_id")
+            self._in_settings(ConfidentialityFlag.objects.all(), "record__session__setting_id", few=True)
             .filter(resolved_at__isnull=True)
             .exclude(record__session__attendees=self.viewer)
             .select_related("record__session__setting")
