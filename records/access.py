@@ -22,7 +22,7 @@ from django.utils import timezone
 from guardian.utils import get_user_obj_perms_model
 
 from accounts.models import Role, StaffMember
-from accounts.queries import InArray
+from accounts.queries import InArray, in_values
 from supervision.models import Session, _scope_settings
 from supervision.slots import LONDON
 
@@ -76,11 +76,27 @@ def records_in_grant(grant: AuditorGrant) -> QuerySet[Record]:
     Says what a grant covers, not whether it is live: callers reach the grant through
     `live_grants_for` (or an organisation admin's list) first.
     """
+    # The settings' ids themselves (from the grant's prefetched settings where the caller loaded them),
+    # not a subquery of them: PostgreSQL then reads their sessions by the setting index, where it
+    # scanned all 84,000 sessions of the trust for a grant of ten settings (24 to 8 ms; issue 14).
     return Record.objects.filter(
         organisation_id=grant.organisation_id,
         status=RecordStatus.SIGNED,
-        session__setting__in=grant.settings.all(),
+        session__setting_id__in=[setting.pk for setting in grant.settings.all()],
         **_held_between(grant.covers_from, grant.covers_until),
+    )
+
+
+def count_records_in_grant(grant: AuditorGrant) -> int:
+    """How many records `records_in_grant` finds, counted from the settings' sessions inwards, a record
+    by its session's index: as a join PostgreSQL hashed the sessions and scanned all 77,000 records of
+    the trust (23 ms for a grant of ten settings, 13 ms so)."""
+    setting_ids = [setting.pk for setting in grant.settings.all()]
+    sessions = Q(**_held_between(grant.covers_from, grant.covers_until, session=""))
+    return (
+        Record.objects.filter(organisation_id=grant.organisation_id, status=RecordStatus.SIGNED)
+        .filter(in_values(Record, "session__setting_id", setting_ids, where=sessions))
+        .count()
     )
 
 

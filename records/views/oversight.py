@@ -14,7 +14,7 @@ from accounts.models import Role, Setting, StaffMember
 from supervision.models import _scope_settings
 from supervision.views.contracts import _apply_errors
 
-from ..access import get_record_for_user, live_grants_for, records_in_grant
+from ..access import count_records_in_grant, get_record_for_user, live_grants_for, records_in_grant
 from ..forms_oversight import GrantForm, ReasonForm
 from ..models import AuditorGrant
 from ..oversight import (
@@ -106,7 +106,9 @@ def grant_list(request):
                 .prefetch_related("session__attendees__user")
                 .order_by("-session__starts_at", "-id")
             )
-            context["page"] = Paginator(covered, COVERED_PAGE_SIZE).get_page(request.GET.get("page"))
+            paginator = Paginator(covered, COVERED_PAGE_SIZE)
+            paginator.count = count_records_in_grant(chosen)
+            context["page"] = paginator.get_page(request.GET.get("page"))
     return render(request, "records/grant_list.html", context)
 
 
