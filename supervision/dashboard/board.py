@@ -246,7 +246,10 @@ class Dashboard:
         """Not on the overdue list: once the half term has ended, a session held in it; while it runs,
         one held or booked."""
         owed = self._owed(half_term)
-        return owed.held_q() if half_term.ends < self.today else owed.booked_q()
+        # The set whole for a wide scope: it is only asked about the scope's agreements, so the others
+        # change nothing, and cutting it to an auditor's 1,000 people joined the half term's 10,000
+        # sessions to the trust's 20,000 agreements, once for an agreement and once for the one it replaced.
+        return owed.held_q(cut=False) if half_term.ends < self.today else owed.booked_q(cut=False)
 
     def _overdue_qs(self, half_term: HalfTerm | None = None):
         """Once the half term has ended, those with no session held in it; while it runs, those with none

@@ -239,7 +239,9 @@ class OwedAgreements:
         group = sessions.filter(kind=SessionKind.GROUP, attendees=OuterRef("supervisee_id"))
         return one, group
 
-    def _in_sessions(self, *, held_only: bool, signed: bool = False, sets: "SharedSets | None" = None) -> Q:
+    def _in_sessions(
+        self, *, held_only: bool, signed: bool = False, sets: "SharedSets | None" = None, cut: bool = True
+    ) -> Q:
         """Whether the agreement (1:1, or the one it replaced) or its supervisee (group) has a session of
         the half term: membership of one set of ids each, worked out once for every agreement (a hashed
         subquery), not a subquery a row. With `sets` (`count_owed`, several half terms in one query), the
@@ -274,7 +276,7 @@ class OwedAgreements:
                 # every signed record of the organisation to its session.
                 sessions = sessions.alias(record_status=record_status).filter(record_status=RecordStatus.SIGNED)
         one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False)
-        if self.staff_ids is not None:
+        if self.staff_ids is not None and (cut or len(self.staff_ids) <= SCOPE_CUTS_SETS):
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
             one = one.filter(OneOf("contract__supervisee_id", self.staff_ids))
         # Its attendees, never a null: a group session with nobody in it would put one in the set, and
@@ -297,14 +299,14 @@ class OwedAgreements:
             ~Q(kind=SessionKind.GROUP) & (in_one | (Q(previous_id__isnull=False) & previous_in_one))
         )
 
-    def held_q(self, sets: "SharedSets | None" = None) -> Q:
-        return self._in_sessions(held_only=True, sets=sets)
+    def held_q(self, sets: "SharedSets | None" = None, *, cut: bool = True) -> Q:
+        return self._in_sessions(held_only=True, sets=sets, cut=cut)
 
     def signed_q(self, sets: "SharedSets | None" = None) -> Q:
         return self._in_sessions(held_only=True, signed=True, sets=sets)
 
-    def booked_q(self, sets: "SharedSets | None" = None) -> Q:
-        return self._in_sessions(held_only=False, sets=sets)
+    def booked_q(self, sets: "SharedSets | None" = None, *, cut: bool = True) -> Q:
+        return self._in_sessions(held_only=False, sets=sets, cut=cut)
 
     def held(self):
         return self.sessions_counted(held_only=True)
@@ -378,6 +380,11 @@ class EarliestKnown(LatestKnown):
 
     function = "LEAST"
     sqlite_function = "MIN"
+
+
+# A scope of up to this many people (a school or two) has its 1:1 session sets cut to its people's
+# agreements, found from them by index. Above it, `cut=False` leaves a set whole (see `_unseen`).
+SCOPE_CUTS_SETS = 400
 
 
 class SharedSets:

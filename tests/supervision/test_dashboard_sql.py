@@ -21,7 +21,7 @@ from accounts.models import EmploymentType, Frequency, StaffMember
 from records.builtin import ensure_builtin_templates
 from records.models import Record, RecordStatus
 from supervision import services
-from supervision.dashboard import Dashboard, summary
+from supervision.dashboard import Dashboard, coverage, summary
 from supervision.dashboard.coverage import weekdays_between
 from supervision.models import (
     BUSY_STATUSES,
@@ -434,7 +434,13 @@ def check(cast):
         max_size=2,
     ),
 )
-def test_coverage_in_sql_agrees_with_the_rules_on_varied_trusts(cast, people, closures, group_sessions):
+@pytest.mark.parametrize("cut_up_to", [coverage.SCOPE_CUTS_SETS, 0], ids=["cut-sets", "whole-sets"])
+def test_coverage_in_sql_agrees_with_the_rules_on_varied_trusts(
+    cast, people, closures, group_sessions, cut_up_to, monkeypatch
+):
+    # "whole-sets": the head's one setting takes the path of a scope too wide to cut the overdue list's
+    # session sets to its people (an auditor's ten settings), which must find the same rows.
+    monkeypatch.setattr(coverage, "SCOPE_CUTS_SETS", cut_up_to)
     services.ensure_calendar(cast.organisation, TODAY)
     try:
         with transaction.atomic():
