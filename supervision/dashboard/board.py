@@ -891,9 +891,34 @@ class Dashboard:
             "review_overdue": self._contract_rows,
             "unsupervised_supervisors": self._caseloads_rows,
         }
-        # The coverage list is as long as the agreements owed, which its tile counts anyway.
-        counted = (lambda: self.coverage_counts()["owed"]) if slug == "coverage" else None
+        # The coverage list is as long as the agreements owed, which its tile counts anyway; the three
+        # lists of current agreements are counted together.
+        counted = None
+        if slug == "coverage":
+            counted = lambda: self.coverage_counts()["owed"]  # noqa: E731
+        elif slug in CONTRACT_TILES:
+            counted = lambda: self._contract_counts()[slug]  # noqa: E731
         return Listing(queryset=queryset, build=builders.get(name) or getattr(self, f"_{name}_rows"), counted=counted)
+
+    def _contract_counts(self) -> dict[str, int]:
+        """The lengths of the three lists of current agreements (`_agreements_unsigned_qs`, `_review_due_qs`,
+        `_review_overdue_qs`, whose conditions these are) in one query: each read the scope's agreements
+        again, a scan of the trust's 20,000 for an auditor's 1,000 people (8-9 ms each)."""
+        if "contracts" not in self._summaries:
+            signed = ~self._unsigned()
+            due = Q(review_date__gte=self.today, review_date__lte=self.today + timedelta(days=REVIEW_DUE_DAYS))
+            self._summaries["contracts"] = (
+                self._contracts()
+                .filter(self._current())
+                .aggregate(
+                    **{
+                        "agreements-unsigned": Count("id", filter=self._unsigned()),
+                        "review-due": Count("id", filter=signed & due),
+                        "review-overdue": Count("id", filter=signed & Q(review_date__lt=self.today)),
+                    }
+                )
+            )
+        return self._summaries["contracts"]
 
     # The three functions over the academic year ----------------------------------------------------
 
@@ -1021,6 +1046,10 @@ class Dashboard:
         urgent = {"safeguarding-decisions", "escalations", "review-overdue", "agreements-missing", "leavers-open-work"}
         tone = ("bad" if slug in urgent else "warn") if n else "good"
         return Tile(str(n), labels[slug], "" if slug == "balance" else tone)
+
+
+# The tiles of current agreements, counted together (`Dashboard._contract_counts`).
+CONTRACT_TILES = ("agreements-unsigned", "review-due", "review-overdue")
 
 
 class _LastRecords:

@@ -346,6 +346,15 @@ def test_agreements_unsigned_and_reviews_due_within_30_days_or_overdue(cast, ter
     assert [r.contract for r in b.agreements_unsigned()][0] == unsigned
     assert [r.contract for r in b.review_due()] == [due_today, due_30]
     assert [r.contract for r in b.review_overdue()] == [overdue]
+    # The tiles, counted together in one query on a board that has read no rows, agree with the lists.
+    for viewer in (cast.head, cast.org_admin):
+        fresh, listed = board(viewer, terms.autumn2), board(viewer, terms.autumn2)
+        for slug, rows in [
+            ("agreements-unsigned", listed.agreements_unsigned()),
+            ("review-due", listed.review_due()),
+            ("review-overdue", listed.review_overdue()),
+        ]:
+            assert fresh.tile_for(slug).number == str(len(rows)), (viewer, slug)
 
 
 # --- Actions, safeguarding decisions, flags -------------------------------------------------------
