@@ -1,7 +1,8 @@
 """Query expressions shared by the apps (issue 14)."""
 
 from django.db import models
-from django.db.models import F, Q, Subquery
+from django.db.models import F, Func, Q, Subquery
+from django.db.models.functions import Coalesce
 
 
 class InArray(models.Expression):
@@ -80,3 +81,13 @@ def in_values(model, path: str, values, where: Q | None = None) -> Q | InArray:
     field = model._meta.get_field(first)
     inner = field.related_model._base_manager.filter(in_values(field.related_model, rest, values, where))
     return InArray(field.attname, inner.values(field.target_field.attname))
+
+
+def count_of(qs, *, distinct: bool = False):
+    """A correlated count of `qs` as an annotation (0 when none): one subquery, no join that multiplies the
+    outer rows. `COUNT(*)`, which an index on the correlated column answers alone (the records of a form's
+    version: 21 to 7 ms at 77,000, issue 14); `COUNT(DISTINCT pk)` when `distinct`, for a `qs` whose joins
+    repeat its rows."""
+    template = "COUNT(DISTINCT %(expressions)s)" if distinct else "COUNT(*)"
+    counted = qs.order_by().values(n=Func(F("pk"), template=template, output_field=models.IntegerField()))
+    return Coalesce(Subquery(counted[:1]), 0)

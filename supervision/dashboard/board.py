@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
-from accounts.queries import OneOf, in_values
+from accounts.queries import OneOf, count_of, in_values
 from records.models import (
     Action,
     ConfidentialityFlag,
@@ -35,7 +35,7 @@ from ..models import (
 from ..slots import LONDON
 from .coverage import OwedAgreements, count_owed
 from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
-from .lists import Listing, _count, cancellation_summary, hours_label, summarise_hours
+from .lists import Listing, cancellation_summary, hours_label, summarise_hours
 from .rows import (
     ActionRow,
     AgreementRow,
@@ -689,6 +689,12 @@ class Dashboard:
     def _unsigned(self):
         return Q(supervisee_signed_at__isnull=True) | Q(supervisor_signed_at__isnull=True)
 
+    def _review_due(self):
+        return Q(review_date__gte=self.today, review_date__lte=self.today + timedelta(days=REVIEW_DUE_DAYS))
+
+    def _review_overdue(self):
+        return Q(review_date__lt=self.today)
+
     def _agreements_unsigned_qs(self):
         return self._current_contracts_qs().filter(self._unsigned()).order_by("created_at", "id")
 
@@ -701,7 +707,7 @@ class Dashboard:
         return (
             self._current_contracts_qs()
             .exclude(self._unsigned())
-            .filter(review_date__gte=self.today, review_date__lte=self.today + timedelta(days=REVIEW_DUE_DAYS))
+            .filter(self._review_due())
             .order_by("review_date", "supervisee__user__full_name", "id")
         )
 
@@ -713,7 +719,7 @@ class Dashboard:
         return (
             self._current_contracts_qs()
             .exclude(self._unsigned())
-            .filter(review_date__lt=self.today)
+            .filter(self._review_overdue())
             .order_by("review_date", "supervisee__user__full_name", "id")
         )
 
@@ -757,19 +763,19 @@ class Dashboard:
                 organisation_id=self.organisation_id, leaving_date__lt=today + timedelta(days=LEAVING_SOON_DAYS)
             )
             .annotate(
-                open_supervisees=_count(
+                open_supervisees=count_of(
                     StaffMember.objects.filter(supervisor=OuterRef("pk")).current(today).exclude(pk=OuterRef("pk"))
                 ),
-                open_agreements=_count(
+                open_agreements=count_of(
                     Contract.objects.filter(Q(supervisor=OuterRef("pk")) | Q(supervisee=OuterRef("pk"))).filter(
                         Q(end_date__isnull=True) | Q(end_date__gte=today)
                     )
                 ),
                 # Records they write, plus those of sessions they attend and do not write: two index
                 # scans (supervisor; attendee), where an OR across the attendees join hashed them all.
-                open_records=_count(unsigned.filter(supervisor=OuterRef("pk")))
-                + _count(unsigned.filter(session__attendees=OuterRef("pk")).exclude(supervisor=OuterRef("pk"))),
-                open_actions=_count(Action.objects.open().filter(owner=OuterRef("pk"))),
+                open_records=count_of(unsigned.filter(supervisor=OuterRef("pk")))
+                + count_of(unsigned.filter(session__attendees=OuterRef("pk")).exclude(supervisor=OuterRef("pk"))),
+                open_actions=count_of(Action.objects.open().filter(owner=OuterRef("pk"))),
             )
             .filter(
                 Q(open_supervisees__gt=0) | Q(open_agreements__gt=0) | Q(open_records__gt=0) | Q(open_actions__gt=0)
@@ -825,8 +831,8 @@ class Dashboard:
             StaffMember.objects.filter(organisation_id=self.organisation_id)
             .filter(Exists(led))
             .annotate(
-                agreements=_count(led),
-                unsigned=_count(led.filter(self._unsigned())),
+                agreements=count_of(led),
+                unsigned=count_of(led.filter(self._unsigned())),
                 has_own_supervision=Exists(own),
             )
             .select_related("user")
@@ -891,13 +897,14 @@ class Dashboard:
             "review_overdue": self._contract_rows,
             "unsupervised_supervisors": self._caseloads_rows,
         }
-        # The coverage list is as long as the agreements owed, which its tile counts anyway; the three
-        # lists of current agreements are counted together.
-        counted = None
-        if slug == "coverage":
-            counted = lambda: self.coverage_counts()["owed"]  # noqa: E731
-        elif slug in CONTRACT_TILES:
-            counted = lambda: self._contract_counts()[slug]  # noqa: E731
+
+        def counted():
+            # The coverage list is as long as the agreements owed, which its tile counts anyway; the three
+            # lists of current agreements are counted together; any other is counted on its own (None).
+            if slug == "coverage":
+                return self.coverage_counts()["owed"]
+            return self._contract_counts()[slug] if slug in CONTRACT_TILES else None
+
         return Listing(queryset=queryset, build=builders.get(name) or getattr(self, f"_{name}_rows"), counted=counted)
 
     def _contract_counts(self) -> dict[str, int]:
@@ -906,17 +913,12 @@ class Dashboard:
         again, a scan of the trust's 20,000 for an auditor's 1,000 people (8-9 ms each)."""
         if "contracts" not in self._summaries:
             signed = ~self._unsigned()
-            due = Q(review_date__gte=self.today, review_date__lte=self.today + timedelta(days=REVIEW_DUE_DAYS))
-            self._summaries["contracts"] = (
-                self._contracts()
-                .filter(self._current())
-                .aggregate(
-                    **{
-                        "agreements-unsigned": Count("id", filter=self._unsigned()),
-                        "review-due": Count("id", filter=signed & due),
-                        "review-overdue": Count("id", filter=signed & Q(review_date__lt=self.today)),
-                    }
-                )
+            self._summaries["contracts"] = self._current_contracts_qs().aggregate(
+                **{
+                    "agreements-unsigned": Count("id", filter=self._unsigned()),
+                    "review-due": Count("id", filter=signed & self._review_due()),
+                    "review-overdue": Count("id", filter=signed & self._review_overdue()),
+                }
             )
         return self._summaries["contracts"]
 

@@ -4,9 +4,7 @@ import statistics
 from functools import cached_property
 
 from django.core.paginator import Paginator
-from django.db import models
-from django.db.models import Count, F, Func, Subquery, Window
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Window
 
 from .rows import CancellationRow
 
@@ -66,14 +64,6 @@ class Listing:
         if self.rows is None:
             page.object_list = self.build(page.object_list)
         return page
-
-
-def _count(qs, distinct: bool = False):
-    """A correlated COUNT of `qs` as an annotation (0 when none): one subquery, no join that multiplies
-    the outer rows."""
-    template = "COUNT(DISTINCT %(expressions)s)" if distinct else "COUNT(%(expressions)s)"
-    counted = qs.order_by().values(n=Func(F("pk"), template=template, output_field=models.IntegerField()))
-    return Coalesce(Subquery(counted[:1]), 0)
 
 
 def cancellation_summary(rows: list[CancellationRow]) -> dict:
