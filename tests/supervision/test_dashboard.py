@@ -393,6 +393,51 @@ def test_overdue_actions_are_open_and_past_their_due_date(cast, terms):
     assert len(board(cast.org_admin, terms.autumn2).overdue_actions()) == 3
 
 
+def test_the_overdue_actions_list_shows_each_row_from_one_query_whatever_its_length(cast, terms, login):
+    """The list reads only the columns its rows show (`OVERDUE_ACTION_ROW_FIELDS`): every cell is there,
+    for a one-to-one and a group session, and no row loads a column it was not given (a query a row)."""
+    group = SupervisionGroup.objects.create(
+        organisation=cast.organisation, setting=cast.primary, name="EYFS team", supervisor=cast.supervisor
+    )
+    group.members.set([cast.supervisee])
+    in_group = Session.objects.create(
+        organisation=cast.organisation,
+        setting=cast.primary,
+        kind=SessionKind.GROUP,
+        group=group,
+        supervisor=cast.supervisor,
+        starts_at=at(date(2025, 10, 8), 15),
+        ends_at=at(date(2025, 10, 8), 16),
+        status=SessionStatus.HELD,
+    )
+    in_group.attendees.set([cast.supervisee])
+    one_to_one = record(session(agreement(cast.supervisee, cast.supervisor), date(2025, 10, 1)))
+    group_record = record(in_group)
+
+    def overdue(rec, days):
+        Action.objects.create(
+            organisation=cast.organisation,
+            record=rec,
+            description="Secret wording",
+            owner=cast.supervisee,
+            due_date=TODAY - timedelta(days=days),
+        )
+
+    client = login(cast.head)
+    overdue(one_to_one, 3)
+    few = _queries(client, "/dashboard/overdue-actions/")
+    overdue(group_record, 5)
+    overdue(one_to_one, 9)
+    assert _queries(client, "/dashboard/overdue-actions/") == few
+    page = client.get("/dashboard/overdue-actions/").content.decode()
+    assert page.count("<tr>") == 4  # the header and three rows, most overdue first
+    for text in ("9 days", "5 days", "3 days", "Group: EYFS team", cast.supervisee.full_name,
+                 cast.supervisor.full_name, cast.primary.name, "Wed 1 Oct 2025", "Wed 8 Oct 2025"):  # fmt: skip
+        assert text in page, text
+    assert page.index("9 days") < page.index("5 days") < page.index("3 days")
+    assert "Secret wording" not in page
+
+
 def test_safeguarding_decisions_of_signed_records_not_yet_confirmed(cast, terms):
     contract = agreement(cast.supervisee, cast.supervisor)
     signed = record(session(contract, date(2025, 11, 3)), locked=at(date(2025, 11, 14), 17))
