@@ -87,8 +87,13 @@ def ensure_calendar(organisation: Organisation, today: date | None = None) -> No
     """The default calendar for this academic year and the next, where the organisation has none yet."""
     today = today or timezone.localdate()
     this_year = today.year if today.month >= 8 else today.year - 1
-    for start_year in (this_year, this_year + 1):
-        calendar_generate_default(organisation=organisation, start_year=start_year)
+    wanted = {academic_year_name(start_year): start_year for start_year in (this_year, this_year + 1)}
+    # One query when both years are there, as on every page that calls this after the first: not a
+    # transaction a year (`calendar_generate_default` looks again under its own, so two at once make one).
+    have = set(AcademicYear.objects.filter(organisation=organisation, name__in=wanted).values_list("name", flat=True))
+    for name, start_year in wanted.items():
+        if name not in have:
+            calendar_generate_default(organisation=organisation, start_year=start_year)
 
 
 # --- Agreements ---------------------------------------------------------------------------------
