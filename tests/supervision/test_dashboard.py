@@ -552,6 +552,18 @@ def test_caseloads_and_supervisors_without_supervision_of_their_own(cast, terms)
         "Hana Head",
         "Sue Supervisor",
     }
+    # The two tiles and the largest caseload, counted together in one query on a board that has read no
+    # rows, agree with the lists (and the tile's label with the list's length).
+    for viewer in (cast.head, cast.org_admin):
+        fresh, listed = board(viewer, terms.autumn2), board(viewer, terms.autumn2)
+        caseloads, unsupervised = listed.caseloads(), listed.unsupervised_supervisors()
+        fresh._contracts()  # the scope's people, read once a board (a head's; none for the trust admin)
+        with CaptureQueriesContext(connection) as queries:
+            assert fresh.tile_for("unsupervised-supervisors").number == str(len(unsupervised)), viewer
+            tile = fresh.tile_for("caseloads")
+        assert len(queries) == 1, viewer
+        assert tile.number == str(caseloads[0].agreements), viewer
+        assert tile.label == f"largest caseload ({len(caseloads)} supervisors)", viewer
 
 
 def test_the_largest_caseload_is_counted_in_scope_without_building_the_list(cast, terms):
