@@ -40,6 +40,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from accounts.audit import audit_event
 from accounts.models import AuditEvent, OrganisationLogo, StaffMember
+from supervision.models import Session
 
 from . import pdfcheck
 from .access import record_in_reach
@@ -337,6 +338,16 @@ def cycle_collection_paused():
         gc.enable()
 
 
+def _name_the_session(record: Record) -> None:
+    """The names the audit event's wording of the session needs (`Session.title`: the supervisee's and
+    the supervisor's), in one query, asked only when a PDF is stored. Joined into the record's own query,
+    they made it a join of eleven tables that PostgreSQL took 8 ms to plan, for every PDF."""
+    session = record.session
+    if session.contract_id:
+        named = Session.objects.select_related("contract__supervisee__user", "supervisor__user").get(pk=session.pk)
+        session.contract, session.supervisor = named.contract, named.supervisor
+
+
 def store_record_pdf(record_id: int) -> Path | None:
     """Render, sign and store the PDF of a signed record; returns the stored file.
 
@@ -354,9 +365,6 @@ def store_record_pdf(record_id: int) -> Path | None:
             "session__group",
             "supervisor__user",
             "template_version__template",
-            # For the audit event's wording of the session (`Session.title`): no query a name.
-            "session__contract__supervisee__user",
-            "session__supervisor__user",
         )
         .first()
     )
@@ -399,6 +407,7 @@ def store_record_pdf(record_id: int) -> Path | None:
         follows = current.pdf_sha256 if current.pdf_path and current.pdf_addenda == len(addenda) else ""
         relative = pdf_relative_path(record, len(addenda))
         # The record is locked: only the PDF's own fields change.
+        _name_the_session(record)
         Record.objects.filter(pk=record.pk).update(
             pdf_path=str(relative), pdf_sha256=digest, pdf_generated_at=timezone.now(), pdf_addenda=len(addenda)
         )

@@ -185,6 +185,10 @@ def test_storing_the_pdf_records_its_hash_and_can_run_again(cast, record, privat
     assert [p.name for p in second.parent.iterdir()] == [second.name]  # no temporary file left behind
     # The second run found the PDF stored: it rendered and stored nothing (tests/records/test_pdf_once.py).
     assert AuditEvent.objects.filter(action="record.pdf_stored", object_code=str(record.code)).count() == 1
+    # The event names the session as the audit trail words it: who was supervised, and by whom.
+    event = AuditEvent.objects.get(action="record.pdf_stored", object_code=str(record.code))
+    assert record.session.contract_id and event.object_repr == f"Record of {record.session}"
+    assert record.session.contract.supervisee.full_name in event.object_repr
     key = private_root / "signing" / "key.pem"
     assert key.stat().st_mode & 0o777 == 0o600
 
