@@ -496,10 +496,21 @@ class Dashboard:
             ),
             default=Coalesce("submitted_at", "created_at"),
         )
+        # The page's records and waiting times first, then their rows (`_awaiting_signature_rows`): with the
+        # names the rows show joined into the same query, PostgreSQL joined every record awaiting a
+        # signature to five more tables before sorting them for a page (the trust's 5,100: 82 ms).
         return (
             self._in_settings(Record.objects.all(), "session__setting_id")
             .filter(status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR])
-            .select_related(
+            .annotate(since=since, since_day=TruncDate(since, tzinfo=LONDON))
+            .order_by("since_day", "session__starts_at", "id")
+            .values("id", "since")
+        )
+
+    def _awaiting_signature_rows(self, page) -> list[RecordRow]:
+        page = list(page)
+        found = (
+            Record.objects.select_related(
                 "session__setting", "session__contract__supervisee__user", "session__group", "supervisor__user"
             )
             .defer(
@@ -508,13 +519,14 @@ class Dashboard:
                 "names_as_signed",
                 *_without_wording("session__contract"),
             )
-            .annotate(since=since, since_day=TruncDate(since, tzinfo=LONDON))
-            .order_by("since_day", "session__starts_at", "id")
+            .in_bulk([item["id"] for item in page])
         )
-
-    def _awaiting_signature_rows(self, records) -> list[RecordRow]:
         rows = []
-        for record in records:
+        for item in page:
+            record = found.get(item["id"])
+            if record is None:  # deleted (by the retention job) between the two queries
+                continue
+            record.since = item["since"]
             if record.status == RecordStatus.AWAITING_SUPERVISOR:
                 waiting_for = "the supervisor"
             else:

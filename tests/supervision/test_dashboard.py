@@ -273,7 +273,7 @@ def test_overdue_during_the_half_term_is_what_is_not_booked_before_its_end(cast,
 # --- Records awaiting signature ---------------------------------------------------------------------
 
 
-def test_records_awaiting_signature_with_the_days_each_has_waited(cast, terms):
+def test_records_awaiting_signature_with_the_days_each_has_waited(cast, terms, login):
     contract = agreement(cast.supervisee, cast.supervisor)
     for_supervisee = record(
         session(contract, date(2025, 11, 10)),
@@ -301,6 +301,13 @@ def test_records_awaiting_signature_with_the_days_each_has_waited(cast, terms):
         (for_supervisee, "the supervisee", date(2025, 11, 15), 5),
         (for_supervisor, "the supervisor", date(2025, 11, 18), 2),
     ]
+    # The list page reads the page's records and waiting times first, then their rows: the same rows, in
+    # the same order, with the names they show.
+    page = login(cast.head).get("/dashboard/awaiting-signature/").content.decode()
+    assert page.index("The supervisee") < page.index("Sat 15 Nov 2025") < page.index("The supervisor")
+    assert page.index("The supervisor") < page.index("Tue 18 Nov 2025")
+    assert cast.supervisee.full_name in page and cast.supervisor.full_name in page and cast.primary.name in page
+    assert page.count("<tr>") == 3  # the header and the two rows
 
 
 # --- Agreements: missing, unsigned, review due and overdue ------------------------------------------
