@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organisation, Setting, StaffMember
+from accounts.queries import InArray
 from supervision.models import Session, attended_session_ids
 
 
@@ -95,8 +96,10 @@ class RecordStatus(models.TextChoices):
 
 class RecordQuerySet(models.QuerySet):
     def of_participant(self, staff):
-        """Records the person wrote (as supervisor) or was supervised in, in their organisation."""
-        return self.filter(organisation_id=staff.organisation_id, pk__in=participant_record_ids(staff))
+        """Records the person wrote (as supervisor) or was supervised in, in their organisation. Their ids
+        are worked out first and looked up by key (`InArray`): as `IN (subquery)` PostgreSQL hashed them
+        against every record of the organisation, a scan of the trust's 77,000 for a supervisor of 600."""
+        return self.filter(InArray("pk", participant_record_ids(staff)), organisation_id=staff.organisation_id)
 
 
 def participant_record_ids(staff):

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import role_required, staff_required
 from accounts.models import Role, StaffMember
+from accounts.queries import InArray
 from supervision.access import require
 from supervision.models import Session
 from supervision.views.contracts import _apply_errors
@@ -39,10 +40,13 @@ def _actions_in_reach(staff: StaffMember):
     )
     # A UNION of three index scans (by owner; by the record's supervisor; by the sessions the attendees'
     # index lists for the person) rather than an OR across the record join tested on every action.
+    # Each set's ids worked out first and looked up by key (`InArray`): as `IN (subquery)` PostgreSQL hashed
+    # them against every action of the organisation, twice (a supervisor of 600 records: two scans of the
+    # trust's 47,000 actions, 15 ms).
     owned = Action.objects.filter(owner_id=staff.id).order_by().values("pk")
-    in_records = Action.objects.filter(record_id__in=participant_record_ids(staff)).order_by().values("pk")
+    in_records = Action.objects.filter(InArray("record_id", participant_record_ids(staff))).order_by().values("pk")
     return (
-        Action.objects.filter(organisation_id=staff.organisation_id, pk__in=owned.union(in_records))
+        Action.objects.filter(InArray("pk", owned.union(in_records)), organisation_id=staff.organisation_id)
         .annotate(attends=Exists(attends))
         .select_related("owner__user", "record__session")
     )
