@@ -82,20 +82,24 @@ def records_in_grant(grant: AuditorGrant) -> QuerySet[Record]:
     return Record.objects.filter(
         organisation_id=grant.organisation_id,
         status=RecordStatus.SIGNED,
-        session__setting_id__in=[setting.pk for setting in grant.settings.all()],
+        session__setting_id__in=_grant_setting_ids(grant),
         **_held_between(grant.covers_from, grant.covers_until),
     )
+
+
+def _grant_setting_ids(grant: AuditorGrant) -> list[int]:
+    """The grant's settings' ids, from its prefetched settings where the caller loaded them."""
+    return [setting.pk for setting in grant.settings.all()]
 
 
 def count_records_in_grant(grant: AuditorGrant) -> int:
     """How many records `records_in_grant` finds, counted from the settings' sessions inwards, a record
     by its session's index: as a join PostgreSQL hashed the sessions and scanned all 77,000 records of
     the trust (23 ms for a grant of ten settings, 13 ms so)."""
-    setting_ids = [setting.pk for setting in grant.settings.all()]
     sessions = Q(**_held_between(grant.covers_from, grant.covers_until, session=""))
     return (
         Record.objects.filter(organisation_id=grant.organisation_id, status=RecordStatus.SIGNED)
-        .filter(in_values(Record, "session__setting_id", setting_ids, where=sessions))
+        .filter(in_values(Record, "session__setting_id", _grant_setting_ids(grant), where=sessions))
         .count()
     )
 

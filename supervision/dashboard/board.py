@@ -849,9 +849,7 @@ class Dashboard:
         """People supervising a current agreement in scope: how many, how many unsigned, and whether they
         have a current agreement of their own as supervisee. Counted in the database."""
         led = self._contracts().filter(self._current()).filter(supervisor_id=OuterRef("pk"))
-        own = Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id=OuterRef("pk")).filter(
-            self._current()
-        )
+        own = self._own_agreement("pk")
         return (
             StaffMember.objects.filter(organisation_id=self.organisation_id)
             .filter(Exists(led))
@@ -861,6 +859,13 @@ class Dashboard:
                 has_own_supervision=Exists(own),
             )
             .select_related("user")
+        )
+
+    def _own_agreement(self, person: str):
+        """A current agreement of the organisation with the person `person` names (an outer reference) as
+        supervisee: whether a supervisor has supervision of their own."""
+        return Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id=OuterRef(person)).filter(
+            self._current()
         )
 
     def largest_caseload(self) -> int:
@@ -873,9 +878,7 @@ class Dashboard:
         grouped by supervisor, then counted. Each was a query reading the scope's agreements (an auditor's
         over ten settings, 4-10 ms each), and the list's order counts three figures a supervisor."""
         if "supervisors" not in self._summaries:
-            own = Contract.objects.filter(
-                organisation_id=self.organisation_id, supervisee_id=OuterRef("supervisor_id")
-            ).filter(self._current())
+            own = self._own_agreement("supervisor_id")
             per_supervisor = (
                 self._contracts()
                 .filter(self._current(), supervisor__organisation_id=self.organisation_id)
@@ -942,13 +945,13 @@ class Dashboard:
         }
 
         def counted():
-            # The coverage list is as long as the agreements owed, which its tile counts anyway; the three
-            # lists of current agreements are counted together; any other is counted on its own (None).
+            # The coverage list is as long as the agreements owed, which its tile counts anyway; lists
+            # counted together with others (`COUNTED_TOGETHER`) read their shared count; any other is
+            # counted on its own (None).
             if slug == "coverage":
                 return self.coverage_counts()["owed"]
-            if slug in SUPERVISOR_TILES:
-                return self._supervisor_counts()[slug]
-            return self._contract_counts()[slug] if slug in CONTRACT_TILES else None
+            together = COUNTED_TOGETHER.get(slug)
+            return getattr(self, together)()[slug] if together else None
 
         return Listing(queryset=queryset, build=builders.get(name) or getattr(self, f"_{name}_rows"), counted=counted)
 
@@ -1095,10 +1098,12 @@ class Dashboard:
         return Tile(str(n), labels[slug], "" if slug == "balance" else tone)
 
 
-# The tiles of current agreements, counted together (`Dashboard._contract_counts`).
-CONTRACT_TILES = ("agreements-unsigned", "review-due", "review-overdue")
-# The tiles of supervisors and their caseloads, counted together (`Dashboard._supervisor_counts`).
-SUPERVISOR_TILES = ("caseloads", "unsupervised-supervisors")
+# The lists whose lengths one query counts together, and the `Dashboard` method that does: the lists of
+# current agreements, and those of supervisors and their caseloads.
+COUNTED_TOGETHER = {
+    **dict.fromkeys(("agreements-unsigned", "review-due", "review-overdue"), "_contract_counts"),
+    **dict.fromkeys(("caseloads", "unsupervised-supervisors"), "_supervisor_counts"),
+}
 
 
 class _LastRecords:

@@ -95,6 +95,21 @@ def session(contract, day, status=SessionStatus.HELD, *, hour=10, setting=None, 
     return s
 
 
+def group_session(group, day, attendees, status=SessionStatus.HELD, *, hour=15):
+    s = Session.objects.create(
+        organisation=group.organisation,
+        setting=group.setting,
+        kind=SessionKind.GROUP,
+        group=group,
+        supervisor=group.supervisor,
+        starts_at=at(day, hour),
+        ends_at=at(day, hour + 1),
+        status=status,
+    )
+    s.attendees.set(attendees)
+    return s
+
+
 def record(session, status=RecordStatus.SIGNED, *, submitted=None, locked=None):
     version = ensure_builtin_templates(session.organisation)["kcc-1-1"].current_version()
     signed = status == RecordStatus.SIGNED
@@ -215,17 +230,7 @@ def test_a_group_agreement_is_covered_by_a_held_and_signed_group_session(cast, t
     group.members.set([cast.supervisee, other])
     agreement(cast.supervisee, cast.supervisor, kind=SessionKind.GROUP)
     agreement(other, cast.supervisor, kind=SessionKind.GROUP)
-    held = Session.objects.create(
-        organisation=cast.organisation,
-        setting=cast.primary,
-        kind=SessionKind.GROUP,
-        group=group,
-        supervisor=cast.supervisor,
-        starts_at=at(date(2025, 11, 12), 15),
-        ends_at=at(date(2025, 11, 12), 16),
-        status=SessionStatus.HELD,
-    )
-    held.attendees.set([cast.supervisee])  # Gus was away
+    held = group_session(group, date(2025, 11, 12), [cast.supervisee])  # Gus was away
     record(held)
 
     rows = {r.contract.supervisee.full_name: r for r in board(cast.org_admin, terms.autumn2).coverage()}
@@ -407,17 +412,7 @@ def test_the_overdue_actions_list_shows_each_row_from_one_query_whatever_its_len
         organisation=cast.organisation, setting=cast.primary, name="EYFS team", supervisor=cast.supervisor
     )
     group.members.set([cast.supervisee])
-    in_group = Session.objects.create(
-        organisation=cast.organisation,
-        setting=cast.primary,
-        kind=SessionKind.GROUP,
-        group=group,
-        supervisor=cast.supervisor,
-        starts_at=at(date(2025, 10, 8), 15),
-        ends_at=at(date(2025, 10, 8), 16),
-        status=SessionStatus.HELD,
-    )
-    in_group.attendees.set([cast.supervisee])
+    in_group = group_session(group, date(2025, 10, 8), [cast.supervisee])
     one_to_one = record(session(agreement(cast.supervisee, cast.supervisor), date(2025, 10, 1)))
     group_record = record(in_group)
 
