@@ -8,6 +8,8 @@ from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChange
 from django.contrib.auth.forms import PasswordResetForm as DjangoPasswordResetForm
 from django.contrib.auth.forms import SetPasswordForm as DjangoSetPasswordForm
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from .email_change import ADDRESS_IN_USE
 from .imports import EXPIRED, pending_import_get
@@ -25,6 +27,39 @@ class DateInput(forms.DateInput):
 
     def __init__(self, **kwargs):
         super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+def _attributes(attrs: dict) -> str:
+    """HTML attributes as Django's `attrs.html` writes them, in the same order: True as a bare name, False
+    left out, any other value escaped."""
+    return mark_safe(  # noqa: S308 (each name and value escaped by format_html)
+        "".join(
+            format_html(" {}", k) if v is True else format_html(' {}="{}"', k, v)
+            for k, v in attrs.items()
+            if v is not False
+        )
+    )
+
+
+class ManyOptionsSelect(forms.Select):
+    """A select of many options (a setting's staff) written in one pass. Django's own renders a template
+    for each option: about 3.5 ms for a school's 116 people, on every page of a record being written
+    (issue 14). The same markup as Django's `select.html`, without its blank lines: optgroups kept, every
+    name, value and label escaped."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [format_html('<select name="{}"{}>', widget["name"], _attributes(widget["attrs"]))]
+        for group_name, options, _ in widget["optgroups"]:
+            rows = ((o["value"], _attributes(o["attrs"]), o["label"]) for o in options)
+            options_html = format_html_join("", '<option value="{}"{}>{}</option>', rows)
+            parts.append(
+                format_html('<optgroup label="{}">{}</optgroup>', group_name, options_html)
+                if group_name
+                else options_html
+            )
+        parts.append("</select>")
+        return mark_safe("".join(parts))  # noqa: S308 (each part escaped by format_html above)
 
 
 class TimeInput(forms.TimeInput):

@@ -161,7 +161,7 @@ def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
     # thirds of a supervisor's 10 ms for this query, nearly all of it planning: issue 14).
     leads_any = _scope_settings(staff, Role.HEAD, Role.DSL) is not None
     auditor = staff.has_role(Role.AUDITOR)
-    record = (
+    found = list(
         Record.objects.filter(organisation_id=staff.organisation_id, code=code)
         .select_related(
             "session__setting",
@@ -180,10 +180,12 @@ def get_record_for_user(staff: StaffMember, code) -> tuple[Record, str]:
             grant_code=Subquery(grants.values("code")[:1]) if auditor else none,
             grant_purpose=Subquery(grants.values("purpose")[:1]) if auditor else none,
         )
-        .first()
+        # The code is unique: no order to ask for (`.first()` sorted by the model's ordering).
+        .order_by()[:1]
     )
-    if record is None:
+    if not found:
         raise Http404("No such record.")
+    record = found[0]
     if record.supervisor_id == staff.id:
         return record, "supervisor"
     if record.attends:

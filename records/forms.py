@@ -1,7 +1,7 @@
 from django import forms
 from django.utils import timezone
 
-from accounts.forms import DateInput
+from accounts.forms import DateInput, ManyOptionsSelect
 from accounts.reauth import apply_reconfirm_field
 from accounts.validators import TextForm
 
@@ -22,7 +22,7 @@ class ReviewForm(TextForm):
 
 class ActionForm(TextForm):
     description = forms.CharField(max_length=500)
-    owner = forms.ModelChoiceField(queryset=None)
+    owner = forms.ModelChoiceField(queryset=None, widget=ManyOptionsSelect)
     due_date = forms.DateField(widget=DateInput(), label="Due")
     section = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -49,7 +49,9 @@ class DecisionForm(TextForm):
         max_length=100, help_text="As used in the setting's child-protection system. Never the child's name."
     )
     decision = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
-    key_person = forms.ModelChoiceField(queryset=None, help_text="Records the decision on the child's file.")
+    key_person = forms.ModelChoiceField(
+        queryset=None, widget=ManyOptionsSelect, help_text="Records the decision on the child's file."
+    )
 
     def __init__(self, *args, people, **kwargs):
         super().__init__(*args, **kwargs)

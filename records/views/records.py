@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import staff_required
 from accounts.models import StaffMember
+from accounts.queries import InArray
 from supervision.access import get_session_for_user, require
 from supervision.models import InformalNote, Session, SessionKind
 
@@ -71,10 +72,14 @@ def _owners(record):
 
 def _people(record):
     """The current staff of the session's setting: its membership rows, then those people by primary key
-    (a person is in a setting once, so no DISTINCT over the organisation's staff)."""
+    (a person is in a setting once, so no DISTINCT over the organisation's staff). The ids first
+    (`InArray`): as `IN (subquery)` PostgreSQL hashed them against every person of the organisation, a
+    scan of a 12,000-staff trust's people (3 ms) for a school's 120 (issue 14)."""
     members = StaffMember.settings.through.objects.filter(setting_id=record.session.setting_id)
     return (
-        StaffMember.objects.filter(organisation_id=record.organisation_id, pk__in=members.values("staffmember_id"))
+        StaffMember.objects.filter(
+            InArray("pk", members.values("staffmember_id")), organisation_id=record.organisation_id
+        )
         .current()
         .select_related("user")
     )
