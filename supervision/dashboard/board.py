@@ -549,9 +549,19 @@ class Dashboard:
         return self.listing("awaiting-signature").all()
 
     def _overdue_actions_qs(self):
+        # The page's actions first, by due date, then their rows (`_overdue_actions_rows`): with the names
+        # the rows show joined into the same query, PostgreSQL joined every overdue action in scope to nine
+        # more tables before cutting a page (an auditor's 802 over ten settings: 33 ms; issue 14).
         return (
             self._in_settings(Action.objects.overdue(self.today), "record__session__setting_id")
-            .select_related(
+            .order_by("due_date", "id")
+            .values_list("id", flat=True)
+        )
+
+    def _overdue_actions_rows(self, page) -> list[ActionRow]:
+        ids = list(page)
+        found = (
+            Action.objects.select_related(
                 "owner__user",
                 "record__supervisor__user",
                 "record__session__setting",
@@ -559,10 +569,10 @@ class Dashboard:
                 "record__session__group",
             )
             .only(*OVERDUE_ACTION_ROW_FIELDS)
-            .order_by("due_date", "id")
+            .in_bulk(ids)
         )
-
-    def _overdue_actions_rows(self, actions) -> list[ActionRow]:
+        # An action gone between the two queries (its record deleted by the retention job) is left out.
+        actions = [found[i] for i in ids if i in found]
         return [
             ActionRow(action=a, days_overdue=(self.today - a.due_date).days, url=self._session_url(a.record.session))
             for a in actions
