@@ -561,11 +561,11 @@ class Dashboard:
         return (
             self._in_settings(Action.objects.overdue(self.today), "record__session__setting_id")
             .order_by("due_date", "id")
-            .values_list("id", flat=True)
+            .values("id")
         )
 
     def _overdue_actions_rows(self, page) -> list[ActionRow]:
-        ids = list(page)
+        ids = [item["id"] for item in page]
         found = (
             Action.objects.select_related(
                 "owner__user",

@@ -1,0 +1,75 @@
+"""A dashboard list's page is counted with its rows in one query (`Listing.page`, issue 14): the same page,
+count and page numbers as Django's paginator, for any page asked for, on a list of models, of values
+and of groups."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import StaffMember
+from supervision.dashboard import Listing
+from tests.factories import OrganisationFactory, StaffFactory
+
+ASKED = [None, "", "x", "1.5", "-1", "0", "1", "2", "3", "4", "99", "99999999999999999999999"]
+
+
+@pytest.fixture
+def people(db):
+    # Seven people who started on four days: seven rows, or four groups.
+    organisation = OrganisationFactory()
+    for n in range(7):
+        StaffFactory(organisation=organisation, start_date=date(2024, 9, 2) + timedelta(days=n % 4))
+    return StaffMember.objects.filter(organisation=organisation).order_by("id")
+
+
+def _lists(people):
+    return {
+        "models": people,
+        "values": people.values("id"),
+        "groups": people.values("start_date").annotate(n=Count("id")).order_by("start_date"),
+    }
+
+
+def _shown(rows):
+    return [r.pk if isinstance(r, StaffMember) else (r.get("id"), r.get("start_date"), r.get("n")) for r in rows]
+
+
+@pytest.mark.parametrize("kind", ["models", "values", "groups"])
+def test_every_page_and_count_as_djangos_paginator_gives(people, kind):
+    queryset = _lists(people)[kind]
+    for asked in ASKED:
+        listing = Listing(queryset=queryset, build=list)
+        page = listing.page(asked, 2)
+        expected = Paginator(queryset, 2).get_page(asked)
+        assert listing.count == queryset.count() == {"groups": 4}.get(kind, 7)
+        assert page.number == expected.number, asked
+        assert page.paginator.num_pages == expected.paginator.num_pages, asked
+        assert _shown(page.object_list) == _shown(expected.object_list), asked
+        assert (page.has_next(), page.has_previous(), page.start_index(), page.end_index()) == (
+            expected.has_next(),
+            expected.has_previous(),
+            expected.start_index(),
+            expected.end_index(),
+        ), asked
+
+
+def test_a_page_in_range_is_one_query_and_an_empty_list_a_first_page_of_none(people):
+    listing = Listing(queryset=people, build=list)
+    with CaptureQueriesContext(connection) as queries:
+        page = listing.page("2", 2)
+        count = listing.count
+    assert len(queries) == 1 and count == 7 and len(page.object_list) == 2
+    empty = Listing(queryset=people.filter(pk__lt=0), build=list)
+    page = empty.page("3", 2)
+    assert (page.number, empty.count, list(page.object_list)) == (1, 0, [])
+
+
+def test_a_count_known_elsewhere_is_not_counted_again(people):
+    listing = Listing(queryset=people, build=list, counted=lambda: 7)
+    with CaptureQueriesContext(connection) as queries:
+        page = listing.page("4", 2)
+    assert len(queries) == 1 and listing.count == 7 and (page.number, page.paginator.num_pages) == (4, 4)
