@@ -186,7 +186,7 @@ def _my_supervision(staff: StaffMember) -> dict:
         "my_agreement": agreement,
         "my_supervisor": my_supervisor,
         "my_settings": list(staff.settings.all()),
-        "my_days": staff.working_days_display if staff.working_days.exists() else "",
+        "my_days": staff.working_days_display,  # "" without working days: one query either way
         "upcoming_sessions": upcoming,
         "contracts_to_sign": contracts_to_sign[:HOME_LIST],
         "more_contracts_to_sign": len(contracts_to_sign) > HOME_LIST,
