@@ -36,7 +36,7 @@ from records.models import (
 )
 
 from .dashboard import FIGURES
-from .models import ClosureDay, Contract, HalfTerm, Notification, Session, SupervisionGroup
+from .models import ClosureDay, Contract, HalfTerm, Notification, Session, SessionStatus, SupervisionGroup
 
 ROLES = ("supervisee", "supervisor", "dsl", "head", "org_admin", "auditor")
 # Whose row of the permission table gives each role's pages: the generated auditor holds an approved, live
@@ -115,6 +115,13 @@ class Objects:
         self.session = Session.objects.filter(contract=self.contract).order_by("-starts_at").first() or (
             Session.objects.filter(attendees=supervisee).order_by("-starts_at").first()
         )
+        # Moving a session is a page only a scheduled one has: the supervisor's next (the supervisee's latest
+        # session above is usually held, which the page refuses, and the refusal is not what to time).
+        self.open_session = (
+            Session.objects.filter(supervisor=people["supervisor"], status=SessionStatus.SCHEDULED)
+            .order_by("starts_at")
+            .first()
+        )
         setting = organisation.settings.order_by("name").first()
         self.group = SupervisionGroup.objects.filter(setting=setting).first()
         self.half_term = HalfTerm.objects.filter(organisation=organisation).order_by("starts").last()
@@ -131,8 +138,8 @@ class Objects:
         # A person's feed as it is (renewing it would void a token the load test holds).
         self.feeds = {who: (services.feed_for(p) or services.feed_renew(staff=p)).token for who, p in people.items()}
 
-    def args(self, kind, who):
-        """[(label, kwargs)] for a kind of argument; [] when the trust has no such object."""
+    def args(self, kind, who, name: str = ""):
+        """[(label, kwargs)] for a kind of argument of the page `name`; [] when the trust has no such object."""
         person = self.people[who]
 
         def code(obj, **more):
@@ -154,6 +161,8 @@ class Objects:
             return [("", {"code": self.action.record.code, "action": self.action.code})]
         if kind == "record_decision" and self.decision is not None:
             return [("", {"code": self.decision.record.code, "decision": self.decision.code})]
+        if kind == "session" and name == "supervision:session-reschedule" and self.open_session is not None:
+            return code(self.open_session)
         simple = {
             "contract": self.contract,
             "session": self.session,
@@ -193,7 +202,7 @@ def pages(objects: Objects, only: str = "") -> list[tuple[str, str, str]]:
                 continue
             if row.outcome(person, "own" if row.kind else NO_CASE) != OK:
                 continue
-            for label, kwargs in objects.args(row.kind, who):
+            for label, kwargs in objects.args(row.kind, who, name):
                 try:
                     path = reverse(name, kwargs=kwargs)
                 except NoReverseMatch:
