@@ -31,6 +31,7 @@ from ..forms import (
     SectionForm,
     SignForm,
     SuperviseeSignForm,
+    read_choices_once,
 )
 from ..late_files import SWEEP_EVERY, pdf_wait
 from ..models import Action, ActionStatus, Addendum, Record, RecordStatus, SafeguardingDecision
@@ -254,9 +255,10 @@ def _detail(request, record, capacity, *, sign_form=None):
         )
         action_form = ActionForm(owners=_owners(record), initial={"owner": attendees[0].id if attendees else None})
         # The template lists the owners under every section: read once here, not twice a section.
-        action_form.fields["owner"].choices = list(action_form.fields["owner"].choices)
+        read_choices_once(action_form.fields["owner"])
         context["action_form"] = action_form
         context["decision_form"] = DecisionForm(people=_people(record))
+        read_choices_once(context["decision_form"].fields["key_person"])
         context["flag_form"] = FlagForm()
         context["rationale_form"] = RationaleForm(initial={"rationale": record.disagreement_rationale})
     waiting_for_me = (

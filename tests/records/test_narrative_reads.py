@@ -163,3 +163,19 @@ def test_signing_then_reading_logs_the_read_once(cast, login):
     )
     assert response.status_code == 200
     assert views_by(cast.supervisee).count() == 1
+
+
+def test_a_read_names_the_session_by_its_own_supervisor_when_the_session_was_reassigned(cast, login):
+    """The event of a read names the session as its title reads: with the record's supervisor (shared with
+    the session, not joined twice), or, for a session reassigned after its record was written, with the
+    session's own supervisor."""
+    from supervision.models import Session
+
+    record = written_record(cast)
+    client = login(cast.supervisor)
+    read(client, record)
+    assert f"with {cast.supervisor.full_name}" in views_by(cast.supervisor).get().object_repr
+    Session.objects.filter(pk=record.session_id).update(supervisor=cast.supervisor2)
+    read(client, record)
+    latest = views_by(cast.supervisor).order_by("-id").first()
+    assert f"with {cast.supervisor2.full_name}" in latest.object_repr, latest.object_repr
