@@ -12,12 +12,13 @@ def _person_label(staff):
     return staff.user.full_name
 
 
-def read_choices_once(field: forms.ModelChoiceField) -> None:
-    """A model choice field's options read now, in one plain query, and kept as its choices: a page may
-    list them more than once (an action's owner under every section of a record), and Django reads them
-    by counting them and then fetching them through a server-side cursor, three round trips for each
-    reading (issue 14). The queryset stays, to check what is posted."""
-    options = [(option.pk, field.label_from_instance(option)) for option in field.queryset]
+def read_choices_once(field: forms.ModelChoiceField, *, label: str) -> None:
+    """A model choice field's options read now, in one plain query of two columns, and kept as its
+    choices: a page may list them more than once (an action's owner under every section of a record),
+    and Django reads them by counting them and then fetching whole rows through a server-side cursor,
+    three round trips and a model a person for each reading (issue 14). `label` is the column each option
+    shows, as the field's `label_from_instance` does. The queryset stays, to check what is posted."""
+    options = list(field.queryset.values_list("pk", label))
     field.choices = ([("", field.empty_label)] if field.empty_label is not None else []) + options
 
 

@@ -255,10 +255,10 @@ def _detail(request, record, capacity, *, sign_form=None):
         )
         action_form = ActionForm(owners=_owners(record), initial={"owner": attendees[0].id if attendees else None})
         # The template lists the owners under every section: read once here, not twice a section.
-        read_choices_once(action_form.fields["owner"])
+        read_choices_once(action_form.fields["owner"], label="user__full_name")
         context["action_form"] = action_form
         context["decision_form"] = DecisionForm(people=_people(record))
-        read_choices_once(context["decision_form"].fields["key_person"])
+        read_choices_once(context["decision_form"].fields["key_person"], label="user__full_name")
         context["flag_form"] = FlagForm()
         context["rationale_form"] = RationaleForm(initial={"rationale": record.disagreement_rationale})
     waiting_for_me = (
