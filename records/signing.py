@@ -6,11 +6,13 @@ pair for development and the demo is generated once in PRIVATE_ROOT/signing/. Ch
 that certificate and nothing else: a PDF signed with any other key is reported as not genuine.
 """
 
+import asyncio
 import logging
 import os
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -158,6 +160,20 @@ def installation_certificate_self_signed() -> bool:
     return _cached("self_signed", _stamp(Path(path)), load)
 
 
+def _outside_any_event_loop(call):
+    """`call()`, where pyHanko can run it. Its synchronous functions run its asynchronous ones with
+    `asyncio.run`, which refuses to start in a thread whose event loop is running: an async caller, or a
+    test's thread that Playwright keeps a loop on, where signing raised and checking a signature reported a
+    sound file as damaged. There the call runs in a thread of its own; in the web processes and the workers
+    (no loop) it runs here, as before."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
 def sign_pdf(data: bytes, *, reason: str, name: str, signer: signers.Signer | None = None) -> bytes:
     """Sign the whole PDF, certifying that no change is allowed: with `signer` (an organisation's own
     certificate, records/certificates.py), or the installation's certificate."""
@@ -171,7 +187,9 @@ def sign_pdf(data: bytes, *, reason: str, name: str, signer: signers.Signer | No
         docmdp_permissions=MDPPerm.NO_CHANGES,
     )
     writer = IncrementalPdfFileWriter(BytesIO(data))
-    signed = signers.sign_pdf(writer, metadata, signer=signer, bytes_reserved=signer.bytes_reserved).getvalue()
+    signed = _outside_any_event_loop(
+        lambda: signers.sign_pdf(writer, metadata, signer=signer, bytes_reserved=signer.bytes_reserved).getvalue()
+    )
     if signer.bytes_reserved is None:
         [signature] = PdfFileReader(BytesIO(signed)).embedded_regular_signatures
         start, length, end, _ = (int(n) for n in signature.byte_range)
@@ -311,7 +329,9 @@ def check_signed_pdf(data: bytes, *, trusted: list | None = None) -> SignatureCh
     try:
         context = ValidationContext(trust_roots=list(trusted or [trusted_certificate()]))
         usage = KeyUsageConstraints(key_usage={"non_repudiation", "digital_signature"})
-        status = validate_pdf_signature(signatures[0], context, key_usage_settings=usage)
+        status = _outside_any_event_loop(
+            lambda: validate_pdf_signature(signatures[0], context, key_usage_settings=usage)
+        )
     except MemoryError:
         raise
     except Exception as error:

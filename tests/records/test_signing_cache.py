@@ -59,3 +59,21 @@ def test_a_certificate_renewed_in_place_is_used_at_the_next_signature(configured
     assert len(loads) == 2
     # Checks trust the renewed certificate too, not the one parsed before.
     assert signing.check_signed_pdf(signed).genuine
+
+
+def test_signing_and_checking_work_inside_a_running_event_loop(configured):
+    """pyHanko runs its work with `asyncio.run`, which refuses to start where an event loop is running (an
+    async caller; a test thread Playwright keeps a loop on): there signing raised and a sound file was
+    reported damaged. Both now run in a thread of their own there, and the same as anywhere else."""
+    import asyncio
+
+    data = html_to_pdf("<html lang='en'><body><p>Record</p></body></html>")
+    outside = signing.check_signed_pdf(signing.sign_pdf(data, reason="Test", name="Test"))
+
+    async def inside():
+        signed = signing.sign_pdf(data, reason="Test", name="Test")
+        return signed, signing.check_signed_pdf(signed)
+
+    signed, check = asyncio.run(inside())
+    assert _signer_name(signed) == "First certificate"
+    assert check.genuine and outside.genuine and check.problem == ""
