@@ -29,7 +29,7 @@ from django.db.models import Case, Exists, ExpressionWrapper, F, Func, OuterRef,
 from django.db.models.functions import Coalesce, Greatest, Least
 
 from accounts.models import EmploymentType, Frequency, StaffMember
-from accounts.queries import InArray, OneOf
+from accounts.queries import InArray
 from records.models import Record, RecordStatus
 
 from ..models import BUSY_STATUSES, ClosureDay, FrequencyOverride, HalfTerm, Session, SessionKind, SessionStatus
@@ -101,14 +101,15 @@ class OwedAgreements:
         half_term: HalfTerm,
         *,
         organisation_id: int,
-        staff_ids=None,
         staff_scope=None,
+        scope_size: int = 0,
         closure_days: int | None = None,
     ):
         self.contracts = contracts
-        self.staff_ids = staff_ids  # the ids of the people in scope, or None for everyone
-        # Those people as a subquery for SQL (`Dashboard._scope_people`), or None: then the ids.
+        # The people in scope as a subquery of their ids (`Dashboard._scope_people`), or None for everyone;
+        # and how many they are.
         self.staff_scope = staff_scope
+        self.scope_size = scope_size
         self.half_term = half_term
         self.organisation_id = organisation_id
         self.starts_at = _midnight(half_term.starts)
@@ -116,11 +117,9 @@ class OwedAgreements:
         self.suffix = f"_{half_term.id}"
         self._closures = closure_days
 
-    def _in_scope(self, column: str):
+    def _in_scope(self, column: str) -> InArray:
         """Rows whose `column` is one of the people in scope."""
-        if self.staff_scope is not None:
-            return InArray(column, self.staff_scope)
-        return OneOf(column, self.staff_ids)
+        return InArray(column, self.staff_scope)
 
     def _active(self) -> Q:
         h = self.half_term
@@ -285,14 +284,14 @@ class OwedAgreements:
                 # every signed record of the organisation to its session.
                 sessions = sessions.alias(record_status=record_status).filter(record_status=RecordStatus.SIGNED)
         one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False)
-        if self.staff_ids is not None and (cut or len(self.staff_ids) <= SCOPE_CUTS_SETS):
+        if self.staff_scope is not None and (cut or self.scope_size <= SCOPE_CUTS_SETS):
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
             one = one.filter(self._in_scope("contract__supervisee_id"))
         # Its attendees, never a null: a group session with nobody in it would put one in the set, and
         # `x IN (a set holding a null)` is unknown, not false, so `exclude()` dropped every agreement
         # not in it from the overdue list. One condition on the attendees, so one join to them: a second
         # filter() on a many-to-many relation joins it again.
-        in_scope = Q(attendees__isnull=False) if self.staff_ids is None else self._in_scope("attendees")
+        in_scope = Q(attendees__isnull=False) if self.staff_scope is None else self._in_scope("attendees")
         group = sessions.filter(Q(kind=SessionKind.GROUP), in_scope)
         if sets is not None:
             flags = {"held": held_only or signed, "signed": signed}
