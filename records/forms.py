@@ -7,6 +7,9 @@ from accounts.validators import TextForm
 
 from .models import FlagKind
 
+# A person as the selects name them: their full name (the column `read_choices_once` reads).
+PERSON_LABEL = "user__full_name"
+
 
 def _person_label(staff):
     return staff.user.full_name

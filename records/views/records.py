@@ -19,6 +19,7 @@ from supervision.models import InformalNote, Session, SessionKind
 from .. import services
 from ..access import PARTICIPANT, get_record_for_user
 from ..forms import (
+    PERSON_LABEL,
     ActionForm,
     AddendumForm,
     CommentForm,
@@ -255,10 +256,10 @@ def _detail(request, record, capacity, *, sign_form=None):
         )
         action_form = ActionForm(owners=_owners(record), initial={"owner": attendees[0].id if attendees else None})
         # The template lists the owners under every section: read once here, not twice a section.
-        read_choices_once(action_form.fields["owner"], label="user__full_name")
+        read_choices_once(action_form.fields["owner"], label=PERSON_LABEL)
         context["action_form"] = action_form
         context["decision_form"] = DecisionForm(people=_people(record))
-        read_choices_once(context["decision_form"].fields["key_person"], label="user__full_name")
+        read_choices_once(context["decision_form"].fields["key_person"], label=PERSON_LABEL)
         context["flag_form"] = FlagForm()
         context["rationale_form"] = RationaleForm(initial={"rationale": record.disagreement_rationale})
     waiting_for_me = (
