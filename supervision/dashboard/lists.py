@@ -23,17 +23,25 @@ class Listing:
         self._queryset = queryset
         self.build, self.rows = build, rows
         self.counted = counted  # the count when already known elsewhere, or None: called once, if needed
+        self._count: int | None = None  # once counted, by whatever means
 
     @cached_property
     def queryset(self):
         return self._queryset() if callable(self._queryset) else self._queryset
 
     @cached_property
-    def count(self) -> int:
+    def _known_count(self) -> int | None:
+        """The count without counting the queryset: the rows', or the one known elsewhere; None if neither."""
         if self.rows is not None:
             return len(self.rows)
-        known = self.counted() if self.counted is not None else None
-        return known if known is not None else self.queryset.count()
+        return self.counted() if self.counted is not None else None
+
+    @property
+    def count(self) -> int:
+        if self._count is None:
+            known = self._known_count
+            self._count = known if known is not None else self.queryset.count()
+        return self._count
 
     def all(self) -> list:
         return self.rows if self.rows is not None else self.build(self.queryset)
@@ -65,14 +73,10 @@ class Listing:
         A list whose count is not known elsewhere is counted with the page it shows, in one query (a
         window function over the rows found, worked out before the LIMIT): a count of its own scanned the
         same rows again (an auditor's overdue actions: 12 ms twice; issue 14)."""
-        if self.rows is None and "count" not in self.__dict__:
-            known = self.counted() if self.counted is not None else None
-            if known is None:
-                page = self._page_counted(number, size)
-                if page is not None:
-                    return page
-            else:
-                self.__dict__["count"] = known
+        if self._count is None and self._known_count is None:
+            page = self._page_counted(number, size)
+            if page is not None:
+                return page
         paginator = Paginator(self.rows if self.rows is not None else self.queryset, size)
         paginator.count = self.count  # counted once, for the tile and the paginator alike
         page = paginator.get_page(number)
@@ -95,7 +99,7 @@ class Listing:
         if not items:
             return None
         first = items[0]
-        self.__dict__["count"] = first["listing_total"] if isinstance(first, dict) else first.listing_total
+        self._count = first["listing_total"] if isinstance(first, dict) else first.listing_total
         paginator = Paginator(self.queryset, size)
         paginator.count = self.count
         return Page(self.build(items), wanted, paginator)
