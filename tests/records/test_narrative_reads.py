@@ -179,3 +179,21 @@ def test_a_read_names_the_session_by_its_own_supervisor_when_the_session_was_rea
     read(client, record)
     latest = views_by(cast.supervisor).order_by("-id").first()
     assert f"with {cast.supervisor2.full_name}" in latest.object_repr, latest.object_repr
+
+
+def test_the_record_page_costs_the_same_queries_for_a_small_setting_and_a_large_one(cast, login):
+    """The key person and owner selects are read in one query each, whatever the setting's size."""
+    record = written_record(cast)
+    client = login(cast.supervisor)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            page = read(client, record).content.decode()
+        return len(captured), page
+
+    few, _ = queries()
+    for n in range(30):
+        StaffFactory(organisation=cast.organisation, settings=[cast.primary], user__full_name=f"Key Person {n:02d}")
+    many, page = queries()
+    assert many == few
+    assert page.count('name="key_person"') == 1 and "Key Person 29" in page
