@@ -8,6 +8,8 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length, Trim
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from accounts.models import Organisation, Setting, StaffMember
@@ -190,6 +192,12 @@ class RecordSection(models.Model):
     template_section = models.ForeignKey(TemplateSection, on_delete=models.PROTECT, related_name="+")
     discussion = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Something written in the section (more than spaces), kept by the database with the text: the
+    # dashboard's balance of functions counts a year's written sections without reading their text (the
+    # trust's 100,000 a year: issue 14).
+    written = models.GeneratedField(
+        expression=GreaterThan(Length(Trim("discussion")), 0), output_field=models.BooleanField(), db_persist=True
+    )
 
     class Meta:
         ordering = ["template_section__order"]

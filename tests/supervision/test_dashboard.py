@@ -625,6 +625,18 @@ def test_balance_counts_written_sections_by_function_over_the_academic_year(cast
     assert {r.name: r.counts for r in both.balance_by_setting()} == by_setting
     assert {r.name: r.total for r in both.balance_by_supervisor()} == by_supervisor
 
+    # "Written" is kept by the database with the text: a section emptied or filled in counts at once.
+    emptied = RecordSection.objects.get(record=this_year, discussion="Well")
+    emptied.discussion = "   "
+    emptied.save()
+    filled = RecordSection.objects.get(record=this_year, discussion="")
+    filled.discussion = "Now written"
+    filled.save()
+    totals = {r.name: r.total for r in board(cast.org_admin, terms.autumn2).balance_by_supervisor()}
+    assert totals == {"Sam Supervisor": 4, "Sue Supervisor": 2}
+    assert RecordSection.objects.filter(record=this_year, written=True).count() == 4
+    assert not RecordSection.objects.get(pk=emptied.pk).written and RecordSection.objects.get(pk=filled.pk).written
+
 
 # --- Who sees what --------------------------------------------------------------------------------
 
