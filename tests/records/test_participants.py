@@ -98,3 +98,31 @@ def test_the_records_list_costs_the_same_queries_for_1_and_4_records(cast, login
         written_record(cast, days_ago=days)
     assert Record.objects.of_participant(cast.supervisee).count() == 4
     assert _queries(client, "/records/") == few
+
+
+def test_the_records_list_shows_each_row_as_the_record_pages_do(cast, records, login):
+    # Rows read as values: the day, the names, the links and the status badge are those of the records.
+    one_to_one, other, group = records
+    services.record_submit(actor=cast.supervisor2, record=other)
+    Record.objects.filter(pk=one_to_one.pk).update(pdf_path="records/x.pdf")  # as if a PDF were stored
+    page = login(cast.supervisor2).get("/records/").content.decode()
+    mine, written = page.split('id="written-heading"')
+    day = f"{timezone.localtime(group.session.starts_at):%a %-d %b %Y}"
+    assert f'<a href="/records/{group.code}/">{day}</a> · group: Team' in mine
+    assert '<span class="badge text-bg-secondary">Draft</span>' in mine
+    assert cast.supervisee2.full_name in written
+    assert f'href="/records/{other.code}/"' in written
+    assert '<span class="badge text-bg-warning">Awaiting the supervisee</span>' in written
+    assert '/pdf"' not in page
+
+    page = login(cast.supervisee).get("/records/").content.decode()
+    assert f'href="/records/{one_to_one.code}/pdf"' in page  # stored: its PDF is offered
+    assert f'href="/records/{group.code}/pdf"' not in page
+    assert cast.supervisor.full_name in page and cast.dsl.full_name in page
+
+    section = group.sections.first()
+    services.section_save(actor=cast.dsl, section=section, discussion="What the team discussed")
+    services.record_submit(actor=cast.dsl, record=group)
+    page = login(cast.supervisee).get("/records/").content.decode()
+    badge = '<span class="badge text-bg-warning">Awaiting the participants</span>'
+    assert f'{badge} <span class="small">your turn</span>' in page
