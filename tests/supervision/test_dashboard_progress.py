@@ -67,7 +67,7 @@ def test_last_half_terms_overdue_list_says_when_each_caught_up(cast, terms, logi
     late = agreement(cast.supervisee, cast.supervisor)
     session(late, date(2025, 10, 1), SessionStatus.MISSED)
     session(late, date(2025, 11, 4))  # Tue 4 Nov: caught up after Autumn 1 ended
-    session(late, date(2025, 11, 18))
+    last = record(session(late, date(2025, 11, 18)))
     agreement(person(cast, "Nat Never"), cast.supervisor)
     booked_only = agreement(person(cast, "Bob Booked"), cast.supervisor)
     session(booked_only, date(2025, 12, 1), SessionStatus.SCHEDULED)  # booked, not held yet
@@ -84,6 +84,15 @@ def test_last_half_terms_overdue_list_says_when_each_caught_up(cast, terms, logi
     assert "Caught up on Tue 4 Nov 2025" in page and "27 days" in page
     dashboard = client.get(f"/dashboard/?half_term={terms.autumn1.code}").content.decode()
     assert "Caught up on Tue 4 Nov 2025" in dashboard
+    # Each row's cells: the badge's tone, and the last held day linked to its record (or "Never").
+    for html in (page, dashboard):
+        assert '<span class="badge text-bg-success">Caught up on Tue 4 Nov 2025</span>' in html
+        assert html.count('<span class="badge text-bg-danger">27 days</span>') == 2
+        assert (
+            f'<a href="/records/{last.code}/">Tue 18 Nov 2025'
+            "<span class=\"visually-hidden\">: the record of Sid Supervisee's last session</span></a>"
+        ) in html
+        assert '<span class="text-body-secondary">Never</span>' in html
 
 
 def test_while_a_half_term_runs_the_overdue_rows_are_not_booked_not_caught_up(cast, terms):
