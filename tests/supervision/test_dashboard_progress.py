@@ -90,7 +90,7 @@ def test_last_half_terms_overdue_list_says_when_each_caught_up(cast, terms, logi
         assert html.count('<span class="badge text-bg-danger">27 days</span>') == 2
         assert (
             f'<a href="/records/{last.code}/">Tue 18 Nov 2025'
-            "<span class=\"visually-hidden\">: the record of Sid Supervisee's last session</span></a>"
+            '<span class="visually-hidden">: the record of Sid Supervisee\'s last session</span></a>'
         ) in html
         assert '<span class="text-body-secondary">Never</span>' in html
 
