@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from django.template.defaultfilters import floatformat
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -32,6 +33,11 @@ def day(value: date | datetime) -> str:
 
 
 NEVER_HELD = mark_safe('<span class="text-body-secondary">Never</span>')  # noqa: S308 (a constant)
+
+
+def day_and_time(value: datetime) -> str:
+    """`Mon 3 Nov 2025, 14:30` in local time: the templates' `date:"D j M Y, H:i"`."""
+    return f"{timezone.localtime(value):%a %-d %b %Y, %H:%M}"
 
 
 @dataclass
@@ -229,6 +235,42 @@ class CancellationRow:
     hours: float | None  # from the cancellation to the rebooked session's creation
     url: str | None
     rebooked_url: str | None
+
+    @property
+    def booked_for(self) -> str:
+        return day_and_time(self.session.starts_at)
+
+    @property
+    def who(self) -> str:
+        session = self.session
+        if session.group_id:
+            return f"Group: {session.group.name}"
+        return session.contract.supervisee.user.full_name
+
+    @property
+    def supervisor_name(self) -> str:
+        return self.session.supervisor.user.full_name
+
+    @property
+    def setting_name(self) -> str:
+        return self.session.setting.name
+
+    @property
+    def cancelled_when(self) -> str:
+        return day_and_time(self.session.cancelled_at)
+
+    @property
+    def cancelled_by_name(self) -> str:
+        """Who cancelled it, when someone did ("" for a session the product cancelled)."""
+        return self.session.cancelled_by.user.full_name if self.session.cancelled_by_id else ""
+
+    @property
+    def rebooked_for(self) -> str:
+        return day_and_time(self.rebooked.starts_at) if self.rebooked is not None else ""
+
+    @property
+    def hours_label(self) -> str:
+        return f"{floatformat(self.hours, 1)} hours" if self.hours is not None else "—"
 
 
 @dataclass

@@ -502,7 +502,7 @@ def test_open_escalations_show_the_kind_and_setting_only(cast, terms):
 # --- Cancellations ----------------------------------------------------------------------------------
 
 
-def test_cancellations_in_the_half_term_and_how_quickly_they_were_rebooked(cast, terms):
+def test_cancellations_in_the_half_term_and_how_quickly_they_were_rebooked(cast, terms, login):
     contract = agreement(cast.supervisee, cast.supervisor)
     cancelled_at = at(date(2025, 11, 5), 9)
 
@@ -529,6 +529,19 @@ def test_cancellations_in_the_half_term_and_how_quickly_they_were_rebooked(cast,
     summary = cancellation_summary(rows)
     assert summary == {"cancelled": 4, "rebooked": 3, "not_rebooked": 1, "median_hours": 6, "longest_hours": 30}
     assert b.tile("cancellations", rows).label == "cancelled; rebooked in 6 hours (median)"
+
+    # The list's cells: when it was booked for and cancelled, by whom, when it was rebooked for, how long.
+    page = " ".join(
+        login(cast.head).get(f"/dashboard/cancellations/?half_term={terms.autumn2.code}").content.decode().split()
+    )
+    assert f'">Thu 6 Nov 2025, 10:00</a></td> <td>{cast.supervisee.full_name}</td>' in page
+    assert (
+        f'<td>Wed 5 Nov 2025, 09:00<div class="small text-body-secondary">by {cast.supervisor.full_name}</div></td>'
+        in page
+    )
+    assert '">Thu 13 Nov 2025, 10:00</a></td> <td>6.0 hours</td>' in page
+    assert '<span class="badge text-bg-warning">Not rebooked</span></td> <td>—</td>' in page
+    assert page.count(" hours</td>") == 3 and "Mon 20 Oct 2025" not in page
 
 
 # --- Caseloads, supervisors without supervision ---------------------------------------------------
