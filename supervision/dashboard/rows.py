@@ -22,6 +22,7 @@ from ..models import (
     Session,
 )
 from ..slots import LONDON
+from ..templatetags.dashboard_badges import contract_status_badge, decision_waiting
 
 
 def day(value: date | datetime) -> str:
@@ -139,12 +140,52 @@ class ContractRow:
         ]
         return " and ".join(missing)
 
+    @property
+    def supervisee_name(self) -> str:
+        return self.contract.supervisee.user.full_name
+
+    @property
+    def supervisor_name(self) -> str:
+        return self.contract.supervisor.user.full_name
+
+    @property
+    def settings_label(self) -> str:
+        return ", ".join(self.settings)
+
+    @property
+    def started_day(self) -> str:
+        return day(self.contract.start_date)
+
+    @property
+    def review_day(self) -> str:
+        return day(self.contract.review_date) if self.contract.review_date else ""
+
+    @property
+    def status_badge(self) -> SafeString:
+        return contract_status_badge(self.status)
+
 
 @dataclass
 class StaffRow:
     staff: StaffMember
     settings: list[str]
     add_url: str | None
+
+    @property
+    def name(self) -> str:
+        return self.staff.user.full_name
+
+    @property
+    def settings_label(self) -> str:
+        return ", ".join(self.settings)
+
+    @property
+    def started_day(self) -> str:
+        return day(self.staff.start_date) if self.staff.start_date else ""
+
+    @property
+    def supervisor_name(self) -> str:
+        return self.staff.supervisor.user.full_name if self.staff.supervisor_id else ""
 
 
 @dataclass
@@ -220,6 +261,26 @@ class DecisionRow:
     days: int
     url: str | None
 
+    @property
+    def key_person_name(self) -> str:
+        return self.decision.key_person.user.full_name
+
+    @property
+    def signed_day(self) -> str:
+        return day(self.signed_on)
+
+    @property
+    def waiting(self) -> SafeString:
+        return decision_waiting(self.days)
+
+    @property
+    def supervisor_name(self) -> str:
+        return self.decision.record.supervisor.user.full_name
+
+    @property
+    def setting_name(self) -> str:
+        return self.decision.record.session.setting.name
+
 
 @dataclass
 class FlagRow:
@@ -285,6 +346,18 @@ class LeaverRow:
     records: int
     actions: int
     url: str | None
+
+    @property
+    def name(self) -> str:
+        return self.staff.user.full_name
+
+    @property
+    def settings_label(self) -> str:
+        return ", ".join(self.settings)
+
+    @property
+    def leaving_day(self) -> str:
+        return day(self.staff.leaving_date)
 
 
 @dataclass
