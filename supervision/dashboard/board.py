@@ -24,6 +24,7 @@ from records.models import (
 )
 
 from ..models import (
+    AgreementCoverage,
     ClosureDay,
     Contract,
     HalfTerm,
@@ -33,6 +34,7 @@ from ..models import (
     _scope_settings,
 )
 from ..slots import LONDON
+from . import summary
 from .coverage import OwedAgreements, count_owed
 from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
 from .lists import Listing, cancellation_summary, hours_label, summarise_hours
@@ -142,6 +144,7 @@ class Dashboard:
         self._held_counted: set[int] = set()  # the half terms of _counts_cache whose "held" was counted
         self._listings: dict[str, Listing] = {}
         self._summaries: dict[str, dict] = {}
+        self._fresh: dict[int, bool] = {}  # half term id -> whether its coverage summary is fresh
         # What the viewer may open (the same rules as Contract/Session.visible_to), for the links.
         self._contract_reach = _scope_settings(viewer, Role.HEAD, Role.DSL, Role.ORG_ADMIN)
         self._session_reach = _scope_settings(viewer, Role.HEAD, Role.DSL)
@@ -252,7 +255,18 @@ class Dashboard:
         )
         return {h.id: sum(1 for day in closed if h.starts <= day <= h.ends) for h in half_terms}
 
-    def _owed_qs(self, half_term: HalfTerm, *, every_row: bool = False, overdue: bool = False):
+    def _summarised(self, half_term: HalfTerm) -> bool:
+        """Whether the half term has ended and its coverage summary is fresh (one query a half term; never
+        on SQLite): its agreements owed, and which had a session held, are then read from the summary."""
+        if half_term.ends >= self.today:
+            return False
+        if half_term.id not in self._fresh:
+            self._fresh[half_term.id] = half_term.id in summary.fresh([half_term.id])
+        return self._fresh[half_term.id]
+
+    def _owed_qs(
+        self, half_term: HalfTerm, *, every_row: bool = False, overdue: bool = False, unseen_only: bool = False
+    ):
         """The agreements owed supervision in the half term, with their sessions there. For a page, each
         as a subquery a row, answered by an index: PostgreSQL works them out after the sort, for the rows
         the page shows only, where a set of the half term's sessions was built whole (twice: for an
@@ -269,9 +283,15 @@ class Dashboard:
         else:
             held = owed.held()
             signed, booked = owed.sessions_counted(held_only=True, signed=True), owed.sessions_counted(held_only=False)
+        if unseen_only:
+            # An ended half term's agreements owed supervision and not seen in it, from its fresh summary:
+            # the rules and the set of its held sessions were worked out there (issue 14).
+            not_seen = AgreementCoverage.objects.filter(half_term_id=half_term.id, held=False)
+            agreements = self._contracts().filter(id__in=not_seen.values("contract_id"))
+        else:
+            agreements = owed.queryset()
         return (
-            owed.queryset()
-            .select_related("supervisee__user", "supervisor__user")
+            agreements.select_related("supervisee__user", "supervisor__user")
             .only(*AGREEMENT_ROW_FIELDS)
             .annotate(held=held, signed=signed, booked=booked, last_held=owed.last_held())
         )
@@ -293,7 +313,10 @@ class Dashboard:
         """Once the half term has ended, those with no session held in it; while it runs, those with none
         held or booked. Supervised longest ago (or never) first."""
         half_term = half_term or self.half_term
-        qs = self._owed_qs(half_term, overdue=True).exclude(self._unseen(half_term))
+        if self._summarised(half_term):
+            qs = self._owed_qs(half_term, overdue=True, unseen_only=True)
+        else:
+            qs = self._owed_qs(half_term, overdue=True).exclude(self._unseen(half_term))
         if half_term.ends < self.today:
             qs = qs.annotate(caught_up=self._owed(half_term).last_held(after=True))
         return qs.order_by(F("last_held").asc(nulls_first=True), "supervisee__user__full_name", "id")

@@ -407,6 +407,12 @@ def check(cast):
                 dash = _board(viewer, half_term, shown, whole)
                 assert {h.id for h in dash.history if h.ends < TODAY} <= summary.fresh(h.id for h in dash.history)
                 check_counts(dash, reference, half_term, shown)
+                # An ended half term's overdue list read from its summary: the same rows, order and catching up.
+                overdue = dash.overdue(half_term)
+                assert dash._summarised(half_term) == (half_term.ends < TODAY)
+                assert [r.contract.id for r in overdue] == reference_overdue(reference, half_term)
+                for r in overdue:
+                    assert r.caught_up == reference[r.contract.id]["caught_up"]
                 CoverageState.objects.update(fresh=False)
     # The running half term: its "not booked" count from the chart's counts is the list's own count.
     running = HalfTerm.objects.get(organisation=cast.organisation, starts__lte=TODAY, ends__gte=TODAY)
