@@ -41,8 +41,35 @@ def day_and_time(value: datetime) -> str:
     return f"{timezone.localtime(value):%a %-d %b %Y, %H:%M}"
 
 
+def session_who(session: Session) -> str:
+    """Whose session it was, as a list names it: "Group: <name>", or the supervisee's name."""
+    if session.group_id:
+        return f"Group: {session.group.name}"
+    return session.contract.supervisee.user.full_name
+
+
+class _SettingsCell:
+    """A row naming its person's settings (`settings`, a list of names)."""
+
+    @property
+    def settings_label(self) -> str:
+        return ", ".join(self.settings)
+
+
+class _AgreementCells(_SettingsCell):
+    """A row of an agreement (`contract`): its two people's names."""
+
+    @property
+    def supervisee_name(self) -> str:
+        return self.contract.supervisee.user.full_name
+
+    @property
+    def supervisor_name(self) -> str:
+        return self.contract.supervisor.user.full_name
+
+
 @dataclass
-class AgreementRow:
+class AgreementRow(_AgreementCells):
     """An agreement owed supervision in a half term, and how it went."""
 
     contract: Contract
@@ -66,18 +93,6 @@ class AgreementRow:
 
     # The cells of a list's row, each one attribute for the template (a page of 200 rows looked up the
     # names through four objects each, then included a template for the last held date).
-
-    @property
-    def supervisee_name(self) -> str:
-        return self.contract.supervisee.user.full_name
-
-    @property
-    def supervisor_name(self) -> str:
-        return self.contract.supervisor.user.full_name
-
-    @property
-    def settings_label(self) -> str:
-        return ", ".join(self.settings)
 
     @property
     def frequency_label(self) -> str:
@@ -122,7 +137,7 @@ class AgreementRow:
 
 
 @dataclass
-class ContractRow:
+class ContractRow(_AgreementCells):
     """A current agreement: missing signatures, or its review due or overdue."""
 
     contract: Contract
@@ -141,18 +156,6 @@ class ContractRow:
         return " and ".join(missing)
 
     @property
-    def supervisee_name(self) -> str:
-        return self.contract.supervisee.user.full_name
-
-    @property
-    def supervisor_name(self) -> str:
-        return self.contract.supervisor.user.full_name
-
-    @property
-    def settings_label(self) -> str:
-        return ", ".join(self.settings)
-
-    @property
     def started_day(self) -> str:
         return day(self.contract.start_date)
 
@@ -166,7 +169,7 @@ class ContractRow:
 
 
 @dataclass
-class StaffRow:
+class StaffRow(_SettingsCell):
     staff: StaffMember
     settings: list[str]
     add_url: str | None
@@ -174,10 +177,6 @@ class StaffRow:
     @property
     def name(self) -> str:
         return self.staff.user.full_name
-
-    @property
-    def settings_label(self) -> str:
-        return ", ".join(self.settings)
 
     @property
     def started_day(self) -> str:
@@ -198,10 +197,7 @@ class RecordRow:
 
     @property
     def who(self) -> str:
-        session = self.record.session
-        if session.group_id:
-            return f"Group: {session.group.name}"
-        return session.contract.supervisee.full_name
+        return session_who(self.record.session)
 
     @property
     def session_day(self) -> str:
@@ -240,10 +236,7 @@ class ActionRow:
 
     @property
     def who(self) -> str:
-        session = self.action.record.session
-        if session.group_id:
-            return f"Group: {session.group.name}"
-        return session.contract.supervisee.user.full_name
+        return session_who(self.action.record.session)
 
     @property
     def supervisor_name(self) -> str:
@@ -303,10 +296,7 @@ class CancellationRow:
 
     @property
     def who(self) -> str:
-        session = self.session
-        if session.group_id:
-            return f"Group: {session.group.name}"
-        return session.contract.supervisee.user.full_name
+        return session_who(self.session)
 
     @property
     def supervisor_name(self) -> str:
@@ -335,7 +325,7 @@ class CancellationRow:
 
 
 @dataclass
-class LeaverRow:
+class LeaverRow(_SettingsCell):
     """A leaver (or someone leaving soon) with work still in their name, to hand to someone else."""
 
     staff: StaffMember
@@ -350,10 +340,6 @@ class LeaverRow:
     @property
     def name(self) -> str:
         return self.staff.user.full_name
-
-    @property
-    def settings_label(self) -> str:
-        return ", ".join(self.settings)
 
     @property
     def leaving_day(self) -> str:
