@@ -15,6 +15,7 @@ from accounts.access import staff_required
 from accounts.models import StaffMember
 from accounts.queries import InArray
 from supervision.access import get_session_for_user, require
+from supervision.dashboard.rows import day
 from supervision.dashboard.scope import object_url
 from supervision.models import InformalNote, Session, SessionKind
 
@@ -153,7 +154,7 @@ def record_list(request):
         row = ListedRecord(
             url=object_url("records:record-detail", code),
             pdf_url=object_url("records:record-pdf", code) if pdf_path else "",
-            day=f"{timezone.localtime(starts_at):%a %-d %b %Y}",
+            day=day(starts_at),
             status=status,
             badge=status_badge_html(status, group_id is not None),
             group=group or "",

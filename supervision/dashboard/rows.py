@@ -33,9 +33,6 @@ def day(value: date | datetime) -> str:
     return f"{value:%a %-d %b %Y}"
 
 
-NEVER_HELD = mark_safe('<span class="text-body-secondary">Never</span>')  # noqa: S308 (a constant)
-
-
 def day_and_time(value: datetime) -> str:
     """`Mon 3 Nov 2025, 14:30` in local time: the templates' `date:"D j M Y, H:i"`."""
     return f"{timezone.localtime(value):%a %-d %b %Y, %H:%M}"
@@ -56,6 +53,34 @@ class _SettingsCell:
         return ", ".join(self.settings)
 
 
+class _SessionCells:
+    """A row of a session (`_session`): whose it was and its setting."""
+
+    @property
+    def who(self) -> str:
+        return session_who(self._session)
+
+    @property
+    def setting_name(self) -> str:
+        return self._session.setting.name
+
+
+class _RecordCells(_SessionCells):
+    """A row of a record (`_record`), or of something in one: its session's day and its supervisor."""
+
+    @property
+    def _session(self) -> Session:
+        return self._record.session
+
+    @property
+    def session_day(self) -> str:
+        return day(self._session.starts_at)
+
+    @property
+    def supervisor_name(self) -> str:
+        return self._record.supervisor.user.full_name
+
+
 class _AgreementCells(_SettingsCell):
     """A row of an agreement (`contract`): its two people's names."""
 
@@ -66,6 +91,9 @@ class _AgreementCells(_SettingsCell):
     @property
     def supervisor_name(self) -> str:
         return self.contract.supervisor.user.full_name
+
+
+NEVER_HELD = mark_safe('<span class="text-body-secondary">Never</span>')  # noqa: S308 (a constant)
 
 
 @dataclass
@@ -188,7 +216,7 @@ class StaffRow(_SettingsCell):
 
 
 @dataclass
-class RecordRow:
+class RecordRow(_RecordCells):
     record: Record
     waiting_for: str
     since: date
@@ -196,28 +224,16 @@ class RecordRow:
     url: str | None
 
     @property
-    def who(self) -> str:
-        return session_who(self.record.session)
-
-    @property
-    def session_day(self) -> str:
-        return day(self.record.session.starts_at)
+    def _record(self) -> Record:
+        return self.record
 
     @property
     def since_day(self) -> str:
         return day(self.since)
 
-    @property
-    def supervisor_name(self) -> str:
-        return self.record.supervisor.user.full_name
-
-    @property
-    def setting_name(self) -> str:
-        return self.record.session.setting.name
-
 
 @dataclass
-class ActionRow:
+class ActionRow(_RecordCells):
     action: Action
     days_overdue: int
     url: str | None
@@ -231,24 +247,12 @@ class ActionRow:
         return day(self.action.due_date)
 
     @property
-    def session_day(self) -> str:
-        return day(self.action.record.session.starts_at)
-
-    @property
-    def who(self) -> str:
-        return session_who(self.action.record.session)
-
-    @property
-    def supervisor_name(self) -> str:
-        return self.action.record.supervisor.user.full_name
-
-    @property
-    def setting_name(self) -> str:
-        return self.action.record.session.setting.name
+    def _record(self) -> Record:
+        return self.action.record
 
 
 @dataclass
-class DecisionRow:
+class DecisionRow(_RecordCells):
     decision: SafeguardingDecision
     signed_on: date
     days: int
@@ -267,12 +271,8 @@ class DecisionRow:
         return decision_waiting(self.days)
 
     @property
-    def supervisor_name(self) -> str:
-        return self.decision.record.supervisor.user.full_name
-
-    @property
-    def setting_name(self) -> str:
-        return self.decision.record.session.setting.name
+    def _record(self) -> Record:
+        return self.decision.record
 
 
 @dataclass
@@ -283,7 +283,7 @@ class FlagRow:
 
 
 @dataclass
-class CancellationRow:
+class CancellationRow(_SessionCells):
     session: Session
     rebooked: Session | None
     hours: float | None  # from the cancellation to the rebooked session's creation
@@ -295,16 +295,12 @@ class CancellationRow:
         return day_and_time(self.session.starts_at)
 
     @property
-    def who(self) -> str:
-        return session_who(self.session)
+    def _session(self) -> Session:
+        return self.session
 
     @property
     def supervisor_name(self) -> str:
         return self.session.supervisor.user.full_name
-
-    @property
-    def setting_name(self) -> str:
-        return self.session.setting.name
 
     @property
     def cancelled_when(self) -> str:
