@@ -394,8 +394,13 @@ def check(cast):
                 }
                 assert got == {k: want[k] for k in got}, (half_term, r.contract)
             check_counts(dash, reference, half_term, shown)
+            # The CSV's rows (on PostgreSQL read with shared sets of sessions) say what the page's rows say.
+            values = dash.coverage_values()
+            assert [
+                (v["supervisee_id"], v["held"], bool(v["signed"]), bool(v["booked"]), v["last_held"]) for v in values
+            ] == [(r.contract.supervisee_id, r.held, r.signed, r.booked, r.last_held) for r in rows], half_term
             # The CSV's overdue figure, from its own rows.
-            assert dash.overdue_count_of(dash.coverage_values()) == len(reference_overdue(reference, half_term))
+            assert dash.overdue_count_of(values) == len(reference_overdue(reference, half_term))
             overdue = dash.overdue(half_term)
             assert [r.contract.id for r in overdue] == reference_overdue(reference, half_term)
             for r in overdue:
