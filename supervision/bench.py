@@ -935,6 +935,7 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
         and p.leaving_date is None
         and Contract.objects.filter(supervisee=p, end_date__isnull=True).exists()
     )
+    _own_group_and_decision(organisation, ordinary, next(g for g in groups if g.setting_id == first_setting.id))
     trust.people = {
         "supervisee": ordinary,
         "supervisor": supervisor_of[ordinary.id],
@@ -958,6 +959,24 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
         "auditor grants": AuditorGrant.objects.filter(organisation=organisation).count(),
     }
     return trust
+
+
+def _own_group_and_decision(organisation, supervisee, group) -> None:
+    """The benchmark's supervisee is a member of their setting's group and the key person of a decision
+    waiting to be confirmed, on the latest record of their own sessions (which their supervisor wrote): so
+    the group's page and the decision's confirmation are timed as the supervisee and the supervisor see
+    them, not as the 404 someone else's would be."""
+    group.members.add(supervisee)
+    record = Record.objects.filter(session__contract__supervisee=supervisee).order_by("-id").first()
+    if record is not None:
+        SafeguardingDecision.objects.create(
+            organisation=organisation,
+            record=record,
+            child_reference="CP-0001",
+            decision="Refer to early help",
+            key_person=supervisee,
+            created_at=record.created_at,
+        )
 
 
 def _contract(organisation, supervisee, supervisor, start, ends, rng, today) -> Contract:

@@ -133,6 +133,19 @@ class Objects:
         self.flag = ConfidentialityFlag.objects.filter(
             organisation=organisation, record__session__setting=setting
         ).first()
+        # The supervisee's own group, and the decisions the supervisee (its key person) and the supervisor
+        # (whose record it is) may open: someone else's is a 404, not the page.
+        own_groups = {
+            "supervisee": SupervisionGroup.objects.filter(members=supervisee).order_by("id").first(),
+        }
+        own_decisions = {
+            "supervisee": SafeguardingDecision.objects.filter(key_person=supervisee).order_by("id").first(),
+            "supervisor": SafeguardingDecision.objects.filter(record__supervisor=people["supervisor"])
+            .order_by("-id")
+            .first(),
+        }
+        self.own_groups = {who: g for who, g in own_groups.items() if g is not None}
+        self.own_decisions = {who: d for who, d in own_decisions.items() if d is not None}
         self.grant = AuditorGrant.objects.filter(organisation=organisation).first()
         self.template = RecordTemplate.objects.filter(organisation=organisation).first()
         # A person's feed as it is (renewing it would void a token the load test holds).
@@ -161,6 +174,10 @@ class Objects:
             return [("", {"code": self.action.record.code, "action": self.action.code})]
         if kind == "record_decision" and self.decision is not None:
             return [("", {"code": self.decision.record.code, "decision": self.decision.code})]
+        if kind == "group" and who in self.own_groups:
+            return code(self.own_groups[who])
+        if kind == "decision" and who in self.own_decisions:
+            return code(self.own_decisions[who])
         if kind == "session" and name == "supervision:session-reschedule" and self.open_session is not None:
             return code(self.open_session)
         simple = {

@@ -72,6 +72,11 @@ def test_every_page_the_benchmark_times_answers_for_its_role(trust):
     # the supervisee's latest, which is held and refused.
     assert objects.open_session is not None
     assert not [r for r in refused if r[1] == "supervision:session-reschedule"], refused
+    # The supervisee's group and the decisions the supervisee and the supervisor may open are timed as
+    # their own pages, not as the 404 of someone else's.
+    assert not [r for r in refused if r[1] in ("supervision:group-detail", "records:decision-confirm")], refused
+    assert {"supervisee", "supervisor"} <= {who for who, name, _ in listed if name == "records:decision-confirm"}
+    assert "supervisee" in {who for who, name, _ in listed if name == "supervision:group-detail"}
 
 
 def test_the_measurements_report_time_ratio_queries_and_memory(trust):
