@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
+    CharField,
     Count,
     Exists,
     ExpressionWrapper,
@@ -36,6 +37,7 @@ from records.models import (
     SafeguardingDecision,
     Signature,
     SignatureCapacity,
+    TemplateSection,
 )
 
 from ..models import (
@@ -1074,13 +1076,35 @@ class Dashboard:
             record__session__starts_at__lt=ends_at,
         )
         if self.setting_ids is not None:
-            # A plain join from the settings' sessions of the year, which PostgreSQL can estimate: given
-            # them as an array of their records' ids, it expected 20 sections and looked up the record,
-            # session and supervisor of each of 10,000 one at a time (an auditor over ten settings: 65 to
-            # 31 ms; one setting 7.4 to 3.9 ms; issue 14).
+            # The settings' sessions of the year first (by the setting index), then their records by the
+            # session index and the records' sections by the record index: joined from the sessions,
+            # PostgreSQL hashed them and read every record of the trust to find theirs (an auditor over
+            # ten settings: 27 of the count's 45 ms; issue 14). Not the records' ids as an array: it then
+            # expected 20 sections and looked up the record, session and supervisor of each of 10,000.
+            sessions = Session.objects.filter(
+                organisation_id=self.organisation_id,
+                setting_id__in=self.setting_ids,
+                starts_at__gte=starts_at,
+                starts_at__lt=ends_at,
+            ).values("id")
+            sections = sections.filter(InArray("record__session_id", sessions))
             sections = sections.filter(record__session__setting_id__in=self.setting_ids)
         # `written`: kept by the database with the text, which is not read (a fifth of the trust's count).
         return sections.filter(written=True).order_by()
+
+    def _function_of_section(self):
+        """The function a record section serves, from its template section's id: the organisation's
+        template sections are read first (a few dozen), so the count groups by function without joining
+        them to every section it counts."""
+        by_function = defaultdict(list)
+        sections = TemplateSection.objects.filter(version__template__organisation_id=self.organisation_id)
+        for section_id, function in sections.order_by("id").values_list("id", "function"):
+            by_function[function].append(section_id)
+        return Case(
+            *(When(template_section_id__in=ids, then=Value(f)) for f, ids in sorted(by_function.items())),
+            default=Value(None),
+            output_field=CharField(),
+        )
 
     def _balance_counts(self) -> list[dict]:
         """Sections written this academic year, by setting, supervisor and function: one GROUP BY for
@@ -1088,7 +1112,8 @@ class Dashboard:
         if "balance" not in self._summaries:
             self._summaries["balance"] = list(
                 self._sections()
-                .values("record__session__setting_id", "record__supervisor_id", "template_section__function")
+                .annotate(function=self._function_of_section())
+                .values("record__session__setting_id", "record__supervisor_id", "function")
                 .annotate(n=Count("id"))
             )
         return self._summaries["balance"]
@@ -1110,7 +1135,7 @@ class Dashboard:
         for item in self._balance_counts():
             row = rows.get(item["record__session__setting_id"])
             if row is not None:
-                function = item["template_section__function"]
+                function = item["function"]
                 row.counts[function] = row.counts.get(function, 0) + item["n"]
         return [r for r in rows.values() if r.total]
 
@@ -1121,7 +1146,7 @@ class Dashboard:
         for item in self._balance_counts():
             supervisor_id = item["record__supervisor_id"]
             row = rows.setdefault(supervisor_id, BalanceRow(name=names[supervisor_id]))
-            function = item["template_section__function"]
+            function = item["function"]
             row.counts[function] = row.counts.get(function, 0) + item["n"]
         return sorted(rows.values(), key=lambda r: r.name)
 
