@@ -135,16 +135,14 @@ class Objects:
         ).first()
         # The supervisee's own group, and the decisions the supervisee (its key person) and the supervisor
         # (whose record it is) may open: someone else's is a 404, not the page.
-        own_groups = {
-            "supervisee": SupervisionGroup.objects.filter(members=supervisee).order_by("id").first(),
-        }
+        group = SupervisionGroup.objects.filter(members=supervisee).order_by("id").first()
         own_decisions = {
             "supervisee": SafeguardingDecision.objects.filter(key_person=supervisee).order_by("id").first(),
             "supervisor": SafeguardingDecision.objects.filter(record__supervisor=people["supervisor"])
             .order_by("-id")
             .first(),
         }
-        self.own_groups = {who: g for who, g in own_groups.items() if g is not None}
+        self.own_groups = {"supervisee": group} if group is not None else {}
         self.own_decisions = {who: d for who, d in own_decisions.items() if d is not None}
         self.grant = AuditorGrant.objects.filter(organisation=organisation).first()
         self.template = RecordTemplate.objects.filter(organisation=organisation).first()

@@ -325,7 +325,9 @@ class Dashboard:
             .annotate(held=held, signed=signed, booked=booked, last_held=owed.last_held())
         )
 
-    def _coverage_qs(self, half_term: HalfTerm | None = None, *, every_row: bool = False, sets=None):
+    def _coverage_qs(
+        self, half_term: HalfTerm | None = None, *, every_row: bool = False, sets: SharedSets | None = None
+    ):
         qs = self._owed_qs(half_term or self.half_term, every_row=every_row, sets=sets)
         return qs.order_by("supervisee__user__full_name", "id")
 
