@@ -69,6 +69,21 @@ class ContractSearchForm(TextForm):
         self.fields["q"].widget.attrs.update({"class": "form-control", "id": "contract_q"})
 
 
+class GroupSearchForm(TextForm):
+    """The groups list's search: part of a group's or its setting's name."""
+
+    q = forms.CharField(
+        label="Group or setting",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Part of a group's or setting's name"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["q"].widget.attrs.update({"class": "form-control", "id": "group_q"})
+
+
 class ContractEditForm(TextForm):
     frequency = forms.ChoiceField(choices=Frequency.choices)
     session_minutes = forms.IntegerField(label="Session length (minutes)", min_value=15, max_value=240)

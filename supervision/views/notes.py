@@ -1,13 +1,17 @@
 """Group supervision and informal supervision notes."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import staff_required
-from accounts.models import Role
+from accounts.models import Role, StaffMember
 
 from .. import services
 from ..access import (
@@ -19,20 +23,40 @@ from ..access import (
     require,
     supervisees_in_reach,
 )
-from ..forms import GroupForm, NoteForm
+from ..forms import GroupForm, GroupSearchForm, NoteForm
 from ..models import InformalNote, Session, SessionStatus
 from ..pickers import note_supervisees
 from .contracts import _apply_errors
+
+GROUP_PAGE_SIZE = 24
+MEMBERS = StaffMember.objects.select_related("user").order_by("user__full_name", "id")
 
 
 @staff_required
 @require_GET
 def group_list(request):
-    groups = list(
-        groups_visible_to(request.staff).select_related("supervisor__user", "setting").prefetch_related("members__user")
+    """The groups the person may see, 24 a page in the database, searched by the group's or the setting's
+    name: a trust's hundreds of groups (and their members) are never loaded whole (issue 14)."""
+    form = GroupSearchForm(request.GET)
+    groups = groups_visible_to(request.staff)
+    searched = ""
+    if form.is_valid() and (searched := form.cleaned_data["q"].strip()):
+        groups = groups.filter(Q(name__icontains=searched) | Q(setting__name__icontains=searched))
+    groups = (
+        groups.select_related("supervisor__user", "setting")
+        .prefetch_related(Prefetch("members", queryset=MEMBERS))
+        .order_by("name", "id")
     )
-    can_add = request.staff.has_role(Role.SUPERVISOR, *OVERSIGHT_ROLES)
-    return render(request, "supervision/group_list.html", {"groups": groups, "can_add": can_add})
+    page = Paginator(groups, GROUP_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "groups": list(page.object_list),
+        "page": page,
+        "form": form,
+        "searched": searched,
+        "query": urlencode({"q": searched}) if searched else "",
+        "can_add": request.staff.has_role(Role.SUPERVISOR, *OVERSIGHT_ROLES),
+    }
+    return render(request, "supervision/group_list.html", context)
 
 
 @staff_required
