@@ -76,7 +76,7 @@ class GroupSearchForm(TextForm):
         label="Group or setting",
         required=False,
         max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Part of a group's or setting's name"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Part of a name"}),
     )
 
     def __init__(self, *args, **kwargs):
