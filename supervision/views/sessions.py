@@ -13,6 +13,7 @@ from accounts.models import Role
 
 from .. import services
 from ..access import get_contract_for_user, get_group_for_user, get_session_for_user, require
+from ..dashboard.rows import day, day_and_time
 from ..forms import AgendaForm, CancelForm, MarkForm, RebookForm, SessionTimeForm
 from ..models import Contract, FrequencyOverride, HalfTerm, InformalNote, Session, SessionKind, SessionStatus
 from ..rules import frequency_wording, why_not_due
@@ -98,6 +99,9 @@ def caseload_status(supervisor, today, half_term):
     for c in contracts:
         c.status_today = c.status(today)
         c.frequency_today = frequency_wording(c, today, c.overrides.all())
+        # Formatted once here, not by the template's date filter for each row of a large caseload.
+        c.last_held_day = day(c.last_held) if c.last_held else "—"
+        c.next_booked_when = day_and_time(c.next_booked) if c.next_booked else "—"
         # The planner's and the dashboard's rule (rules.why_not_due), in the planner's words.
         c.not_due = why_not_due(c.supervisee, term_start, term_end)
         if not c.is_signed:
