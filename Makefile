@@ -5,7 +5,9 @@ SHELL := bash
 .DEFAULT_GOAL := run
 MAKEFLAGS += --no-print-directory
 
-PYTHON ?= python3
+# The distribution's own Python when it is 3.11 or newer (Debian's and Ubuntu's are built with profile-guided
+# and link-time optimisation, like the production image's), else the first python3 on PATH. PYTHON=... to choose.
+PYTHON ?= $(shell /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo /usr/bin/python3 || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
