@@ -54,34 +54,30 @@ class ContractForm(TextForm):
         return cleaned
 
 
-class ContractSearchForm(TextForm):
+class ListSearchForm(TextForm):
+    """A list's search box: one optional line, `q`, with the label, hint and id each list gives it."""
+
+    label = placeholder = field_id = ""
+
+    q = forms.CharField(required=False, max_length=200, widget=forms.TextInput(attrs={"type": "search"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["q"]
+        field.label = self.label
+        field.widget.attrs.update({"class": "form-control", "id": self.field_id, "placeholder": self.placeholder})
+
+
+class ContractSearchForm(ListSearchForm):
     """The agreements list's search: a supervisee or supervisor by name or email."""
 
-    q = forms.CharField(
-        label="Person",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Supervisee or supervisor: name or email"}),
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["q"].widget.attrs.update({"class": "form-control", "id": "contract_q"})
+    label, placeholder, field_id = "Person", "Supervisee or supervisor: name or email", "contract_q"
 
 
-class GroupSearchForm(TextForm):
+class GroupSearchForm(ListSearchForm):
     """The groups list's search: part of a group's or its setting's name."""
 
-    q = forms.CharField(
-        label="Group or setting",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Part of a name"}),
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["q"].widget.attrs.update({"class": "form-control", "id": "group_q"})
+    label, placeholder, field_id = "Group or setting", "Part of a name", "group_q"
 
 
 class ContractEditForm(TextForm):

@@ -88,6 +88,9 @@ def test_a_search_with_control_characters_gets_a_message_and_lists_nothing_diffe
     _groups(cast, 2)
     response, _ = _get(client, {"q": "Group\x00"})
     assert response.context["form"].errors["q"]
+    # Beside the field, and named by it for a screen reader.
+    page = response.content.decode()
+    assert 'aria-describedby="id_q_error"' in page and 'id="id_q_error">Null characters' in page
     assert _names(response) == ["Group 000", "Group 001"]
 
 
