@@ -88,3 +88,55 @@ def test_the_measurements_report_time_ratio_queries_and_memory(trust):
     assert jobs[0].status == 200 and jobs[0].peak_mb > 0 and jobs[0].queries > 0
     # The first run and the steady state are both shown (the sweep is idempotent: the second queues nothing).
     assert re.fullmatch(r"\d+ queued in \d+ ms, then 0 queued in \d+ ms", jobs[0].path), jobs[0].path
+
+
+def _page(who, name, ms, ratio, status=200):
+    return bench_run.Result(who, name, "/", status, ms, ratio, 10, 1000)
+
+
+def test_the_run_ends_with_each_target_of_the_issue_met_or_not():
+    results = [
+        _page("head", "home", 40, 4.0),
+        _page("auditor", "supervision:dashboard", 90, 4.9),
+        # The trust admin's dashboard pages and the whole trust's plan have their own targets (1 s and 3 s).
+        _page("org_admin", "supervision:dashboard", 400, 30.0),
+        _page("org_admin", "supervision:compliance-csv", 700, 50.0),
+        _page("org_admin", "supervision:planner whole trust", 150, 9.0),
+        bench_run.Result("beat", bench_run.SWEEP, "", 200, 120, None, 40, 0, 3.0),
+        bench_run.Result("worker", "records.store_record_pdf (render, sign)", "median of 20", 200, 160, None, 0, 0),
+        bench_run.Result("worker", "records.run_export (auditor ZIP)", "", 200, 59_000, None, 0, 0, 170, 500, 1002),
+    ]
+    targets = bench_run.check_targets(results)
+    assert all(t.met for t in targets), targets
+    assert targets[0].found == "0 of 2 over; 3 of 5 with the trust-wide pages below"
+    assert "slowest 700 ms (supervision:compliance-csv)" in targets[1].found
+    lines = [bench_run.format_target(t) for t in targets]
+    assert lines[-1] == (
+        "  met          an export of 1,000 records whose PDFs are missing under 60 s, peak memory under 1 GB: "
+        "1,002 records in 59.0 s, peak memory 500 MB"
+    )
+
+    # Each one missed on its own: a page over 5x (not the trust admin's dashboard), a dashboard page over 1 s,
+    # a planner over 3 s, a slow sweep, PDF or export, or an export over 1 GB.
+    missed = [
+        _page("dsl", "supervision:dashboard", 60, 5.2),
+        _page("org_admin", "supervision:dashboard-list coverage", 1001, 80.0),
+        _page("org_admin", "supervision:planner whole trust", 3000, 200.0),
+        bench_run.Result("beat", bench_run.SWEEP, "", 200, 5000, None, 40, 0, 3.0),
+        bench_run.Result("worker", "records.store_record_pdf (render, sign)", "median of 20", 200, 200, None, 0, 0),
+        bench_run.Result("worker", "records.run_export (auditor ZIP)", "", 200, 30_000, None, 0, 0, 170, 1024, 1002),
+    ]
+    assert not any(t.met for t in bench_run.check_targets(missed)), bench_run.check_targets(missed)
+    # The trust admin's own caseload's planner is a page like any other.
+    assert not bench_run.check_targets([_page("org_admin", "supervision:planner", 70, 5.1)])[0].met
+    # A failed dashboard page or export is not met, however fast it answered.
+    failed = [
+        _page("org_admin", "supervision:dashboard", 10, 1.0, status=500),
+        bench_run.Result("worker", "records.run_export (auditor ZIP)", "failed", 500, 1000, None, 0, 0, 1, 1, 1002),
+    ]
+    verdicts = bench_run.check_targets(failed)
+    assert verdicts[1].met is False and verdicts[-1].met is False and verdicts[-1].found == "failed: failed"
+    # What the run did not measure (pages only, no export) says so rather than passing.
+    only_pages = bench_run.check_targets([_page("head", "home", 40, 4.0)])
+    assert [t.met for t in only_pages] == [True, None, None, None, None, None]
+    assert bench_run.format_target(only_pages[-1]).startswith("  not measured ")
