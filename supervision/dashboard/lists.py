@@ -17,12 +17,21 @@ class Listing:
     """The rows of a figure: a queryset read a page at a time and turned into rows by `build`, or rows
     already worked out."""
 
-    def __init__(self, *, queryset=None, build=None, rows=None, counted=None):
+    def __init__(self, *, queryset=None, build=None, rows=None, counted=None, count_alone=None, also=None):
         # The queryset, or a function that makes it: made only when rows are read or counted in the
         # database, not when the count is known already (a dashboard's overdue lists, counted by its chart).
         self._queryset = queryset
         self.build, self.rows = build, rows
-        self.counted = counted  # the count when already known elsewhere, or None: called once, if needed
+        # How the list is counted without reading a page of it: `counted`, the count when it has been worked
+        # out elsewhere already (None when it has not: a page then counts it with its rows); `count_alone`, a
+        # count of its own when one is wanted without a page (else COUNT(*) of the queryset). Each is
+        # called once, if needed.
+        self.counted = counted
+        self.count_alone = count_alone
+        # More counts a page works out with its rows ({name: Q}, as window functions), read as `also_counts`
+        # once a page has been read that way (None before, or when the count was known elsewhere).
+        self.also = also or {}
+        self.also_counts: dict[str, int] | None = None
         self._count: int | None = None  # once counted, by whatever means
 
     @cached_property
@@ -31,7 +40,7 @@ class Listing:
 
     @cached_property
     def _known_count(self) -> int | None:
-        """The count without counting the queryset: the rows', or the one known elsewhere; None if neither."""
+        """The count without counting: the rows', or the one worked out elsewhere; None if neither."""
         if self.rows is not None:
             return len(self.rows)
         return self.counted() if self.counted is not None else None
@@ -40,7 +49,9 @@ class Listing:
     def count(self) -> int:
         if self._count is None:
             known = self._known_count
-            self._count = known if known is not None else self.queryset.count()
+            if known is None:
+                known = self.count_alone() if self.count_alone is not None else self.queryset.count()
+            self._count = known
         return self._count
 
     def all(self) -> list:
@@ -95,11 +106,16 @@ class Listing:
         if not 1 <= wanted <= MAX_PAGE_COUNTED:
             return None
         start = (wanted - 1) * size
-        items = list(self.queryset.annotate(listing_total=Window(Count("*")))[start : start + size])
+        windows = {"listing_total": Window(Count("*"))} | {
+            f"listing_{name}": Window(Count("pk", filter=q)) for name, q in self.also.items()
+        }
+        items = list(self.queryset.annotate(**windows)[start : start + size])
         if not items:
             return None
         first = items[0]
-        self._count = first["listing_total"] if isinstance(first, dict) else first.listing_total
+        counts = {name: first[name] if isinstance(first, dict) else getattr(first, name) for name in windows}
+        self._count = counts["listing_total"]
+        self.also_counts = {name: counts[f"listing_{name}"] for name in self.also}
         paginator = Paginator(self.queryset, size)
         paginator.count = self.count
         return Page(self.build(items), wanted, paginator)

@@ -1081,3 +1081,29 @@ def test_the_contract_builder_matches_the_services_own_signed_agreement(cast, te
 
     built = signed_contract(cast.supervisee, cast.supervisor, start=date(2025, 9, 1))
     assert [r.contract for r in board(cast.org_admin, terms.autumn2).coverage()] == [built]
+
+
+@pytest.mark.parametrize("who", ["org_admin", "head"])
+def test_the_coverage_and_overdue_lists_count_with_their_page_as_the_dashboard_counts(cast, terms, login, who):
+    """Issue 14: a list page counts its rows, and the coverage tile's covered ones, as window functions of the
+    page's own query, rather than asking the chart's count of the half term (`count_owed`, a query as costly
+    as the rows) or counting the overdue list again; the figures are the dashboard's, for the running half
+    term and an ended one, on a page in range and past the end."""
+    from unittest import mock
+
+    from supervision.dashboard import board as board_module
+
+    client = login(getattr(cast, who))
+    _populate(cast, terms, 0, 30)
+    for half_term in (terms.autumn2, terms.autumn1):
+        query = f"?half_term={half_term.code}"
+        tiles = dict(client.get(f"/dashboard/{query}").context["half_term_tiles"])
+        with mock.patch.object(board_module, "count_owed", wraps=board_module.count_owed) as chart_count:
+            coverage = client.get(f"/dashboard/coverage/{query}").context
+            overdue = client.get(f"/dashboard/overdue/{query}").context
+        assert not chart_count.called
+        assert coverage["tile"] == tiles["coverage"] and overdue["tile"] == tiles["overdue"]
+        assert coverage["count"] == len(coverage["rows"]) > 0 and overdue["count"] == len(overdue["rows"])
+        # Past the end the page reads no rows, and the list is counted on its own: the same figures.
+        past = client.get(f"/dashboard/coverage/{query}&page=99").context
+        assert past["tile"] == tiles["coverage"] and past["page"].number == 1

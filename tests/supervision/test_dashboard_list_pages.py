@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import StaffMember
@@ -73,3 +73,30 @@ def test_a_count_known_elsewhere_is_not_counted_again(people):
     with CaptureQueriesContext(connection) as queries:
         page = listing.page("4", 2)
     assert len(queries) == 1 and listing.count == 7 and (page.number, page.paginator.num_pages) == (4, 4)
+
+
+def test_a_page_counts_what_it_is_asked_with_its_rows_and_counts_alone_only_past_the_end(people):
+    # The coverage list's way (issue 14): no count known elsewhere, so the page counts the list and the
+    # covered rows with its rows, and the list's own count (the chart's `count_owed`) is never asked.
+    alone = []
+    first_day = date(2024, 9, 2)
+
+    def count_alone():
+        alone.append(True)
+        return 7
+
+    listing = Listing(queryset=people, build=list, count_alone=count_alone, also={"first_day": Q(start_date=first_day)})
+    with CaptureQueriesContext(connection) as queries:
+        page = listing.page("2", 2)
+        count = listing.count
+    assert len(queries) == 1 and count == 7 and not alone
+    assert listing.also_counts == {"first_day": people.filter(start_date=first_day).count()} == {"first_day": 2}
+    assert _shown(page.object_list) == _shown(Paginator(people, 2).get_page("2").object_list)
+    # Past the end the page reads no rows: the list is counted on its own, once, and the last page shown.
+    past = Listing(queryset=people, build=list, count_alone=count_alone, also={"first_day": Q(start_date=first_day)})
+    page = past.page("9", 2)
+    assert (page.number, past.count, len(alone), past.also_counts) == (4, 7, 1, None)
+    # A count worked out elsewhere wins: the page reads its rows only.
+    known = Listing(queryset=people, build=list, counted=lambda: 7, count_alone=count_alone, also={"x": Q(pk=0)})
+    known.page("1", 2)
+    assert (known.count, len(alone), known.also_counts) == (7, 1, None)
