@@ -209,26 +209,62 @@ def decision_confirm_view(request, code):
 # --- Safeguarding follow-up (heads and DSLs) ---------------------------------------------------------
 
 
+# What templates/records/safeguarding.html shows of each flag and decision (and `record_url_for` needs).
+FLAG_FIELDS = (
+    "code",
+    "kind",
+    "note",
+    "raised_at",
+    "resolved_at",
+    "resolution",
+    "raised_by__user__full_name",
+    "resolved_by__user__full_name",
+    "record__session__starts_at",
+    "record__session__setting__name",
+    "record__session__group__name",
+    "record__session__contract__supervisee__user__full_name",
+)
+DECISION_FIELDS = (
+    "code",
+    "child_reference",
+    "key_person__user__full_name",
+    "record__code",
+    "record__locked_at",
+    "record__session__starts_at",
+    "record__session__setting__name",
+    "record__supervisor__user__full_name",
+)
+
+
 @role_required(Role.HEAD, Role.DSL)
 @require_GET
 def safeguarding(request):
     staff = request.staff
     today = timezone.localdate()
     since = timezone.now() - timedelta(days=RECENTLY_DONE_DAYS)
-    flag_qs = follow_up.flags_led_by(staff).select_related(
-        "raised_by__user",
-        "resolved_by__user",
-        "record__session__setting",
-        "record__session__contract__supervisee__user",
-        "record__session__group",
-        "record__supervisor__user",
+    # Open flags and those resolved lately in one query (a join of seven tables, planned once, not twice),
+    # each row with only what the page shows: the records' and agreements' own texts (notes as signed,
+    # feedback, the agreement's wording) stay in the database (issue 14).
+    flags = list(
+        follow_up.flags_led_by(staff)
+        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=since))
+        .select_related(
+            "raised_by__user",
+            "resolved_by__user",
+            "record__session__setting",
+            "record__session__contract__supervisee__user",
+            "record__session__group",
+        )
+        .only(*FLAG_FIELDS)
+        .order_by("raised_at", "id")
     )
-    open_flags = list(flag_qs.filter(resolved_at__isnull=True).order_by("raised_at"))
-    resolved_flags = list(flag_qs.filter(resolved_at__gte=since).order_by("-resolved_at"))
+    open_flags = [f for f in flags if f.resolved_at is None]
+    resolved_flags = sorted((f for f in flags if f.resolved_at is not None), key=lambda f: f.resolved_at, reverse=True)
     decisions = list(
         follow_up.decisions_led_by(staff)
         .awaiting_confirmation()
         .select_related("key_person__user", "record__session__setting", "record__supervisor__user")
+        .only(*DECISION_FIELDS)
         .order_by("record__locked_at", "id")
     )
     follow_up.waiting_since_signed(decisions, today)
