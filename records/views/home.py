@@ -29,7 +29,7 @@ from accounts.access import staff_required
 from accounts.audit_words import event_sentence
 from accounts.email_change import open_change
 from accounts.models import Role, Setting, StaffMember
-from accounts.views_audit import visible_events
+from accounts.views_audit import newest_visible_events
 from supervision.dashboard import Dashboard, half_term_name
 from supervision.models import Contract, HalfTerm, Session, SessionStatus, _scope_settings, attended_session_ids
 from supervision.setup import setup_checklist
@@ -78,9 +78,7 @@ def home(request):
     if staff.has_role(Role.ORG_ADMIN, Role.AUDITOR):
         # An auditor sees only what a live grant covers, and nothing without one.
         with suppress(PermissionDenied):
-            context["recent_events"] = [
-                (e, event_sentence(e)) for e in visible_events(staff, newest_few=True).select_related("actor")[:8]
-            ]
+            context["recent_events"] = [(e, event_sentence(e)) for e in newest_visible_events(staff, 8)]
     if staff.has_role(Role.HEAD, Role.DSL):
         scope = _scope_settings(staff, Role.HEAD, Role.DSL)
         settings_qs = staff.organisation.settings.all()

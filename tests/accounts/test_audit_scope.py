@@ -167,3 +167,50 @@ def test_an_auditor_within_a_live_grant_sees_the_child_reference(cast, login):
     response = login(cast.auditor).get("/audit/", {"format": "csv"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert any(CHILD in row[9] for row in rows[1:])
+
+
+def test_an_auditors_home_shows_the_newest_covered_events_whether_or_not_the_newest_hold_them(
+    cast, login, monkeypatch
+):
+    """The home's recent activity (issue 14): the newest events of the trail are tested one by one against
+    the grant, and only when too few of the newest are covered is the set of every covered record built.
+    Either way: the same events as the trail's own query, newest first, never one outside the grant, of
+    another organisation, or whose code is not a record's (text that is not a UUID is never cast)."""
+    from records import access
+    from tests.factories import OrganisationFactory
+
+    inside = signed_record(cast)  # primary school
+    outside = signed_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)  # secondary
+    live_grant(cast, settings=[cast.primary])
+    other = OrganisationFactory()
+    for n in range(3):
+        AuditEvent.objects.create(
+            organisation=cast.organisation, action="record.viewed", object_type="record",
+            object_code=str(outside.code).upper(), object_repr="Outside",
+        )  # fmt: skip
+        AuditEvent.objects.create(
+            organisation=cast.organisation, action="record.viewed", object_type="record",
+            object_code=f"not a code {n}", object_repr="Malformed",
+        )  # fmt: skip
+        AuditEvent.objects.create(
+            organisation=other, action="record.viewed", object_type="record", object_code=str(inside.code),
+            object_repr="Another organisation's",
+        )  # fmt: skip
+    # The code as the trail may keep it: without dashes, in capitals.
+    AuditEvent.objects.create(
+        organisation=cast.organisation, action="record.viewed", object_type="record",
+        object_code=str(inside.code).replace("-", "").upper(), object_repr="Inside",
+    )  # fmt: skip
+    visible = AuditEvent.objects.visible_to(cast.auditor)
+    trail = access.audit_events_in_grants(cast.auditor, visible).order_by("-created_at", "-id")
+    client = login(cast.auditor)
+    for window in (2000, 2):  # the newest hold the eight, or do not and the set is built
+        monkeypatch.setattr(access, "NEWEST_WINDOW", window)
+        for count in (1, 3, 8):
+            newest = access.newest_events_in_grants(cast.auditor, visible, count)
+            assert [e.id for e in newest] == list(trail.values_list("id", flat=True)[:count]), (window, count)
+            assert {e.organisation_id for e in newest} == {cast.organisation.id}
+            assert all(e.object_code.replace("-", "").lower() == inside.code.hex for e in newest)
+        shown = client.get("/").context["recent_events"]
+        assert [e.id for e, _ in shown] == list(trail.values_list("id", flat=True)[:8])
+        assert shown[0][0].object_repr == "Inside" and len(shown) > 1
