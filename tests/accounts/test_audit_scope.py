@@ -169,9 +169,7 @@ def test_an_auditor_within_a_live_grant_sees_the_child_reference(cast, login):
     assert any(CHILD in row[9] for row in rows[1:])
 
 
-def test_an_auditors_home_shows_the_newest_covered_events_whether_or_not_the_newest_hold_them(
-    cast, login, monkeypatch
-):
+def test_an_auditors_home_shows_the_newest_covered_events_whether_or_not_the_newest_hold_them(cast, login, monkeypatch):
     """The home's recent activity (issue 14): the newest events of the trail are tested one by one against
     the grant, and only when too few of the newest are covered is the set of every covered record built.
     Either way: the same events as the trail's own query, newest first, never one outside the grant, of
