@@ -116,10 +116,7 @@ def visible_events(viewer, *, newest_few: bool = False):
     visible = AuditEvent.objects.visible_to(viewer)
     if viewer.has_role(Role.ORG_ADMIN):
         return visible
-    if not live_grants_for(viewer).exists():
-        raise PermissionDenied(
-            "You have no live auditor grant: the audit trail shows only what a grant approved for you covers."
-        )
+    _require_live_grant(viewer)
     return audit_events_in_grants(viewer, visible, newest_few=newest_few)
 
 
@@ -129,11 +126,16 @@ def newest_visible_events(viewer, count: int) -> list:
     visible = AuditEvent.objects.visible_to(viewer)
     if viewer.has_role(Role.ORG_ADMIN):
         return list(visible[:count])
+    _require_live_grant(viewer)
+    return newest_events_in_grants(viewer, visible, count)
+
+
+def _require_live_grant(viewer) -> None:
+    """403 for an auditor (not an organisation admin) without a live grant: nothing of the trail is theirs."""
     if not live_grants_for(viewer).exists():
         raise PermissionDenied(
             "You have no live auditor grant: the audit trail shows only what a grant approved for you covers."
         )
-    return newest_events_in_grants(viewer, visible, count)
 
 
 def disclose(rows, viewer) -> None:

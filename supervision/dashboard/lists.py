@@ -67,10 +67,7 @@ class Listing:
         LIMIT (a count is its own query otherwise, compiled and planned again: issue 14). For a listing
         read from a queryset."""
         also = also or {}
-        counts = {"listing_total": Window(Count("pk"))} | {
-            f"listing_{name}": Window(Count("pk", filter=q)) for name, q in also.items()
-        }
-        items = list(self.queryset.annotate(**counts)[:n])
+        items = list(self.queryset.annotate(**_count_windows(also))[:n])
         total = items[0].listing_total if items else 0
         others = {name: getattr(items[0], f"listing_{name}") if items else 0 for name in also}
         return self.build(items), total, others
@@ -106,9 +103,7 @@ class Listing:
         if not 1 <= wanted <= MAX_PAGE_COUNTED:
             return None
         start = (wanted - 1) * size
-        windows = {"listing_total": Window(Count("*"))} | {
-            f"listing_{name}": Window(Count("pk", filter=q)) for name, q in self.also.items()
-        }
+        windows = _count_windows(self.also)
         items = list(self.queryset.annotate(**windows)[start : start + size])
         if not items:
             return None
@@ -119,6 +114,15 @@ class Listing:
         paginator = Paginator(self.queryset, size)
         paginator.count = self.count
         return Page(self.build(items), wanted, paginator)
+
+
+def _count_windows(also: dict) -> dict:
+    """The list's length as `listing_total`, and each count `also` names ({name: Q}) as `listing_<name>`:
+    window functions over every row a query finds, worked out before its LIMIT. `COUNT(*)`: a list grouped
+    in the database counts its groups."""
+    return {"listing_total": Window(Count("*"))} | {
+        f"listing_{name}": Window(Count("pk", filter=q)) for name, q in also.items()
+    }
 
 
 def cancellation_summary(rows: list[CancellationRow]) -> dict:
