@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import Organisation, StaffMember
 from supervision.models import Contract, Notification, Session, SessionStatus
 
-from . import services
+from . import follow_up, services
 from .models import Action, ActionStatus, Record, RecordStatus, SafeguardingDecision, Signature, SignatureCapacity
 from .oversight import auditor_grant_approve, auditor_grant_create
 
@@ -206,7 +206,7 @@ def _point_demo_reminders(organisation: Organisation) -> None:
         signed = timezone.localtime(decision.record.locked_at).date()
         key_person, setting = decision.key_person.full_name, decision.record.session.setting.name
         demo.filter(object_code="decision").update(
-            url=reverse("records:safeguarding") + f"#decision-{decision.code}",
+            url=follow_up.safeguarding_url(decision=decision),
             body=(
                 f"{key_person} is the key person for a safeguarding decision about {decision.child_reference} in a "
                 f"supervision record at {setting}, signed on {signed:%a} {signed.day} {signed:%b %Y}. It is not "

@@ -46,6 +46,19 @@ def decisions_led_by(staff: StaffMember):
     return _in_led_settings(SafeguardingDecision.objects.all(), staff)
 
 
+def safeguarding_url(*, decision: SafeguardingDecision | None = None, flag: ConfidentialityFlag | None = None) -> str:
+    """The safeguarding page at a decision's or a flag's row, for links in emails and notifications."""
+    return reverse("records:safeguarding") + safeguarding_at(decision=decision, flag=flag)
+
+
+def safeguarding_at(*, decision: SafeguardingDecision | None = None, flag: ConfidentialityFlag | None = None) -> str:
+    """What follows the safeguarding page's address to reach a decision's or a flag's row: the query names
+    the item, so the page shows the page of its list that holds it (a trust-wide lead's list runs to many
+    pages), and the fragment scrolls to its row."""
+    name, item = ("decision", decision) if decision is not None else ("flag", flag)
+    return f"?{name}={item.code}#{name}-{item.code}"
+
+
 def record_url_for(staff: StaffMember, record: Record) -> str:
     """The record's address for a person who may open it (`get_record_for_user`: its supervisor, or a
     head or DSL of its setting), else "" (the page then shows the decision without a link). No query:

@@ -18,6 +18,7 @@ from accounts.audit import audit_event
 from accounts.emails import send_templated_email
 from accounts.models import AuditEvent, Role, RoleAssignment, StaffMember
 
+from .follow_up import safeguarding_url
 from .models import ConfidentialityFlag, Record, SafeguardingDecision
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def send_flag_notice(flag_id: int) -> int:
         "organisation": flag.organisation,
         "raised_by": flag.raised_by,
         "raised_at": flag.raised_at,
-        "link": settings.SITE_URL + reverse("records:safeguarding") + f"#flag-{flag.code}",
+        "link": settings.SITE_URL + safeguarding_url(flag=flag),
     }
     return _send_each(
         flag_recipients(flag),

@@ -78,6 +78,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from accounts.models import Frequency, Organisation, Role, RoleAssignment, Setting, StaffMember
+from records.follow_up import safeguarding_at
 from records.models import Action, ActionStatus, Record, RecordStatus, SafeguardingDecision, Signature
 
 from .models import (
@@ -983,7 +984,7 @@ def _decision_escalation_words(decision: SafeguardingDecision) -> Words:
             f"{_day(_local_day(record.locked_at))}. Four days on, it is not confirmed as recorded on "
             f"the child's file. Please follow it up with {decision.key_person.full_name}."
         ),
-        url=_link("records:safeguarding") + f"#decision-{decision.code}",
+        url=_link("records:safeguarding") + safeguarding_at(decision=decision),
     )
 
 

@@ -21,6 +21,6 @@ def test_the_demo_reminders_lead_to_the_exact_item(demo):  # noqa: F811
     assert reminders["overdue"].url.startswith("/calendar/book/?contract=")
     decision = SafeguardingDecision.objects.awaiting_confirmation().get()
     escalation = reminders["decision"]
-    assert escalation.url == f"/records/safeguarding/#decision-{decision.code}"
+    assert escalation.url == f"/records/safeguarding/?decision={decision.code}#decision-{decision.code}"
     assert decision.child_reference in escalation.body and decision.child_reference not in escalation.title
     assert escalation.recipient.user.email == "dsl@riverside.example"

@@ -128,7 +128,8 @@ def test_the_safeguarding_escalation_names_the_child_and_the_decision_to_the_set
     sweep_at(14, 16, 0)  # four days on: the escalation
     escalations = [m for m in mail.outbox if "not on the child's file" in m.subject]
     assert sorted(m.to[0] for m in escalations) == sorted([cast.dsl.user.email, cast.head.user.email])
-    link = f"{settings.SITE_URL}/records/safeguarding/#decision-{decision.code}"
+    # The query names the decision (the page shows the page of the list that holds it), the fragment its row.
+    link = f"{settings.SITE_URL}/records/safeguarding/?decision={decision.code}#decision-{decision.code}"
     for message in escalations:
         assert "CP-0042" in message.body and "CP-0042" in html_of(message)
         assert "CP-0042" not in message.subject  # a subject shows on lock screens
@@ -145,7 +146,7 @@ def test_the_flag_email_links_to_the_flag(cast, django_capture_on_commit_callbac
         mail.outbox.clear()
         with django_capture_on_commit_callbacks(execute=True):
             flag = records.flag_raise(actor=cast.supervisor, record=record, kind=FlagKind.HARM, note="See me")
-    link = f"{settings.SITE_URL}/records/safeguarding/#flag-{flag.code}"
+    link = f"{settings.SITE_URL}/records/safeguarding/?flag={flag.code}#flag-{flag.code}"
     assert mail.outbox
     for message in mail.outbox:
         assert link in message.body and f'href="{link}"' in html_of(message)

@@ -5,7 +5,9 @@ Nothing here shows a record's sections or comments: only what was agreed (action
 the child's file (decisions) and what was escalated (flags). Lists cost a fixed number of queries.
 """
 
+import uuid
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -19,6 +21,7 @@ from accounts.access import role_required, staff_required
 from accounts.models import Role, StaffMember
 from accounts.queries import InArray
 from supervision.access import require
+from supervision.dashboard.lists import Listing
 from supervision.models import Session
 from supervision.views.contracts import _apply_errors
 
@@ -27,6 +30,10 @@ from ..forms_actions import ActionDoneForm, DecisionConfirmForm, FlagResolveForm
 from ..models import Action, ActionStatus, SafeguardingDecision, participant_record_ids
 
 RECENTLY_DONE_DAYS = 30
+# The safeguarding page's lists a page at a time, and the most recently resolved flags it shows.
+FLAGS_PER_PAGE = 25
+DECISIONS_PER_PAGE = 50
+RESOLVED_SHOWN = 50
 
 
 # --- Access ------------------------------------------------------------------------------------------
@@ -242,12 +249,11 @@ def safeguarding(request):
     staff = request.staff
     today = timezone.localdate()
     since = timezone.now() - timedelta(days=RECENTLY_DONE_DAYS)
-    # Open flags and those resolved lately in one query (a join of seven tables, planned once, not twice),
-    # each row with only what the page shows: the records' and agreements' own texts (notes as signed,
-    # feedback, the agreement's wording) stay in the database (issue 14).
-    flags = list(
+    # Each list a page at a time, counted with its page (a window function): a head or DSL of a whole
+    # trust leads its whole backlog, hundreds of flags and decisions. Each row carries only what the page
+    # shows: the records' and agreements' own texts stay in the database (issue 14).
+    flags = (
         follow_up.flags_led_by(staff)
-        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=since))
         .select_related(
             "raised_by__user",
             "resolved_by__user",
@@ -256,30 +262,73 @@ def safeguarding(request):
             "record__session__group",
         )
         .only(*FLAG_FIELDS)
-        .order_by("raised_at", "id")
     )
-    open_flags = [f for f in flags if f.resolved_at is None]
-    resolved_flags = sorted((f for f in flags if f.resolved_at is not None), key=lambda f: f.resolved_at, reverse=True)
-    decisions = list(
+    open_flags = flags.filter(resolved_at__isnull=True).order_by("raised_at", "id")
+    flags_page = Listing(queryset=open_flags, build=list).page(
+        _page_wanted(request.GET, "flags")
+        or _page_holding(open_flags, request.GET.get("flag"), "raised_at", FLAGS_PER_PAGE),
+        FLAGS_PER_PAGE,
+    )
+    resolved_flags, resolved_count, _ = Listing(
+        queryset=flags.filter(resolved_at__gte=since).order_by("-resolved_at", "-id"), build=list
+    ).head_counted(RESOLVED_SHOWN)
+    decisions = (
         follow_up.decisions_led_by(staff)
         .awaiting_confirmation()
         .select_related("key_person__user", "record__session__setting", "record__supervisor__user")
         .only(*DECISION_FIELDS)
         .order_by("record__locked_at", "id")
     )
-    follow_up.waiting_since_signed(decisions, today)
-    reminded = follow_up.reminders_since(decisions, timezone.now() - follow_up.REMIND_AGAIN_AFTER)
-    for d in decisions:
+    decisions_page = Listing(queryset=decisions, build=list).page(
+        _page_wanted(request.GET, "decisions")
+        or _page_holding(decisions, request.GET.get("decision"), "record__locked_at", DECISIONS_PER_PAGE),
+        DECISIONS_PER_PAGE,
+    )
+    shown = decisions_page.object_list
+    follow_up.waiting_since_signed(shown, today)
+    reminded = follow_up.reminders_since(shown, timezone.now() - follow_up.REMIND_AGAIN_AFTER)
+    for d in shown:
         d.record_url = follow_up.record_url_for(staff, d.record)
         d.reminded_at = reminded.get(str(d.code))
     context = {
-        "open_flags": open_flags,
+        "flags_page": flags_page,
+        "open_flags": flags_page.object_list,
         "resolved_flags": resolved_flags,
-        "decisions": decisions,
+        "resolved_count": resolved_count,
+        "decisions_page": decisions_page,
+        "decisions": shown,
+        # Each list's page links keep the other list's page.
+        "flags_query": urlencode({"decisions": decisions_page.number}) if decisions_page.number > 1 else "",
+        "decisions_query": urlencode({"flags": flags_page.number}) if flags_page.number > 1 else "",
         "resolve_form": FlagResolveForm(),
         "recent_days": RECENTLY_DONE_DAYS,
     }
     return render(request, "records/safeguarding.html", context)
+
+
+def _page_wanted(params, name: str) -> int | None:
+    """The page of a list named in `params` (the query, or a form that returns to it): a whole number from
+    1, else None (the first page, or the one holding the item a link names)."""
+    value = params.get(name, "")
+    if not value.isascii() or not value.isdigit() or len(value) > 7:
+        return None
+    number = int(value)
+    return number if number >= 1 else None
+
+
+def _page_holding(items, code, key: str, per_page: int) -> int | None:
+    """The page of `items` (ordered by `key`, then id) that holds the one whose code a link names
+    (`follow_up.safeguarding_url`), or None when it is not in the list (confirmed, resolved or not the
+    viewer's): a link from an email or a notification opens the page with its row."""
+    try:
+        code = uuid.UUID(str(code))
+    except ValueError:
+        return None
+    item = items.filter(code=code).values(key, "id").first()
+    if item is None:
+        return None
+    before = items.filter(Q(**{f"{key}__lt": item[key]}) | Q(**{key: item[key], "id__lt": item["id"]})).count()
+    return before // per_page + 1
 
 
 @role_required(Role.HEAD, Role.DSL)
@@ -308,7 +357,9 @@ def decision_remind(request, code):
                 f"{name} was already reminded about {decision.child_reference} on {said}. "
                 "A reminder goes at most once a day.",
             )
-    return redirect(reverse("records:safeguarding") + f"#decision-{decision.code}")
+    page = _page_wanted(request.POST, "decisions")
+    back = reverse("records:safeguarding") + (f"?decisions={page}" if page else "")
+    return redirect(f"{back}#decision-{decision.code}")
 
 
 @role_required(Role.HEAD, Role.DSL)
@@ -326,4 +377,5 @@ def flag_resolve(request, code):
             messages.success(request, f"Resolved: {flag.get_kind_display()}.")
     else:
         messages.error(request, "Say what was done before resolving the flag.")
-    return redirect("records:safeguarding")
+    page = _page_wanted(request.POST, "flags")
+    return redirect(reverse("records:safeguarding") + (f"?flags={page}" if page else ""))

@@ -94,8 +94,8 @@ class Listing:
 
     def _page_counted(self, number, size: int) -> Page | None:
         """The page asked for with the count of the whole list, or None when that page has no rows (past
-        the end, below the first, or an empty list), for `page` to count and show the last page or an empty
-        first one, as the paginator does. `COUNT(*)`: a list grouped in the database counts its groups."""
+        the end or below the first), for `page` to count and show the last page, as the paginator does. An
+        empty first page is an empty list, counted 0. `COUNT(*)`: a list grouped in the database counts its groups."""
         try:
             wanted = int(number)
         except (TypeError, ValueError):
@@ -105,6 +105,12 @@ class Listing:
         start = (wanted - 1) * size
         windows = _count_windows(self.also)
         items = list(self.queryset.annotate(**windows)[start : start + size])
+        if not items and start == 0:
+            # No first page: the list is empty, and that is its count (no COUNT of its own to say so).
+            self._count, self.also_counts = 0, dict.fromkeys(self.also, 0)
+            paginator = Paginator(self.queryset, size)
+            paginator.count = 0
+            return Page([], 1, paginator)
         if not items:
             return None
         first = items[0]

@@ -381,3 +381,100 @@ def test_the_page_costs_the_same_queries_with_reminders_sent(cast, login, django
     html = client.get("/records/safeguarding/").content.decode()
     assert html.count("Reminded Wed 12 Nov 2025") == 12
     assert _queries(client) == few
+
+
+# --- Issue 14: a trust-wide lead's backlog a page at a time ------------------------------------------------
+
+
+def _rows(client, query=""):
+    response = client.get(f"/records/safeguarding/{query}")
+    assert response.status_code == 200
+    main = response.content.decode().split("<main")[1]
+    return main, main.count('id="flag-'), main.count('id="decision-')
+
+
+def test_the_lists_come_a_page_at_a_time_and_a_link_opens_the_page_of_its_item(
+    cast, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    from records.views import actions
+
+    monkeypatch.setattr(actions, "FLAGS_PER_PAGE", 2)
+    monkeypatch.setattr(actions, "DECISIONS_PER_PAGE", 3)
+    monkeypatch.setattr(actions, "RESOLVED_SHOWN", 1)
+    _fill(cast, django_capture_on_commit_callbacks, 0, 8)  # flags 0 and 4 resolved: six open, eight decisions
+    open_flags = list(ConfidentialityFlag.objects.filter(resolved_at__isnull=True).order_by("raised_at", "id"))
+    decisions = list(SafeguardingDecision.objects.order_by("record__locked_at", "id"))
+    assert len(open_flags) == 6 and len(decisions) == 8
+    client = login(cast.dsl)
+
+    main, flags, shown = _rows(client)
+    assert (flags, shown) == (2, 3)
+    # The badges count whole lists; each list has its own pages; the resolved list says what it leaves out.
+    assert '<span class="badge text-bg-danger">6</span>' in main
+    assert '<span class="badge text-bg-warning">8</span>' in main
+    assert main.count("Page 1 of 3") == 2
+    assert "Resolved in the last 30 days (2, the 1 most recent shown)" in main
+    assert 'href="?flags=2#flags-heading"' in main and 'href="?decisions=2#decisions-heading"' in main
+
+    # A list's links keep the other list's page.
+    main, _, _ = _rows(client, "?flags=2&decisions=3")
+    assert f'id="flag-{open_flags[2].code}"' in main and f'id="decision-{decisions[6].code}"' in main
+    assert 'href="?decisions=3&amp;flags=3#flags-heading"' in main
+    assert 'href="?flags=2&amp;decisions=2#decisions-heading"' in main
+    assert '<input type="hidden" name="decisions" value="3">' in main
+
+    # A link from an email or a notification names its item: the page holding it opens.
+    main, _, _ = _rows(client, f"?decision={decisions[7].code}")
+    assert f'id="decision-{decisions[7].code}"' in main and "Page 3 of 3" in main
+    main, _, _ = _rows(client, f"?flag={open_flags[5].code}")
+    assert f'id="flag-{open_flags[5].code}"' in main
+    assert follow_up.safeguarding_url(decision=decisions[7]) == (
+        f"/records/safeguarding/?decision={decisions[7].code}#decision-{decisions[7].code}"
+    )
+
+    # Reminding from page 3 comes back to page 3, at the decision.
+    response = client.post(f"/records/decisions/{decisions[7].code}/remind/", {"decisions": "3"})
+    assert response["Location"] == f"/records/safeguarding/?decisions=3#decision-{decisions[7].code}"
+
+
+def test_bad_page_numbers_and_item_codes_show_the_first_pages(
+    cast, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    from records.views import actions
+
+    monkeypatch.setattr(actions, "FLAGS_PER_PAGE", 2)
+    monkeypatch.setattr(actions, "DECISIONS_PER_PAGE", 3)
+    _fill(cast, django_capture_on_commit_callbacks, 0, 8)
+    first = SafeguardingDecision.objects.order_by("record__locked_at", "id").first()
+    client = login(cast.dsl)
+    for query in (
+        "?decisions=abc", "?decisions=-2", "?decisions=0", "?decisions=99999999999999", "?flags=%00",
+        "?decision=not-a-code", f"?flag={first.code}", "?decisions=٣",
+    ):  # fmt: skip
+        main, flags, shown = _rows(client, query)
+        assert (flags, shown) == (2, 3) and f'id="decision-{first.code}"' in main, query
+    main, _, shown = _rows(client, "?decisions=7")  # past the end: the last page
+    assert shown == 2 and "Page 3 of 3" in main
+
+
+def test_a_code_from_another_setting_or_organisation_opens_nothing_of_theirs(
+    cast, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    from records.views import actions
+
+    monkeypatch.setattr(actions, "DECISIONS_PER_PAGE", 1)
+    _fill(cast, django_capture_on_commit_callbacks, 0, 3)
+    last = SafeguardingDecision.objects.order_by("record__locked_at", "id").last()
+    other_head = StaffFactory(
+        organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.HEAD, cast.secondary)]
+    )
+    other_dsl = StaffFactory(
+        organisation=cast.other_setting.organisation, settings=[cast.other_setting],
+        roles=[(Role.DSL, cast.other_setting)],
+    )  # fmt: skip
+    for person in (other_head, other_dsl):
+        response = login(person).get(f"/records/safeguarding/?decision={last.code}")
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert str(last.code) not in body and last.child_reference not in body
+        assert "Every safeguarding decision is on the child's file" in body  # their own empty list
