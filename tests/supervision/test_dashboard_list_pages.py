@@ -100,3 +100,24 @@ def test_a_page_counts_what_it_is_asked_with_its_rows_and_counts_alone_only_past
     known = Listing(queryset=people, build=list, counted=lambda: 7, count_alone=count_alone, also={"x": Q(pk=0)})
     known.page("1", 2)
     assert (known.count, len(alone), known.also_counts) == (7, 1, None)
+
+
+def test_an_empty_list_is_counted_by_its_first_page_as_djangos_paginator_gives(people):
+    # An empty first page is an empty list: counted 0 with no query of its own (the safeguarding page's lists
+    # for a setting with nothing to follow up, issue 14); any other page asked shows that first page.
+    empty = people.filter(pk__lt=0)
+    alone = []
+    for asked in ASKED:
+        listing = Listing(
+            queryset=empty, build=list, count_alone=lambda: alone.append(True) or 0, also={"x": Q(pk__gt=0)}
+        )
+        with CaptureQueriesContext(connection) as queries:
+            page = listing.page(asked, 2)
+        expected = Paginator(empty, 2).get_page(asked)
+        assert (page.number, page.paginator.num_pages, list(page.object_list), listing.count) == (
+            expected.number, expected.paginator.num_pages, [], 0,
+        ), asked  # fmt: skip
+        assert (page.has_next(), page.has_previous()) == (False, False), asked
+        if asked in (None, "", "x", "1.5", "1"):  # the first page asked: one query, both counts 0
+            assert len(queries) == 1 and listing.also_counts == {"x": 0}, asked
+    assert len(alone) == len(ASKED) - 5  # the others read no rows, and count on their own as before
