@@ -534,19 +534,26 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
     setting_of = {p.id: setting_objs[i % n_settings] for i, p in enumerate(people)}
 
     # Roles: per setting a head, a DSL and a supervisor for about every eight staff; across the trust two
-    # organisation admins and an auditor.
+    # organisation admins, an auditor, and a head and a DSL of the whole trust (an executive head and a
+    # trust safeguarding lead: roles without a setting, who lead every setting's follow-up).
     by_setting = {s.id: [] for s in setting_objs}
     for i, p in enumerate(people):
         by_setting[setting_objs[i % n_settings].id].append(p)
     roles, heads, dsls, supervisors_of = [], {}, {}, {}
     admins = [people[0], people[1]]
     auditor = people[2]
-    for p in (*admins, auditor):
+    trust_head, trust_dsl = people[3], people[4]
+    leaders = (*admins, auditor, trust_head, trust_dsl)
+    for p in leaders:
         p.leaving_date = None
-    StaffMember.objects.filter(id__in=[p.id for p in (*admins, auditor)]).update(leaving_date=None)
+    StaffMember.objects.filter(id__in=[p.id for p in leaders]).update(leaving_date=None)
     roles += [RoleAssignment(staff=a, role=Role.ORG_ADMIN) for a in admins]
     roles.append(RoleAssignment(staff=auditor, role=Role.AUDITOR))
-    special = {p.id for p in (*admins, auditor)}
+    roles += [
+        RoleAssignment(staff=trust_head, role=Role.HEAD, setting=None),
+        RoleAssignment(staff=trust_dsl, role=Role.DSL, setting=None),
+    ]
+    special = {p.id for p in leaders}
     for s in setting_objs:
         members = [p for p in by_setting[s.id] if p.id not in special and p.leaving_date is None]
         head, dsl = members[0], members[1]
@@ -562,8 +569,13 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
     supervisor_ids = {p.id for ps in supervisors_of.values() for p in ps}
 
     # Who supervises whom: staff by a supervisor of their setting; supervisors and heads by the head
-    # (a head by an organisation admin); the admins by each other.
-    supervisor_of = {admins[0].id: admins[1], admins[1].id: admins[0]}
+    # (a head by an organisation admin); the admins by each other, and the trust-wide head and DSL by an admin.
+    supervisor_of = {
+        admins[0].id: admins[1],
+        admins[1].id: admins[0],
+        trust_head.id: admins[0],
+        trust_dsl.id: admins[1],
+    }
     for s in setting_objs:
         pool = supervisors_of[s.id]
         for p in by_setting[s.id]:
@@ -943,6 +955,8 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
         "dsl": dsls[first_setting.id],
         "org_admin": admins[0],
         "auditor": auditor,
+        "trust_head": trust_head,
+        "trust_dsl": trust_dsl,
     }
     trust.counts = {
         "staff": len(people),

@@ -140,3 +140,21 @@ def test_the_run_ends_with_each_target_of_the_issue_met_or_not():
     only_pages = bench_run.check_targets([_page("head", "home", 40, 4.0)])
     assert [t.met for t in only_pages] == [True, None, None, None, None, None]
     assert bench_run.format_target(only_pages[-1]).startswith("  not measured ")
+
+
+def test_the_trust_wide_head_and_dsl_are_measured_with_the_trust_wide_target_for_their_dashboard(trust):
+    # An executive head and a trust safeguarding lead: roles without a setting, measured like the others;
+    # their dashboard, its lists and CSV are the whole trust's (1 s), every other page of theirs 5x.
+    head, dsl = trust.people["trust_head"], trust.people["trust_dsl"]
+    assert head.role_assignments.get().setting is None and dsl.role_assignments.get().setting is None
+    found = bench_run.people_of(trust.organisation)  # found again by --reuse
+    assert (found["trust_head"], found["trust_dsl"]) == (head, dsl)
+    results = [
+        _page("trust_dsl", "supervision:dashboard", 600, 40.0),
+        _page("trust_head", "supervision:compliance-csv", 900, 60.0),
+        _page("trust_head", "home", 40, 4.0),
+    ]
+    assert all(t.met for t in bench_run.check_targets(results)[:2])
+    assert not bench_run.check_targets([*results, _page("trust_dsl", "home", 80, 5.5)])[0].met
+    # The load test plays the six roles a school has many of.
+    assert bench_run.LOAD_ROLES == ("supervisee", "supervisor", "dsl", "head", "org_admin", "auditor")

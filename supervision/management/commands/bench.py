@@ -40,6 +40,12 @@ class Command(BaseCommand):
             if organisation is None:
                 raise CommandError("No benchmark trust in this database: run without --reuse first.")
             people = bench_run.people_of(organisation)
+            missing = [who for who, person in people.items() if person is None]
+            if missing:
+                raise CommandError(
+                    f"The benchmark trust has no {', '.join(missing)} (made before they were measured): "
+                    "run without --reuse to make it again."
+                )
         else:
             out(f"Generating a trust of {options['staff']} staff in {options['setting_count']} settings...")
             start = time.perf_counter()
