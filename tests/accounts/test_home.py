@@ -72,6 +72,19 @@ def test_home_shows_a_head_the_settings_they_lead(cast, login):
     assert [(s.name, s.people) for s in response.context["led_settings"]] == [("Cast Primary", 6)]
 
 
+def test_a_head_of_the_whole_organisation_sees_each_setting_counting_each_current_person_once(cast, login):
+    today = timezone.localdate()
+    counted = {s.name: s.people for s in login(cast.head).get("/").context["led_settings"]}  # Cast Primary only
+    StaffFactory(organisation=cast.organisation, settings=[cast.primary, cast.secondary])  # in both: once in each
+    StaffFactory(organisation=cast.organisation, settings=[cast.primary], leaving_date=today + timedelta(days=9))
+    StaffFactory(organisation=cast.organisation, settings=[cast.primary], leaving_date=today - timedelta(days=1))
+    executive = StaffFactory(organisation=cast.organisation, settings=[cast.primary], roles=[(Role.HEAD, None)])
+    shown = {s.name: s.people for s in login(executive).get("/").context["led_settings"]}
+    secondary = cast.secondary.staff.exclude(leaving_date__lt=today).count()
+    assert shown == {"Cast Primary": counted["Cast Primary"] + 3, "Cast Secondary": secondary}
+    assert secondary >= 1
+
+
 def _group_record(cast):
     """A group record with the supervisee and the supervisor as participants, with them to sign."""
     from datetime import timedelta
