@@ -325,7 +325,7 @@ def _page_holding(items, code, key: str, per_page: int) -> int | None:
     except ValueError:
         return None
     item = items.filter(code=code).values(key, "id").first()
-    if item is None:
+    if item is None or item[key] is None:
         return None
     before = items.filter(Q(**{f"{key}__lt": item[key]}) | Q(**{key: item[key], "id__lt": item["id"]})).count()
     return before // per_page + 1
