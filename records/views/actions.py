@@ -231,6 +231,16 @@ FLAG_FIELDS = (
     "record__session__group__name",
     "record__session__contract__supervisee__user__full_name",
 )
+RESOLVED_FLAG_FIELDS = (
+    "code",
+    "kind",
+    "raised_at",
+    "resolved_at",
+    "resolution",
+    "raised_by__user__full_name",
+    "resolved_by__user__full_name",
+    "record__session__setting__name",
+)
 DECISION_FIELDS = (
     "code",
     "child_reference",
@@ -269,9 +279,16 @@ def safeguarding(request):
         or _page_holding(open_flags, request.GET.get("flag"), "raised_at", FLAGS_PER_PAGE),
         FLAGS_PER_PAGE,
     )
-    resolved_flags, resolved_count, _ = Listing(
-        queryset=flags.filter(resolved_at__gte=since).order_by("-resolved_at", "-id"), build=list
-    ).head_counted(RESOLVED_SHOWN)
+    # The resolved ones show neither the session nor whose it was: three tables fewer to join, which
+    # PostgreSQL took 6 ms to plan (the page's three lists are now three queries).
+    resolved = (
+        follow_up.flags_led_by(staff)
+        .filter(resolved_at__gte=since)
+        .select_related("raised_by__user", "resolved_by__user", "record__session__setting")
+        .only(*RESOLVED_FLAG_FIELDS)
+        .order_by("-resolved_at", "-id")
+    )
+    resolved_flags, resolved_count, _ = Listing(queryset=resolved, build=list).head_counted(RESOLVED_SHOWN)
     decisions = (
         follow_up.decisions_led_by(staff)
         .awaiting_confirmation()
