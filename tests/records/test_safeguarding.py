@@ -478,3 +478,24 @@ def test_a_code_from_another_setting_or_organisation_opens_nothing_of_theirs(
         body = response.content.decode()
         assert str(last.code) not in body and last.child_reference not in body
         assert "Every safeguarding decision is on the child's file" in body  # their own empty list
+
+
+def test_each_flag_names_its_session_and_its_people_read_after_the_page(
+    cast, login, django_capture_on_commit_callbacks
+):
+    from tests.records.test_participants import _group_record
+
+    one_to_one = raise_flag(written_record(cast), django_capture_on_commit_callbacks, note="One to one")
+    group = raise_flag(_group_record(cast), django_capture_on_commit_callbacks, note="In the group")
+    resolved = raise_flag(written_record(cast, days_ago=9), django_capture_on_commit_callbacks, note="Done")
+    follow_up.flag_resolve(actor=cast.dsl, flag=resolved, resolution="Sorted with HR")
+    main = login(cast.head).get("/records/safeguarding/").content.decode().split("<main")[1]
+    flag_row = main.split(f'id="flag-{one_to_one.code}"')[1].split("</li>")[0]
+    assert f"({cast.supervisee.full_name})" in flag_row and f"raised by {cast.supervisor.full_name}" in flag_row
+    group_row = main.split(f'id="flag-{group.code}"')[1].split("</li>")[0]
+    assert "(group: Team)" in group_row and f"raised by {cast.dsl.full_name}" in group_row
+    assert f"by {cast.dsl.full_name}: Sorted with HR" in main
+    # A resolver no longer on the staff list (the link set empty) reads as someone who has left.
+    ConfidentialityFlag.objects.filter(pk=resolved.pk).update(resolved_by=None)
+    main = login(cast.head).get("/records/safeguarding/").content.decode().split("<main")[1]
+    assert "by someone who has left: Sorted with HR" in main
