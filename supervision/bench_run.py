@@ -91,7 +91,6 @@ def people_of(organisation) -> dict:
         .order_by("id")
         .first()
     )
-    trust_wide = staff.filter(role_assignments__setting__isnull=True).order_by("id")
     return {
         "supervisee": supervisee,
         "supervisor": supervisee.supervisor,
@@ -99,8 +98,13 @@ def people_of(organisation) -> dict:
         "dsl": dsl,
         "org_admin": admin,
         "auditor": auditor,
-        "trust_head": trust_wide.filter(role_assignments__role=Role.HEAD).first(),
-        "trust_dsl": trust_wide.filter(role_assignments__role=Role.DSL).first(),
+        # One assignment each, the role without a setting (not any role without one and a head's elsewhere).
+        "trust_head": staff.filter(role_assignments__role=Role.HEAD, role_assignments__setting__isnull=True)
+        .order_by("id")
+        .first(),
+        "trust_dsl": staff.filter(role_assignments__role=Role.DSL, role_assignments__setting__isnull=True)
+        .order_by("id")
+        .first(),
     }
 
 

@@ -332,6 +332,12 @@ def _page_wanted(params, name: str) -> int | None:
     return number if number >= 1 else None
 
 
+def _back_to(request, name: str) -> str:
+    """The safeguarding page at the page of the list `name` that the form was sent from."""
+    page = _page_wanted(request.POST, name)
+    return reverse("records:safeguarding") + (f"?{name}={page}" if page else "")
+
+
 def _page_holding(items, code, key: str, per_page: int) -> int | None:
     """The page of `items` (ordered by `key`, then id) that holds the one whose code a link names
     (`follow_up.safeguarding_url`), or None when it is not in the list (confirmed, resolved or not the
@@ -373,9 +379,7 @@ def decision_remind(request, code):
                 f"{name} was already reminded about {decision.child_reference} on {said}. "
                 "A reminder goes at most once a day.",
             )
-    page = _page_wanted(request.POST, "decisions")
-    back = reverse("records:safeguarding") + (f"?decisions={page}" if page else "")
-    return redirect(f"{back}#decision-{decision.code}")
+    return redirect(f"{_back_to(request, 'decisions')}#decision-{decision.code}")
 
 
 @role_required(Role.HEAD, Role.DSL)
@@ -393,5 +397,4 @@ def flag_resolve(request, code):
             messages.success(request, f"Resolved: {flag.get_kind_display()}.")
     else:
         messages.error(request, "Say what was done before resolving the flag.")
-    page = _page_wanted(request.POST, "flags")
-    return redirect(reverse("records:safeguarding") + (f"?flags={page}" if page else ""))
+    return redirect(_back_to(request, "flags"))
