@@ -168,7 +168,7 @@ class AuditFilterForm(forms.Form):
         else:
             # One pass over what the viewer may see (an auditor's events of the records their grants cover)
             # for both lists of choices and the count, rather than one each (issue 14).
-            kinds = list(events.order_by().values_list("object_type", "action").annotate(n=Count("id")))
+            kinds = list(events.order_by().values_list("object_type", "action").annotate(n=Count("*")))
             actions = sorted({action for _, action, _ in kinds})
             object_types = sorted({object_type for object_type, _, _ in kinds if object_type})
             self.visible_total = sum(n for _, _, n in kinds)

@@ -146,7 +146,7 @@ def disclose(rows, viewer) -> None:
     readable = records_whose_details_show(viewer, record_codes)
     decisions, flags = set(), set()
     for e in rows:
-        if e.object_code in readable and isinstance(e.details, dict):
+        if _canonical(e.object_code) in readable and isinstance(e.details, dict):
             decisions.add(e.details.get("decision"))
             flags.add(e.details.get("flag"))
     decisions = _codes(decisions)
@@ -160,7 +160,7 @@ def disclose(rows, viewer) -> None:
     for e in rows:
         details = e.details
         if e.object_type == "record" and e.action.startswith("record.") and isinstance(details, dict):
-            if e.object_code in readable:
+            if _canonical(e.object_code) in readable:
                 details = dict(details)
                 if details.get("decision") in child_refs and "child_reference" not in details:
                     details["child_reference"] = child_refs[details["decision"]]
@@ -193,6 +193,15 @@ def _describe(rows, viewer):
         if e.object_code in linkable:
             e.object_url = reverse("accounts:staff-edit", kwargs={"code": e.object_code})
         e.detail_items, e.detail_more = detail_items(e.shown_details)
+
+
+def _canonical(code: str) -> str:
+    """A record's code as `records_whose_details_show` names it (lower case, with dashes), whatever form the
+    trail keeps it in; other text as it is (it names no record, so shows no details)."""
+    try:
+        return str(uuid.UUID(code))
+    except ValueError:
+        return code
 
 
 def _is_code(text: str) -> bool:

@@ -169,6 +169,38 @@ def test_an_auditor_within_a_live_grant_sees_the_child_reference(cast, login):
     assert any(CHILD in row[9] for row in rows[1:])
 
 
+def test_an_auditor_sees_child_references_only_of_records_the_grant_covers_by_setting_and_date(cast, login):
+    """Which of a page's records show their safeguarding details to an auditor is decided for the page's
+    codes alone, each record's session tested against the grant (issue 14): its setting and its dates,
+    whatever form the trail keeps the code in. Another setting's record, and one held outside the grant's
+    dates, keep the reference withheld."""
+    inside = signed_record(cast)  # primary school
+    other_setting = signed_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)  # secondary
+    held = timezone.localdate(inside.session.starts_at)
+    live_grant(cast, settings=[cast.primary], covers_from=held - timedelta(days=30), covers_until=held)
+    later = signed_record(cast)  # primary school, but held after the grant's last day
+    later.session.starts_at += timedelta(days=2)
+    later.session.ends_at += timedelta(days=2)
+    later.session.save(update_fields=["starts_at", "ends_at"])
+    codes = [str(inside.code).replace("-", "").upper(), str(other_setting.code), str(later.code)]
+    for n, code in enumerate(codes):
+        AuditEvent.objects.create(
+            organisation=cast.organisation, action="record.decision_added", object_type="record",
+            object_code=code, details={"child_reference": f"{CHILD}-{n}", "key_person": "Dev Dsl"},
+        )  # fmt: skip
+    # The auditor lists the covered record's events only, with its reference.
+    page = login(cast.auditor).get("/audit/", {"action": "record.decision_added"}).content.decode()
+    assert f"{CHILD}-0" in page
+    assert f"{CHILD}-1" not in page and f"{CHILD}-2" not in page
+    # Also an organisation admin, the same person lists the whole trail: all three events, and the
+    # reference of the covered record only.
+    cast.auditor.role_assignments.create(role=Role.ORG_ADMIN)
+    page = login(cast.auditor).get("/audit/", {"action": "record.decision_added"}).content.decode()
+    assert page.count("withheld") == 4  # the child reference and the key person, of two events
+    assert f"{CHILD}-0" in page
+    assert f"{CHILD}-1" not in page and f"{CHILD}-2" not in page
+
+
 def test_an_auditors_home_shows_the_newest_covered_events_whether_or_not_the_newest_hold_them(cast, login, monkeypatch):
     """The home's recent activity (issue 14): the newest events of the trail are tested one by one against
     the grant, and only when too few of the newest are covered is the set of every covered record built.
