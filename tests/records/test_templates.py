@@ -455,11 +455,40 @@ def test_the_default_of_a_setting_is_used_for_its_new_records(cast, login):
 
 def test_a_group_form_cannot_be_a_setting_default(cast, login):
     builtins = ensure_builtin_templates(cast.organisation)
-    form_name = f"setting_{cast.primary.pk}"
-    response = login(cast.org_admin).post(DEFAULTS, {form_name: str(builtins["group"].code)})
+    form_name, other = f"setting_{cast.primary.pk}", f"setting_{cast.secondary.pk}"
+    response = login(cast.org_admin).post(
+        DEFAULTS, {form_name: str(builtins["group"].code), other: str(builtins["eyfs-8-step"].code)}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors[form_name] == ["Choose one of the templates."]
     assert not SettingDefaultTemplate.objects.exists()
+    # The page draws its selects itself (issue 14): the refused one marked and its message beside it,
+    # read with it; the other keeps its choice.
+    html = response.content.decode()
+    field_id = f"id_{form_name}"
+    assert (
+        f'<select name="{form_name}" class="select form-select is-invalid" aria-invalid="true" '
+        f'aria-describedby="{field_id}_error" id="{field_id}">'
+    ) in html
+    assert f'<div id="{field_id}_error" class="invalid-feedback">' in html
+    assert f'<span id="error_1_{field_id}"><strong>Choose one of the templates.</strong></span>' in html
+    assert f'<select name="{other}" class="select form-select" id="id_{other}">' in html
+    assert f'<option value="{builtins["eyfs-8-step"].code}" selected>' in html
+    assert "is-invalid" not in html[html.index(f'<select name="{other}"') :]
+
+
+def test_the_defaults_page_shows_each_settings_choice_labelled(cast, login):
+    builtins = ensure_builtin_templates(cast.organisation)
+    SettingDefaultTemplate.objects.create(setting=cast.secondary, template=builtins["eyfs-8-step"])
+    html = login(cast.org_admin).get(DEFAULTS).content.decode()
+    for setting, chosen in ((cast.primary, builtins["kcc-1-1"]), (cast.secondary, builtins["eyfs-8-step"])):
+        name = f"setting_{setting.pk}"
+        assert f'<label for="id_{name}" class="form-label requiredField">{setting.name}<span' in html
+        start = html.index(f'<select name="{name}"')
+        select = html[start : html.index("</select>", start)]
+        assert select.count(" selected") == 1 and f'<option value="{chosen.code}" selected>' in select
+        assert "Group supervision record" not in select
+    assert 'id="submit-id-submit"' in html
 
 
 def test_a_setting_admin_chooses_defaults_for_their_settings_only(cast, login):
