@@ -226,9 +226,9 @@ def _normalised_code(expression):
     return Replace(Lower(expression), Value("-"), Value(""))
 
 
-def _live_grant_windows(staff: StaffMember) -> list[tuple[list[int], date, date]]:
-    """Each live grant of the person as (its settings' ids, first day, last day). One query for the grants
-    and one for their settings."""
+def live_grant_windows(staff: StaffMember) -> list[tuple[list[int], date, date]]:
+    """Each live grant of the person as (its settings' ids, first day, last day); empty without one. One
+    query for the grants and one for their settings: a page reads them once and passes them on."""
     return [
         ([s.id for s in grant.settings.all()], grant.covers_from, grant.covers_until)
         for grant in live_grants_for(staff).prefetch_related("settings")
@@ -244,9 +244,9 @@ def _windows_q(windows, session: str) -> Q:
 
 
 def records_in_live_grants(staff: StaffMember, windows=None) -> QuerySet[Record]:
-    """Signed records any of the person's live grants covers (`windows`: `_live_grant_windows`, when the
+    """Signed records any of the person's live grants covers (`windows`: `live_grant_windows`, when the
     caller has read them). One query for the grants."""
-    q = _windows_q(_live_grant_windows(staff) if windows is None else windows, session="")
+    q = _windows_q(live_grant_windows(staff) if windows is None else windows, session="")
     if not q:
         return Record.objects.none()
     # The grants' sessions first (by the setting index), then their records by the session index: joined
@@ -282,7 +282,7 @@ UUID_TEXT = r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$
 NEWEST_WINDOW = 2000
 
 
-def newest_events_in_grants(staff: StaffMember, events, count: int) -> list:
+def newest_events_in_grants(staff: StaffMember, events, count: int, windows=None) -> list:
     """The `count` newest events about records the person's live grants cover (the home's recent activity):
     the rows `audit_events_in_grants(..., newest_few=True)` gives, newest first, in one statement.
 
@@ -293,7 +293,7 @@ def newest_events_in_grants(staff: StaffMember, events, count: int) -> list:
     fewer than `count` of them are covered (an auditor of last year's records) falls back to the set:
     a one-time filter on the first part's count, so the set is built only then, and the rows are the
     same either way (the newest `count` are within the window whenever the window holds `count`)."""
-    windows = _live_grant_windows(staff)
+    windows = live_grant_windows(staff) if windows is None else windows
     fallback = audit_events_in_grants(staff, events, newest_few=True, windows=windows).order_by("-created_at", "-id")
     if connection.vendor != "postgresql" or not windows:
         return list(fallback[:count])
@@ -323,16 +323,19 @@ def newest_events_in_grants(staff: StaffMember, events, count: int) -> list:
     return list(events.model.objects.raw(sql, (*newest_params, count, *fallback_params, count)))
 
 
-def records_whose_details_show(staff: StaffMember, codes) -> set[str]:
+def records_whose_details_show(staff: StaffMember, codes, windows=None) -> set[str]:
     """Of these record codes, those whose safeguarding details (child references, flag kinds, reasons)
     the person may see in the trail: a head or DSL of the session's setting, or an auditor whose live
-    grant covers the record. Two queries, whatever the number of codes."""
+    grant covers the record (`windows`: `live_grant_windows`, when the caller has read them). Two queries,
+    whatever the number of codes, and the grants' two unless given."""
     codes = [c for c in codes if _is_uuid(c)]
     if not codes:
         return set()
     rows = Record.objects.filter(organisation_id=staff.organisation_id, code__in=codes)
     covered = set()
-    if staff.has_role(Role.AUDITOR) and (in_grants := _windows_q(_live_grant_windows(staff), session="session__")):
+    if staff.has_role(Role.AUDITOR) and (
+        in_grants := _windows_q(live_grant_windows(staff) if windows is None else windows, session="session__")
+    ):
         # Each code's record, its session joined by key and tested against the grants: a page's 50 codes,
         # where `records_in_live_grants` (made for thousands) built the grants' 8,000 sessions and PostgreSQL
         # then read every one of their records to keep the page's (22 ms; issue 14).
