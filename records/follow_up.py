@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_event
 from accounts.models import StaffMember
+from accounts.queries import InArray
 from supervision.access import leads_settings
 from supervision.models import Notification, NotificationKind
 from supervision.notify import notify
@@ -44,6 +45,21 @@ def flags_led_by(staff: StaffMember):
 def decisions_led_by(staff: StaffMember):
     """Safeguarding decisions of the settings the person leads."""
     return _in_led_settings(SafeguardingDecision.objects.all(), staff)
+
+
+def decisions_awaiting_led_by(staff: StaffMember):
+    """Decisions of the settings the person leads that wait for their key person to confirm them on the
+    child's file (`awaiting_confirmation`). For a lead of the whole organisation, with no setting to start
+    from, the decisions are also looked up from the organisation's unconfirmed ones by key (`InArray`):
+    a few hundred in any organisation, where PostgreSQL otherwise hashed all 72,000 signed records of a
+    12,000-staff trust to join 666 decisions to them (22 ms, 6.5 ms this way; issue 14). The same rows."""
+    decisions = decisions_led_by(staff).awaiting_confirmation()
+    if leads_settings(staff) == "organisation":
+        unconfirmed = SafeguardingDecision.objects.filter(
+            organisation_id=staff.organisation_id, confirmed_at__isnull=True
+        ).values("id")
+        decisions = decisions.filter(InArray("id", unconfirmed))
+    return decisions
 
 
 def safeguarding_url(*, decision: SafeguardingDecision | None = None, flag: ConfidentialityFlag | None = None) -> str:

@@ -265,8 +265,7 @@ def safeguarding(request):
     resolved_flags, resolved_count, _ = Listing(queryset=resolved, build=list).head_counted(RESOLVED_SHOWN)
     _name_flags(flags_page.object_list, resolved_flags)
     decisions = (
-        follow_up.decisions_led_by(staff)
-        .awaiting_confirmation()
+        follow_up.decisions_awaiting_led_by(staff)
         .select_related("key_person__user", "record__session__setting", "record__supervisor__user")
         .only(*DECISION_FIELDS)
         .order_by("record__locked_at", "id")

@@ -312,8 +312,7 @@ def _escalations(staff: StaffMember, today) -> Escalations:
         .order_by("raised_at", "id")[:HOME_LIST]
     )
     decisions = list(
-        follow_up.decisions_led_by(staff)
-        .awaiting_confirmation()
+        follow_up.decisions_awaiting_led_by(staff)
         .select_related("key_person__user", "record__session__setting")
         .only(
             "code",

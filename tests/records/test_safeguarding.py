@@ -499,3 +499,38 @@ def test_each_flag_names_its_session_and_its_people_read_after_the_page(
     ConfidentialityFlag.objects.filter(pk=resolved.pk).update(resolved_by=None)
     main = login(cast.head).get("/records/safeguarding/").content.decode().split("<main")[1]
     assert "by someone who has left: Sorted with HR" in main
+
+
+def test_a_trust_wide_lead_sees_the_same_unconfirmed_decisions_however_they_are_looked_up(cast, login, record):
+    """A DSL of the whole organisation (no setting) has the organisation's unconfirmed decisions looked up
+    by key first (`decisions_awaiting_led_by`, issue 14): the same rows as the plain query, so never a
+    decision of a record not yet signed, one already confirmed, or one of another organisation."""
+    trust_dsl = StaffFactory(organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.DSL, None)])
+    waiting = decide(record, cast.dsl, child="CP-WAIT")
+    sign_off(record)
+    done_record = written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)
+    done = decide(done_record, cast.dsl, child="CP-DONE")
+    sign_off(done_record)
+    services.decision_confirm(actor=cast.dsl, decision=done, recorded_on=TODAY, external_reference="FILE-1")
+    decide(written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2, days_ago=3), cast.dsl,
+           child="CP-UNSIGNED")  # fmt: skip
+    other_setting = cast.outsider.settings.first()
+    other_supervisee = StaffFactory(organisation=cast.other_organisation, settings=[other_setting])
+    foreign_record = written_record(cast, supervisee=other_supervisee, supervisor=cast.outsider)
+    decide(foreign_record, cast.outsider, child="CP-FOREIGN")
+    sign_off(foreign_record)
+
+    others = SafeguardingDecision.objects.exclude(pk=waiting.pk)
+    assert sorted((d.child_reference, d.record.status, d.confirmed_at is None) for d in others) == [
+        ("CP-DONE", "signed", False), ("CP-FOREIGN", "signed", True), ("CP-UNSIGNED", "draft", True)
+    ]  # fmt: skip
+    plain = follow_up.decisions_led_by(trust_dsl).awaiting_confirmation()
+    assert list(follow_up.decisions_awaiting_led_by(trust_dsl).order_by("id")) == list(plain.order_by("id"))
+    assert list(follow_up.decisions_awaiting_led_by(trust_dsl)) == [waiting]
+    # A head of one setting: the plain query, unchanged.
+    assert list(follow_up.decisions_awaiting_led_by(cast.head)) == [waiting]
+    for client in (login(trust_dsl), login(cast.dsl)):
+        for url in ("/records/safeguarding/", "/"):
+            html = client.get(url).content.decode()
+            assert "CP-WAIT" in html, url
+            assert not any(ref in html for ref in ("CP-DONE", "CP-UNSIGNED", "CP-FOREIGN")), url
