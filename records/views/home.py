@@ -80,19 +80,30 @@ def home(request):
         with suppress(PermissionDenied):
             context["recent_events"] = [(e, event_sentence(e)) for e in newest_visible_events(staff, 8)]
     if staff.has_role(Role.HEAD, Role.DSL):
-        scope = _scope_settings(staff, Role.HEAD, Role.DSL)
-        settings_qs = staff.organisation.settings.all()
-        if scope != "organisation":
-            settings_qs = settings_qs.filter(id__in=scope)
-        # Each person is in a setting once (the link table's unique pair) and nothing else is joined, so a
-        # plain count: PostgreSQL then groups the links by hashing rather than sorting all of them (a head
-        # of the whole trust's 100 settings and 12,000 links: 12 to 7.5 ms).
-        context["led_settings"] = list(
-            settings_qs.annotate(
-                people=Count("staff", filter=Q(staff__leaving_date__isnull=True) | Q(staff__leaving_date__gte=today))
-            )
-        )
+        context["led_settings"] = _led_settings(staff, today)
     return render(request, "accounts/home.html", context)
+
+
+def _led_settings(staff: StaffMember, today) -> list[Setting]:
+    """The settings the head or DSL leads, each with `people`: its current staff (not left before today).
+    Counted from the link table alone, less the links of the organisation's leavers (a set of a few
+    hundred, hashed once): joining every link to its person to read their leaving date took a lead of
+    the whole trust's 100 settings and 12,000 links 9-11 ms, this 4.7 (issue 14). Two queries."""
+    scope = _scope_settings(staff, Role.HEAD, Role.DSL)
+    settings = staff.organisation.settings.all()
+    if scope != "organisation":
+        settings = settings.filter(id__in=scope)
+    settings = list(settings)
+    leavers = StaffMember.objects.filter(organisation_id=staff.organisation_id, leaving_date__lt=today).values("id")
+    people = dict(
+        StaffMember.settings.through.objects.filter(setting_id__in=[s.id for s in settings])
+        .values("setting_id")
+        .annotate(n=Count("id", filter=~Q(staffmember_id__in=leavers)))
+        .values_list("setting_id", "n")
+    )
+    for setting in settings:
+        setting.people = people.get(setting.id, 0)
+    return settings
 
 
 # --- What the person signs, attends and owes ----------------------------------------------------------
