@@ -315,6 +315,39 @@ def test_records_awaiting_signature_with_the_days_each_has_waited(cast, terms, l
     assert page.count("<tr>") == 3  # the header and the two rows
 
 
+def test_a_wide_scope_finds_the_same_records_awaiting_a_signature_by_joining_their_sessions(cast, terms, login):
+    """Over more than `WIDE_SCOPE_SETTINGS` settings the records awaiting a signature are joined to their
+    sessions rather than looked up from them (issue 14): the same rows, count and order either way, and
+    none of a setting outside the scope."""
+    from supervision.dashboard import board as board_module
+
+    third, fourth = (Setting.objects.create(organisation=cast.organisation, name=n) for n in ("Cast Third", "Cast Far"))
+    contract = agreement(cast.supervisee, cast.supervisor)
+    waiting = {
+        where.name: record(
+            session(contract, date(2025, 11, day), setting=where),
+            RecordStatus.AWAITING_SUPERVISEE,
+            submitted=at(date(2025, 11, day), 16),
+        )
+        for day, where in ((3, cast.primary), (4, cast.secondary), (5, third), (6, fourth))
+    }
+    record(session(contract, date(2025, 11, 7), setting=third))  # signed
+
+    def rows_and_count():
+        dash = Dashboard(
+            viewer=cast.org_admin, half_term=terms.autumn2, settings=[cast.primary, cast.secondary, third],
+            whole_organisation=False, today=TODAY,
+        )  # fmt: skip
+        return [r.record for r in dash.awaiting_signature()], dash.count("awaiting-signature")
+
+    assert board_module.WIDE_SCOPE_SETTINGS < 3  # joined
+    joined = rows_and_count()
+    assert joined == ([waiting["Cast Primary"], waiting["Cast Secondary"], waiting["Cast Third"]], 3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(board_module, "WIDE_SCOPE_SETTINGS", 3)  # looked up from the sessions
+        assert rows_and_count() == joined
+
+
 # --- Agreements: missing, unsigned, review due and overdue ------------------------------------------
 
 
