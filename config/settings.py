@@ -153,6 +153,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "records.navigation.navigation",
             ],
+            # `day` and `day_time`, the product's way of writing a date, in every template.
+            "builtins": ["accounts.templatetags.dates"],
         },
     },
 ]

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import staff_required
 from accounts.models import StaffMember
 from accounts.queries import InArray
+from accounts.templatetags.dates import day
 from supervision.access import get_session_for_user, require
-from supervision.dashboard.rows import day
 from supervision.dashboard.scope import object_url
 from supervision.models import InformalNote, Session, SessionKind
 

@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import StaffMember
+from accounts.templatetags.dates import day, day_and_time
 from records.models import (
     Action,
     FunctionTag,
@@ -23,19 +24,6 @@ from ..models import (
 )
 from ..slots import LONDON
 from ..templatetags.dashboard_badges import contract_status_badge, decision_waiting
-
-
-def day(value: date | datetime) -> str:
-    """`Mon 3 Nov 2025`, a moment in local time: what the templates' `date:"D j M Y"` shows, worked out
-    once a cell in Python rather than by the template for each row of a page of 200 (issue 14)."""
-    if isinstance(value, datetime):
-        value = timezone.localtime(value)
-    return f"{value:%a %-d %b %Y}"
-
-
-def day_and_time(value: datetime) -> str:
-    """`Mon 3 Nov 2025, 14:30` in local time: the templates' `date:"D j M Y, H:i"`."""
-    return f"{timezone.localtime(value):%a %-d %b %Y, %H:%M}"
 
 
 def session_who(session: Session) -> str:

@@ -10,10 +10,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import staff_required
 from accounts.models import Role
+from accounts.templatetags.dates import day, day_and_time
 
 from .. import services
 from ..access import get_contract_for_user, get_group_for_user, get_session_for_user, require
-from ..dashboard.rows import day, day_and_time
 from ..forms import AgendaForm, CancelForm, MarkForm, RebookForm, SessionTimeForm
 from ..models import Contract, FrequencyOverride, HalfTerm, InformalNote, Session, SessionKind, SessionStatus
 from ..rules import frequency_wording, why_not_due
