@@ -69,16 +69,27 @@ class _RecordCells(_SessionCells):
         return self._record.supervisor.user.full_name
 
 
+# The names of an agreement's two people, read as columns of the agreement where its rows are read
+# without the people (`board.ROW_NAMES`).
+SUPERVISEE_NAME = "row_supervisee_name"
+SUPERVISOR_NAME = "row_supervisor_name"
+
+
 class _AgreementCells(_SettingsCell):
     """A row of an agreement (`contract`): its two people's names."""
 
+    def _name(self, column: str, person: str) -> str:
+        """The name read with the row, else the person's (loaded with the agreement by its query)."""
+        named = self.contract.__dict__.get(column)
+        return named if named is not None else getattr(self.contract, person).user.full_name
+
     @property
     def supervisee_name(self) -> str:
-        return self.contract.supervisee.user.full_name
+        return self._name(SUPERVISEE_NAME, "supervisee")
 
     @property
     def supervisor_name(self) -> str:
-        return self.contract.supervisor.user.full_name
+        return self._name(SUPERVISOR_NAME, "supervisor")
 
 
 NEVER_HELD = mark_safe('<span class="text-body-secondary">Never</span>')  # noqa: S308 (a constant)

@@ -181,6 +181,26 @@ def test_coverage_counts_a_held_session_inside_the_half_term_with_a_signed_recor
     assert tile.number == "33%" and "2 of 6" in tile.label
 
 
+def test_a_list_reads_its_two_names_with_the_agreement_and_builds_no_person(cast, terms):
+    """A coverage or overdue row's names are columns of its agreement's query (issue 14): neither
+    person is built, and reading the names asks nothing more; a name changed shows as it is now."""
+    covered = agreement(cast.supervisee, cast.supervisor)
+    record(session(covered, date(2025, 11, 5)))
+    agreement(person(cast, "Nora Notbooked"), cast.supervisor)
+    User.objects.filter(pk=cast.supervisor.user_id).update(full_name="Sue Renamed")
+    dash = board(cast.org_admin, terms.autumn2)
+    rows = dash.coverage() + dash.overdue()
+    with CaptureQueriesContext(connection) as queries:
+        shown = sorted((r.supervisee_name, r.supervisor_name) for r in rows)
+    assert len(queries) == 0
+    assert shown == [
+        ("Nora Notbooked", "Sue Renamed"),
+        ("Nora Notbooked", "Sue Renamed"),
+        ("Sid Supervisee", "Sue Renamed"),
+    ]
+    assert not any(Contract.supervisee.is_cached(r.contract) or Contract.supervisor.is_cached(r.contract) for r in rows)
+
+
 def test_coverage_counts_agreements_active_during_the_half_term_and_owed_supervision(cast, terms):
     a2 = terms.autumn2
     end_of_a2 = datetime.combine(a2.ends, datetime.min.time(), tzinfo=LONDON)
