@@ -233,15 +233,18 @@ FLAG_FIELDS = (
     "record__session__contract",
     "record__session__setting__name",
 )
+# A decision's two people (its key person, its record's supervisor) likewise, after its page
+# (`_name_decisions`): joined in, a trust-wide lead's list joined eight tables for its 450 decisions before
+# it kept 50 (3 ms to plan, 6.5 to run).
 DECISION_FIELDS = (
     "code",
     "child_reference",
-    "key_person__user__full_name",
+    "key_person",
     "record__code",
     "record__locked_at",
+    "record__supervisor",
     "record__session__starts_at",
     "record__session__setting__name",
-    "record__supervisor__user__full_name",
 )
 
 
@@ -266,7 +269,7 @@ def safeguarding(request):
     _name_flags(flags_page.object_list, resolved_flags)
     decisions = (
         follow_up.decisions_awaiting_led_by(staff)
-        .select_related("key_person__user", "record__session__setting", "record__supervisor__user")
+        .select_related("record__session__setting")
         .only(*DECISION_FIELDS)
         .order_by("record__locked_at", "id")
     )
@@ -276,6 +279,7 @@ def safeguarding(request):
         DECISIONS_PER_PAGE,
     )
     shown = decisions_page.object_list
+    _name_decisions(shown)
     follow_up.waiting_since_signed(shown, today)
     reminded = follow_up.reminders_since(shown, timezone.now() - follow_up.REMIND_AGAIN_AFTER)
     for d in shown:
@@ -319,6 +323,15 @@ def _name_flags(open_flags, resolved_flags) -> None:
         named = found.get(f.record.session_id)
         if named is not None:
             f.record.session.group, f.record.session.contract = named.group, named.contract
+
+
+def _name_decisions(decisions) -> None:
+    """The key people and the records' supervisors of the decisions shown, by name, in one query."""
+    ids = {i for d in decisions for i in (d.key_person_id, d.record.supervisor_id)}
+    people = StaffMember.objects.select_related("user").only("user__full_name").in_bulk(ids) if ids else {}
+    for d in decisions:
+        d.key_person = people[d.key_person_id]
+        d.record.supervisor = people[d.record.supervisor_id]
 
 
 def _page_wanted(params, name: str) -> int | None:

@@ -534,3 +534,21 @@ def test_a_trust_wide_lead_sees_the_same_unconfirmed_decisions_however_they_are_
             html = client.get(url).content.decode()
             assert "CP-WAIT" in html, url
             assert not any(ref in html for ref in ("CP-DONE", "CP-UNSIGNED", "CP-FOREIGN")), url
+
+
+def test_each_decision_names_its_key_person_and_supervisor_read_after_the_page(cast, login, record):
+    """The decisions' two people are read by name after the page (`_name_decisions`, issue 14): each row
+    names its own key person and its own record's supervisor, across two settings."""
+    trust_dsl = StaffFactory(organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.DSL, None)])
+    first = decide(record, cast.supervisee, child="CP-FIRST")
+    sign_off(record)
+    other_record = written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)
+    second = decide(other_record, cast.dsl, child="CP-SECOND")
+    sign_off(other_record)
+    main = login(trust_dsl).get("/records/safeguarding/").content.decode().split("<main")[1]
+    row = main.split(f'id="decision-{first.code}"')[1].split("</tr>")[0]
+    assert cast.supervisee.full_name in row and cast.supervisor.full_name in row
+    assert cast.dsl.full_name not in row and cast.supervisor2.full_name not in row
+    row = main.split(f'id="decision-{second.code}"')[1].split("</tr>")[0]
+    assert cast.dsl.full_name in row and cast.supervisor2.full_name in row
+    assert cast.supervisee.full_name not in row and cast.supervisor.full_name not in row
