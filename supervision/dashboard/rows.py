@@ -11,7 +11,6 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.models import StaffMember
 from accounts.templatetags.dates import day, day_and_time
 from records.models import (
-    Action,
     FunctionTag,
     Record,
     SafeguardingDecision,
@@ -232,22 +231,27 @@ class RecordRow(_RecordCells):
 
 
 @dataclass
-class ActionRow(_RecordCells):
-    action: Action
+class ActionRow:
+    """An open action past its due date: read as plain values, its names by key (`Dashboard.
+    _overdue_actions_rows`), so a page of 200 builds no model object."""
+
+    action_id: int
+    owner_name: str
+    due_date: date
     days_overdue: int
     url: str | None
-
-    @property
-    def owner_name(self) -> str:
-        return self.action.owner.user.full_name
+    session_starts_at: datetime
+    who: str  # whose session it was, as `session_who` says it
+    supervisor_name: str
+    setting_name: str
 
     @property
     def due_day(self) -> str:
-        return day(self.action.due_date)
+        return day(self.due_date)
 
     @property
-    def _record(self) -> Record:
-        return self.action.record
+    def session_day(self) -> str:
+        return day(self.session_starts_at)
 
 
 @dataclass

@@ -454,13 +454,13 @@ def test_overdue_actions_are_open_and_past_their_due_date(cast, terms):
     )
 
     rows = board(cast.head, terms.autumn2).overdue_actions()
-    assert [(r.action, r.days_overdue) for r in rows] == [(long_ago, 20), (yesterday, 1)]
+    assert [(r.action_id, r.days_overdue) for r in rows] == [(long_ago.id, 20), (yesterday.id, 1)]
     assert len(board(cast.org_admin, terms.autumn2).overdue_actions()) == 3
 
 
 def test_the_overdue_actions_list_shows_each_row_from_one_query_whatever_its_length(cast, terms, login):
-    """The list reads only the columns its rows show (`OVERDUE_ACTION_ROW_FIELDS`): every cell is there,
-    for a one-to-one and a group session, and no row loads a column it was not given (a query a row)."""
+    """The list reads only the values its rows show (`OVERDUE_ACTION_ROW_VALUES`, the names by key after):
+    every cell is there, for a one-to-one and a group session, and the queries do not grow with the rows."""
     group = SupervisionGroup.objects.create(
         organisation=cast.organisation, setting=cast.primary, name="EYFS team", supervisor=cast.supervisor
     )
@@ -759,6 +759,24 @@ def test_links_go_only_where_the_viewer_may_open(cast, terms, login):
     auditor = login(cast.auditor).get("/dashboard/awaiting-signature/").content.decode()
     assert "Sid Supervisee" in auditor and f"/sessions/{s.code}/" not in auditor
     assert f"/contracts/{contract.code}/" not in login(cast.auditor).get("/dashboard/coverage/").content.decode()
+
+
+def test_an_overdue_action_links_its_session_only_for_those_who_may_open_it(cast, terms, login):
+    """The overdue actions' rows, read as values (issue 14), link the session as `Session.visible_to` does:
+    for the heads and DSLs of its setting, not for an organisation admin or an auditor."""
+    s = session(agreement(cast.supervisee, cast.supervisor), date(2025, 10, 1))
+    Action.objects.create(
+        organisation=cast.organisation,
+        record=record(s),
+        description="Secret wording",
+        owner=cast.supervisee,
+        due_date=TODAY - timedelta(days=3),
+    )
+    live_grant(cast)
+    for person, links in ((cast.head, True), (cast.dsl, True), (cast.org_admin, False), (cast.auditor, False)):
+        page = login(person).get("/dashboard/overdue-actions/").content.decode()
+        assert "3 days" in page and cast.supervisee.full_name in page, person
+        assert (f"/sessions/{s.code}/" in page) is links, person
 
 
 def test_the_last_held_date_opens_its_record_for_the_people_in_it_and_the_settings_leaders(cast, terms, login):
