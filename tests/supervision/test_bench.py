@@ -158,3 +158,15 @@ def test_the_trust_wide_head_and_dsl_are_measured_with_the_trust_wide_target_for
     assert not bench_run.check_targets([*results, _page("trust_dsl", "home", 80, 5.5)])[0].met
     # The load test plays the six roles a school has many of.
     assert bench_run.LOAD_ROLES == ("supervisee", "supervisor", "dsl", "head", "org_admin", "auditor")
+
+
+def test_the_export_timed_leaves_no_grant_behind(trust):
+    """The export's grant is live while it is timed and revoked after, so the next run measures the
+    auditor's pages as the trust was generated (a grant left live widened them run after run)."""
+    from records.access import live_grants_for
+
+    auditor = trust.people["auditor"]
+    before = set(live_grants_for(auditor))
+    with bench_run.export_grant(trust.organisation, trust.people, records=5) as grant:
+        assert grant in set(live_grants_for(auditor))
+    assert set(live_grants_for(auditor)) == before
