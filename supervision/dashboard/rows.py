@@ -232,8 +232,8 @@ class RecordRow(_RecordCells):
 
 @dataclass
 class ActionRow:
-    """An open action past its due date: read as plain values, its names by key (`Dashboard.
-    _overdue_actions_rows`), so a page of 200 builds no model object."""
+    """An open action past its due date, read as plain values with its names by key
+    (`Dashboard._overdue_actions_rows`), so a page of 200 builds no model object."""
 
     action_id: int
     owner_name: str
