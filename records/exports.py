@@ -38,6 +38,7 @@ from django.utils.text import slugify
 
 from accounts.audit import audit_event
 from accounts.models import AuditEvent, StaffMember
+from accounts.templatetags.dates import day
 from supervision.models import (
     AgendaItem,
     Contract,
@@ -390,11 +391,6 @@ def _csv_bytes(columns: list[str], rows) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def _local_day(moment) -> str:
-    """A day as people read it, weekday included: "Tue 10 Nov 2026" (issue 16)."""
-    return f"{timezone.localtime(moment):%a %-d %b %Y}"
-
-
 def _when(moment) -> str:
     return timezone.localtime(moment).isoformat() if moment else ""
 
@@ -427,8 +423,8 @@ def _archive_name(record: Record) -> str:
         who = session.group.name
     else:
         who = " ".join(s.full_name for s in sorted(session.attendees.all(), key=lambda s: s.full_name))
-    day = timezone.localtime(session.starts_at).date().isoformat()  # ISO in file names: they sort by date
-    return f"records/{day}-{slugify(who)[:60] or 'record'}-{record.code}.pdf"
+    iso_day = timezone.localtime(session.starts_at).date().isoformat()  # ISO in file names: they sort by date
+    return f"records/{iso_day}-{slugify(who)[:60] or 'record'}-{record.code}.pdf"
 
 
 def _write_audit_zip(job: ExportJob, archive: zipfile.ZipFile) -> dict:
@@ -466,7 +462,7 @@ def _write_audit_zip(job: ExportJob, archive: zipfile.ZipFile) -> dict:
                     "supervisee": _supervised(record.session),
                     "supervisor": record.supervisor.full_name,
                     "setting": record.session.setting.name,
-                    "session_date": _local_day(record.session.starts_at),
+                    "session_date": day(record.session.starts_at),
                     "pdf_sha256": hashlib.sha256(data).hexdigest(),
                     "content_sha256": record.content_hash,
                 }
@@ -597,7 +593,7 @@ def _agenda_items(subject: StaffMember) -> list[dict]:
     return [
         {
             "session": str(i.session.code),
-            "session_date": _local_day(i.session.starts_at),
+            "session_date": day(i.session.starts_at),
             "text": i.text,
             "added_at": _when(i.created_at),
         }
@@ -658,7 +654,7 @@ def _records(subject: StaffMember) -> list[dict]:
         out.append(
             {
                 "code": str(record.code),
-                "session_date": _local_day(record.session.starts_at),
+                "session_date": day(record.session.starts_at),
                 "status": record.get_status_display(),
                 "revision": record.revision,
                 "locked_at": _when(record.locked_at),
@@ -714,7 +710,7 @@ def _actions(subject: StaffMember) -> list[dict]:
         {
             "code": str(a.code),
             "description": a.description,
-            "agreed_in_session_on": _local_day(a.record.session.starts_at),
+            "agreed_in_session_on": day(a.record.session.starts_at),
             "due_date": a.due_date,
             "status": a.get_status_display(),
             "done_at": _when(a.done_at),

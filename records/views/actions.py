@@ -306,8 +306,7 @@ def _name_flags(open_flags, resolved_flags) -> None:
     sessions' supervisee or group in another: a fixed number of queries, and each list's own query joins
     only the setting."""
     shown = [*open_flags, *resolved_flags]
-    ids = {i for f in shown for i in (f.raised_by_id, f.resolved_by_id) if i is not None}
-    people = StaffMember.objects.select_related("user").only("user__full_name").in_bulk(ids) if ids else {}
+    people = _people({i for f in shown for i in (f.raised_by_id, f.resolved_by_id) if i is not None})
     for f in shown:
         f.raised_by = people.get(f.raised_by_id)
         f.resolved_by = people.get(f.resolved_by_id)
@@ -325,10 +324,14 @@ def _name_flags(open_flags, resolved_flags) -> None:
             f.record.session.group, f.record.session.contract = named.group, named.contract
 
 
+def _people(ids) -> dict[int, StaffMember]:
+    """The people with these ids, each with their name only; no query for none."""
+    return StaffMember.objects.select_related("user").only("user__full_name").in_bulk(ids) if ids else {}
+
+
 def _name_decisions(decisions) -> None:
     """The key people and the records' supervisors of the decisions shown, by name, in one query."""
-    ids = {i for d in decisions for i in (d.key_person_id, d.record.supervisor_id)}
-    people = StaffMember.objects.select_related("user").only("user__full_name").in_bulk(ids) if ids else {}
+    people = _people({i for d in decisions for i in (d.key_person_id, d.record.supervisor_id)})
     for d in decisions:
         d.key_person = people[d.key_person_id]
         d.record.supervisor = people[d.record.supervisor_id]

@@ -1173,9 +1173,7 @@ class Dashboard:
         100,000 sorted on disk by name)."""
         if "balance names" not in self._summaries:
             ids = {item["record__supervisor_id"] for item in self._balance_counts()}
-            self._summaries["balance names"] = dict(
-                StaffMember.objects.filter(id__in=ids).values_list("id", "user__full_name")
-            )
+            self._summaries["balance names"] = _names_of(ids)
         return self._summaries["balance names"]
 
     def balance_by_setting(self) -> list[BalanceRow]:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import staff_required
 from accounts.audit import audit_event
 from accounts.models import Role, Setting
+from accounts.templatetags.dates import day
 from records.models import FunctionTag
 
 from .. import services
@@ -400,9 +401,9 @@ def compliance_csv(request):
         ("Settings", choice.scope_label),
         (
             "Half term",
-            f"{half_term_name(half_term)} ({half_term.starts:%a %-d %b %Y} to {half_term.ends:%a %-d %b %Y})",
+            f"{half_term_name(half_term)} ({day(half_term.starts)} to {day(half_term.ends)})",
         ),
-        ("As of", f"{dash.today:%a %-d %b %Y}"),
+        ("As of", day(dash.today)),
         ("Coverage: agreements owed supervision", len(coverage)),
         ("Coverage: with a held session and a signed record", covered),
         ("Coverage (%)", _percent(covered, len(coverage)) if coverage else ""),
@@ -430,12 +431,12 @@ def compliance_csv(request):
     zone = timezone.get_current_timezone()
     days = {}
 
-    def day(moment) -> str:
+    def day_cell(moment) -> str:
         if moment is None:
             return ""
         local = moment.astimezone(zone).date()
         if local not in days:
-            days[local] = f"{local:%a %-d %b %Y}"
+            days[local] = day(local)
         return days[local]
 
     def lines():
@@ -465,7 +466,7 @@ def compliance_csv(request):
                         _safe(r["supervisor__user__full_name"]),
                         _safe("; ".join(r["settings"])),
                         r["status"],
-                        day(r["last_held"]),
+                        day_cell(r["last_held"]),
                         r["held"],
                         "yes" if r["signed"] else "no",
                     ]
