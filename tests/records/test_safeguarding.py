@@ -43,6 +43,18 @@ def decide(record, key_person, child="CP-0042", text="Refer to early help and te
     )
 
 
+def signed_decision(record, key_person, child):
+    """A decision about `child` in `record`, which is then signed off (its decisions are then listed)."""
+    decision = decide(record, key_person, child=child)
+    sign_off(record)
+    return decision
+
+
+def trust_wide_dsl(cast):
+    """A DSL of the whole organisation (the role with no setting), working in the secondary setting."""
+    return StaffFactory(organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.DSL, None)])
+
+
 def raise_flag(record, capture, kind=FlagKind.HARM, note="Spoke about a risk to a colleague"):
     with capture(execute=True):
         return services.flag_raise(actor=record.supervisor, record=record, kind=kind, note=note)
@@ -505,12 +517,11 @@ def test_a_trust_wide_lead_sees_the_same_unconfirmed_decisions_however_they_are_
     """A DSL of the whole organisation (no setting) has the organisation's unconfirmed decisions looked up
     by key first (`decisions_awaiting_led_by`, issue 14): the same rows as the plain query, so never a
     decision of a record not yet signed, one already confirmed, or one of another organisation."""
-    trust_dsl = StaffFactory(organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.DSL, None)])
-    waiting = decide(record, cast.dsl, child="CP-WAIT")
-    sign_off(record)
-    done_record = written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)
-    done = decide(done_record, cast.dsl, child="CP-DONE")
-    sign_off(done_record)
+    trust_dsl = trust_wide_dsl(cast)
+    waiting = signed_decision(record, cast.dsl, child="CP-WAIT")
+    done = signed_decision(
+        written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2), cast.dsl, child="CP-DONE"
+    )
     services.decision_confirm(actor=cast.dsl, decision=done, recorded_on=TODAY, external_reference="FILE-1")
     decide(written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2, days_ago=3), cast.dsl,
            child="CP-UNSIGNED")  # fmt: skip
@@ -539,12 +550,11 @@ def test_a_trust_wide_lead_sees_the_same_unconfirmed_decisions_however_they_are_
 def test_each_decision_names_its_key_person_and_supervisor_read_after_the_page(cast, login, record):
     """The decisions' two people are read by name after the page (`_name_decisions`, issue 14): each row
     names its own key person and its own record's supervisor, across two settings."""
-    trust_dsl = StaffFactory(organisation=cast.organisation, settings=[cast.secondary], roles=[(Role.DSL, None)])
-    first = decide(record, cast.supervisee, child="CP-FIRST")
-    sign_off(record)
-    other_record = written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2)
-    second = decide(other_record, cast.dsl, child="CP-SECOND")
-    sign_off(other_record)
+    trust_dsl = trust_wide_dsl(cast)
+    first = signed_decision(record, cast.supervisee, child="CP-FIRST")
+    second = signed_decision(
+        written_record(cast, supervisee=cast.supervisee2, supervisor=cast.supervisor2), cast.dsl, child="CP-SECOND"
+    )
     main = login(trust_dsl).get("/records/safeguarding/").content.decode().split("<main")[1]
     row = main.split(f'id="decision-{first.code}"')[1].split("</tr>")[0]
     assert cast.supervisee.full_name in row and cast.supervisor.full_name in row
