@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Organisation, Role
 from supervision import services
+from supervision.bulk_agreements import people_needing_agreements
 from supervision.models import Contract, SetupCheck
 from supervision.setup import organisation_create, setup_checklist
 from supervision.slots import LONDON
@@ -115,6 +116,31 @@ def test_someone_new_without_an_agreement_undoes_the_agreements_step(fresh):
     step = {s.key: s for s in setup_checklist(organisation).steps}["agreements"]
     assert not step.done
     assert step.text.startswith("1 person with a supervisor and no agreement yet")
+
+
+def test_waiting_counts_whom_a_bulk_run_would_make_agreements_for(fresh):
+    """ "Waiting" is the bulk run's rule (`people_needing_agreements`): a supervisor who has left does not
+    count, one leaving later does, and nor do people who have left themselves or already have one."""
+    organisation = fresh.organisation
+    today = timezone.localdate()
+    setting = SettingFactory(organisation=organisation)
+    staying = StaffFactory(organisation=organisation, settings=[setting])
+    leaving_later = StaffFactory(organisation=organisation, settings=[setting], leaving_date=today + timedelta(days=30))
+    gone = StaffFactory(organisation=organisation, settings=[setting], leaving_date=today - timedelta(days=1))
+    StaffFactory(organisation=organisation, settings=[setting], supervisor=staying)  # waiting
+    StaffFactory(organisation=organisation, settings=[setting], supervisor=leaving_later)  # waiting
+    StaffFactory(organisation=organisation, settings=[setting], supervisor=gone)  # the supervisor has left
+    StaffFactory(
+        organisation=organisation, settings=[setting], supervisor=staying, leaving_date=today - timedelta(days=2)
+    )  # has left
+    agreed = StaffFactory(organisation=organisation, settings=[setting], supervisor=staying)
+    services.contract_create(actor=staying, supervisee=agreed, supervisor=staying, start_date=today)
+    other = StaffFactory(supervisor=None)  # another organisation's leaver supervising there
+    StaffFactory(organisation=other.organisation, supervisor=StaffFactory(organisation=other.organisation))
+
+    step = {s.key: s for s in setup_checklist(organisation).steps}["agreements"]
+    assert step.text.startswith("2 people with a supervisor and no agreement yet")
+    assert people_needing_agreements(fresh.admin).count() == 2
 
 
 def test_the_checklist_costs_the_same_whatever_the_number_of_staff(fresh, client):
