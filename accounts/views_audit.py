@@ -21,7 +21,7 @@ from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET
@@ -40,6 +40,7 @@ from .audit_chain import scope_key
 from .audit_words import event_sentence
 from .forms_audit import AuditFilterForm, action_label, object_type_label
 from .models import AuditChainHead, AuditEvent, Role, StaffMember
+from .templatetags.dates import day_and_time
 
 # Details of record events that say something about a child or a confidential matter.
 SENSITIVE_DETAILS = {"child_reference", "key_person", "kind", "reference", "reason", "note", "resolution"}
@@ -289,7 +290,7 @@ def _local_time(value: str) -> str:
         return value
     if timezone.is_naive(moment):
         return value
-    return dateformat.format(timezone.localtime(moment), "D j M Y, H:i")
+    return day_and_time(moment)
 
 
 # The CSV download of the filtered trail

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import staff_required
 from accounts.audit import audit_event
+from accounts.templatetags.dates import day_and_time
 
 from ..access import get_record_for_user
 from ..late_files import pdf_wait, queue_lost_pdf
@@ -27,7 +28,7 @@ PDF_READERS = ("supervisor", "supervisee", "auditor")
 def _wait_message(wait) -> str:
     if wait is None:
         return "The signed PDF is being made again: its file went missing. Try again in a minute or two."
-    since = dateformat.format(timezone.localtime(wait.since), "D j M Y, H:i")
+    since = day_and_time(wait.since)
     ready_by = dateformat.format(timezone.localtime(wait.ready_by), "H:i")
     return f"The signed PDF is being prepared (since {since}). It will be ready by {ready_by} at the latest."
 

@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.template.defaultfilters import floatformat
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -21,7 +20,6 @@ from ..models import (
     HalfTerm,
     Session,
 )
-from ..slots import LONDON
 from ..templatetags.dashboard_badges import contract_status_badge, decision_waiting
 
 
@@ -146,7 +144,7 @@ class AgreementRow(_AgreementCells):
         if self.days_overdue is None:
             return ""
         if self.caught_up is not None:
-            return f"Caught up on {timezone.localtime(self.caught_up, LONDON):%a %-d %b %Y}"
+            return f"Caught up on {day(self.caught_up)}"
         if self.days_overdue == 0:
             return "Not booked"
         return f"{self.days_overdue} day{'s' if self.days_overdue != 1 else ''}"

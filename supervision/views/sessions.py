@@ -5,7 +5,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Min, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import staff_required
@@ -117,7 +116,7 @@ def caseload_status(supervisor, today, half_term):
 
 def booked_message(session, verb: str) -> str:
     """What booking did, in words for a pair or a group; a time in the past is recorded, not invited."""
-    day = date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
+    day = day_and_time(session.starts_at)
     if session.status == SessionStatus.HELD:
         return f"Recorded as held on {day}; no invitation sent, as the session is in the past."
     if session.starts_at <= timezone.now():
