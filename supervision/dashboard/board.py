@@ -52,7 +52,8 @@ from ..models import (
 )
 from ..slots import LONDON
 from . import summary
-from .coverage import OwedAgreements, SharedSets, count_owed
+from .built import BUILT
+from .coverage import OwedAgreements, SharedSets, count_owed, cuts_sets
 from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
 from .lists import Listing, cancellation_summary, hours_label, summarise_hours
 from .rows import (
@@ -343,10 +344,45 @@ class Dashboard:
             .annotate(held=held, signed=signed, booked=booked, last_held=owed.last_held())
         )
 
+    def _scope_key(self) -> tuple:
+        """What the organisation's agreements in scope (`_contracts`) are built from: the organisation, the
+        settings in scope (in their order) and whether they have few enough people for their session sets
+        to be cut to them (`coverage.cuts_sets`, from their number read on every request)."""
+        return (
+            self.organisation_id,
+            None if self.setting_ids is None else tuple(self.setting_ids),
+            None if self.setting_ids is None else cuts_sets(self._scope_size),
+        )
+
+    def _shape(self, half_term: HalfTerm, *, summary: bool = False) -> tuple:
+        """Everything a query of the half term's agreements owed supervision is built from, as the key
+        it is kept under (`built`): the scope (`_scope_key`), the day, the half term's dates and, as read
+        from the database on every request, its closure days (for the rules) and, with `summary`,
+        whether its coverage summary is fresh (the overdue list then reads it rather than the rules)."""
+        fresh = self._summarised(half_term) if summary else None
+        closures = None if fresh else self._owed(half_term).closure_days
+        return (
+            *self._scope_key(),
+            self.today,
+            half_term.id,
+            half_term.starts,
+            half_term.ends,
+            half_term.half,
+            closures,
+            fresh,
+        )
+
     def _coverage_qs(
         self, half_term: HalfTerm | None = None, *, every_row: bool = False, sets: SharedSets | None = None
     ):
-        qs = self._owed_qs(half_term or self.half_term, every_row=every_row, sets=sets)
+        half_term = half_term or self.half_term
+        if every_row:
+            return self._build_coverage_qs(half_term, every_row=True, sets=sets)
+        key = ("coverage", *self._shape(half_term))
+        return BUILT.get(key, lambda: self._build_coverage_qs(half_term)).all()
+
+    def _build_coverage_qs(self, half_term: HalfTerm, *, every_row: bool = False, sets: SharedSets | None = None):
+        qs = self._owed_qs(half_term, every_row=every_row, sets=sets)
         return qs.order_by("supervisee__user__full_name", "id")
 
     def _unseen(self, half_term: HalfTerm) -> Q:
@@ -362,6 +398,10 @@ class Dashboard:
         """Once the half term has ended, those with no session held in it; while it runs, those with none
         held or booked. Supervised longest ago (or never) first."""
         half_term = half_term or self.half_term
+        key = ("overdue", *self._shape(half_term, summary=True))
+        return BUILT.get(key, lambda: self._build_overdue_qs(half_term)).all()
+
+    def _build_overdue_qs(self, half_term: HalfTerm):
         if self._summarised(half_term):
             qs = self._owed_qs(half_term, overdue=True, unseen_only=True)
         else:
@@ -440,12 +480,17 @@ class Dashboard:
         sessions are a materialised `WITH` entry (`SharedSets`, as `count_owed` writes them) and the two
         sets are cut from it once. Django's own SQL for the rows, run as it is after the `WITH` clause;
         PostgreSQL's driver gives the same values Django would (aware datetimes, dates, booleans)."""
-        owed = self._owed(self.half_term)
-        sets = SharedSets(owed.starts_at, owed.ends_at)
-        sql, params = self._coverage_qs(every_row=True, sets=sets).values(*fields).query.sql_with_params()
-        shared, shared_params = sets.sql()
+
+        def build():
+            owed = self._owed(self.half_term)
+            sets = SharedSets(owed.starts_at, owed.ends_at)
+            sql, params = self._coverage_qs(every_row=True, sets=sets).values(*fields).query.sql_with_params()
+            shared, shared_params = sets.sql()
+            return f"WITH {shared} {sql}", (*shared_params, *params)
+
+        sql, params = BUILT.get(("coverage values", fields, *self._shape(self.half_term)), build)
         with connection.cursor() as cursor:
-            cursor.execute(f"WITH {shared} {sql}", (*shared_params, *params))
+            cursor.execute(sql, params)
             names = [column.name for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -515,7 +560,11 @@ class Dashboard:
         half_term = half_term or self.half_term
         if half_term.id not in self._counts_cache or half_term.id not in self._held_counted:
             counts = count_owed(
-                self._contracts(), [self._owed(half_term)], scope=self.setting_ids, held_in={half_term.id}
+                self._contracts(),
+                [self._owed(half_term)],
+                scope=self.setting_ids,
+                held_in={half_term.id},
+                key=self._scope_key(),
             )
             self._counts_cache[half_term.id] = counts[None][half_term.id]
             self._held_counted.add(half_term.id)
@@ -567,6 +616,7 @@ class Dashboard:
             scope=self.setting_ids,
             setting_ids=[s.id for s in self.settings],
             held_in=held_in,
+            key=self._scope_key(),
         )
         self._held_counted |= held_in
         points = []

@@ -34,6 +34,7 @@ from records.models import Record, RecordStatus
 
 from ..models import BUSY_STATUSES, ClosureDay, FrequencyOverride, HalfTerm, Session, SessionKind, SessionStatus
 from ..rules import AGENCY_QUALIFYING_PERIOD, NEW_TO_POST_FREQUENCY
+from .built import BUILT
 from .scope import _midnight
 
 # A Monday well before any agreement: weekdays are counted from it.
@@ -141,6 +142,12 @@ class OwedAgreements:
                 .count()
             )
         return self._closures
+
+    def key(self) -> tuple:
+        """What the rules of this half term are built from besides the agreements in scope: its dates,
+        which half of the term it is, and its closure days (read from the database if not given)."""
+        h = self.half_term
+        return (h.id, h.starts, h.ends, h.half, self.closure_days)
 
     def name(self, what: str) -> str:
         return f"{what}{self.suffix}"
@@ -284,7 +291,7 @@ class OwedAgreements:
                 # every signed record of the organisation to its session.
                 sessions = sessions.alias(record_status=record_status).filter(record_status=RecordStatus.SIGNED)
         one = sessions.filter(kind=SessionKind.ONE_TO_ONE, contract_id__isnull=False)
-        if self.staff_scope is not None and (cut or self.scope_size <= SCOPE_CUTS_SETS):
+        if self.staff_scope is not None and (cut or cuts_sets(self.scope_size)):
             # A setting's dashboard: the sessions of its people's agreements, not the whole trust's.
             one = one.filter(self._in_scope("contract__supervisee_id"))
         # Its attendees, never a null: a group session with nobody in it would put one in the set, and
@@ -395,6 +402,11 @@ class EarliestKnown(LatestKnown):
 SCOPE_CUTS_SETS = 400
 
 
+def cuts_sets(scope_size: int) -> bool:
+    """Whether a scope of `scope_size` people has its session sets cut to them (`SCOPE_CUTS_SETS`)."""
+    return scope_size <= SCOPE_CUTS_SETS
+
+
 class SharedSets:
     """Sets of ids that one query tests membership of more than once, written once each as materialised
     common table expressions. PostgreSQL builds a hashed subplan for every `IN (subquery)`, even for the
@@ -462,21 +474,36 @@ class InSharedSet(models.Expression):
 COUNTED = ("owed", "held", "booked", "covered")
 
 
-def count_owed(contracts, owed: list[OwedAgreements], *, scope=None, setting_ids=(), held_in=()) -> dict:
+def count_owed(
+    contracts, owed: list[OwedAgreements], *, scope=None, setting_ids=(), held_in=(), key: tuple | None = None
+) -> dict:
     """For each half term, how many agreements were owed supervision, how many had a session held in it
     and how many one held or booked (both for the half terms of `held_in` only, 0 for the others) and
     how many a held session with a signed record; for the scope as a whole (key None) and for each of
     `setting_ids` (by the supervisee's settings). `contracts` are the organisation's (`scope` None) or
     those of the people of the settings `scope`. An ended half term whose summary is fresh is read from
     it (`summary`); the others in one query: the rules are worked out once an agreement and half term
-    (inside), then counted twice (outside).
+    (inside), then counted twice (outside). With `key` (everything `contracts` is built from, as
+    `Dashboard._shape` gives it), that query's SQL is built once a thread (`built`).
 
     {setting id or None: {half term id: {"owed": n, "held": n, "booked": n, "covered": n}}}"""
     from . import summary
 
     summarised = summary.fresh(o.half_term.id for o in owed)
     live = [o for o in owed if o.half_term.id not in summarised]
-    result = _count_owed(contracts, live, setting_ids=setting_ids, held_in=held_in) if live else {}
+    result = {}
+    if live:
+        if key is not None:
+            # The statement is fixed by the scope's key, each live half term's dates and closure days, and
+            # the settings and half terms asked about.
+            key = (
+                "count owed",
+                *key,
+                tuple(o.key() for o in live),
+                tuple(setting_ids),
+                tuple(sorted(held_in)),
+            )
+        result = _count_owed(contracts, live, setting_ids=setting_ids, held_in=held_in, key=key)
     if summarised:
         for setting_id, counts in summary.count(
             contracts, summarised, scope=scope, setting_ids=setting_ids, held_in=held_in
@@ -490,7 +517,26 @@ def count_owed(contracts, owed: list[OwedAgreements], *, scope=None, setting_ids
     return result
 
 
-def _count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> dict:
+def _count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=(), key=None) -> dict:
+    def build():
+        return _count_owed_sql(contracts, owed, setting_ids=setting_ids, held_in=held_in)
+
+    sql, params = build() if key is None else BUILT.get(key, build)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    result = {None: {o.half_term.id: dict.fromkeys(COUNTED, 0) for o in owed}}
+    width = len(COUNTED)
+    for setting_id, *values in rows:
+        result[setting_id] = {
+            o.half_term.id: dict(zip(COUNTED, values[width * n : width * (n + 1)], strict=True))
+            for n, o in enumerate(owed)
+        }
+    return result
+
+
+def _count_owed_sql(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_in=()) -> tuple[str, tuple]:
+    """`_count_owed`'s statement and its parameters: a row for the whole scope, then one a setting."""
     qs = contracts.order_by()
     columns = {}
     sets = SharedSets(min(o.starts_at for o in owed), max(o.ends_at for o in owed))
@@ -534,14 +580,4 @@ def _count_owed(contracts, owed: list[OwedAgreements], *, setting_ids=(), held_i
             f" WHERE link.setting_id IN ({', '.join(['%s'] * len(setting_ids))}) GROUP BY link.setting_id"
         )
         params = (*params, *setting_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    result = {None: {o.half_term.id: dict.fromkeys(COUNTED, 0) for o in owed}}
-    width = len(COUNTED)
-    for setting_id, *values in rows:
-        result[setting_id] = {
-            o.half_term.id: dict(zip(COUNTED, values[width * n : width * (n + 1)], strict=True))
-            for n, o in enumerate(owed)
-        }
-    return result
+    return sql, params

@@ -1,0 +1,147 @@
+"""The dashboard's largest queries are built once a thread for the same inputs (`dashboard.built`, issue
+14): what is kept is how to ask, so a page after a change shows the change; each scope has its own; a
+value the build reads from the database is part of the key; and a kept query asks exactly what a fresh
+build asks, however often its clones were read."""
+
+import threading
+from datetime import date
+
+import pytest
+import time_machine
+
+from records.models import RecordStatus
+from supervision.dashboard.built import BUILT, BuiltQueries
+from supervision.models import ClosureDay, SessionStatus
+
+from . import test_dashboard
+from .test_dashboard import agreement, board, person, record, session
+
+pytestmark = pytest.mark.django_db
+
+terms = test_dashboard.terms  # the calendar of Autumn 2025, as the dashboard's tests make it
+
+
+@pytest.fixture(autouse=True)
+def _today():
+    with time_machine.travel("2025-11-20 09:00 +0000", tick=False):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _nothing_kept():
+    BUILT.clear()
+    yield
+    BUILT.clear()
+
+
+def _page(client, path):
+    return " ".join(client.get(path).content.decode().split())
+
+
+def test_a_page_after_a_change_shows_the_change_from_the_kept_query(cast, terms, login):
+    agreement(cast.supervisee, cast.supervisor)
+    client = login(cast.head)
+    assert "Sid Supervisee" in _page(client, "/dashboard/overdue/")
+    assert "Sid Supervisee" in _page(client, "/dashboard/coverage/")
+    built = BUILT.builds
+
+    # Booked: no longer "not booked" in the running half term; the coverage list says booked.
+    booked = session(cast.supervisee.contracts_as_supervisee.get(), date(2025, 12, 1), SessionStatus.SCHEDULED)
+    assert "Sid Supervisee" not in _page(client, "/dashboard/overdue/")
+    assert "(booked)" in _page(client, "/dashboard/coverage/")
+    # Held and signed: covered.
+    booked.status = SessionStatus.HELD
+    booked.save()
+    record(booked)
+    assert "Covered" in _page(client, "/dashboard/coverage/")
+    # A new person's agreement owed supervision: on both lists at once.
+    agreement(person(cast, "Nat Newcomer"), cast.supervisor)
+    assert "Nat Newcomer" in _page(client, "/dashboard/overdue/")
+    assert "Nat Newcomer" in _page(client, "/dashboard/coverage/")
+    # Every page after the first two asked through the queries kept then.
+    assert BUILT.builds == built
+
+
+def test_each_scope_has_its_own_query_and_sees_only_its_own_people(cast, terms, login):
+    agreement(cast.supervisee, cast.supervisor)
+    agreement(cast.supervisee2, cast.supervisor2)
+    # The organisation admin first (every setting), then the head of the primary: never the admin's rows.
+    whole = _page(login(cast.org_admin), "/dashboard/coverage/")
+    assert "Sid Supervisee" in whole and "Sal Supervisee" in whole
+    head = _page(login(cast.head), "/dashboard/coverage/")
+    assert "Sid Supervisee" in head and "Sal Supervisee" not in head
+    overdue = _page(login(cast.head), "/dashboard/overdue/")
+    assert "Sid Supervisee" in overdue and "Sal Supervisee" not in overdue
+    # The admin's chosen setting is a scope of its own too.
+    secondary = _page(login(cast.org_admin), f"/dashboard/coverage/?setting={cast.secondary.code}")
+    assert "Sal Supervisee" in secondary and "Sid Supervisee" not in secondary
+
+
+def test_closure_days_read_from_the_database_are_part_of_the_key(cast, terms):
+    # Starts on Thu 18 Dec: two school days left in Autumn 2, unless both are closure days.
+    late = agreement(person(cast, "Lee Late"), cast.supervisor, start=date(2025, 12, 18))
+    assert "Lee Late" in {r.supervisee_name for r in board(cast.org_admin, terms.autumn2).overdue()}
+    built = BUILT.builds
+    for day in (date(2025, 12, 18), date(2025, 12, 19)):
+        ClosureDay.objects.create(organisation=cast.organisation, date=day, name="INSET")
+    rows = board(cast.org_admin, terms.autumn2).overdue()
+    assert late.id not in {r.contract.id for r in rows}
+    assert BUILT.builds == built + 1  # built again for the new key, not read from the old
+
+
+@pytest.mark.parametrize("who", ["head", "org_admin"])
+def test_a_kept_query_asks_what_a_fresh_build_asks_however_often_it_was_read(cast, terms, who):
+    contract = agreement(cast.supervisee, cast.supervisor)
+    record(session(contract, date(2025, 10, 1)), RecordStatus.SIGNED)
+    viewer = getattr(cast, who)
+
+    def sql(make):
+        query = make().query
+        return str(query)
+
+    for half_term in (terms.autumn1, terms.autumn2):
+        BUILT.clear()
+        fresh = {
+            "overdue": sql(lambda h=half_term: board(viewer, h)._overdue_qs()),
+            "coverage": sql(lambda h=half_term: board(viewer, h)._coverage_qs()),
+        }
+        for _ in range(3):
+            dash = board(viewer, half_term)
+            # Read each kept query's clones as the pages do: a page counted with its rows, a count, the rows.
+            dash.overdue_listing(half_term).page("1", 2)
+            dash.listing("coverage").page("1", 2)
+            assert dash.overdue_listing(half_term).count >= 0
+            list(dash._coverage_qs())
+            again = board(viewer, half_term)
+            assert sql(again._overdue_qs) == fresh["overdue"]
+            assert sql(again._coverage_qs) == fresh["coverage"]
+
+
+def test_the_chart_and_the_csv_reuse_their_sql_and_count_what_is_there_now(cast, terms, login):
+    agreement(cast.supervisee, cast.supervisor)
+    client = login(cast.head)
+    client.get("/dashboard/")
+    csv = client.get("/exports/compliance.csv")
+    assert "Sid Supervisee" in b"".join(csv.streaming_content).decode()
+    built = BUILT.builds
+    agreement(person(cast, "Nat Newcomer"), cast.supervisor)
+    page = client.get("/dashboard/")
+    assert page.context["progress"]["owed"] == 2
+    csv = b"".join(client.get("/exports/compliance.csv").streaming_content).decode()
+    assert "Nat Newcomer" in csv
+    assert BUILT.builds == built
+
+
+def test_each_thread_keeps_its_own_and_the_oldest_go_first():
+    kept = BuiltQueries(kept=2)
+    assert kept.get("a", lambda: 1) == 1 and kept.get("a", lambda: 2) == 1
+    kept.get("b", lambda: 3)
+    kept.get("a", lambda: 4)  # "a" used last, so "b" is the oldest
+    kept.get("c", lambda: 5)
+    assert list(kept.items) == ["a", "c"] and kept.builds == 3
+
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(kept.get("a", lambda: "built there")))
+    thread.start()
+    thread.join()
+    assert elsewhere == ["built there"] and kept.get("a", lambda: 6) == 1
