@@ -1120,9 +1120,21 @@ class Dashboard:
 
     def _make_listing(self, slug: str) -> "Listing":
         name = FIGURES[slug].method
-        queryset = getattr(self, f"_{name}_qs", None)
-        if queryset is None:
+        build_queryset = getattr(self, f"_{name}_qs", None)
+        if build_queryset is None:
             return Listing(rows=getattr(self, name)())
+        if slug == "coverage":
+            queryset = build_queryset  # kept by its own key (`_coverage_qs`)
+        else:
+            # Built once a thread (`built`) from what every figure's query is built from: the organisation,
+            # the settings in scope, the day, the half term (the cancellations') and the viewer (the
+            # escalations leave out the viewer's own records). None reads the database to be built.
+            h, scope = self.half_term, None if self.setting_ids is None else tuple(self.setting_ids)
+            key = ("figure", slug, self.organisation_id, scope, self.today, h.id, h.starts, h.ends, self.viewer.id)
+
+            def queryset():
+                return BUILT.get(key, build_queryset).all()
+
         builders = {
             "agreements_unsigned": self._contract_rows,
             "review_due": self._contract_rows,

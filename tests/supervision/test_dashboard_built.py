@@ -145,3 +145,31 @@ def test_each_thread_keeps_its_own_and_the_oldest_go_first():
     thread.start()
     thread.join()
     assert elsewhere == ["built there"] and kept.get("a", lambda: 6) == 1
+
+
+@pytest.mark.parametrize("who", ["head", "dsl", "org_admin"])
+def test_every_figures_kept_query_asks_what_a_fresh_build_asks(cast, terms, who):
+    from supervision.dashboard import FIGURES
+
+    viewer = getattr(cast, who)
+    slugs = [s for s, f in FIGURES.items() if hasattr(board(viewer, terms.autumn2), f"_{f.method}_qs")]
+    assert len(slugs) >= 10
+
+    def sql(slug):
+        return str(board(viewer, terms.autumn2).listing(slug).queryset.query)
+
+    BUILT.clear()
+    fresh = {slug: sql(slug) for slug in slugs}
+    for _ in range(2):
+        dash = board(viewer, terms.autumn2)
+        for slug in slugs:
+            dash.listing(slug).page("1", 2)
+        assert {slug: sql(slug) for slug in slugs} == fresh
+
+
+def test_a_figure_kept_for_one_viewer_is_not_anothers(cast, terms, login):
+    """The escalations leave out the viewer's own records: each viewer's query is their own."""
+    head = board(cast.head, terms.autumn2).listing("escalations").queryset
+    dsl = board(cast.dsl, terms.autumn2).listing("escalations").queryset
+    assert str(head.query) != str(dsl.query)
+    assert str(board(cast.head, terms.autumn2).listing("escalations").queryset.query) == str(head.query)
