@@ -46,6 +46,15 @@ class Listing:
         return self.counted() if self.counted is not None else None
 
     @property
+    def known(self) -> bool:
+        """Whether the list has been counted already (by whatever means)."""
+        return self._count is not None
+
+    def count_is(self, n: int) -> None:
+        """The list's count, worked out elsewhere with others' (`Dashboard.count_together`)."""
+        self._count = n
+
+    @property
     def count(self) -> int:
         if self._count is None:
             known = self._known_count

@@ -158,6 +158,7 @@ def dashboard(request):
     # The coverage chart first: it loads the six half terms in one go, the chosen one among them.
     coverage_chart, coverage_table, coverage_summary = _coverage_chart(choice)
     # Counted in the database for the figures as of today; the half term's rows are worked out once.
+    dash.count_together(TODAY_TILES)
     tiles = {slug: dash.tile_for(slug) for slug in HALF_TERM_TILES + TODAY_TILES}
     overdue = dash.overdue_listing()
     preview = overdue.head(OVERDUE_PREVIEW)
@@ -388,6 +389,7 @@ def compliance_csv(request):
     half_term = dash.half_term
     # The figures as of today are counted in the database; the half term's rows are worked out once.
     # (Not the balance: the file does not give it, and its GROUP BY reads a year of sections.)
+    dash.count_together(TODAY_TILES)
     count = {slug: dash.count(slug) for slug in TODAY_TILES}
     cancelled = dash.cancellation_summary()
     coverage = dash.coverage_values()

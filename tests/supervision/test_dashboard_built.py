@@ -173,3 +173,54 @@ def test_a_figure_kept_for_one_viewer_is_not_anothers(cast, terms, login):
     dsl = board(cast.dsl, terms.autumn2).listing("escalations").queryset
     assert str(head.query) != str(dsl.query)
     assert str(board(cast.head, terms.autumn2).listing("escalations").queryset.query) == str(head.query)
+
+
+@pytest.mark.parametrize("who", ["head", "org_admin"])
+def test_the_tiles_counted_together_count_what_each_list_has(cast, terms, who):
+    from datetime import timedelta
+
+    from records.models import Action, SafeguardingDecision
+    from supervision.views.dashboard import TODAY_TILES
+
+    today = date(2025, 11, 20)
+    contract = agreement(cast.supervisee, cast.supervisor)
+    signed = record(session(contract, date(2025, 10, 1)))
+    record(session(contract, date(2025, 11, 10)), RecordStatus.AWAITING_SUPERVISEE)
+    record(session(agreement(cast.supervisee2, cast.supervisor2), date(2025, 11, 11)), RecordStatus.AWAITING_SUPERVISOR)
+    for days in (1, 20):
+        Action.objects.create(
+            organisation=cast.organisation,
+            record=signed,
+            description="Read the policy",
+            owner=cast.supervisee,
+            due_date=today - timedelta(days=days),
+        )
+    SafeguardingDecision.objects.create(
+        organisation=cast.organisation, record=signed, child_reference="CP-1", decision="x", key_person=cast.dsl
+    )
+    person(cast, "Lou Leaving", leaving_date=today + timedelta(days=3), supervisor=cast.supervisor)
+
+    together = board(getattr(cast, who), terms.autumn2)
+    together.count_together(TODAY_TILES)
+    counted = {slug: together.listing(slug).count for slug in TODAY_TILES}
+    alone = board(getattr(cast, who), terms.autumn2)
+    assert counted == {slug: alone.listing(slug).queryset.count() for slug in TODAY_TILES}
+    assert sum(1 for n in counted.values() if n) >= 4  # not a comparison of zeros
+
+
+def test_the_tiles_are_counted_in_one_statement(cast, terms):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from supervision.views.dashboard import TODAY_TILES
+
+    agreement(cast.supervisee, cast.supervisor)
+    board(cast.head, terms.autumn2).count_together(TODAY_TILES)  # built and kept
+    dash = board(cast.head, terms.autumn2)
+    with CaptureQueriesContext(connection) as queries:
+        dash.count_together(TODAY_TILES)
+        counts = [dash.listing(slug).count for slug in TODAY_TILES]
+    together = [q for q in queries.captured_queries if q["sql"].count("SELECT COUNT(*) FROM (") >= 2]
+    assert len(together) == 1
+    # The rest: the agreements' and the supervisors' counts, each counted together already (two queries).
+    assert len(queries) <= 3 and len(counts) == len(TODAY_TILES)
