@@ -4,7 +4,8 @@
 - `figures`: the figures, their titles and empty states (`FIGURES`);
 - `coverage`: the agreements owed supervision in a half term, worked out in SQL (issue 14);
 - `board`: the `Dashboard`, every figure for one viewer, half term and set of settings;
-- `rows` and `lists`: the rows behind each figure, and a figure's rows a page at a time.
+- `rows` and `lists`: the rows behind each figure, and a figure's rows a page at a time;
+- `built`: the largest queries, built once a thread for the same inputs (how to ask, never an answer).
 
 Who sees what: heads and DSLs the settings of their role (an organisation-wide head or DSL sees them
 all); organisation admins holding that role organisation-wide see the whole trust; auditors only the

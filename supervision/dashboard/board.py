@@ -1118,12 +1118,12 @@ class Dashboard:
             self._listings[slug] = self._make_listing(slug)
         return self._listings[slug]
 
-    def _figure_key(self, slug: str) -> tuple:
-        """What a figure's queryset is built from (`_make_listing`): the organisation, the settings in
+    def _figure_inputs(self) -> tuple:
+        """What the figures' querysets are built from (`_make_listing`): the organisation, the settings in
         scope, the day, the half term (the cancellations') and the viewer (the escalations leave out the
         viewer's own records). None reads the database to be built."""
         h, scope = self.half_term, None if self.setting_ids is None else tuple(self.setting_ids)
-        return ("figure", slug, self.organisation_id, scope, self.today, h.id, h.starts, h.ends, self.viewer.id)
+        return (self.organisation_id, scope, self.today, h.id, h.starts, h.ends, self.viewer.id)
 
     def count_together(self, slugs) -> None:
         """Count in one statement the figures of `slugs` whose tiles would each count their list with a
@@ -1146,7 +1146,7 @@ class Dashboard:
                 params.extend(more)
             return f"SELECT {', '.join(parts)}", tuple(params)
 
-        sql, params = BUILT.get(("counts", tuple(alone), *self._figure_key("")[2:]), build)
+        sql, params = BUILT.get(("counts", tuple(alone), *self._figure_inputs()), build)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -1161,8 +1161,8 @@ class Dashboard:
         if slug == "coverage":
             queryset = build_queryset  # kept by its own key (`_coverage_qs`)
         else:
-            # Built once a thread (`built`) from what every figure's query is built from (`_figure_key`).
-            key = self._figure_key(slug)
+            # Built once a thread (`built`) from what every figure's query is built from.
+            key = ("figure", slug, *self._figure_inputs())
 
             def queryset():
                 return BUILT.get(key, build_queryset).all()
