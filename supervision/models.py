@@ -240,7 +240,7 @@ class Contract(models.Model):
                 ),
                 name="contract_review_due_idx",
             ),
-            # The dashboard's counts over a scope's agreements (`Dashboard._contract_counts`, the staff
+            # The dashboard's counts over a scope's agreements (`Dashboard._contract_count_sql`, the staff
             # tiles without a current agreement or unsupervised, `largest_caseload`, the coverage history's
             # agreements): everything they read, so PostgreSQL answers them from this index alone. Without
             # it each scanned the 13 MB of agreements (their wording) to test a thousand people each row:

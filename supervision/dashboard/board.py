@@ -15,7 +15,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     Subquery,
@@ -197,11 +196,17 @@ class Dashboard:
         """Rows whose `column` is one of the people of the settings in scope."""
         return InArray(column, self._scope_people)
 
-    def _contracts(self):
+    @cached_property
+    def _scoped_contracts(self):
         qs = Contract.objects.filter(organisation_id=self.organisation_id)
         if self.setting_ids is not None:
             qs = qs.filter(self._of_scope("supervisee_id"))
         return qs
+
+    def _contracts(self):
+        """The organisation's agreements in scope: built once a dashboard, a clone each use (a page used
+        them seven times or more: the chart's half terms, the lists, the counts)."""
+        return self._scoped_contracts.all()
 
     def _in_settings(self, qs, path: str, sessions: Q | None = None, *, few: bool = False):
         """Rows of the organisation whose session's setting is in scope (`path` leads to it). `sessions`:
@@ -1056,33 +1061,27 @@ class Dashboard:
 
     def largest_caseload(self) -> int:
         """The most current agreements in scope one supervisor has (the first row of the caseloads list)."""
-        return self._supervisor_counts()["largest"]
+        return self._together_counts("supervisors")["largest"]
 
-    def _supervisor_counts(self) -> dict[str, int]:
+    def _supervisor_count_sql(self) -> tuple[str, tuple]:
         """The lengths of the caseloads list and of the unsupervised supervisors list (`_supervisors_qs`,
-        whose conditions these are) and the largest caseload, in one query: the scope's current agreements
+        whose conditions these are) and the largest caseload, as one row: the scope's current agreements
         grouped by supervisor, then counted. Each was a query reading the scope's agreements (an auditor's
         over ten settings, 4-10 ms each), and the list's order counts three figures a supervisor."""
-        if "supervisors" not in self._summaries:
-            own = self._own_agreement("supervisor_id")
-            per_supervisor = (
-                self._contracts()
-                .filter(self._current(), supervisor__organisation_id=self.organisation_id)
-                .order_by()
-                .values("supervisor_id")
-                .annotate(n=Count("id"), own=Exists(own))
-            )
-            counts = per_supervisor.aggregate(
-                caseloads=Count("supervisor_id"),
-                unsupervised=Count("supervisor_id", filter=Q(own=False)),
-                largest=Max("n"),
-            )
-            self._summaries["supervisors"] = {
-                "caseloads": counts["caseloads"],
-                "unsupervised-supervisors": counts["unsupervised"],
-                "largest": counts["largest"] or 0,
-            }
-        return self._summaries["supervisors"]
+        own = self._own_agreement("supervisor_id")
+        per_supervisor = (
+            self._contracts()
+            .filter(self._current(), supervisor__organisation_id=self.organisation_id)
+            .order_by()
+            .values("supervisor_id")
+            .annotate(n=Count("id"), own=Exists(own))
+        )
+        rows, params = per_supervisor.query.sql_with_params()
+        q = connection.ops.quote_name
+        counts = (
+            f"COUNT(c.{q('supervisor_id')}), COUNT(CASE WHEN NOT c.{q('own')} THEN 1 END), COALESCE(MAX(c.{q('n')}), 0)"
+        )
+        return f"SELECT {counts} FROM ({rows}) AS c", params  # noqa: S608 (Django's SQL and our names)
 
     def _caseloads_qs(self):
         return self._supervisors_qs().order_by("-agreements", "user__full_name", "id")
@@ -1126,32 +1125,21 @@ class Dashboard:
         return (self.organisation_id, scope, self.today, h.id, h.starts, h.ends, self.viewer.id)
 
     def count_together(self, slugs) -> None:
-        """Count in one statement the figures of `slugs` whose tiles would each count their list with a
-        statement of its own (not counted elsewhere, nor with their rows): a count a scalar subquery of
-        the list's own SQL, so each counts the rows its list has. The statement is built once a thread
-        (`built`), like the lists' queries. A tile then reads its count without a query."""
-        alone = []
+        """Count in one statement (`_counted_together`) the figures of `slugs` whose tiles would each count
+        their list with a statement of its own (not counted elsewhere, nor with their rows), and the counts
+        of the lists counted together (`COUNTED_TOGETHER`) they need. A tile then reads its count without
+        a query."""
+        alone, summaries = [], []
         for slug in slugs:
             listing = self.listing(slug)
-            if listing.rows is None and listing.counted is None and listing.count_alone is None and not listing.known:
+            together = COUNTED_TOGETHER.get(slug)
+            if together is not None:
+                if together not in self._summaries and together not in summaries:
+                    summaries.append(together)
+            elif listing.rows is None and listing.counted is None and listing.count_alone is None and not listing.known:
                 alone.append(slug)
-        if len(alone) < 2:
-            return
-
-        def build():
-            parts, params = [], []
-            for n, slug in enumerate(alone):
-                sql, more = self.listing(slug).queryset.order_by().values("pk").query.sql_with_params()
-                parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted_{n})")  # noqa: S608 (Django's SQL)
-                params.extend(more)
-            return f"SELECT {', '.join(parts)}", tuple(params)
-
-        sql, params = BUILT.get(("counts", tuple(alone), *self._figure_inputs()), build)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        for slug, n in zip(alone, row, strict=True):
-            self.listing(slug).count_is(n)
+        if len(alone) + len(summaries) > 1:
+            self._counted_together(summaries, alone)
 
     def _make_listing(self, slug: str) -> "Listing":
         name = FIGURES[slug].method
@@ -1191,23 +1179,72 @@ class Dashboard:
         together = COUNTED_TOGETHER.get(slug)
         # Lists counted together with others read their shared count; any other is counted with its page,
         # or on its own.
-        counted = (lambda: getattr(self, together)()[slug]) if together else None
+        counted = (lambda: self._together_counts(together)[slug]) if together else None
         return Listing(queryset=queryset, build=build, counted=counted)
 
-    def _contract_counts(self) -> dict[str, int]:
+    def _contract_count_sql(self) -> tuple[str, tuple]:
         """The lengths of the three lists of current agreements (`_agreements_unsigned_qs`, `_review_due_qs`,
-        `_review_overdue_qs`, whose conditions these are) in one query: each read the scope's agreements
+        `_review_overdue_qs`, whose conditions these are) as one row: each read the scope's agreements
         again, a scan of the trust's 20,000 for an auditor's 1,000 people (8-9 ms each)."""
-        if "contracts" not in self._summaries:
-            signed = ~self._unsigned()
-            self._summaries["contracts"] = self._current_contracts_qs().aggregate(
-                **{
-                    "agreements-unsigned": Count("id", filter=self._unsigned()),
-                    "review-due": Count("id", filter=signed & self._review_due()),
-                    "review-overdue": Count("id", filter=signed & self._review_overdue()),
-                }
-            )
-        return self._summaries["contracts"]
+        signed = ~self._unsigned()
+        on = {
+            "on_unsigned": self._unsigned(),
+            "on_review_due": signed & self._review_due(),
+            "on_review_overdue": signed & self._review_overdue(),
+        }
+        rows, params = (
+            self._current_contracts_qs()
+            .order_by()
+            .annotate(**{name: ExpressionWrapper(q, output_field=BooleanField()) for name, q in on.items()})
+            .values(*on)
+            .query.sql_with_params()
+        )
+        q = connection.ops.quote_name
+        counts = ", ".join(f"COUNT(CASE WHEN c.{q(name)} THEN 1 END)" for name in on)
+        return f"SELECT {counts} FROM ({rows}) AS c", params  # noqa: S608 (Django's SQL and our names)
+
+    # The counts of lists counted together (`COUNTED_TOGETHER`): each a statement of one row, as read.
+    _TOGETHER = {
+        "contracts": ("_contract_count_sql", ("agreements-unsigned", "review-due", "review-overdue")),
+        "supervisors": ("_supervisor_count_sql", ("caseloads", "unsupervised-supervisors", "largest")),
+    }
+
+    def _together_counts(self, name: str) -> dict[str, int]:
+        """The counts of `_TOGETHER[name]`: counted with the tiles' other counts when the page asked for
+        them together (`count_together`), else now."""
+        if name not in self._summaries:
+            self._counted_together([name])
+        return self._summaries[name]
+
+    def _counted_together(self, summaries, listings=()) -> None:
+        """Count in one statement, built once a thread (`built`): the lists of `listings` (slugs), each a
+        scalar `COUNT(*)` subquery over the list's own SQL (its `values("pk")`, so each counts exactly the
+        rows its list has), and the counts of `summaries` (`_TOGETHER`), each a one-row statement joined in."""
+
+        def build():
+            parts, params, tables = [], [], []
+            for n, slug in enumerate(listings):
+                sql, more = self.listing(slug).queryset.order_by().values("pk").query.sql_with_params()
+                parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted_{n})")  # noqa: S608 (Django's SQL)
+                params.extend(more)
+            for n, name in enumerate(summaries):
+                sql, more = getattr(self, self._TOGETHER[name][0])()
+                tables.append(f"({sql}) AS together_{n}")
+                parts.append(f"together_{n}.*")
+                params.extend(more)
+            joined = f" FROM {' CROSS JOIN '.join(tables)}" if tables else ""
+            return f"SELECT {', '.join(parts)}{joined}", tuple(params)
+
+        key = ("counts", tuple(listings), tuple(summaries), *self._figure_inputs())
+        sql, params = BUILT.get(key, build)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = list(cursor.fetchone())
+        for slug in listings:
+            self.listing(slug).count_is(row.pop(0))
+        for name in summaries:
+            names = self._TOGETHER[name][1]
+            self._summaries[name] = {k: row.pop(0) for k in names}
 
     # The three functions over the academic year ----------------------------------------------------
 
@@ -1370,8 +1407,8 @@ class Dashboard:
 # The lists whose lengths one query counts together, and the `Dashboard` method that does: the lists of
 # current agreements, and those of supervisors and their caseloads.
 COUNTED_TOGETHER = {
-    **dict.fromkeys(("agreements-unsigned", "review-due", "review-overdue"), "_contract_counts"),
-    **dict.fromkeys(("caseloads", "unsupervised-supervisors"), "_supervisor_counts"),
+    **dict.fromkeys(("agreements-unsigned", "review-due", "review-overdue"), "contracts"),
+    **dict.fromkeys(("caseloads", "unsupervised-supervisors"), "supervisors"),
 }
 
 
