@@ -86,6 +86,14 @@ def poll(condition, seconds: float, step: float = 0.2) -> bool:
     return condition()
 
 
+def _hangup_as_a_terminal_sends_it():
+    """In the child, before bin/serve starts: SIGHUP's default action, whatever the suite was started
+    under. A shell cannot trap a signal ignored when it starts, and `nohup make test` ignores SIGHUP for
+    everything it starts: bin/serve would then rightly stay up, as `nohup make run` should, and the test of
+    a closed terminal would fail for the way the suite was run."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 @pytest.fixture
 def run(tmp_path, django_db_blocker):
     """run(wrapped=False) starts bin/serve (under a parent shell when wrapped, as make is) and waits
@@ -109,7 +117,13 @@ def run(tmp_path, django_db_blocker):
         command = ["bash", "-c", f"'{SERVE}'; echo 'bin/serve ended'"] if wrapped else [str(SERVE)]
         output = (tmp_path / "output.txt").open("wb")
         process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_hangup_as_a_terminal_sends_it,
         )
         started.append(process)
         said = lambda: "Supervision is running at" in (tmp_path / "output.txt").read_text(errors="replace")  # noqa: E731
