@@ -1203,14 +1203,8 @@ class Dashboard:
         counts = ", ".join(f"COUNT(CASE WHEN c.{q(name)} THEN 1 END)" for name in on)
         return f"SELECT {counts} FROM ({rows}) AS c", params  # noqa: S608 (Django's SQL and our names)
 
-    # The counts of lists counted together (`COUNTED_TOGETHER`): each a statement of one row, as read.
-    _TOGETHER = {
-        "contracts": ("_contract_count_sql", ("agreements-unsigned", "review-due", "review-overdue")),
-        "supervisors": ("_supervisor_count_sql", ("caseloads", "unsupervised-supervisors", "largest")),
-    }
-
     def _together_counts(self, name: str) -> dict[str, int]:
-        """The counts of `_TOGETHER[name]`: counted with the tiles' other counts when the page asked for
+        """The counts of `TOGETHER[name]`: counted with the tiles' other counts when the page asked for
         them together (`count_together`), else now."""
         if name not in self._summaries:
             self._counted_together([name])
@@ -1219,7 +1213,7 @@ class Dashboard:
     def _counted_together(self, summaries, listings=()) -> None:
         """Count in one statement, built once a thread (`built`): the lists of `listings` (slugs), each a
         scalar `COUNT(*)` subquery over the list's own SQL (its `values("pk")`, so each counts exactly the
-        rows its list has), and the counts of `summaries` (`_TOGETHER`), each a one-row statement joined in."""
+        rows its list has), and the counts of `summaries` (`TOGETHER`), each a one-row statement joined in."""
 
         def build():
             parts, params, tables = [], [], []
@@ -1228,7 +1222,7 @@ class Dashboard:
                 parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted_{n})")  # noqa: S608 (Django's SQL)
                 params.extend(more)
             for n, name in enumerate(summaries):
-                sql, more = getattr(self, self._TOGETHER[name][0])()
+                sql, more = getattr(self, TOGETHER[name][0])()
                 tables.append(f"({sql}) AS together_{n}")
                 parts.append(f"together_{n}.*")
                 params.extend(more)
@@ -1243,7 +1237,7 @@ class Dashboard:
         for slug in listings:
             self.listing(slug).count_is(row.pop(0))
         for name in summaries:
-            names = self._TOGETHER[name][1]
+            names = TOGETHER[name][1]
             self._summaries[name] = {k: row.pop(0) for k in names}
 
     # The three functions over the academic year ----------------------------------------------------
@@ -1404,12 +1398,15 @@ class Dashboard:
         return Tile(str(n), labels[slug], "" if slug == "balance" else tone)
 
 
-# The lists whose lengths one query counts together, and the `Dashboard` method that does: the lists of
-# current agreements, and those of supervisors and their caseloads.
-COUNTED_TOGETHER = {
-    **dict.fromkeys(("agreements-unsigned", "review-due", "review-overdue"), "contracts"),
-    **dict.fromkeys(("caseloads", "unsupervised-supervisors"), "supervisors"),
+# The lists whose lengths one statement of one row counts together (`Dashboard._counted_together`): the
+# `Dashboard` method that writes it, and the counts of its row in order ("largest" is the largest caseload,
+# not a list). The lists of current agreements, and those of supervisors and their caseloads.
+TOGETHER = {
+    "contracts": ("_contract_count_sql", ("agreements-unsigned", "review-due", "review-overdue")),
+    "supervisors": ("_supervisor_count_sql", ("caseloads", "unsupervised-supervisors", "largest")),
 }
+# Each such list's figure, and the statement that counts it.
+COUNTED_TOGETHER = {slug: name for name, (_, counts) in TOGETHER.items() for slug in counts if slug in FIGURES}
 
 
 class _LastRecords:

@@ -484,7 +484,7 @@ def count_owed(
     those of the people of the settings `scope`. An ended half term whose summary is fresh is read from
     it (`summary`); the others in one query: the rules are worked out once an agreement and half term
     (inside), then counted twice (outside). With `key` (everything `contracts` is built from, as
-    `Dashboard._shape` gives it), that query's SQL is built once a thread (`built`).
+    `Dashboard._scope_key` gives it), that query's SQL is built once a thread (`built`).
 
     {setting id or None: {half term id: {"owed": n, "held": n, "booked": n, "covered": n}}}"""
     from . import summary
