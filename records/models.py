@@ -96,7 +96,25 @@ class RecordStatus(models.TextChoices):
     SIGNED = "signed", "Signed"
 
 
+def _kept_settings(objs, relation: str, model) -> None:
+    """Fill in the setting each object keeps (`Record.setting`, `Action.setting`) from the object its
+    `relation` names (a record's session, an action's record), as `save` does: from the related objects
+    already loaded, else from one query of their settings."""
+    attname = f"{relation}_id"
+    missing = [o for o in objs if o.setting_id is None and getattr(o, attname) is not None]
+    unloaded = {getattr(o, attname) for o in missing if not o._meta.get_field(relation).is_cached(o)}
+    settings = dict(model.objects.filter(pk__in=unloaded).values_list("pk", "setting_id")) if unloaded else {}
+    for o in missing:
+        field = o._meta.get_field(relation)
+        o.setting_id = getattr(o, relation).setting_id if field.is_cached(o) else settings.get(getattr(o, attname))
+
+
 class RecordQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        _kept_settings(objs, "session", Session)
+        return super().bulk_create(objs, *args, **kwargs)
+
     def of_participant(self, staff):
         """Records the person wrote (as supervisor) or was supervised in, in their organisation. Their ids
         are worked out first and looked up by key (`InArray`): as `IN (subquery)` PostgreSQL hashed them
@@ -117,6 +135,10 @@ class Record(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="records")
     session = models.OneToOneField(Session, on_delete=models.PROTECT, related_name="record")
+    # The session's setting, kept on the record (set from the session when the record is made, and moved
+    # with it: `Session.save`) so that a setting's records, actions, decisions and flags are found by an
+    # index on the record rather than through every session of the setting (issue 14).
+    setting = models.ForeignKey(Setting, on_delete=models.PROTECT, related_name="+", editable=False)
     template_version = models.ForeignKey(RecordTemplateVersion, on_delete=models.PROTECT, related_name="records")
     supervisor = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="records_written")
     status = models.CharField(max_length=24, choices=RecordStatus.choices, default=RecordStatus.DRAFT)
@@ -173,6 +195,8 @@ class Record(models.Model):
             # term's held session has a signed record, probed for each session by an index-only scan
             # instead of a scan of every record of the trust once a half term.
             models.Index(fields=["session"], condition=Q(status="signed"), name="record_signed_session_idx"),
+            # A setting's records by status: the dashboard's records awaiting signature (`_in_settings`).
+            models.Index(fields=["setting", "status"], name="record_setting_status_idx"),
             # The PDF sweep: signed records still without their file.
             models.Index(
                 fields=["locked_at"], condition=Q(status="signed", pdf_path=""), name="record_pdf_missing_idx"
@@ -181,6 +205,11 @@ class Record(models.Model):
 
     def __str__(self):
         return f"Record of {self.session}"
+
+    def save(self, *args, **kwargs):
+        if self.setting_id is None and self.session_id is not None:
+            self.setting_id = self.session.setting_id
+        super().save(*args, **kwargs)
 
     @property
     def is_locked(self):
@@ -216,6 +245,11 @@ class ActionStatus(models.TextChoices):
 
 
 class ActionQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        _kept_settings(objs, "record", Record)
+        return super().bulk_create(objs, *args, **kwargs)
+
     def open(self):
         return self.filter(status=ActionStatus.OPEN)
 
@@ -229,6 +263,9 @@ class Action(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="actions")
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="actions")
+    # The record's setting (its session's), kept on the action as on the record: a setting's overdue
+    # actions are read from an index of open actions by setting and due date (issue 14).
+    setting = models.ForeignKey(Setting, on_delete=models.PROTECT, related_name="+", editable=False)
     section = models.ForeignKey(RecordSection, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions")
     description = models.CharField(max_length=500)
     owner = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="actions")
@@ -255,10 +292,19 @@ class Action(models.Model):
             models.Index(
                 fields=["organisation", "due_date"], condition=Q(status="open"), name="action_open_org_due_idx"
             ),
+            # Open actions by setting and due date: the dashboard's overdue actions of chosen settings.
+            models.Index(
+                fields=["setting", "due_date"], condition=Q(status="open"), name="action_open_setting_due_idx"
+            ),
         ]
 
     def __str__(self):
         return self.description
+
+    def save(self, *args, **kwargs):
+        if self.setting_id is None and self.record_id is not None:
+            self.setting_id = self.record.setting_id
+        super().save(*args, **kwargs)
 
     def is_overdue(self, today=None):
         return self.status == ActionStatus.OPEN and self.due_date < (today or timezone.localdate())

@@ -776,6 +776,7 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
         r = Record(
             organisation=organisation,
             session=s,
+            setting_id=s.setting_id,
             template_version=versions[template.id][0],
             supervisor=s.supervisor,
             status=status,
@@ -843,6 +844,7 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
                 Action(
                     organisation=organisation,
                     record=r,
+                    setting_id=r.setting_id,
                     description="Follow up what was agreed",
                     owner=owner,
                     due_date=due,

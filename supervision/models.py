@@ -458,6 +458,10 @@ class Session(models.Model):
 
     objects = SessionQuerySet.as_manager()
 
+    # The setting as read from the database: a record and its actions keep their session's setting
+    # (records.Record.setting), and move with it when it changes.
+    _SETTING_UNREAD = object()
+
     class Meta:
         ordering = ["starts_at"]
         constraints = [
@@ -487,6 +491,39 @@ class Session(models.Model):
     def __str__(self):
         local = timezone.localtime(self.starts_at)
         return f"{self.title} on {local:%a %-d %b %Y %H:%M}"
+
+    def save(self, *args, **kwargs):
+        # Moved: read from the database with one setting, saved with another. A session saved without its
+        # setting (`update_fields`), or whose setting was never read, is not taken as moved.
+        read = getattr(self, "_setting_as_read", self._SETTING_UNREAD)
+        fields = kwargs.get("update_fields")
+        moved = (
+            read is not self._SETTING_UNREAD
+            and read != self.__dict__.get("setting_id", read)
+            and (fields is None or "setting" in fields or "setting_id" in fields)
+        )
+        super().save(*args, **kwargs)
+        if moved:
+            self._move_records_to_setting()
+        self._setting_as_read = self.__dict__.get("setting_id", self._SETTING_UNREAD)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        session = super().from_db(db, field_names, values)
+        session._setting_as_read = session.__dict__.get("setting_id", cls._SETTING_UNREAD)
+        return session
+
+    def _move_records_to_setting(self) -> None:
+        """The session's record and the record's actions to the session's setting (records imports this
+        app, so their models are reached through the relation)."""
+        record_model = self._meta.get_field("record").related_model
+        action_model = record_model._meta.get_field("actions").related_model
+        record_model.objects.filter(session_id=self.pk).exclude(setting_id=self.setting_id).update(
+            setting_id=self.setting_id
+        )
+        action_model.objects.filter(record__session_id=self.pk).exclude(setting_id=self.setting_id).update(
+            setting_id=self.setting_id
+        )
 
     @property
     def title(self):

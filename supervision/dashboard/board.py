@@ -117,12 +117,6 @@ OVERDUE_ACTION_ROW_VALUES = (
 )
 
 
-# A scope of more than this many settings finds its records awaiting a signature by joining them to their
-# sessions (`_in_settings(few=True)`): those records are a few thousand in a whole trust, and for an
-# auditor's ten settings the join took 7.8 ms where looking up their 8,500 sessions' records took 15; for
-# one or two settings looking them up is quicker (2.3 ms against 3.9 for one; issue 14).
-WIDE_SCOPE_SETTINGS = 2
-
 # What a row of records awaiting signature shows and links (`RecordRow`, `Dashboard._session_url`): every
 # column of seven joined tables made a page of 200 rows twice as slow to read and build (issue 14).
 AWAITING_ROW_FIELDS = (
@@ -209,12 +203,13 @@ class Dashboard:
         return self._scoped_contracts.all()
 
     def _in_settings(self, qs, path: str, sessions: Q | None = None, *, few: bool = False):
-        """Rows of the organisation whose session's setting is in scope (`path` leads to it). `sessions`:
-        conditions on those sessions, applied to them before their rows are looked up (settings chosen).
-        The settings' sessions are read first and their rows looked up inwards by index, unless the rows
-        are `few` in the whole organisation (open flags, decisions awaiting the child's file): then a plain
-        join from them outwards, where reading ten settings' 8,600 sessions and 7,800 records inwards
-        took 12 ms a tile for an auditor (0.6-2.5 ms as a join; a head's one setting 1.5 ms either way)."""
+        """Rows of the organisation whose session's setting is in scope (`path` leads to it). Records and
+        actions keep their session's setting (`setting_id`, by index); decisions and flags reach it through
+        their record (`record__setting_id`), not through every session of the settings: reading an
+        auditor's ten settings' 8,600 sessions and 7,800 records inwards took 6-13 ms a tile (issue 14).
+        `sessions`: conditions on the sessions (a year's), applied to them before their rows are looked up
+        inwards. Otherwise the settings' rows are looked up inwards by index, unless they are `few` in the
+        whole organisation (open flags, decisions awaiting the child's file): then a plain join."""
         # A record section reaches its organisation through its record.
         organisation = "record__organisation_id" if qs.model is RecordSection else "organisation_id"
         qs = qs.filter(**{organisation: self.organisation_id})
@@ -666,9 +661,8 @@ class Dashboard:
         # The page's records and waiting times first, then their rows (`_awaiting_signature_rows`): with the
         # names the rows show joined into the same query, PostgreSQL joined every record awaiting a
         # signature to five more tables before sorting them for a page (the trust's 5,100: 82 ms).
-        wide = self.setting_ids is not None and len(self.setting_ids) > WIDE_SCOPE_SETTINGS
         return (
-            self._in_settings(Record.objects.all(), "session__setting_id", few=wide)
+            self._in_settings(Record.objects.all(), "setting_id")
             .filter(status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR])
             .annotate(since=since, since_day=TruncDate(since, tzinfo=LONDON))
             .order_by("since_day", "session__starts_at", "id")
@@ -716,9 +710,7 @@ class Dashboard:
         # the rows show joined into the same query, PostgreSQL joined every overdue action in scope to nine
         # more tables before cutting a page (an auditor's 802 over ten settings: 33 ms; issue 14).
         return (
-            self._in_settings(Action.objects.overdue(self.today), "record__session__setting_id")
-            .order_by("due_date", "id")
-            .values("id")
+            self._in_settings(Action.objects.overdue(self.today), "setting_id").order_by("due_date", "id").values("id")
         )
 
     def _overdue_actions_rows(self, page) -> list[ActionRow]:
@@ -760,9 +752,7 @@ class Dashboard:
 
     def _safeguarding_decisions_qs(self):
         return (
-            self._in_settings(
-                SafeguardingDecision.objects.awaiting_confirmation(), "record__session__setting_id", few=True
-            )
+            self._in_settings(SafeguardingDecision.objects.awaiting_confirmation(), "record__setting_id", few=True)
             .select_related("key_person__user", "record__supervisor__user", "record__session__setting")
             .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
             .order_by("record__locked_at", "id")
@@ -789,7 +779,7 @@ class Dashboard:
 
     def _escalations_qs(self):
         return (
-            self._in_settings(ConfidentialityFlag.objects.all(), "record__session__setting_id", few=True)
+            self._in_settings(ConfidentialityFlag.objects.all(), "record__setting_id", few=True)
             .filter(resolved_at__isnull=True)
             .exclude(record__session__attendees=self.viewer)
             .select_related("record__session__setting")

@@ -335,12 +335,10 @@ def test_records_awaiting_signature_with_the_days_each_has_waited(cast, terms, l
     assert page.count("<tr>") == 3  # the header and the two rows
 
 
-def test_a_wide_scope_finds_the_same_records_awaiting_a_signature_by_joining_their_sessions(cast, terms, login):
-    """Over more than `WIDE_SCOPE_SETTINGS` settings the records awaiting a signature are joined to their
-    sessions rather than looked up from them (issue 14): the same rows, count and order either way, and
-    none of a setting outside the scope."""
-    from supervision.dashboard import board as board_module
-
+def test_records_awaiting_a_signature_are_found_by_the_setting_they_keep(cast, terms, login):
+    """Records awaiting a signature are found by the setting each keeps from its session (issue 14), for a
+    scope of one setting and of several alike: the same rows, count and order as their sessions' settings
+    give, none of a setting outside the scope, and a record follows its session when that moves."""
     third, fourth = (Setting.objects.create(organisation=cast.organisation, name=n) for n in ("Cast Third", "Cast Far"))
     contract = agreement(cast.supervisee, cast.supervisor)
     waiting = {
@@ -352,20 +350,79 @@ def test_a_wide_scope_finds_the_same_records_awaiting_a_signature_by_joining_the
         for day, where in ((3, cast.primary), (4, cast.secondary), (5, third), (6, fourth))
     }
     record(session(contract, date(2025, 11, 7), setting=third))  # signed
+    assert all(r.setting_id == r.session.setting_id for r in waiting.values())
 
-    def rows_and_count():
+    def rows_and_count(*settings):
         dash = Dashboard(
-            viewer=cast.org_admin, half_term=terms.autumn2, settings=[cast.primary, cast.secondary, third],
-            whole_organisation=False, today=TODAY,
+            viewer=cast.org_admin, half_term=terms.autumn2, settings=list(settings), whole_organisation=False,
+            today=TODAY,
         )  # fmt: skip
         return [r.record for r in dash.awaiting_signature()], dash.count("awaiting-signature")
 
-    assert board_module.WIDE_SCOPE_SETTINGS < 3  # joined
-    joined = rows_and_count()
-    assert joined == ([waiting["Cast Primary"], waiting["Cast Secondary"], waiting["Cast Third"]], 3)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(board_module, "WIDE_SCOPE_SETTINGS", 3)  # looked up from the sessions
-        assert rows_and_count() == joined
+    wide = rows_and_count(cast.primary, cast.secondary, third)
+    assert wide == ([waiting["Cast Primary"], waiting["Cast Secondary"], waiting["Cast Third"]], 3)
+    assert rows_and_count(third) == ([waiting["Cast Third"]], 1)
+
+    moved = waiting["Cast Far"].session
+    moved.setting = third
+    moved.save()
+    assert rows_and_count(third) == ([waiting["Cast Third"], waiting["Cast Far"]], 2)
+    assert rows_and_count(fourth) == ([], 0)
+
+
+def test_an_overdue_action_keeps_its_records_setting_and_moves_with_its_session(cast, terms):
+    """An action keeps its record's setting, which is its session's (issue 14): the overdue actions of a
+    setting are read by it, and an action follows its session to another setting with its record."""
+    rec = record(session(agreement(cast.supervisee, cast.supervisor), date(2025, 11, 3), setting=cast.primary))
+    late = Action.objects.create(
+        organisation=cast.organisation, record=rec, description="x", owner=cast.supervisee,
+        due_date=TODAY - timedelta(days=3),
+    )  # fmt: skip
+    assert (rec.setting_id, late.setting_id) == (cast.primary.id, cast.primary.id)
+
+    def overdue(setting):
+        return [r.action_id for r in board(cast.org_admin, terms.autumn2, setting).overdue_actions()]
+
+    assert (overdue(cast.primary), overdue(cast.secondary)) == ([late.id], [])
+    moved = Session.objects.get(pk=rec.session_id)  # read afresh, as a view would
+    moved.setting = cast.secondary
+    moved.save()
+    rec.refresh_from_db()
+    late.refresh_from_db()
+    assert (rec.setting_id, late.setting_id) == (cast.secondary.id, cast.secondary.id)
+    assert (overdue(cast.primary), overdue(cast.secondary)) == ([], [late.id])
+    # Saved without its setting, or with the same one: nothing else is written.
+    with CaptureQueriesContext(connection) as queries:
+        moved.save(update_fields=["venue"])
+        moved.save()
+    assert len(queries) == 2
+
+
+def test_records_and_actions_made_in_bulk_keep_their_sessions_settings(cast):
+    """`bulk_create` fills in the setting a record or action keeps, as `save` does: from the session or
+    record already loaded, else from one query of their settings."""
+    contract = agreement(cast.supervisee, cast.supervisor)
+    first, second = (
+        session(contract, date(2025, 11, d), setting=where) for d, where in ((3, cast.primary), (4, cast.secondary))
+    )
+    version = ensure_builtin_templates(cast.organisation)["kcc-1-1"].current_version()
+
+    def made(**relation):
+        return Record(organisation=cast.organisation, template_version=version, supervisor=cast.supervisor, **relation)
+
+    with CaptureQueriesContext(connection) as queries:
+        loaded, by_id = Record.objects.bulk_create([made(session=first), made(session_id=second.id)])
+    assert [r.setting_id for r in (loaded, by_id)] == [cast.primary.id, cast.secondary.id]
+    assert sum("supervision_session" in q["sql"] for q in queries) == 1  # the settings of the one not loaded
+
+    def action(**relation):
+        return Action(
+            organisation=cast.organisation, description="x", owner=cast.supervisee, due_date=TODAY, **relation
+        )
+
+    actions = Action.objects.bulk_create([action(record=loaded), action(record_id=by_id.id)])
+    assert [a.setting_id for a in actions] == [cast.primary.id, cast.secondary.id]
+    assert set(Action.objects.values_list("setting_id", flat=True)) == {cast.primary.id, cast.secondary.id}
 
 
 # --- Agreements: missing, unsigned, review due and overdue ------------------------------------------
