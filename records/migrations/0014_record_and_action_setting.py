@@ -16,6 +16,15 @@ def fill_settings(apps, schema_editor):
     Action.objects.update(setting_id=Subquery(Record.objects.filter(pk=OuterRef("record_id")).values("setting_id")))
 
 
+def kept_setting(*, null: bool) -> models.ForeignKey:
+    return models.ForeignKey(
+        editable=False, null=null, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.setting"
+    )
+
+
+KEEPERS = ("record", "action")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0016_audit_hex_index_covering"),
@@ -24,43 +33,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddField(
-            model_name="record",
-            name="setting",
-            field=models.ForeignKey(
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="+",
-                to="accounts.setting",
-            ),
-        ),
-        migrations.AddField(
-            model_name="action",
-            name="setting",
-            field=models.ForeignKey(
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="+",
-                to="accounts.setting",
-            ),
-        ),
+        *(migrations.AddField(model_name=m, name="setting", field=kept_setting(null=True)) for m in KEEPERS),
         migrations.RunPython(fill_settings, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="record",
-            name="setting",
-            field=models.ForeignKey(
-                editable=False, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.setting"
-            ),
-        ),
-        migrations.AlterField(
-            model_name="action",
-            name="setting",
-            field=models.ForeignKey(
-                editable=False, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.setting"
-            ),
-        ),
+        *(migrations.AlterField(model_name=m, name="setting", field=kept_setting(null=False)) for m in KEEPERS),
         migrations.AddIndex(
             model_name="record",
             index=models.Index(fields=["setting", "status"], name="record_setting_status_idx"),
