@@ -34,7 +34,7 @@ def _in_led_settings(qs, staff: StaffMember):
         return qs.none()
     if scope == "organisation":
         return qs
-    return qs.filter(record__setting_id__in=scope)
+    return qs.filter(setting_id__in=scope)
 
 
 def flags_led_by(staff: StaffMember):

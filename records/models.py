@@ -244,12 +244,16 @@ class ActionStatus(models.TextChoices):
     DROPPED = "dropped", "Dropped"
 
 
-class ActionQuerySet(models.QuerySet):
+class KeptSettingQuerySet(models.QuerySet):
+    """Rows that keep their record's setting (actions, decisions, flags): `bulk_create` fills it in."""
+
     def bulk_create(self, objs, *args, **kwargs):
         objs = list(objs)
         _kept_settings(objs, "record", Record)
         return super().bulk_create(objs, *args, **kwargs)
 
+
+class ActionQuerySet(KeptSettingQuerySet):
     def open(self):
         return self.filter(status=ActionStatus.OPEN)
 
@@ -310,7 +314,7 @@ class Action(models.Model):
         return self.status == ActionStatus.OPEN and self.due_date < (today or timezone.localdate())
 
 
-class SafeguardingDecisionQuerySet(models.QuerySet):
+class SafeguardingDecisionQuerySet(KeptSettingQuerySet):
     def awaiting_confirmation(self):
         """Decisions waiting for their key person to confirm them on the child's file: those of signed
         records. Until both sign, a decision may still change or be removed, and nobody is told of it; the
@@ -325,6 +329,8 @@ class SafeguardingDecision(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="safeguarding_decisions")
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="decisions")
+    # The record's setting (its session's), kept as on the record (issue 14).
+    setting = models.ForeignKey(Setting, on_delete=models.PROTECT, related_name="+", editable=False)
     child_reference = models.CharField(
         max_length=100, help_text="As used in the setting's child-protection system (never the child's name)."
     )
@@ -348,10 +354,17 @@ class SafeguardingDecision(models.Model):
         indexes = [
             # Unconfirmed decisions of one key person (reminders, their list).
             models.Index(fields=["key_person", "confirmed_at"], name="decision_key_person_idx"),
+            # Unconfirmed decisions of chosen settings: the dashboard's and the safeguarding follow-up's.
+            models.Index(fields=["setting"], condition=Q(confirmed_at__isnull=True), name="decision_open_setting_idx"),
         ]
 
     def __str__(self):
         return f"Decision about {self.child_reference}"
+
+    def save(self, *args, **kwargs):
+        if self.setting_id is None and self.record_id is not None:
+            self.setting_id = self.record.setting_id
+        super().save(*args, **kwargs)
 
 
 class FlagKind(models.TextChoices):
@@ -370,6 +383,8 @@ class ConfidentialityFlag(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="confidentiality_flags")
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="flags")
+    # The record's setting (its session's), kept as on the record (issue 14).
+    setting = models.ForeignKey(Setting, on_delete=models.PROTECT, related_name="+", editable=False)
     kind = models.CharField(max_length=30, choices=FlagKind.choices)
     note = models.CharField(max_length=500, blank=True, help_text="For the DSL and head: what, without detail.")
     raised_by = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
@@ -378,12 +393,23 @@ class ConfidentialityFlag(models.Model):
     resolved_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     resolution = models.CharField(max_length=500, blank=True)
 
+    objects = KeptSettingQuerySet.as_manager()
+
     class Meta:
         ordering = ["-raised_at"]
         constraints = [models.UniqueConstraint(fields=["record", "kind"], name="flag_unique_kind_per_record")]
+        indexes = [
+            # Open flags of chosen settings: the dashboard's escalations and the safeguarding follow-up's.
+            models.Index(fields=["setting"], condition=Q(resolved_at__isnull=True), name="flag_open_setting_idx"),
+        ]
 
     def __str__(self):
         return self.get_kind_display()
+
+    def save(self, *args, **kwargs):
+        if self.setting_id is None and self.record_id is not None:
+            self.setting_id = self.record.setting_id
+        super().save(*args, **kwargs)
 
 
 class CommentKind(models.TextChoices):

@@ -859,6 +859,7 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
                 SafeguardingDecision(
                     organisation=organisation,
                     record=r,
+                    setting_id=r.setting_id,
                     child_reference=f"CP-{rng.randint(1000, 9999)}",
                     decision="Refer to early help",
                     key_person=dsls[s.setting_id],
@@ -873,6 +874,7 @@ def _generate(n_staff: int, n_settings: int, rng: random.Random, today: date, lo
                 ConfidentialityFlag(
                     organisation=organisation,
                     record=r,
+                    setting_id=r.setting_id,
                     kind=rng.choice(FlagKind.values),
                     note="See the DSL",
                     raised_by=r.supervisor,

@@ -458,8 +458,8 @@ class Session(models.Model):
 
     objects = SessionQuerySet.as_manager()
 
-    # The setting as read from the database: a record and its actions keep their session's setting
-    # (records.Record.setting), and move with it when it changes.
+    # The setting as read from the database: a record, and its actions, decisions and flags, keep their
+    # session's setting (records.Record.setting), and move with it when it changes.
     _SETTING_UNREAD = object()
 
     class Meta:
@@ -514,16 +514,17 @@ class Session(models.Model):
         return session
 
     def _move_records_to_setting(self) -> None:
-        """The session's record and the record's actions to the session's setting (records imports this
-        app, so their models are reached through the relation)."""
+        """The session's record, and the record's actions, decisions and flags, to the session's setting
+        (records imports this app, so their models are reached through the relations)."""
         record_model = self._meta.get_field("record").related_model
-        action_model = record_model._meta.get_field("actions").related_model
         record_model.objects.filter(session_id=self.pk).exclude(setting_id=self.setting_id).update(
             setting_id=self.setting_id
         )
-        action_model.objects.filter(record__session_id=self.pk).exclude(setting_id=self.setting_id).update(
-            setting_id=self.setting_id
-        )
+        for kept in ("actions", "decisions", "flags"):
+            kept_model = record_model._meta.get_field(kept).related_model
+            kept_model.objects.filter(record__session_id=self.pk).exclude(setting_id=self.setting_id).update(
+                setting_id=self.setting_id
+            )
 
     @property
     def title(self):

@@ -203,10 +203,10 @@ class Dashboard:
         return self._scoped_contracts.all()
 
     def _in_settings(self, qs, path: str, sessions: Q | None = None, *, few: bool = False):
-        """Rows of the organisation whose session's setting is in scope (`path` leads to it). Records and
-        actions keep their session's setting (`setting_id`, by index); decisions and flags reach it through
-        their record (`record__setting_id`), not through every session of the settings: reading an
-        auditor's ten settings' 8,600 sessions and 7,800 records inwards took 6-13 ms a tile (issue 14).
+        """Rows of the organisation whose session's setting is in scope (`path` leads to it). Records, and
+        their actions, decisions and flags, keep their session's setting (`setting_id`, by index), rather
+        than reach it through every session of the settings: reading an auditor's ten settings' 8,600
+        sessions and 7,800 records inwards took 6-13 ms a tile (issue 14).
         `sessions`: conditions on the sessions (a year's), applied to them before their rows are looked up
         inwards. Otherwise the settings' rows are looked up inwards by index, unless they are `few` in the
         whole organisation (open flags, decisions awaiting the child's file): then a plain join."""
@@ -752,7 +752,7 @@ class Dashboard:
 
     def _safeguarding_decisions_qs(self):
         return (
-            self._in_settings(SafeguardingDecision.objects.awaiting_confirmation(), "record__setting_id", few=True)
+            self._in_settings(SafeguardingDecision.objects.awaiting_confirmation(), "setting_id", few=True)
             .select_related("key_person__user", "record__supervisor__user", "record__session__setting")
             .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
             .order_by("record__locked_at", "id")
@@ -779,7 +779,7 @@ class Dashboard:
 
     def _escalations_qs(self):
         return (
-            self._in_settings(ConfidentialityFlag.objects.all(), "record__setting_id", few=True)
+            self._in_settings(ConfidentialityFlag.objects.all(), "setting_id", few=True)
             .filter(resolved_at__isnull=True)
             .exclude(record__session__attendees=self.viewer)
             .select_related("record__session__setting")

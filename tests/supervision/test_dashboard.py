@@ -370,27 +370,43 @@ def test_records_awaiting_a_signature_are_found_by_the_setting_they_keep(cast, t
     assert rows_and_count(fourth) == ([], 0)
 
 
-def test_an_overdue_action_keeps_its_records_setting_and_moves_with_its_session(cast, terms):
-    """An action keeps its record's setting, which is its session's (issue 14): the overdue actions of a
-    setting are read by it, and an action follows its session to another setting with its record."""
+def test_actions_decisions_and_flags_keep_their_records_setting_and_move_with_its_session(cast, terms):
+    """An action, a safeguarding decision and a confidentiality flag keep their record's setting, which is
+    its session's (issue 14): a setting's overdue actions, decisions awaiting the child's file and open
+    flags are read by it, and each follows its session to another setting with its record."""
     rec = record(session(agreement(cast.supervisee, cast.supervisor), date(2025, 11, 3), setting=cast.primary))
     late = Action.objects.create(
         organisation=cast.organisation, record=rec, description="x", owner=cast.supervisee,
         due_date=TODAY - timedelta(days=3),
     )  # fmt: skip
-    assert (rec.setting_id, late.setting_id) == (cast.primary.id, cast.primary.id)
+    waiting = SafeguardingDecision.objects.create(
+        organisation=cast.organisation, record=rec, child_reference="CP-0042", decision="Refer to early help",
+        key_person=cast.dsl,
+    )  # fmt: skip
+    flag = ConfidentialityFlag.objects.create(
+        organisation=cast.organisation, record=rec, kind=FlagKind.HARM, raised_by=cast.supervisor
+    )
+    kept = (rec, late, waiting, flag)
+    assert {k.setting_id for k in kept} == {cast.primary.id}
 
-    def overdue(setting):
-        return [r.action_id for r in board(cast.org_admin, terms.autumn2, setting).overdue_actions()]
+    def found(setting):
+        dash = board(cast.org_admin, terms.autumn2, setting)
+        return (
+            [r.action_id for r in dash.overdue_actions()],
+            [r.decision.id for r in dash.safeguarding_decisions()],
+            [(r.kind, r.setting) for r in dash.escalations()],
+        )
 
-    assert (overdue(cast.primary), overdue(cast.secondary)) == ([late.id], [])
+    assert found(cast.primary) == ([late.id], [waiting.id], [(FlagKind.HARM.label, "Cast Primary")])
+    assert found(cast.secondary) == ([], [], [])
     moved = Session.objects.get(pk=rec.session_id)  # read afresh, as a view would
     moved.setting = cast.secondary
     moved.save()
-    rec.refresh_from_db()
-    late.refresh_from_db()
-    assert (rec.setting_id, late.setting_id) == (cast.secondary.id, cast.secondary.id)
-    assert (overdue(cast.primary), overdue(cast.secondary)) == ([], [late.id])
+    for k in kept:
+        k.refresh_from_db()
+    assert {k.setting_id for k in kept} == {cast.secondary.id}
+    assert found(cast.primary) == ([], [], [])
+    assert found(cast.secondary) == ([late.id], [waiting.id], [(FlagKind.HARM.label, "Cast Secondary")])
     # Saved without its setting, or with the same one: nothing else is written.
     with CaptureQueriesContext(connection) as queries:
         moved.save(update_fields=["venue"])
@@ -398,9 +414,9 @@ def test_an_overdue_action_keeps_its_records_setting_and_moves_with_its_session(
     assert len(queries) == 2
 
 
-def test_records_and_actions_made_in_bulk_keep_their_sessions_settings(cast):
-    """`bulk_create` fills in the setting a record or action keeps, as `save` does: from the session or
-    record already loaded, else from one query of their settings."""
+def test_records_and_what_they_hold_made_in_bulk_keep_their_sessions_settings(cast):
+    """`bulk_create` fills in the setting a record, action, decision or flag keeps, as `save` does: from
+    the session or record already loaded, else from one query of their settings."""
     contract = agreement(cast.supervisee, cast.supervisor)
     first, second = (
         session(contract, date(2025, 11, d), setting=where) for d, where in ((3, cast.primary), (4, cast.secondary))
@@ -423,6 +439,17 @@ def test_records_and_actions_made_in_bulk_keep_their_sessions_settings(cast):
     actions = Action.objects.bulk_create([action(record=loaded), action(record_id=by_id.id)])
     assert [a.setting_id for a in actions] == [cast.primary.id, cast.secondary.id]
     assert set(Action.objects.values_list("setting_id", flat=True)) == {cast.primary.id, cast.secondary.id}
+    decisions = SafeguardingDecision.objects.bulk_create(
+        SafeguardingDecision(
+            organisation=cast.organisation, child_reference="CP", decision="x", key_person=cast.dsl, **r
+        )
+        for r in ({"record": loaded}, {"record_id": by_id.id})
+    )
+    flags = ConfidentialityFlag.objects.bulk_create(
+        ConfidentialityFlag(organisation=cast.organisation, kind=FlagKind.HARM, raised_by=cast.supervisor, **r)
+        for r in ({"record": loaded}, {"record_id": by_id.id})
+    )
+    assert [k.setting_id for k in (*decisions, *flags)] == [cast.primary.id, cast.secondary.id] * 2
 
 
 # --- Agreements: missing, unsigned, review due and overdue ------------------------------------------
