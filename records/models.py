@@ -253,6 +253,15 @@ class KeptSettingQuerySet(models.QuerySet):
         return super().bulk_create(objs, *args, **kwargs)
 
 
+class KeepsRecordSetting:
+    """A model that keeps its record's setting (`setting`): set from the record when first saved."""
+
+    def save(self, *args, **kwargs):
+        if self.setting_id is None and self.record_id is not None:
+            self.setting_id = self.record.setting_id
+        super().save(*args, **kwargs)
+
+
 class ActionQuerySet(KeptSettingQuerySet):
     def open(self):
         return self.filter(status=ActionStatus.OPEN)
@@ -261,7 +270,7 @@ class ActionQuerySet(KeptSettingQuerySet):
         return self.open().filter(due_date__lt=today or timezone.localdate())
 
 
-class Action(models.Model):
+class Action(KeepsRecordSetting, models.Model):
     """Agreed at the end of a session and reviewed at the next (seeds 000 and 002)."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -305,11 +314,6 @@ class Action(models.Model):
     def __str__(self):
         return self.description
 
-    def save(self, *args, **kwargs):
-        if self.setting_id is None and self.record_id is not None:
-            self.setting_id = self.record.setting_id
-        super().save(*args, **kwargs)
-
     def is_overdue(self, today=None):
         return self.status == ActionStatus.OPEN and self.due_date < (today or timezone.localdate())
 
@@ -323,7 +327,7 @@ class SafeguardingDecisionQuerySet(KeptSettingQuerySet):
         return self.filter(confirmed_at__isnull=True, record__status=RecordStatus.SIGNED)
 
 
-class SafeguardingDecision(models.Model):
+class SafeguardingDecision(KeepsRecordSetting, models.Model):
     """A decision about a child, which the key person records on the child's file (seeds 000, 001)."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -361,11 +365,6 @@ class SafeguardingDecision(models.Model):
     def __str__(self):
         return f"Decision about {self.child_reference}"
 
-    def save(self, *args, **kwargs):
-        if self.setting_id is None and self.record_id is not None:
-            self.setting_id = self.record.setting_id
-        super().save(*args, **kwargs)
-
 
 class FlagKind(models.TextChoices):
     """Seed 001's confidentiality table: issues the supervisor has a duty to report."""
@@ -379,7 +378,7 @@ class FlagKind(models.TextChoices):
     SIGNIFICANT_IMPACT = "significant_impact", "Information with significant impact on the organisation"
 
 
-class ConfidentialityFlag(models.Model):
+class ConfidentialityFlag(KeepsRecordSetting, models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="confidentiality_flags")
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="flags")
@@ -405,11 +404,6 @@ class ConfidentialityFlag(models.Model):
 
     def __str__(self):
         return self.get_kind_display()
-
-    def save(self, *args, **kwargs):
-        if self.setting_id is None and self.record_id is not None:
-            self.setting_id = self.record.setting_id
-        super().save(*args, **kwargs)
 
 
 class CommentKind(models.TextChoices):
