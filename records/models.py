@@ -207,7 +207,8 @@ class Record(models.Model):
         return f"Record of {self.session}"
 
     def save(self, *args, **kwargs):
-        if self.setting_id is None and self.session_id is not None:
+        # Only when first saved: a record read without its setting (`only()`) is not made to read it.
+        if self._state.adding and self.__dict__.get("setting_id") is None and self.session_id is not None:
             self.setting_id = self.session.setting_id
         super().save(*args, **kwargs)
 
@@ -257,7 +258,7 @@ class KeepsRecordSetting:
     """A model that keeps its record's setting (`setting`): set from the record when first saved."""
 
     def save(self, *args, **kwargs):
-        if self.setting_id is None and self.record_id is not None:
+        if self._state.adding and self.__dict__.get("setting_id") is None and self.record_id is not None:
             self.setting_id = self.record.setting_id
         super().save(*args, **kwargs)
 

@@ -452,6 +452,22 @@ def test_records_and_what_they_hold_made_in_bulk_keep_their_sessions_settings(ca
     assert [k.setting_id for k in (*decisions, *flags)] == [cast.primary.id, cast.secondary.id] * 2
 
 
+def test_a_record_or_action_read_without_its_setting_is_saved_without_reading_it(cast):
+    """The kept setting is filled in only when a row is first saved: one read with `only()` and saved
+    again makes no query for its setting."""
+    rec = record(session(agreement(cast.supervisee, cast.supervisor), date(2025, 11, 3)), RecordStatus.DRAFT)
+    act = Action.objects.create(
+        organisation=cast.organisation, record=rec, description="x", owner=cast.supervisee, due_date=TODAY
+    )
+    partial_record = Record.objects.only("id", "status").get(pk=rec.pk)
+    partial_action = Action.objects.only("id", "status").get(pk=act.pk)
+    with CaptureQueriesContext(connection) as queries:
+        partial_record.save(update_fields=["status"])
+        partial_action.save(update_fields=["status"])
+    assert len(queries) == 2  # the two updates
+    assert Record.objects.get(pk=rec.pk).setting_id == Action.objects.get(pk=act.pk).setting_id == rec.setting_id
+
+
 # --- Agreements: missing, unsigned, review due and overdue ------------------------------------------
 
 
