@@ -96,25 +96,41 @@ class RecordStatus(models.TextChoices):
     SIGNED = "signed", "Signed"
 
 
-def _kept_settings(objs, relation: str, model) -> None:
-    """Fill in the setting each object keeps (`Record.setting`, `Action.setting`) from the object its
-    `relation` names (a record's session, an action's record), as `save` does: from the related objects
-    already loaded, else from one query of their settings."""
-    attname = f"{relation}_id"
-    missing = [o for o in objs if o.setting_id is None and getattr(o, attname) is not None]
-    unloaded = {getattr(o, attname) for o in missing if not o._meta.get_field(relation).is_cached(o)}
-    settings = dict(model.objects.filter(pk__in=unloaded).values_list("pk", "setting_id")) if unloaded else {}
-    for o in missing:
-        field = o._meta.get_field(relation)
-        o.setting_id = getattr(o, relation).setting_id if field.is_cached(o) else settings.get(getattr(o, attname))
+class KeepsSetting:
+    """A model that keeps the setting of the row its `setting_from` relation names (a record its
+    session's, an action, decision or flag its record's; issue 14): set from it when first saved. A row
+    read without its setting (`only()`) is not made to read it."""
+
+    setting_from = "record"
+
+    def save(self, *args, **kwargs):
+        source = self.setting_from
+        if self._state.adding and self.__dict__.get("setting_id") is None and getattr(self, f"{source}_id"):
+            self.setting_id = getattr(self, source).setting_id
+        super().save(*args, **kwargs)
 
 
-class RecordQuerySet(models.QuerySet):
+class KeptSettingQuerySet(models.QuerySet):
+    """The rows of a `KeepsSetting` model: `bulk_create` fills in their settings as `save` does, from the
+    related rows already loaded, else from one query of the others' settings."""
+
     def bulk_create(self, objs, *args, **kwargs):
         objs = list(objs)
-        _kept_settings(objs, "session", Session)
+        field = self.model._meta.get_field(self.model.setting_from)
+        missing = [o for o in objs if o.setting_id is None and getattr(o, field.attname) is not None]
+        unloaded = {getattr(o, field.attname) for o in missing if not field.is_cached(o)}
+        settings = (
+            dict(field.related_model.objects.filter(pk__in=unloaded).values_list("pk", "setting_id"))
+            if unloaded
+            else {}
+        )
+        for o in missing:
+            cached = field.is_cached(o)
+            o.setting_id = getattr(o, field.name).setting_id if cached else settings.get(getattr(o, field.attname))
         return super().bulk_create(objs, *args, **kwargs)
 
+
+class RecordQuerySet(KeptSettingQuerySet):
     def of_participant(self, staff):
         """Records the person wrote (as supervisor) or was supervised in, in their organisation. Their ids
         are worked out first and looked up by key (`InArray`): as `IN (subquery)` PostgreSQL hashed them
@@ -131,7 +147,7 @@ def participant_record_ids(staff):
     return wrote.union(attended)
 
 
-class Record(models.Model):
+class Record(KeepsSetting, models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="records")
     session = models.OneToOneField(Session, on_delete=models.PROTECT, related_name="record")
@@ -176,6 +192,7 @@ class Record(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = RecordQuerySet.as_manager()
+    setting_from = "session"  # the setting kept (`KeepsSetting`) is the session's
 
     class Meta:
         ordering = ["-created_at"]
@@ -205,12 +222,6 @@ class Record(models.Model):
 
     def __str__(self):
         return f"Record of {self.session}"
-
-    def save(self, *args, **kwargs):
-        # Only when first saved: a record read without its setting (`only()`) is not made to read it.
-        if self._state.adding and self.__dict__.get("setting_id") is None and self.session_id is not None:
-            self.setting_id = self.session.setting_id
-        super().save(*args, **kwargs)
 
     @property
     def is_locked(self):
@@ -245,24 +256,6 @@ class ActionStatus(models.TextChoices):
     DROPPED = "dropped", "Dropped"
 
 
-class KeptSettingQuerySet(models.QuerySet):
-    """Rows that keep their record's setting (actions, decisions, flags): `bulk_create` fills it in."""
-
-    def bulk_create(self, objs, *args, **kwargs):
-        objs = list(objs)
-        _kept_settings(objs, "record", Record)
-        return super().bulk_create(objs, *args, **kwargs)
-
-
-class KeepsRecordSetting:
-    """A model that keeps its record's setting (`setting`): set from the record when first saved."""
-
-    def save(self, *args, **kwargs):
-        if self._state.adding and self.__dict__.get("setting_id") is None and self.record_id is not None:
-            self.setting_id = self.record.setting_id
-        super().save(*args, **kwargs)
-
-
 class ActionQuerySet(KeptSettingQuerySet):
     def open(self):
         return self.filter(status=ActionStatus.OPEN)
@@ -271,7 +264,7 @@ class ActionQuerySet(KeptSettingQuerySet):
         return self.open().filter(due_date__lt=today or timezone.localdate())
 
 
-class Action(KeepsRecordSetting, models.Model):
+class Action(KeepsSetting, models.Model):
     """Agreed at the end of a session and reviewed at the next (seeds 000 and 002)."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -328,7 +321,7 @@ class SafeguardingDecisionQuerySet(KeptSettingQuerySet):
         return self.filter(confirmed_at__isnull=True, record__status=RecordStatus.SIGNED)
 
 
-class SafeguardingDecision(KeepsRecordSetting, models.Model):
+class SafeguardingDecision(KeepsSetting, models.Model):
     """A decision about a child, which the key person records on the child's file (seeds 000, 001)."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -379,7 +372,7 @@ class FlagKind(models.TextChoices):
     SIGNIFICANT_IMPACT = "significant_impact", "Information with significant impact on the organisation"
 
 
-class ConfidentialityFlag(KeepsRecordSetting, models.Model):
+class ConfidentialityFlag(KeepsSetting, models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="confidentiality_flags")
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="flags")

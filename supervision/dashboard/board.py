@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, Setting, StaffMember
-from accounts.queries import InArray, OneOf, count_of, in_values
+from accounts.queries import InArray, OneOf, count_of
 from records.models import (
     Action,
     ConfidentialityFlag,
@@ -202,22 +202,14 @@ class Dashboard:
         them seven times or more: the chart's half terms, the lists, the counts)."""
         return self._scoped_contracts.all()
 
-    def _in_settings(self, qs, path: str, sessions: Q | None = None, *, few: bool = False):
-        """Rows of the organisation whose session's setting is in scope (`path` leads to it). Records, and
-        their actions, decisions and flags, keep their session's setting (`setting_id`, by index), rather
-        than reach it through every session of the settings: reading an auditor's ten settings' 8,600
-        sessions and 7,800 records inwards took 6-13 ms a tile (issue 14).
-        `sessions`: conditions on the sessions (a year's), applied to them before their rows are looked up
-        inwards. Otherwise the settings' rows are looked up inwards by index, unless they are `few` in the
-        whole organisation (open flags, decisions awaiting the child's file): then a plain join."""
-        # A record section reaches its organisation through its record.
-        organisation = "record__organisation_id" if qs.model is RecordSection else "organisation_id"
-        qs = qs.filter(**{organisation: self.organisation_id})
+    def _in_settings(self, qs):
+        """Rows of the organisation in the settings in scope, by the setting each keeps: sessions have
+        theirs, and records, with their actions, decisions and flags, keep their session's (by index),
+        rather than reach it through every session of the settings (an auditor's ten settings' 8,600
+        sessions and 7,800 records, read inwards, took 6-13 ms a tile; issue 14)."""
+        qs = qs.filter(organisation_id=self.organisation_id)
         if self.setting_ids is not None:
-            if few and sessions is None:
-                qs = qs.filter(**{f"{path}__in": self.setting_ids})
-            else:
-                qs = qs.filter(in_values(qs.model, path, self.setting_ids, where=sessions))
+            qs = qs.filter(setting_id__in=self.setting_ids)
         return qs
 
     def _names(self, setting_ids) -> list[str]:
@@ -662,7 +654,7 @@ class Dashboard:
         # names the rows show joined into the same query, PostgreSQL joined every record awaiting a
         # signature to five more tables before sorting them for a page (the trust's 5,100: 82 ms).
         return (
-            self._in_settings(Record.objects.all(), "setting_id")
+            self._in_settings(Record.objects.all())
             .filter(status__in=[RecordStatus.AWAITING_SUPERVISEE, RecordStatus.AWAITING_SUPERVISOR])
             .annotate(since=since, since_day=TruncDate(since, tzinfo=LONDON))
             .order_by("since_day", "session__starts_at", "id")
@@ -709,9 +701,7 @@ class Dashboard:
         # The page's actions first, by due date, then their rows (`_overdue_actions_rows`): with the names
         # the rows show joined into the same query, PostgreSQL joined every overdue action in scope to nine
         # more tables before cutting a page (an auditor's 802 over ten settings: 33 ms; issue 14).
-        return (
-            self._in_settings(Action.objects.overdue(self.today), "setting_id").order_by("due_date", "id").values("id")
-        )
+        return self._in_settings(Action.objects.overdue(self.today)).order_by("due_date", "id").values("id")
 
     def _overdue_actions_rows(self, page) -> list[ActionRow]:
         ids = [item["id"] for item in page]
@@ -752,7 +742,7 @@ class Dashboard:
 
     def _safeguarding_decisions_qs(self):
         return (
-            self._in_settings(SafeguardingDecision.objects.awaiting_confirmation(), "setting_id", few=True)
+            self._in_settings(SafeguardingDecision.objects.awaiting_confirmation())
             .select_related("key_person__user", "record__supervisor__user", "record__session__setting")
             .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
             .order_by("record__locked_at", "id")
@@ -779,7 +769,7 @@ class Dashboard:
 
     def _escalations_qs(self):
         return (
-            self._in_settings(ConfidentialityFlag.objects.all(), "setting_id", few=True)
+            self._in_settings(ConfidentialityFlag.objects.all())
             .filter(resolved_at__isnull=True)
             .exclude(record__session__attendees=self.viewer)
             .select_related("record__session__setting")
@@ -806,7 +796,7 @@ class Dashboard:
         """Sessions of the half term that were cancelled, in the order they were booked for."""
         start, end = _midnight(self.half_term.starts), _midnight(self.half_term.ends + timedelta(days=1))
         return (
-            self._in_settings(Session.objects.all(), "setting_id")
+            self._in_settings(Session.objects.all())
             .filter(status=SessionStatus.CANCELLED, starts_at__gte=start, starts_at__lt=end)
             .select_related(
                 "setting",
