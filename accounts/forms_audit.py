@@ -1,14 +1,15 @@
 """The audit page's filters: who acted, on which object, doing what, and when.
 
-The choices come from the trail itself (the object types and actions that occur), so a select never
-offers something that cannot match. People are searched for by name or email: a trust has thousands.
+For an organisation admin the choices come from the trail itself (the object types and actions that
+occur), so a select never offers something that cannot match; an auditor, who sees only events about
+records, is offered every record action. People are searched for by name or email: a trust has thousands.
 """
 
 import uuid
 from datetime import datetime, time, timedelta
 
 from django import forms
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from .forms import DateInput
@@ -154,24 +155,24 @@ class AuditFilterForm(forms.Form):
     date_from = forms.DateField(label="From", required=False, widget=DateInput())
     date_to = forms.DateField(label="To", required=False, widget=DateInput())
 
-    def __init__(self, *args, events, organisation, whole_trail=False, **kwargs):
-        """`events`: the trail the viewer may see; the choices of action and object are drawn from it. With
-        `whole_trail` (the viewer sees all of the organisation's), by one index probe a value rather than
-        a DISTINCT over every event."""
+    def __init__(self, *args, organisation, whole_trail=False, **kwargs):
+        """With `whole_trail` (the viewer sees all of the organisation's) the choices of action and object
+        are those in the trail, by one index probe a value rather than a DISTINCT over every event;
+        otherwise (an auditor) the record actions the product writes."""
         super().__init__(*args, **kwargs)
         self.organisation = organisation
-        # How many events the viewer may see, when counting them cost nothing more (below), else None.
-        self.visible_total = None
         if whole_trail:
             actions = AuditEvent.objects.distinct_values(organisation.id, "action")
             object_types = [t for t in AuditEvent.objects.distinct_values(organisation.id, "object_type") if t]
         else:
-            # One pass over what the viewer may see (an auditor's events of the records their grants cover)
-            # for both lists of choices and the count, rather than one each (issue 14).
-            kinds = list(events.order_by().values_list("object_type", "action").annotate(n=Count("*")))
-            actions = sorted({action for _, action, _ in kinds})
-            object_types = sorted({object_type for object_type, _, _ in kinds if object_type})
-            self.visible_total = sum(n for _, _, n in kinds)
+            # An auditor sees only events about records: every record action the product writes is offered,
+            # from its vocabulary rather than the trail. Finding which occur meant reading every event of
+            # every record the grants cover (60 ms of a 110 ms page at 12,000 staff; issue 14); one that
+            # does not occur in the grant's records just matches nothing.
+            from .audit_words import ACTION_SENTENCES  # it imports this module
+
+            actions = sorted(action for action in ACTION_SENTENCES if action.startswith("record."))
+            object_types = ["record"]
         self.fields["action"].choices = [("", "Any action"), *_grouped_actions(actions)]
         self.fields["object_type"].choices = [
             ("", "Any object"),

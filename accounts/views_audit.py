@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -66,9 +66,7 @@ def audit_list(request):
     # details), not once for each of those (six queries more; issue 14). 403 without one.
     windows = None if viewer.has_role(Role.ORG_ADMIN) else _live_windows(viewer)
     visible = visible_events(viewer, windows=windows)
-    form = AuditFilterForm(
-        request.GET, events=visible, organisation=viewer.organisation, whole_trail=viewer.has_role(Role.ORG_ADMIN)
-    )
+    form = AuditFilterForm(request.GET, organisation=viewer.organisation, whole_trail=viewer.has_role(Role.ORG_ADMIN))
     valid = form.is_valid()
     events = form.filter(visible) if valid else visible.none()
     filters = form.applied() if valid else {}
@@ -84,9 +82,14 @@ def audit_list(request):
         paginator.count = chain_head.sequence if chain_head else 0
     elif valid and not viewer.has_role(Role.ORG_ADMIN):
         # An auditor: the page's rows read newest first, each tested against the covered records (a set
-        # hashed once), stopping at the page; counted as the form counted them, or once by the join.
-        paginator = Paginator(form.filter(visible_events(viewer, newest_few=True, windows=windows)), PAGE_SIZE)
-        paginator.count = form.visible_total if not filters else events.count()
+        # hashed once), stopping at the page. Filtered, counted once by the join; the whole of what the
+        # grants cover is not counted (`UncountedPaginator`).
+        newest = form.filter(visible_events(viewer, newest_few=True, windows=windows))
+        if filters:
+            paginator = Paginator(newest, PAGE_SIZE)
+            paginator.count = events.count()
+        else:
+            paginator = UncountedPaginator(newest, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     rows = list(page.object_list)
     _describe(rows, viewer, windows)
@@ -111,6 +114,50 @@ def audit_list(request):
     response = render(request, "accounts/includes/audit_table.html" if partial else "accounts/audit_list.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+class UncountedPage(Page):
+    def has_next(self):
+        return self.more
+
+
+class UncountedPaginator(Paginator):
+    """Pages of a list read newest first, without counting the list: each page reads one row more than
+    it shows, to know whether an older page follows. For an auditor's whole trail, whose count was one
+    index probe for each of the thousands of records the grants cover, then the events of each (60 ms of
+    a 110 ms page for a grant of ten settings at 12,000 staff; issue 14): the page says how far it is
+    ("Page 3"), not how many there are. `count` is None, and a page past the end is the first page."""
+
+    counted = False
+
+    @property
+    def count(self):
+        return None
+
+    def validate_number(self, number):
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer.") from None
+        if number < 1:
+            raise EmptyPage("That page number is less than 1.")
+        return number
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            raise EmptyPage("That page contains no results.")
+        page = UncountedPage(rows[: self.per_page], number, self)
+        page.more = len(rows) > self.per_page
+        return page
+
+    def get_page(self, number):
+        try:
+            return self.page(number)
+        except (PageNotAnInteger, EmptyPage):
+            return self.page(1)
 
 
 def visible_events(viewer, *, newest_few: bool = False, windows=None):

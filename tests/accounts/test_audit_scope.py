@@ -44,10 +44,10 @@ def test_an_auditor_sees_only_events_of_records_inside_the_grant(cast, login):
     assert all(e.object_type == "record" for e in rows)
 
 
-def test_an_auditors_trail_is_paged_and_counted_as_the_covered_events_are(cast, login, monkeypatch):
-    """An auditor's page reads its rows newest first, each tested against the covered records, and its
-    count from the form's one pass over the trail (issue 14): the same events, order and count as the plain
-    query of the trail, page after page, with and without a filter."""
+def test_an_auditors_trail_is_paged_as_the_covered_events_are(cast, login, monkeypatch):
+    """An auditor's page reads its rows newest first, each tested against the covered records (issue 14):
+    the same events and order as the plain query of the trail, page after page, with and without a filter.
+    Filtered, the page counts them; the whole trail is paged without a count (`UncountedPaginator`)."""
     from accounts import views_audit
     from records.access import audit_events_in_grants
 
@@ -65,17 +65,69 @@ def test_an_auditors_trail_is_paged_and_counted_as_the_covered_events_are(cast, 
         while True:
             response = client.get("/audit/", {**filters, "page": number})
             page = response.context["page"]
-            assert page.paginator.count == len(expected)
+            assert page.paginator.count == (len(expected) if filters else None)
+            assert page.number == number
             shown += [e.id for e in response.context["rows"]]
             if not page.has_next():
                 break
             number += 1
         assert shown == expected
+        assert number == -(-len(expected) // 3)  # as many pages as a count would have made
+
+
+def test_an_auditors_whole_trail_says_it_is_not_counted_and_pages_by_newer_and_older(cast, login, monkeypatch):
+    from accounts import views_audit
+    from records.access import audit_events_in_grants
+
+    monkeypatch.setattr(views_audit, "PAGE_SIZE", 2)
+    for _ in range(2):
+        signed_record(cast)  # each started, submitted and signed: events about covered records
+    live_grant(cast, settings=[cast.primary])
+    client = login(cast.auditor)
+    total = audit_events_in_grants(cast.auditor, AuditEvent.objects.visible_to(cast.auditor)).count()
+    pages = -(-total // 2)
+    assert pages >= 3
+    first = client.get("/audit/").content.decode()
+    assert "Events about the records your audit access covers, newest first" in first
+    assert "Page 1</span>" in first and "Page 1 of" not in first
+    assert "page=2" in first and "Newer" not in first
+    middle = client.get("/audit/", {"page": 2}).content.decode()
+    assert "page=1" in middle and "page=3" in middle and "Page 2</span>" in middle
+    last = client.get("/audit/", {"page": pages})
+    assert last.context["page"].number == pages and len(last.context["rows"]) == total - 2 * (pages - 1)
+    assert not last.context["page"].has_next() and "Older" not in last.content.decode()
+    # Past the end, or not a number: the first page, as for a counted trail's bad page number.
+    for number in (pages + 1, 99, "x", 0, -1):
+        assert client.get("/audit/", {"page": number}).context["page"].number == 1
+    # Filtered, the events are counted.
+    signed = audit_events_in_grants(cast.auditor, AuditEvent.objects.filter(action="record.signed")).count()
+    filtered = client.get("/audit/", {"action": "record.signed"}).content.decode()
+    assert signed >= 2 and f"{signed} events match these filters, newest first" in filtered
+
+
+def test_an_auditor_is_offered_every_record_action_and_no_other_object(cast, login):
+    """An auditor's choices are the product's record actions, not read from the trail: one that does not
+    occur in the covered records matches nothing."""
+    from accounts.audit_words import ACTION_SENTENCES
+
+    signed_record(cast)
+    live_grant(cast, settings=[cast.primary])
+    client = login(cast.auditor)
+    form = client.get("/audit/").context["form"]
+    [(heading, options)] = form.fields["action"].choices[1:]
+    assert heading == "Records"
+    offered = {value for value, _ in options}
+    assert offered == {"record.*"} | {a for a in ACTION_SENTENCES if a.startswith("record.")}
+    assert {"record.viewed_by_auditor", "record.flag_raised", "record.signed"} <= offered
+    assert form.fields["object_type"].choices == [("", "Any object"), ("record", "Record")]
+    response = client.get("/audit/", {"action": "record.flag_raised"})
+    assert response.status_code == 200 and response.context["rows"] == []
+    assert "Nothing matches these filters" in response.content.decode()
 
 
 def test_an_auditors_trail_costs_the_same_queries_however_many_records_it_covers(cast, login):
-    """The auditor's page (its choices and count in one pass, its rows newest first): a fixed number of
-    queries, at one covered record and at four."""
+    """The auditor's page (its rows newest first, counted when filtered): a fixed number of queries, at one
+    covered record and at four."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
