@@ -51,7 +51,7 @@ from ..models import (
 )
 from ..slots import LONDON
 from . import summary
-from .built import BUILT
+from .built import BUILT, kept_queryset
 from .coverage import OwedAgreements, SharedSets, count_owed, cuts_sets
 from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
 from .lists import Listing, cancellation_summary, hours_label, summarise_hours
@@ -371,7 +371,7 @@ class Dashboard:
         if every_row:
             return self._build_coverage_qs(half_term, every_row=True, sets=sets)
         key = ("coverage", *self._shape(half_term))
-        return BUILT.get(key, lambda: self._build_coverage_qs(half_term)).all()
+        return kept_queryset(key, lambda: self._build_coverage_qs(half_term))
 
     def _build_coverage_qs(self, half_term: HalfTerm, *, every_row: bool = False, sets: SharedSets | None = None):
         qs = self._owed_qs(half_term, every_row=every_row, sets=sets)
@@ -391,7 +391,7 @@ class Dashboard:
         held or booked. Supervised longest ago (or never) first."""
         half_term = half_term or self.half_term
         key = ("overdue", *self._shape(half_term, summary=True))
-        return BUILT.get(key, lambda: self._build_overdue_qs(half_term)).all()
+        return kept_queryset(key, lambda: self._build_overdue_qs(half_term))
 
     def _build_overdue_qs(self, half_term: HalfTerm):
         if self._summarised(half_term):
@@ -536,7 +536,10 @@ class Dashboard:
 
             def queryset():
                 order = (F("caught_up").asc(nulls_first=True), *overdue.queryset.query.order_by)
-                return overdue.queryset.order_by(*order)
+                ordered = overdue.queryset.order_by(*order)
+                if (key := getattr(overdue.queryset, "built_key", None)) is not None:
+                    ordered.built_key = (*key, "still first")  # the kept query, in an order of its own
+                return ordered
 
             self._listings[key] = Listing(queryset=queryset, build=overdue.build)
         return self._listings[key]
@@ -1133,7 +1136,7 @@ class Dashboard:
             key = ("figure", slug, *self._figure_inputs())
 
             def queryset():
-                return BUILT.get(key, build_queryset).all()
+                return kept_queryset(key, build_queryset)
 
         builders = {
             "agreements_unsigned": self._contract_rows,

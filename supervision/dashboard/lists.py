@@ -4,8 +4,11 @@ import statistics
 from functools import cached_property
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, Window
+from django.db.models.query import ModelIterable
 
+from .built import BUILT
 from .rows import CancellationRow
 
 # A page number above this is past the end of any list (an offset beyond it would overflow the database's);
@@ -66,9 +69,28 @@ class Listing:
     def all(self) -> list:
         return self.rows if self.rows is not None else self.build(self.queryset)
 
+    def _read(self, how: tuple, read) -> list:
+        """The rows of `read()`, a read of the queryset (annotated, sliced) that `how` describes. For a kept
+        queryset (`built.kept_queryset`) on PostgreSQL, the read's SQL is compiled once a thread, under the
+        queryset's key and `how`, and run again as raw SQL with its parameters: the same statement, so the
+        same rows, read from the data as it is now. A list's query is a tree of hundreds of expressions, 3
+        to 4 ms to compile on every request (issue 14). Elsewhere (SQLite, whose raw rows would not be
+        converted like the queryset's), the queryset is read."""
+        queryset = self.queryset
+        key = getattr(queryset, "built_key", None)
+        # Only a queryset of the model's own columns and annotations: raw SQL gives model instances, not the
+        # dictionaries of `values()`, and would take the columns of a `select_related` join for its own.
+        plain = queryset._iterable_class is ModelIterable and not queryset.query.select_related
+        if key is None or connection.vendor != "postgresql" or not plain:
+            return list(read())
+        sql, params = BUILT.get(("read", key, how), lambda: read().query.sql_with_params())
+        return list(queryset.raw(sql, params))
+
     def head(self, n: int) -> list:
         """The first `n` rows, built: read from the database for a queryset."""
-        return self.rows[:n] if self.rows is not None else self.build(self.queryset[:n])
+        if self.rows is not None:
+            return self.rows[:n]
+        return self.build(self._read(("head", n), lambda: self.queryset[:n]))
 
     def head_counted(self, n: int, *, also: dict | None = None) -> tuple[list, int, dict]:
         """The first `n` rows, the count of all of them and the counts `also` names ({name: Q}), in one
@@ -76,7 +98,8 @@ class Listing:
         LIMIT (a count is its own query otherwise, compiled and planned again: issue 14). For a listing
         read from a queryset."""
         also = also or {}
-        items = list(self.queryset.annotate(**_count_windows(also))[:n])
+        windows = _count_windows(also)
+        items = self._read(("head counted", n, _described(also)), lambda: self.queryset.annotate(**windows)[:n])
         total = items[0].listing_total if items else 0
         others = {name: getattr(items[0], f"listing_{name}") if items else 0 for name in also}
         return self.build(items), total, others
@@ -113,7 +136,10 @@ class Listing:
             return None
         start = (wanted - 1) * size
         windows = _count_windows(self.also)
-        items = list(self.queryset.annotate(**windows)[start : start + size])
+        items = self._read(
+            ("page counted", start, size, _described(self.also)),
+            lambda: self.queryset.annotate(**windows)[start : start + size],
+        )
         if not items and start == 0:
             # No first page: the list is empty, and that is its count (no COUNT of its own to say so).
             self._count, self.also_counts = 0, dict.fromkeys(self.also, 0)
@@ -129,6 +155,11 @@ class Listing:
         paginator = Paginator(self.queryset, size)
         paginator.count = self.count
         return Page(self.build(items), wanted, paginator)
+
+
+def _described(also: dict) -> tuple:
+    """The counts `also` names, as part of a kept read's key: each name with its condition."""
+    return tuple(sorted((name, str(q)) for name, q in also.items()))
 
 
 def _count_windows(also: dict) -> dict:

@@ -8,13 +8,16 @@ from datetime import date
 
 import pytest
 import time_machine
+from django.db import connection
+from django.db.models import Q
 
 from records.models import RecordStatus
 from supervision.dashboard.built import BUILT, BuiltQueries
+from supervision.dashboard.lists import Listing
 from supervision.models import ClosureDay, SessionStatus
 
 from . import test_dashboard
-from .test_dashboard import agreement, board, person, record, session
+from .test_dashboard import TODAY, agreement, board, person, record, session
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +230,75 @@ def test_the_tiles_are_counted_in_one_statement(cast, terms):
     # One statement: the lists' own counts, the three agreement lists' and the two supervisor lists'.
     assert len(queries) == 1 and len(counts) == len(TODAY_TILES)
     assert queries[0]["sql"].count("SELECT COUNT(*) FROM (") >= 2 and "CROSS JOIN" in queries[0]["sql"]
+
+
+def _described(rows) -> list:
+    return [
+        (r.contract.id, r.held, bool(r.signed), bool(r.booked), r.last_held, r.caught_up, r.supervisee_name,
+         r.supervisor_name, r.settings)
+        for r in rows
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL of a list's read is kept on PostgreSQL")
+@pytest.mark.parametrize("who", ["head", "org_admin"])
+def test_a_lists_kept_read_gives_what_a_fresh_read_gives_and_compiles_once(cast, terms, who, monkeypatch):
+    """A list's read of a kept query (a page with its counts, the first rows with theirs) runs the SQL kept
+    under the query's key and how it was read (`Listing._read`): the same rows, counts and cells as the
+    queryset read afresh, for the running half term and an ended one, and no build after the first."""
+    agreement(cast.supervisee, cast.supervisor)  # never held
+    held = agreement(person(cast, "Hal Held"), cast.supervisor)
+    record(session(held, date(2025, 10, 1)), RecordStatus.SIGNED)
+    session(held, date(2025, 11, 12))
+    booked = agreement(person(cast, "Bea Booked"), cast.supervisor)
+    session(booked, date(2025, 9, 10))
+    session(booked, date(2025, 12, 3), SessionStatus.SCHEDULED)
+    agreement(cast.supervisee2, cast.supervisor2)  # the secondary school: the admin's only
+    for name in ("Ann Another", "Ben Another", "Cat Another"):  # more than a page, and than the first rows
+        agreement(person(cast, name), cast.supervisor)
+    viewer = getattr(cast, who)
+
+    def reads(half_term):
+        dash = board(viewer, half_term)
+        page = dash.overdue_listing(half_term).page("1", 2)
+        second = board(viewer, half_term).overdue_listing(half_term).page("2", 2)
+        coverage = dash.listing("coverage")
+        covered = coverage.page("1", 2)
+        if half_term.ends < TODAY:  # ended: those still to chase first, as the home lists them
+            listing = board(viewer, half_term).still_first_listing(half_term)
+            also = {"still": Q(caught_up__isnull=True)}
+        else:
+            listing, also = board(viewer, half_term).overdue_listing(half_term), {}
+        first, total, counts = listing.head_counted(2, also=also)
+        return (
+            _described(page.object_list), page.paginator.count, _described(covered.object_list),
+            covered.paginator.count, coverage.also_counts, _described(first), total, counts,
+            _described(board(viewer, half_term).overdue_listing(half_term).head(3)), _described(second.object_list),
+        )  # fmt: skip
+
+    for half_term in (terms.autumn1, terms.autumn2):
+        kept = reads(half_term)
+        assert kept[1] == (5 if who == "org_admin" else 4)  # never held, and the secondary's for the admin
+        assert len(kept[-2]) == 3 and len(kept[-1]) == 2 and not {r[0] for r in kept[-1]} & {r[0] for r in kept[0]}
+        built = BUILT.builds
+        assert reads(half_term) == kept
+        assert BUILT.builds == built  # read again through the SQL kept the first time
+        with monkeypatch.context() as patched:
+            patched.setattr(Listing, "_read", lambda self, how, read: list(read()))
+            assert reads(half_term) == kept
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL of a list's read is kept on PostgreSQL")
+def test_a_heads_home_after_a_change_shows_it_through_the_kept_reads(cast, terms, login):
+    """The home's overdue names read through kept SQL: what is kept is how to ask, so a session booked
+    takes its person off the names at once, and a new agreement puts its person on."""
+    contract = agreement(cast.supervisee, cast.supervisor)
+    client = login(cast.head)
+    assert "Sid Supervisee" in _page(client, "/")
+    assert any(key[0] == "read" for key in BUILT.items)
+    built = BUILT.builds
+    session(contract, date(2025, 12, 1), SessionStatus.SCHEDULED)
+    agreement(person(cast, "Nat Newcomer"), cast.supervisor)
+    page = client.get("/").context["overdue"]
+    assert [r.supervisee_name for r in page.not_booked] == ["Nat Newcomer"]
+    assert BUILT.builds == built
