@@ -51,7 +51,7 @@ from ..models import (
 )
 from ..slots import LONDON
 from . import summary
-from .built import BUILT, kept_queryset
+from .built import BUILT, kept_queryset, kept_variant
 from .coverage import OwedAgreements, SharedSets, count_owed, cuts_sets
 from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
 from .lists import Listing, cancellation_summary, hours_label, summarise_hours
@@ -536,10 +536,7 @@ class Dashboard:
 
             def queryset():
                 order = (F("caught_up").asc(nulls_first=True), *overdue.queryset.query.order_by)
-                ordered = overdue.queryset.order_by(*order)
-                if (key := getattr(overdue.queryset, "built_key", None)) is not None:
-                    ordered.built_key = (*key, "still first")  # the kept query, in an order of its own
-                return ordered
+                return kept_variant(overdue.queryset, "still first", lambda qs: qs.order_by(*order))
 
             self._listings[key] = Listing(queryset=queryset, build=overdue.build)
         return self._listings[key]

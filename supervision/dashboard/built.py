@@ -65,3 +65,17 @@ def kept_queryset(key: Hashable, build: Callable[[], Any]):
     queryset = BUILT.get(key, build).all()
     queryset.built_key = key
     return queryset
+
+
+def kept_key(queryset) -> Hashable | None:
+    """The key a kept queryset was built under (`kept_queryset`), None for any other."""
+    return getattr(queryset, "built_key", None)
+
+
+def kept_variant(queryset, label: str, change: Callable[[Any], Any]):
+    """`change(queryset)` (a new order, say), kept under the queryset's key and `label` when the queryset
+    is kept: a variant always made the same way from the same query asks the same thing."""
+    changed = change(queryset)
+    if (key := kept_key(queryset)) is not None:
+        changed.built_key = (*key, label)
+    return changed

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Count, Window
 from django.db.models.query import ModelIterable
 
-from .built import BUILT
+from .built import BUILT, kept_key
 from .rows import CancellationRow
 
 # A page number above this is past the end of any list (an offset beyond it would overflow the database's);
@@ -77,7 +77,7 @@ class Listing:
         to 4 ms to compile on every request (issue 14). Elsewhere (SQLite, whose raw rows would not be
         converted like the queryset's), the queryset is read."""
         queryset = self.queryset
-        key = getattr(queryset, "built_key", None)
+        key = kept_key(queryset)
         # Only a queryset of the model's own columns and annotations: raw SQL gives model instances, not the
         # dictionaries of `values()`, and would take the columns of a `select_related` join for its own.
         plain = queryset._iterable_class is ModelIterable and not queryset.query.select_related
