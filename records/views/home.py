@@ -131,7 +131,11 @@ def _my_supervision(staff: StaffMember) -> dict:
     )
     my_supervisor = None
     if staff.supervisor_id:
-        my_supervisor = StaffMember.objects.select_related("user").get(pk=staff.supervisor_id)
+        if agreement is not None and agreement.supervisor_id == staff.supervisor_id:
+            # Most people's supervisor is the one their agreement names, loaded with it: no query of its own.
+            my_supervisor = agreement.supervisor
+        else:
+            my_supervisor = StaffMember.objects.select_related("user").get(pk=staff.supervisor_id)
     upcoming = list(
         Session.objects.filter(organisation_id=staff.organisation_id, attendees=staff)
         .filter(status=SessionStatus.SCHEDULED, ends_at__gte=now)
@@ -171,7 +175,8 @@ def _my_supervision(staff: StaffMember) -> dict:
         .order_by("session__starts_at")
         .values_list("pk", flat=True)[:HOME_LIST]
     )
-    waiting = list(
+    # Nothing to sign (most homes, most days): no second query for rows.
+    waiting = ids and list(
         Record.objects.filter(pk__in=ids)
         .select_related("session__group", "session__contract__supervisee__user", "supervisor__user")
         .only(

@@ -67,6 +67,25 @@ def test_home_shows_a_supervisee_their_supervisor_settings_and_days(cast, login)
     assert "recent_events" not in response.context
 
 
+def test_the_supervisor_shown_is_the_one_named_for_the_person_even_when_their_agreement_names_another(cast, login):
+    """The home's supervisor is the one the organisation admin named (`StaffMember.supervisor`). It is taken
+    from the agreement, loaded already, only when that names the same person: one query fewer (issue 14)."""
+    contract_create(actor=None, supervisee=cast.supervisee, supervisor=cast.supervisor, start_date=timezone.localdate())
+    client = login(cast.supervisee)
+    same, response = _home_queries(client)
+    assert response.context["my_agreement"].supervisor == cast.supervisor
+    assert response.context["my_supervisor"] == cast.supervisor
+    assert "Sam Supervisor" in response.content.decode()
+
+    cast.supervisee.supervisor = cast.supervisor2  # named since; the agreement still names Sam
+    cast.supervisee.save(update_fields=["supervisor"])
+    other, response = _home_queries(client)
+    assert response.context["my_agreement"].supervisor == cast.supervisor
+    assert response.context["my_supervisor"] == cast.supervisor2
+    assert cast.supervisor2.user.full_name in response.content.decode()
+    assert other == same + 1
+
+
 def test_home_shows_a_head_the_settings_they_lead(cast, login):
     response = login(cast.head).get("/")
     assert [(s.name, s.people) for s in response.context["led_settings"]] == [("Cast Primary", 6)]
