@@ -176,18 +176,22 @@ def _my_supervision(staff: StaffMember) -> dict:
         .values_list("pk", flat=True)[:HOME_LIST]
     )
     # Nothing to sign (most homes, most days): no second query for rows.
-    waiting = ids and list(
-        Record.objects.filter(pk__in=ids)
-        .select_related("session__group", "session__contract__supervisee__user", "supervisor__user")
-        .only(
-            "code",
-            "supervisor_id",
-            "supervisor__user__full_name",
-            "session__starts_at",
-            "session__group__name",
-            "session__contract__supervisee__user__full_name",
+    waiting = (
+        list(
+            Record.objects.filter(pk__in=ids)
+            .select_related("session__group", "session__contract__supervisee__user", "supervisor__user")
+            .only(
+                "code",
+                "supervisor_id",
+                "supervisor__user__full_name",
+                "session__starts_at",
+                "session__group__name",
+                "session__contract__supervisee__user__full_name",
+            )
+            .order_by("session__starts_at")
         )
-        .order_by("session__starts_at")
+        if ids
+        else []
     )
     actions = (
         Action.objects.open()
