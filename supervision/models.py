@@ -300,13 +300,16 @@ class FrequencyOverride(models.Model):
 
 
 class CoverageState(models.Model):
-    """Whether `AgreementCoverage` holds an ended half term's coverage as the data stands (issue 14).
+    """Whether `AgreementCoverage` holds a half term's coverage as the data stands (issue 14), with the
+    people named in `CoverageTouched` to work out again.
 
-    A beat task (`supervision.refresh_coverage`) works out an ended half term's coverage and sets `fresh`;
-    database triggers (supervision/dashboard/summary.py) clear it in the transaction of any write that
-    could change it (a session, attendance or record in the half term; an agreement, person, closure day,
-    override or the half term's dates). Only a fresh half term is read from the summary: any other is
-    worked out from the data, as before."""
+    A beat task (`supervision.refresh_coverage`) works out the coverage of the running half term and of
+    each ended one and sets `fresh`; database triggers (supervision/dashboard/summary.py) clear it in the
+    transaction of any write that could change who is owed supervision (an agreement, person, closure day,
+    override or the half term's dates; in an ended half term, a session, attendance or record too). In the
+    running half term a session, attendance or record names its people instead. Only a fresh half term is
+    read from the summary, once its named people are worked out again: any other is worked out from the
+    data, as before."""
 
     half_term = models.OneToOneField(HalfTerm, on_delete=models.CASCADE, related_name="coverage_state")
     fresh = models.BooleanField(default=False)
@@ -317,7 +320,8 @@ class CoverageState(models.Model):
 
 
 class AgreementCoverage(models.Model):
-    """One agreement owed supervision in an ended half term, and how it went there (`CoverageState`)."""
+    """One agreement owed supervision in an ended or running half term, and how it went there
+    (`CoverageState`)."""
 
     half_term = models.ForeignKey(HalfTerm, on_delete=models.CASCADE, related_name="+")
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="+")
@@ -332,6 +336,25 @@ class AgreementCoverage(models.Model):
 
     def __str__(self):
         return f"{self.contract_id} in {self.half_term_id}"
+
+
+class CoverageTouched(models.Model):
+    """A person whose agreements' flags in a summarised half term (`AgreementCoverage`) a session, an
+    attendance or a record has changed since they were worked out: written by the database's triggers in
+    the writing transaction (supervision/dashboard/summary.py), and taken away by the next read of the
+    half term, which works their agreements out again (`summary.catch_up`), or by the task summarising it.
+    The person's id only, with no foreign key: a trigger writes it, and nothing else reads it."""
+
+    half_term = models.ForeignKey(HalfTerm, on_delete=models.CASCADE, related_name="+", db_index=False)
+    person_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["half_term", "person_id"], name="coverage_touched_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.person_id} in {self.half_term_id}"
 
 
 class SettingCoverage(models.Model):

@@ -284,9 +284,10 @@ class Dashboard:
         return {h.id: sum(1 for day in closed if h.starts <= day <= h.ends) for h in half_terms}
 
     def _summarised(self, half_term: HalfTerm) -> bool:
-        """Whether the half term has ended and its coverage summary is fresh (one query a half term; never
-        on SQLite): its agreements owed, and which had a session held, are then read from the summary."""
-        if half_term.ends >= self.today:
+        """Whether the half term has started and its coverage summary is fresh (one query a half term; never
+        on SQLite): its agreements owed, and which had a session held or booked, are then read from the
+        summary."""
+        if half_term.starts > self.today:
             return False
         if half_term.id not in self._fresh:
             self._fresh[half_term.id] = half_term.id in summary.fresh([half_term.id])
@@ -324,9 +325,11 @@ class Dashboard:
             held = owed.held()
             signed, booked = owed.sessions_counted(held_only=True, signed=True), owed.sessions_counted(held_only=False)
         if unseen_only:
-            # An ended half term's agreements owed supervision and not seen in it, from its fresh summary:
-            # the rules and the set of its held sessions were worked out there (issue 14).
+            # The half term's agreements owed supervision and not seen in it (`_unseen`), from its fresh
+            # summary: the rules and the sets of its sessions were worked out there (issue 14).
             not_seen = AgreementCoverage.objects.filter(half_term_id=half_term.id, held=False)
+            if half_term.ends >= self.today:
+                not_seen = not_seen.filter(booked=False)
             agreements = self._contracts().filter(id__in=not_seen.values("contract_id"))
         else:
             agreements = owed.queryset()

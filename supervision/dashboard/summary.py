@@ -29,10 +29,12 @@ import logging
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from ..models import AgreementCoverage, Contract, CoverageState, HalfTerm, SettingCoverage
+from accounts.models import StaffMember
+
+from ..models import AgreementCoverage, Contract, CoverageState, CoverageTouched, HalfTerm, SettingCoverage
 from .coverage import COUNTED, OwedAgreements
 
 logger = logging.getLogger(__name__)
@@ -41,31 +43,68 @@ logger = logging.getLogger(__name__)
 # and the dashboard offers the half terms of the current and the previous academic year.
 KEPT_FOR = timedelta(days=2 * 366)
 
-# The ended half terms (of one organisation) that a change between two days could touch, marked stale:
-# those ended by tomorrow (UTC), so that a write on a half term's last day marks it too. First each is
-# locked, fresh or not, in the order of their ids: a write waits for the task summarising one of them to
-# commit (see the module's docstring), and two writes that each touch several wait for each other rather
-# than deadlock. Then, in a statement that sees what the task committed, those fresh are marked: a row is
-# written once a transaction, however many of its rows touch the half term (a lock already held is not
-# taken again). Half terms still to end are left alone: no write of the running one waits.
-# The half terms a call of `coverage_stale` touches.
-_TOUCHED = """h.id = state.half_term_id AND h.organisation_id = org
-      AND h.ends >= first_day AND h.starts <= last_day AND h.ends <= CURRENT_DATE + 1"""
 
-_STALE = f"""
-CREATE OR REPLACE FUNCTION coverage_stale(org bigint, first_day date, last_day date) RETURNS void
+# The half terms (of one organisation) that a change between two days could touch, marked stale: for a
+# change to who is owed supervision (`coverage_stale`: an agreement, a person, a closure day, an override),
+# those started by tomorrow (UTC), the running one too; for a session, an attendance or a record
+# (`coverage_stale_ended`), those ended by tomorrow, so that a write on a half term's last day marks it
+# too. First each is locked, fresh or not, in the order of their ids: a write waits for the task
+# summarising one of them to commit (see the module's docstring), and two writes that each touch several
+# wait for each other rather than deadlock. Then, in a statement that sees what the task committed, those
+# fresh are marked: a row is written once a transaction, however many of its rows touch the half term (a
+# lock already held is not taken again). Half terms still to start are left alone.
+def _stale_function(name: str, which: str) -> str:
+    touched = f"""h.id = state.half_term_id AND h.organisation_id = org
+      AND h.ends >= first_day AND h.starts <= last_day AND {which}"""
+    return f"""
+CREATE OR REPLACE FUNCTION {name}(org bigint, first_day date, last_day date) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM 1 FROM supervision_coveragestate AS state, supervision_halfterm AS h
-    WHERE {_TOUCHED}
+    WHERE {touched}
     ORDER BY state.id
     FOR UPDATE OF state;
     UPDATE supervision_coveragestate AS state SET fresh = false
     FROM supervision_halfterm AS h
-    WHERE state.fresh AND {_TOUCHED};
+    WHERE state.fresh AND {touched};
 END
 $$
-"""  # noqa: S608 (our own constant, no input)
+"""  # noqa: S608 (our own constants, no input)
+
+
+_STALE = _stale_function("coverage_stale", "h.starts <= CURRENT_DATE + 1")
+_STALE_ENDED = _stale_function("coverage_stale_ended", "h.ends <= CURRENT_DATE + 1")
+
+# A session, an attendance or a record in the running half term changes only whether the agreements of the
+# people in it had a session held, booked or signed there, written all day long. So it marks nothing stale
+# and waits for no lock: it names the people (the supervisee of the session's agreement, and everyone
+# attending) in `CoverageTouched`, in the writing transaction, and the next read of the half term works
+# out their agreements' flags again (`catch_up`). A half term ending by tomorrow is marked stale as an
+# ended one is, rather than named. Only rows found by their primary or unique keys are read.
+_NAMED = """
+CREATE OR REPLACE FUNCTION coverage_people_touched(org bigint, day date, session bigint, contract bigint, person bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coverage_stale_ended(org, day - 1, day + 1);
+    IF NOT EXISTS (SELECT 1 FROM supervision_halfterm AS h WHERE h.organisation_id = org
+                   AND h.starts <= CURRENT_DATE + 1 AND h.ends > CURRENT_DATE + 1
+                   AND h.ends >= day - 1 AND h.starts <= day + 1) THEN
+        RETURN;
+    END IF;
+    INSERT INTO supervision_coveragetouched (half_term_id, person_id)
+    SELECT h.id, people.id
+    FROM supervision_halfterm AS h, (
+        SELECT person AS id WHERE person IS NOT NULL
+        UNION SELECT c.supervisee_id FROM supervision_contract AS c WHERE c.id = contract
+        UNION SELECT a.staffmember_id FROM supervision_session_attendees AS a
+              WHERE person IS NULL AND a.session_id = session
+    ) AS people
+    WHERE h.organisation_id = org AND h.starts <= CURRENT_DATE + 1 AND h.ends > CURRENT_DATE + 1
+      AND h.ends >= day - 1 AND h.starts <= day + 1
+    ON CONFLICT (half_term_id, person_id) DO NOTHING;
+END
+$$
+"""
 
 
 def _old_and_new(function: str, perform: str) -> str:
@@ -86,14 +125,20 @@ $$
 """
 
 
-# A session, an attendance, a record: the half term of the session's start (a day either side).
+# A session, an attendance, a record: the half term of the session's start (a day either side). A session
+# or its record names the supervisee of its agreement and everyone attending; an attendance, its person.
 _SESSION = _old_and_new(
     "coverage_session_changed",
-    "PERFORM coverage_stale({row}.organisation_id, {row}.starts_at::date - 1, {row}.starts_at::date + 1)",
+    "PERFORM coverage_people_touched({row}.organisation_id, {row}.starts_at::date, {row}.id, {row}.contract_id, NULL)",
 )
 _OF_SESSION = _old_and_new(
     "coverage_of_session_changed",
-    "PERFORM coverage_stale(s.organisation_id, s.starts_at::date - 1, s.starts_at::date + 1)"
+    "PERFORM coverage_people_touched(s.organisation_id, s.starts_at::date, s.id, s.contract_id, NULL)"
+    " FROM supervision_session AS s WHERE s.id = {row}.session_id",
+)
+_ATTENDANCE = _old_and_new(
+    "coverage_attendance_changed",
+    "PERFORM coverage_people_touched(s.organisation_id, s.starts_at::date, s.id, NULL, {row}.staffmember_id)"
     " FROM supervision_session AS s WHERE s.id = {row}.session_id",
 )
 
@@ -204,11 +249,11 @@ TRIGGERS = [
         "UPDATE",
         _changed("status", "starts_at", "kind", "contract_id", "organisation_id"),
     ),
-    ("coverage_attendance", "supervision_session_attendees", "coverage_of_session_changed", "INSERT OR DELETE", None),
+    ("coverage_attendance", "supervision_session_attendees", "coverage_attendance_changed", "INSERT OR DELETE", None),
     (
         "coverage_attendance_update",
         "supervision_session_attendees",
-        "coverage_of_session_changed",
+        "coverage_attendance_changed",
         "UPDATE",
         _changed("session_id", "staffmember_id"),
     ),
@@ -278,8 +323,11 @@ TRIGGERS = [
 ]
 FUNCTIONS = [
     _STALE,
+    _STALE_ENDED,
+    _NAMED,
     _SESSION,
     _OF_SESSION,
+    _ATTENDANCE,
     _CONTRACT,
     _STAFF,
     _STAFF_SETTING,
@@ -306,6 +354,8 @@ PG_INSTALL = [
 PG_UNINSTALL = [
     *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table, *_ in TRIGGERS),
     *(f"DROP FUNCTION IF EXISTS {f}()" for f in sorted({function for _, _, function, *_ in TRIGGERS})),
+    "DROP FUNCTION IF EXISTS coverage_people_touched(bigint, date, bigint, bigint, bigint)",
+    "DROP FUNCTION IF EXISTS coverage_stale_ended(bigint, date, date)",
     "DROP FUNCTION IF EXISTS coverage_stale(bigint, date, date)",
 ]
 
@@ -331,14 +381,15 @@ def enabled() -> bool:
 
 
 def refresh(*, today: date | None = None) -> dict:
-    """Summarise every ended half term of the last two years (every organisation) that is not fresh:
-    newest first, each in its own transaction. Returns {"summarised": n, "agreements": n}."""
+    """Summarise the running half term and every ended half term of the last two years (every
+    organisation) that is not fresh: newest first, each in its own transaction. Returns
+    {"summarised": n, "agreements": n}."""
     done = {"summarised": 0, "agreements": 0}
     if not enabled():
         return done
     today = today or timezone.localdate()
     due = (
-        HalfTerm.objects.filter(ends__lt=today, ends__gte=today - KEPT_FOR)
+        HalfTerm.objects.filter(starts__lte=today, ends__gte=today - KEPT_FOR)
         .exclude(coverage_state__fresh=True)
         .order_by("-ends", "id")
         .values_list("id", flat=True)
@@ -356,11 +407,18 @@ def refresh(*, today: date | None = None) -> dict:
 
 
 def summarise(half_term_id: int) -> int:
-    """Work out one ended half term's coverage from the data and mark it fresh: the number of agreements
-    owed supervision in it."""
+    """Work out one half term's coverage from the data and mark it fresh: the number of agreements owed
+    supervision in it."""
     with transaction.atomic():
-        state = CoverageState.objects.select_for_update().select_related("half_term").get(half_term_id=half_term_id)
+        state = (
+            CoverageState.objects.select_for_update(of=("self",))
+            .select_related("half_term")
+            .get(half_term_id=half_term_id)
+        )
         half_term = state.half_term
+        # The people named so far are worked out with everyone else below; those named by a write that
+        # commits once this statement has run stay named, for the next read (`catch_up`).
+        CoverageTouched.objects.filter(half_term_id=half_term_id).delete()
         AgreementCoverage.objects.filter(half_term_id=half_term_id).delete()
         owed = OwedAgreements(
             Contract.objects.filter(organisation_id=half_term.organisation_id),
@@ -407,14 +465,95 @@ def summarise(half_term_id: int) -> int:
 
 
 def fresh(half_term_ids) -> set[int]:
-    """Those of the half terms whose summary is fresh (none on SQLite)."""
+    """Those of the half terms whose summary is fresh (none on SQLite), each brought up to the data first
+    when a write has named people in it since (`catch_up`). One query when none has."""
+    half_term_ids = list(half_term_ids)
     if not enabled() or not half_term_ids:
         return set()
-    return set(
-        CoverageState.objects.filter(half_term_id__in=list(half_term_ids), fresh=True).values_list(
-            "half_term_id", flat=True
+    states = CoverageState.objects.filter(half_term_id__in=half_term_ids, fresh=True)
+    touched = CoverageTouched.objects.filter(half_term_id=OuterRef("half_term_id"))
+    found = states.annotate(touched=Exists(touched)).values_list("half_term_id", "touched")
+    return {half_term_id for half_term_id, named in found if not named or catch_up(half_term_id)}
+
+
+def catch_up(half_term_id: int) -> bool:
+    """Work out again, from the data, the flags of the agreements of the people named in a fresh half
+    term (`CoverageTouched`), and add the differences to its counts. False when the half term is no
+    longer fresh (then it is read from the data).
+
+    Under the state's lock, as the task summarises: two reads catch up in turn, and a write that marks
+    the half term stale waits. The names are taken first, in a statement of their own: a write that
+    commits after it leaves its name for the next read, and its rows, if committed before the flags are
+    read, are counted now and again then (the same flags: nothing is added twice)."""
+    with transaction.atomic():
+        state = (
+            CoverageState.objects.select_for_update(of=("self",))
+            .select_related("half_term")
+            .get(half_term_id=half_term_id)
         )
-    )
+        if not state.fresh:
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {CoverageTouched._meta.db_table} WHERE half_term_id = %s RETURNING person_id",  # noqa: S608
+                [half_term_id],
+            )
+            people = {person for (person,) in cursor.fetchall()}
+        if not people:
+            return True
+        half_term = state.half_term
+        rows = AgreementCoverage.objects.filter(half_term_id=half_term_id).filter(
+            Q(contract__supervisee_id__in=people) | Q(contract__previous__supervisee_id__in=people)
+        )
+        before = {c: (held, booked, covered) for c, held, booked, covered in rows.values_list(
+            "contract_id", "held", "booked", "covered"
+        )}  # fmt: skip
+        if not before:
+            return True
+        owed = OwedAgreements(
+            Contract.objects.filter(organisation_id=half_term.organisation_id),
+            half_term,
+            organisation_id=half_term.organisation_id,
+        )
+        now = Contract.objects.filter(id__in=list(before)).annotate(
+            held_=owed.sessions_counted(held_only=True),
+            booked_=owed.sessions_counted(held_only=False),
+            covered_=owed.sessions_counted(held_only=True, signed=True),
+        )
+        changed = {}  # contract id -> (supervisee id, flags before, flags now)
+        for contract_id, supervisee_id, held, booked, covered in now.values_list(
+            "id", "supervisee_id", "held_", "booked_", "covered_"
+        ):
+            flags = (held > 0, booked > 0, covered > 0)
+            if flags != before[contract_id]:
+                changed[contract_id] = (supervisee_id, before[contract_id], flags)
+        if changed:
+            _apply(half_term_id, changed)
+    return True
+
+
+def _apply(half_term_id: int, changed: dict) -> None:
+    """Write the changed flags, and add their differences to the counts of the whole organisation and of
+    each setting of the agreement's supervisee (as `summarise` counts them)."""
+    settings_of = {}
+    for person, setting in StaffMember.settings.through.objects.filter(
+        staffmember_id__in={person for person, _, _ in changed.values()}
+    ).values_list("staffmember_id", "setting_id"):
+        settings_of.setdefault(person, []).append(setting)
+    deltas = {}  # setting id (None: the whole organisation) -> [held, booked, covered]
+    for contract_id, (person, before, now) in changed.items():
+        AgreementCoverage.objects.filter(half_term_id=half_term_id, contract_id=contract_id).update(
+            held=now[0], booked=now[1], covered=now[2]
+        )
+        difference = [int(n) - int(b) for b, n in zip(before, now, strict=True)]
+        for setting_id in [None, *settings_of.get(person, [])]:
+            total = deltas.setdefault(setting_id, [0, 0, 0])
+            for n, d in enumerate(difference):
+                total[n] += d
+    for setting_id, (held, booked, covered) in deltas.items():
+        counts = SettingCoverage.objects.filter(half_term_id=half_term_id)
+        counts = counts.filter(setting__isnull=True) if setting_id is None else counts.filter(setting_id=setting_id)
+        counts.update(held=F("held") + held, booked=F("booked") + booked, covered=F("covered") + covered)
 
 
 FIGURES = {

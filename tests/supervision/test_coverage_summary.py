@@ -268,12 +268,13 @@ def test_a_dashboard_of_several_settings_counts_each_person_once_from_the_summar
     assert trust.chart([trust.cast.secondary], whole=False)["overall"] == (0, 1)
 
 
-def test_only_ended_half_terms_of_the_last_two_years_are_summarised(trust):
-    ended = HalfTerm.objects.filter(
-        organisation=trust.cast.organisation, ends__lt=TODAY, ends__gte=TODAY - summary.KEPT_FOR
+def test_the_running_half_term_and_those_ended_in_the_last_two_years_are_summarised(trust):
+    started = HalfTerm.objects.filter(
+        organisation=trust.cast.organisation, starts__lte=TODAY, ends__gte=TODAY - summary.KEPT_FOR
     )
-    assert _fresh() == set(ended.values_list("id", flat=True))
-    assert trust.running.id not in _fresh()
+    assert _fresh() == set(started.values_list("id", flat=True))
+    assert trust.running.id in _fresh()
+    assert not HalfTerm.objects.filter(starts__gt=TODAY, coverage_state__fresh=True).exists()  # none to come
     # Every half term has its state row from the start, ended or not.
     assert CoverageState.objects.filter(half_term__organisation=trust.cast.organisation).count() == (
         HalfTerm.objects.filter(organisation=trust.cast.organisation).count()

@@ -421,10 +421,24 @@ def check(cast):
                 CoverageState.objects.update(fresh=False)
     # The running half term: its "not booked" count from the chart's counts is the list's own count.
     running = HalfTerm.objects.get(organisation=cast.organisation, starts__lte=TODAY, ends__gte=TODAY)
-    dash = _board(cast.org_admin, running, [cast.primary, cast.secondary], True)
-    dash.coverage_history()
-    assert dash.overdue_count() == dash._overdue_qs().count()
-    assert dash.overdue_count_of(dash.coverage_values()) == dash._overdue_qs().count()
+    for viewer, shown, whole in [
+        (cast.org_admin, [cast.primary, cast.secondary], True),
+        (cast.head, [cast.primary], False),
+    ]:
+        dash = _board(viewer, running, shown, whole)
+        point = dash.coverage_history()[-1]
+        assert dash.overdue_count() == dash._overdue_qs().count()
+        assert dash.overdue_count_of(dash.coverage_values()) == dash._overdue_qs().count()
+        if summary.enabled():
+            # The running half term read from its summary: the same counts, and the same list in its order.
+            live = (dash.coverage_counts(running), point, [r.contract.id for r in dash.overdue(running)])
+            summary.refresh(today=TODAY)
+            dash = _board(viewer, running, shown, whole)
+            assert dash._summarised(running)
+            point = dash.coverage_history()[-1]
+            assert (dash.coverage_counts(running), point, [r.contract.id for r in dash.overdue(running)]) == live
+            assert dash.overdue_count() == len(live[2])
+            CoverageState.objects.update(fresh=False)
 
 
 @settings(
