@@ -401,15 +401,16 @@ def generate(*, staff: int = 12000, settings: int = 100, seed: int = 14, today: 
         # caller's transaction (the tests'), where VACUUM cannot run.
         with connection.cursor() as cursor:
             cursor.execute("VACUUM (ANALYZE)")
-    # What beat's `refresh_coverage` has done within five minutes of the data changing: the ended half
-    # terms' coverage summarised (dashboard/summary.py). Its own time is measured with the beat jobs.
+    # What beat's `refresh_coverage` has done within five minutes of the data changing: the coverage of the
+    # running half term and the ended ones summarised (dashboard/summary.py). Its own time is measured
+    # with the beat jobs.
     start = timezone.now()
     done = summary.refresh(today=today or timezone.localdate())
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE supervision_agreementcoverage, supervision_settingcoverage")
     seconds = (timezone.now() - start).total_seconds()
-    log(f"  {done['summarised']} ended half terms' coverage summarised ({done['agreements']} owed) in {seconds:.0f} s")
+    log(f"  {done['summarised']} half terms' coverage summarised ({done['agreements']} owed) in {seconds:.0f} s")
     return trust
 
 

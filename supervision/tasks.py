@@ -143,13 +143,13 @@ def check_audit_trail() -> int:
 
 @shared_task(name="supervision.refresh_coverage")
 def refresh_coverage() -> int:
-    """Every 5 minutes (installed by migration): summarise the ended half terms whose coverage is not
-    fresh, for the dashboard's chart (`dashboard.summary`). Returns how many were summarised."""
+    """Every 5 minutes (installed by migration): summarise the running half term and the ended ones whose
+    coverage is not fresh, for the dashboard (`dashboard.summary`). Returns how many were summarised."""
     from .dashboard import summary
 
     done = summary.refresh()
     if done["summarised"]:
-        logger.info("Summarised the coverage of %s ended half terms (%s agreements owed supervision).", *done.values())
+        logger.info("Summarised the coverage of %s half terms (%s agreements owed supervision).", *done.values())
     return done["summarised"]
 
 

@@ -1,18 +1,28 @@
-"""The coverage of ended half terms, worked out once and kept until the data changes (issue 14).
+"""The coverage of the running and ended half terms, worked out once and kept up to the data (issue 14).
 
 The chart of a trust's dashboard counts, for six half terms, every agreement owed supervision and how it
 went (`coverage.count_owed`): at 12,000 staff that is the rules of 20,000 agreements six times over, and
-the sessions of a year read for each kind of set, about half a second of every dashboard. Five of the six
-half terms have ended, and an ended half term's coverage changes only when someone changes its past: a
-record signed late, a session moved or cancelled after the event, an agreement ended or backdated, a
-person's start or leaving date or settings, a closure day, an override or the half term's own dates.
+the sessions of a year read for each kind of set, about half a second of every dashboard. Who is owed
+supervision in a half term changes only with its rarely written inputs: an agreement made, ended or
+backdated, a person's start or leaving date or settings, a closure day, an override or the half term's own
+dates. How each agreement went there changes with sessions, attendances and records, written all day in
+the running half term and now and then (a record signed late, a session moved after the event) in an
+ended one.
 
-So a beat task (`refresh`) writes each ended half term's owed agreements with their held, booked and
-covered flags to `AgreementCoverage` and marks its `CoverageState` fresh. Triggers in the database
-(`PG_INSTALL`) mark a half term stale in the transaction of any write that could change its coverage,
-through the views, a bulk update or raw SQL alike. The dashboard reads a half term from the summary only
-while it is fresh; a stale or never summarised half term is worked out from the data as before, so a
-page never shows coverage older than the data, and the next run of the task catches up.
+So a beat task (`refresh`) writes the running half term's and each ended half term's owed agreements with
+their held, booked and covered flags to `AgreementCoverage`, and their counts to `SettingCoverage`, and
+marks its `CoverageState` fresh. Triggers in the database (`PG_INSTALL`) keep it exact in the transaction
+of every write, through the views, a bulk update or raw SQL alike:
+
+- a write to a rare input marks the half terms it could touch stale (the running one too);
+- a session, attendance or record of an ended half term marks it stale;
+- one of the running half term names its people in `CoverageTouched`, taking no lock, and the next read
+  of the half term (`fresh`) works their agreements' flags out again under the state's lock and adds the
+  differences to the counts (`catch_up`).
+
+The dashboard reads a half term from the summary only while it is fresh; a stale or never summarised half
+term is worked out from the data as before, so a page never shows coverage older than the data, and the
+next run of the task catches up.
 
 Each trigger marks more than it must rather than less: a session one day either side of its start
 (half terms end at local midnight, the database speaks UTC), an agreement's or person's changed date and
@@ -20,9 +30,10 @@ everything after it. On SQLite (the embedded default for small settings, where t
 there are no triggers, and the summary is neither written nor read.
 
 The task and a write cannot cross: every half term has its state row from the day it is made; the task
-locks the row before it reads the data, and a write's trigger locks the same row (fresh or not) to mark
-it, so a write the task's reading missed waits and marks the state stale after the task commits, and a
-write that got there first is committed before the task reads.
+locks the row before it reads the data, and a write's trigger that marks locks the same row (fresh or not),
+so a write the task's reading missed waits and marks the state stale after the task commits, and a write
+that got there first is committed before the task reads. A name is taken away before the data is read
+(by the task or a read catching up), so a write committed after that leaves its name for the next read.
 """
 
 import logging
