@@ -312,9 +312,17 @@ class Dashboard:
         With `sets` (every row, on PostgreSQL), signed and booked test shared sets the caller writes as
         the query's `WITH` clause (`coverage_values`)."""
         owed = self._owed(half_term)
+        # A fresh summary has the half term's agreements owed (the rules worked out for each) and, for every
+        # row, whether it was signed and booked (the sets of its sessions).
+        kept = AgreementCoverage.objects.filter(half_term_id=half_term.id) if self._summarised(half_term) else None
         if overdue:
             held = signed = Value(0, output_field=IntegerField())
             booked = owed.sessions_counted(held_only=False) if half_term.ends < self.today else held
+        elif every_row and kept is not None:
+            held = owed.held()
+            signed, booked = (
+                Subquery(kept.filter(contract_id=OuterRef("pk")).values(f)[:1]) for f in ("covered", "booked")
+            )
         elif every_row and sets is not None:
             held = owed.held()
             signed = ExpressionWrapper(owed.signed_q(sets), output_field=BooleanField())
@@ -331,6 +339,8 @@ class Dashboard:
             if half_term.ends >= self.today:
                 not_seen = not_seen.filter(booked=False)
             agreements = self._contracts().filter(id__in=not_seen.values("contract_id"))
+        elif kept is not None:
+            agreements = self._contracts().filter(id__in=kept.values("contract_id"))
         else:
             agreements = owed.queryset()
         return (
@@ -373,7 +383,7 @@ class Dashboard:
         half_term = half_term or self.half_term
         if every_row:
             return self._build_coverage_qs(half_term, every_row=True, sets=sets)
-        key = ("coverage", *self._shape(half_term))
+        key = ("coverage", *self._shape(half_term, summary=True))
         return kept_queryset(key, lambda: self._build_coverage_qs(half_term))
 
     def _build_coverage_qs(self, half_term: HalfTerm, *, every_row: bool = False, sets: SharedSets | None = None):
@@ -452,7 +462,7 @@ class Dashboard:
             "signed",
             "booked",
         )
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not self._summarised(self.half_term):
             rows = self._coverage_values_shared(fields)
         else:
             rows = list(self._coverage_qs(every_row=True).values(*fields))

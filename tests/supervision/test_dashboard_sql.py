@@ -370,6 +370,10 @@ def check_counts(dash, reference, half_term, shown):
         assert point["by_setting"][s.id] == [sum(r["signed"] for r in owed_here), len(owed_here)]
 
 
+def _cells(row) -> tuple:
+    return (row.contract.id, row.held, row.signed, row.booked, row.last_held, row.setting_ids)
+
+
 def check(cast):
     half_terms = HalfTerm.objects.filter(organisation=cast.organisation, starts__year=2025).select_related(
         "academic_year"
@@ -412,6 +416,9 @@ def check(cast):
                 dash = _board(viewer, half_term, shown, whole)
                 assert {h.id for h in dash.history if h.ends < TODAY} <= summary.fresh(h.id for h in dash.history)
                 check_counts(dash, reference, half_term, shown)
+                # Its agreements owed, and the CSV's flags, read from the summary: the same rows and values.
+                assert [_cells(r) for r in dash.coverage()] == [_cells(r) for r in rows]
+                assert dash.coverage_values() == values
                 # An ended half term's overdue list read from its summary: the same rows, order and catching up.
                 overdue = dash.overdue(half_term)
                 assert dash._summarised(half_term) == (half_term.ends < TODAY)
@@ -426,17 +433,26 @@ def check(cast):
         (cast.head, [cast.primary], False),
     ]:
         dash = _board(viewer, running, shown, whole)
-        point = dash.coverage_history()[-1]
+        dash.coverage_history()
         assert dash.overdue_count() == dash._overdue_qs().count()
         assert dash.overdue_count_of(dash.coverage_values()) == dash._overdue_qs().count()
         if summary.enabled():
-            # The running half term read from its summary: the same counts, and the same list in its order.
-            live = (dash.coverage_counts(running), point, [r.contract.id for r in dash.overdue(running)])
+            # The running half term read from its summary: the same counts, rows and CSV values, and the same
+            # overdue list in its order.
+            def seen(dash):
+                return (
+                    dash.coverage_counts(running),
+                    dash.coverage_history()[-1],
+                    [r.contract.id for r in dash.overdue(running)],
+                    [_cells(r) for r in dash.coverage()],
+                    dash.coverage_values(),
+                )
+
+            live = seen(dash)
             summary.refresh(today=TODAY)
             dash = _board(viewer, running, shown, whole)
             assert dash._summarised(running)
-            point = dash.coverage_history()[-1]
-            assert (dash.coverage_counts(running), point, [r.contract.id for r in dash.overdue(running)]) == live
+            assert seen(dash) == live
             assert dash.overdue_count() == len(live[2])
             CoverageState.objects.update(fresh=False)
 
