@@ -21,7 +21,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
@@ -318,11 +318,15 @@ class Dashboard:
         if overdue:
             held = signed = Value(0, output_field=IntegerField())
             booked = owed.sessions_counted(held_only=False) if half_term.ends < self.today else held
-        elif every_row and kept is not None:
+        elif kept is not None:
+            # The flags as they are (the CSV), or as the counts a page's rows otherwise have (1 or 0).
             held = owed.held()
             signed, booked = (
-                Subquery(kept.filter(contract_id=OuterRef("pk")).values(f)[:1]) for f in ("covered", "booked")
+                Subquery(kept.filter(contract_id=OuterRef("pk")).values(f)[:1], output_field=BooleanField())
+                for f in ("covered", "booked")
             )
+            if not every_row:
+                signed, booked = Cast(signed, IntegerField()), Cast(booked, IntegerField())
         elif every_row and sets is not None:
             held = owed.held()
             signed = ExpressionWrapper(owed.signed_q(sets), output_field=BooleanField())
