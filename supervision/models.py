@@ -328,6 +328,10 @@ class AgreementCoverage(models.Model):
     held = models.BooleanField()
     booked = models.BooleanField()
     covered = models.BooleanField()
+    # What the overdue list shows and sorts by: the agreement's last held session at any time, and the first
+    # held once the half term ended ("caught up").
+    last_held = models.DateTimeField(null=True)
+    caught_up = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [

@@ -321,10 +321,7 @@ class Dashboard:
         elif kept is not None:
             # The flags as they are (the CSV), or as the counts a page's rows otherwise have (1 or 0).
             held = owed.held()
-            signed, booked = (
-                Subquery(kept.filter(contract_id=OuterRef("pk")).values(f)[:1], output_field=BooleanField())
-                for f in ("covered", "booked")
-            )
+            signed, booked = self._kept_column(kept, "covered"), self._kept_column(kept, "booked")
             if not every_row:
                 signed, booked = Cast(signed, IntegerField()), Cast(booked, IntegerField())
         elif every_row and sets is not None:
@@ -347,11 +344,19 @@ class Dashboard:
             agreements = self._contracts().filter(id__in=kept.values("contract_id"))
         else:
             agreements = owed.queryset()
+        # The last held session: kept in a fresh summary, with the first held once the half term ended.
+        last_held = self._kept_column(kept, "last_held") if kept is not None else owed.last_held()
         return (
             agreements.only(*AGREEMENT_ROW_FIELDS)
             .annotate(**ROW_NAMES)
-            .annotate(held=held, signed=signed, booked=booked, last_held=owed.last_held())
+            .annotate(held=held, signed=signed, booked=booked, last_held=last_held)
         )
+
+    @staticmethod
+    def _kept_column(kept, column: str):
+        """A column of the row's agreement in the half term's summary (an index lookup a row)."""
+        field = AgreementCoverage._meta.get_field(column)
+        return Subquery(kept.filter(contract_id=OuterRef("pk")).values(column)[:1], output_field=field)
 
     def _scope_key(self) -> tuple:
         """What the organisation's agreements in scope (`_contracts`) are built from: the organisation, the
@@ -411,12 +416,17 @@ class Dashboard:
         return kept_queryset(key, lambda: self._build_overdue_qs(half_term))
 
     def _build_overdue_qs(self, half_term: HalfTerm):
-        if self._summarised(half_term):
+        summarised = self._summarised(half_term)
+        if summarised:
             qs = self._owed_qs(half_term, overdue=True, unseen_only=True)
         else:
             qs = self._owed_qs(half_term, overdue=True).exclude(self._unseen(half_term))
         if half_term.ends < self.today:
-            qs = qs.annotate(caught_up=self._owed(half_term).last_held(after=True))
+            if summarised:
+                caught_up = self._kept_column(AgreementCoverage.objects.filter(half_term_id=half_term.id), "caught_up")
+            else:
+                caught_up = self._owed(half_term).last_held(after=True)
+            qs = qs.annotate(caught_up=caught_up)
         return qs.order_by(F("last_held").asc(nulls_first=True), "supervisee__user__full_name", "id")
 
     def _agreement_rows(self, contracts, half_term: HalfTerm, *, overdue: bool = False) -> list[AgreementRow]:

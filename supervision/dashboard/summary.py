@@ -86,22 +86,19 @@ $$
 _STALE = _stale_function("coverage_stale", "h.starts <= CURRENT_DATE + 1")
 _STALE_ENDED = _stale_function("coverage_stale_ended", "h.ends <= CURRENT_DATE + 1")
 
-# A session, an attendance or a record in the running half term changes only whether the agreements of the
-# people in it had a session held, booked or signed there, written all day long. So it marks nothing stale
-# and waits for no lock: it names the people (the supervisee of the session's agreement, and everyone
-# attending) in `CoverageTouched`, in the writing transaction, and the next read of the half term works
-# out their agreements' flags again (`catch_up`). A half term ending by tomorrow is marked stale as an
-# ended one is, rather than named. Only rows found by their primary or unique keys are read.
-_NAMED = """
+# A session, an attendance or a record changes only how the agreements of the people in it went: whether
+# they had a session held, booked or signed in its half term, and their last held session and the first
+# since each earlier half term ended. Written all day in the running half term, so it marks nothing stale
+# there and waits for no lock: it names the people (the supervisee of the session's agreement, and everyone
+# attending) in `CoverageTouched` in every half term the task keeps, in the writing transaction, and the next
+# read of a half term works out their agreements again (`catch_up`). An ended half term holding the session
+# (a day either side) is also marked stale, as before. Only rows found by their primary or unique keys are
+# read. A half term is kept while it ended within `KEPT_FOR` (here in days, with a day either side).
+_NAMED = f"""
 CREATE OR REPLACE FUNCTION coverage_people_touched(org bigint, day date, session bigint, contract bigint, person bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM coverage_stale_ended(org, day - 1, day + 1);
-    IF NOT EXISTS (SELECT 1 FROM supervision_halfterm AS h WHERE h.organisation_id = org
-                   AND h.starts <= CURRENT_DATE + 1 AND h.ends > CURRENT_DATE + 1
-                   AND h.ends >= day - 1 AND h.starts <= day + 1) THEN
-        RETURN;
-    END IF;
     INSERT INTO supervision_coveragetouched (half_term_id, person_id)
     SELECT h.id, people.id
     FROM supervision_halfterm AS h, (
@@ -110,12 +107,11 @@ BEGIN
         UNION SELECT a.staffmember_id FROM supervision_session_attendees AS a
               WHERE person IS NULL AND a.session_id = session
     ) AS people
-    WHERE h.organisation_id = org AND h.starts <= CURRENT_DATE + 1 AND h.ends > CURRENT_DATE + 1
-      AND h.ends >= day - 1 AND h.starts <= day + 1
+    WHERE h.organisation_id = org AND h.starts <= CURRENT_DATE + 1 AND h.ends >= CURRENT_DATE - {KEPT_FOR.days + 1}
     ON CONFLICT (half_term_id, person_id) DO NOTHING;
 END
 $$
-"""
+"""  # noqa: S608 (our own constant, no input)
 
 
 def _old_and_new(function: str, perform: str) -> str:
@@ -417,6 +413,17 @@ def refresh(*, today: date | None = None) -> dict:
     return done
 
 
+# The columns the overdue list sorts by and shows, as `summarise` and `catch_up` work them out.
+ORDER_COLUMNS = ("last_held_", "caught_up_")
+
+
+def _order_columns(owed: OwedAgreements) -> dict:
+    return {
+        "last_held_": owed.last_held(),
+        "caught_up_": owed.last_held(after=True),
+    }
+
+
 def summarise(half_term_id: int) -> int:
     """Work out one half term's coverage from the data and mark it fresh: the number of agreements owed
     supervision in it."""
@@ -439,15 +446,20 @@ def summarise(half_term_id: int) -> int:
         rows = (
             owed.queryset()
             .order_by()
-            .annotate(held_=owed.held_q(), booked_=owed.booked_q(), covered_=owed.signed_q())
-            .values("id", "held_", "booked_", "covered_")
+            .annotate(
+                held_=owed.held_q(),
+                booked_=owed.booked_q(),
+                covered_=owed.signed_q(),
+                **_order_columns(owed),
+            )
+            .values("id", "held_", "booked_", "covered_", *ORDER_COLUMNS)
         )
         select, params = rows.query.sql_with_params()
         table = AgreementCoverage._meta.db_table
         with connection.cursor() as cursor:
             # Our own table and Django's compiled query; the half term is a parameter.
             cursor.execute(
-                f"INSERT INTO {table} (half_term_id, contract_id, held, booked, covered)"  # noqa: S608
+                f"INSERT INTO {table} (half_term_id, contract_id, held, booked, covered, last_held, caught_up)"  # noqa: S608
                 f" SELECT %s, owed.* FROM ({select}) AS owed",
                 (half_term_id, *params),
             )
@@ -488,9 +500,9 @@ def fresh(half_term_ids) -> set[int]:
 
 
 def catch_up(half_term_id: int) -> bool:
-    """Work out again, from the data, the flags of the agreements of the people named in a fresh half
-    term (`CoverageTouched`), and add the differences to its counts. False when the half term is no
-    longer fresh (then it is read from the data).
+    """Work out again, from the data, the flags (and the overdue list's columns) of the agreements of the
+    people named in a fresh half term (`CoverageTouched`), and add the differences to its counts. False
+    when the half term is no longer fresh (then it is read from the data).
 
     Under the state's lock, as the task summarises: two reads catch up in turn, and a write that marks
     the half term stale waits. The names are taken first, in a statement of their own: a write that
@@ -516,8 +528,8 @@ def catch_up(half_term_id: int) -> bool:
         rows = AgreementCoverage.objects.filter(half_term_id=half_term_id).filter(
             Q(contract__supervisee_id__in=people) | Q(contract__previous__supervisee_id__in=people)
         )
-        before = {c: (held, booked, covered) for c, held, booked, covered in rows.values_list(
-            "contract_id", "held", "booked", "covered"
+        before = {c: tuple(values) for c, *values in rows.values_list(
+            "contract_id", "held", "booked", "covered", "last_held", "caught_up"
         )}  # fmt: skip
         if not before:
             return True
@@ -530,14 +542,15 @@ def catch_up(half_term_id: int) -> bool:
             held_=owed.sessions_counted(held_only=True),
             booked_=owed.sessions_counted(held_only=False),
             covered_=owed.sessions_counted(held_only=True, signed=True),
+            **_order_columns(owed),
         )
-        changed = {}  # contract id -> (supervisee id, flags before, flags now)
-        for contract_id, supervisee_id, held, booked, covered in now.values_list(
-            "id", "supervisee_id", "held_", "booked_", "covered_"
+        changed = {}  # contract id -> (supervisee id, columns before, columns now)
+        for contract_id, supervisee_id, held, booked, covered, *order in now.values_list(
+            "id", "supervisee_id", "held_", "booked_", "covered_", *ORDER_COLUMNS
         ):
-            flags = (held > 0, booked > 0, covered > 0)
-            if flags != before[contract_id]:
-                changed[contract_id] = (supervisee_id, before[contract_id], flags)
+            columns = (held > 0, booked > 0, covered > 0, *order)
+            if columns != before[contract_id]:
+                changed[contract_id] = (supervisee_id, before[contract_id], columns)
         if changed:
             _apply(half_term_id, changed)
     return True
@@ -554,9 +567,9 @@ def _apply(half_term_id: int, changed: dict) -> None:
     deltas = {}  # setting id (None: the whole organisation) -> [held, booked, covered]
     for contract_id, (person, before, now) in changed.items():
         AgreementCoverage.objects.filter(half_term_id=half_term_id, contract_id=contract_id).update(
-            held=now[0], booked=now[1], covered=now[2]
+            **dict(zip(("held", "booked", "covered", "last_held", "caught_up"), now, strict=True))
         )
-        difference = [int(n) - int(b) for b, n in zip(before, now, strict=True)]
+        difference = [int(n) - int(b) for b, n in zip(before[:3], now[:3], strict=True)]
         for setting_id in [None, *settings_of.get(person, [])]:
             total = deltas.setdefault(setting_id, [0, 0, 0])
             for n, d in enumerate(difference):
