@@ -320,8 +320,8 @@ class CoverageState(models.Model):
 
 
 class AgreementCoverage(models.Model):
-    """One agreement owed supervision in an ended or running half term, and how it went there
-    (`CoverageState`)."""
+    """One agreement owed supervision in an ended or running half term, how it went there, its last held
+    session and the first held once the half term ended (`CoverageState`)."""
 
     half_term = models.ForeignKey(HalfTerm, on_delete=models.CASCADE, related_name="+")
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="+")

@@ -10,15 +10,16 @@ the running half term and now and then (a record signed late, a session moved af
 ended one.
 
 So a beat task (`refresh`) writes the running half term's and each ended half term's owed agreements with
-their held, booked and covered flags to `AgreementCoverage`, and their counts to `SettingCoverage`, and
-marks its `CoverageState` fresh. Triggers in the database (`PG_INSTALL`) keep it exact in the transaction
-of every write, through the views, a bulk update or raw SQL alike:
+their held, booked and covered flags, their last held session and the first held since the half term ended
+to `AgreementCoverage`, and their counts to `SettingCoverage`, and marks its `CoverageState` fresh.
+Triggers in the database (`PG_INSTALL`) keep it exact in the transaction of every write, through the views,
+a bulk update or raw SQL alike:
 
 - a write to a rare input marks the half terms it could touch stale (the running one too);
 - a session, attendance or record of an ended half term marks it stale;
-- one of the running half term names its people in `CoverageTouched`, taking no lock, and the next read
-  of the half term (`fresh`) works their agreements' flags out again under the state's lock and adds the
-  differences to the counts (`catch_up`).
+- and every one of those names its people in `CoverageTouched` in every half term kept (their last held sessions
+  change anywhere), taking no lock, and the next read of a half term (`fresh`) works their agreements out
+  again under the state's lock and adds the differences to the counts (`catch_up`).
 
 The dashboard reads a half term from the summary only while it is fresh; a stale or never summarised half
 term is worked out from the data as before, so a page never shows coverage older than the data, and the
