@@ -2,11 +2,22 @@
 
 from datetime import date, datetime, time, timedelta
 
+import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from supervision import services
 from supervision.models import Contract
 from supervision.slots import LONDON
+
+# The coverage summary's tests: its triggers are PostgreSQL's; on SQLite it is neither written nor read.
+SUMMARY_ON_POSTGRESQL = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="The triggers are PostgreSQL's; on SQLite the summary is neither written nor read",
+    ),
+]
 
 
 def signed_contract(supervisee, supervisor, *, start=date(2025, 9, 1), **kwargs) -> Contract:

@@ -13,7 +13,6 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.db import connection, connections, transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -38,14 +37,9 @@ from supervision.models import (
 )
 from supervision.slots import LONDON
 from tests.factories import StaffFactory
+from tests.supervision.helpers import SUMMARY_ON_POSTGRESQL
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="The triggers are PostgreSQL's; on SQLite the summary is neither written nor read",
-    ),
-]
+pytestmark = SUMMARY_ON_POSTGRESQL
 
 
 def _database_today() -> date:

@@ -12,7 +12,6 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
@@ -35,14 +34,9 @@ from supervision.models import (
 from supervision.slots import LONDON
 from supervision.tasks import refresh_coverage
 from tests.factories import StaffFactory
+from tests.supervision.helpers import SUMMARY_ON_POSTGRESQL
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="The triggers are PostgreSQL's; on SQLite the summary is neither written nor read",
-    ),
-]
+pytestmark = SUMMARY_ON_POSTGRESQL
 
 TODAY = date(2026, 1, 20)  # Spring 1 2026 runs; autumn 1 and 2 of 2025 have ended
 
