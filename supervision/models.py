@@ -324,12 +324,14 @@ class AgreementCoverage(models.Model):
     session and the first held once the half term ended (`CoverageState`)."""
 
     half_term = models.ForeignKey(HalfTerm, on_delete=models.CASCADE, related_name="+")
-    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="+")
+    # `coverage`: an agreement's rows, joined by the overdue list read from a fresh summary.
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="coverage")
     held = models.BooleanField()
     booked = models.BooleanField()
     covered = models.BooleanField()
-    # What the overdue list shows and sorts by: the agreement's last held session at any time, and the first
-    # held once the half term ended ("caught up").
+    # What the overdue list sorts by and shows: the agreement's last held session at any time, the
+    # supervisee's name, and the first held once the half term ended ("caught up").
+    name = models.CharField(max_length=200, default="")
     last_held = models.DateTimeField(null=True)
     caught_up = models.DateTimeField(null=True)
 

@@ -98,6 +98,15 @@ ROW_NAMES = {
 }
 
 
+def _name_of(person: str) -> Subquery:
+    return Subquery(StaffMember.objects.filter(pk=OuterRef(person)).values("user__full_name")[:1])
+
+
+# The same names as a subquery a row, for a list sorted by columns of its own (the overdue list read from
+# a summary): PostgreSQL then reads them for the rows it returns only, not for every row it sorts.
+KEPT_ROW_NAMES = {SUPERVISEE_NAME: _name_of("supervisee_id"), SUPERVISOR_NAME: _name_of("supervisor_id")}
+
+
 # What a row of overdue actions shows (templates/supervision/includes/dashboard_overdue_actions.html) and
 # its link needs (`_session_link`), as plain values; the names are read by key after (`_names_of`). Built
 # as models, with the names joined in, a page of 200 was 2,400 model objects from a join of eleven tables.
@@ -336,19 +345,24 @@ class Dashboard:
         if unseen_only:
             # The half term's agreements owed supervision and not seen in it (`_unseen`), from its fresh
             # summary: the rules and the sets of its sessions were worked out there (issue 14).
-            not_seen = AgreementCoverage.objects.filter(half_term_id=half_term.id, held=False)
+            # Joined to its row (one a half term), whose columns the list sorts by (`_build_overdue_qs`).
+            not_seen = Q(coverage__half_term_id=half_term.id, coverage__held=False)
             if half_term.ends >= self.today:
-                not_seen = not_seen.filter(booked=False)
-            agreements = self._contracts().filter(id__in=not_seen.values("contract_id"))
+                not_seen &= Q(coverage__booked=False)
+            agreements = self._contracts().filter(not_seen)
         elif kept is not None:
             agreements = self._contracts().filter(id__in=kept.values("contract_id"))
         else:
             agreements = owed.queryset()
         # The last held session: kept in a fresh summary, with the first held once the half term ended.
-        last_held = self._kept_column(kept, "last_held") if kept is not None else owed.last_held()
+        if unseen_only:
+            last_held, names = F("coverage__last_held"), KEPT_ROW_NAMES
+        else:
+            last_held = self._kept_column(kept, "last_held") if kept is not None else owed.last_held()
+            names = ROW_NAMES
         return (
             agreements.only(*AGREEMENT_ROW_FIELDS)
-            .annotate(**ROW_NAMES)
+            .annotate(**names)
             .annotate(held=held, signed=signed, booked=booked, last_held=last_held)
         )
 
@@ -422,12 +436,11 @@ class Dashboard:
         else:
             qs = self._owed_qs(half_term, overdue=True).exclude(self._unseen(half_term))
         if half_term.ends < self.today:
-            if summarised:
-                caught_up = self._kept_column(AgreementCoverage.objects.filter(half_term_id=half_term.id), "caught_up")
-            else:
-                caught_up = self._owed(half_term).last_held(after=True)
+            caught_up = F("coverage__caught_up") if summarised else self._owed(half_term).last_held(after=True)
             qs = qs.annotate(caught_up=caught_up)
-        return qs.order_by(F("last_held").asc(nulls_first=True), "supervisee__user__full_name", "id")
+        # From a summary, the name kept there: the people's names are then read for the rows shown only.
+        name = "coverage__name" if summarised else "supervisee__user__full_name"
+        return qs.order_by(F("last_held").asc(nulls_first=True), name, "id")
 
     def _agreement_rows(self, contracts, half_term: HalfTerm, *, overdue: bool = False) -> list[AgreementRow]:
         contracts = list(contracts)

@@ -10,16 +10,17 @@ the running half term and now and then (a record signed late, a session moved af
 ended one.
 
 So a beat task (`refresh`) writes the running half term's and each ended half term's owed agreements with
-their held, booked and covered flags, their last held session and the first held since the half term ended
-to `AgreementCoverage`, and their counts to `SettingCoverage`, and marks its `CoverageState` fresh.
-Triggers in the database (`PG_INSTALL`) keep it exact in the transaction of every write, through the views,
-a bulk update or raw SQL alike:
+their held, booked and covered flags, the supervisee's name, their last held session and the first held
+since the half term ended to `AgreementCoverage`, and their counts to `SettingCoverage`, and marks its
+`CoverageState` fresh. Triggers in the database (`PG_INSTALL`) keep it exact in the transaction of every
+write, through the views, a bulk update or raw SQL alike:
 
-- a write to a rare input marks the half terms it could touch stale (the running one too);
+- a write to a rare input marks the half terms it could touch stale (the running one too), and so does
+  a person's new name;
 - a session, attendance or record of an ended half term marks it stale;
-- and every one of those names its people in `CoverageTouched` in every half term kept (their last held sessions
-  change anywhere), taking no lock, and the next read of a half term (`fresh`) works their agreements out
-  again under the state's lock and adds the differences to the counts (`catch_up`).
+- and every one of those names its people in `CoverageTouched` in every half term kept (their last
+  held sessions change anywhere), taking no lock, and the next read of a half term (`fresh`) works
+  their agreements out again under the state's lock and adds the differences to the counts (`catch_up`).
 
 The dashboard reads a half term from the summary only while it is fresh; a stale or never summarised half
 term is worked out from the data as before, so a page never shows coverage older than the data, and the
@@ -198,7 +199,8 @@ BEGIN
             LEAST(OLD.start_date, NEW.start_date) END,
         CASE WHEN OLD.leaving_date IS DISTINCT FROM NEW.leaving_date THEN
             LEAST(COALESCE(OLD.leaving_date, 'infinity'), COALESCE(NEW.leaving_date, 'infinity')) END,
-        CASE WHEN OLD.new_to_post IS DISTINCT FROM NEW.new_to_post THEN '-infinity'::date END
+        CASE WHEN OLD.new_to_post IS DISTINCT FROM NEW.new_to_post
+                  OR OLD.user_id IS DISTINCT FROM NEW.user_id THEN '-infinity'::date END
     ), 'infinity');
     RETURN NULL;
 END
@@ -220,6 +222,18 @@ _OVERRIDE = _old_and_new(
     "PERFORM coverage_stale(c.organisation_id, {row}.starts, {row}.ends)"
     " FROM supervision_contract AS c WHERE c.id = {row}.contract_id",
 )
+
+# A person's new name (the summary keeps it, for the overdue list's order): every half term of their
+# organisation. Rare, so marked stale rather than named.
+_USER = """
+CREATE OR REPLACE FUNCTION coverage_user_renamed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coverage_stale(s.organisation_id, '-infinity', 'infinity')
+    FROM accounts_staffmember AS s WHERE s.user_id = NEW.id;
+    RETURN NULL;
+END
+$$
+"""
 
 _HALF_TERM = """
 CREATE OR REPLACE FUNCTION coverage_half_term_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -296,8 +310,9 @@ TRIGGERS = [
         "accounts_staffmember",
         "coverage_staff_changed",
         "UPDATE",
-        _changed("start_date", "leaving_date", "employment_type", "new_to_post"),
+        _changed("start_date", "leaving_date", "employment_type", "new_to_post", "user_id"),
     ),
+    ("coverage_user_update", "accounts_user", "coverage_user_renamed", "UPDATE", _changed("full_name")),
     (
         "coverage_staff_setting",
         "accounts_staffmember_settings",
@@ -341,6 +356,7 @@ FUNCTIONS = [
     _STAFF_SETTING,
     _CLOSURE,
     _OVERRIDE,
+    _USER,
     _HALF_TERM,
     _HALF_TERM_ADDED,
 ]
@@ -415,11 +431,12 @@ def refresh(*, today: date | None = None) -> dict:
 
 
 # The columns the overdue list sorts by and shows, as `summarise` and `catch_up` work them out.
-ORDER_COLUMNS = ("last_held_", "caught_up_")
+ORDER_COLUMNS = ("name_", "last_held_", "caught_up_")
 
 
 def _order_columns(owed: OwedAgreements) -> dict:
     return {
+        "name_": F("supervisee__user__full_name"),
         "last_held_": owed.last_held(),
         "caught_up_": owed.last_held(after=True),
     }
@@ -460,7 +477,7 @@ def summarise(half_term_id: int) -> int:
         with connection.cursor() as cursor:
             # Our own table and Django's compiled query; the half term is a parameter.
             cursor.execute(
-                f"INSERT INTO {table} (half_term_id, contract_id, held, booked, covered, last_held, caught_up)"  # noqa: S608
+                f"INSERT INTO {table} (half_term_id, contract_id, held, booked, covered, name, last_held, caught_up)"  # noqa: S608
                 f" SELECT %s, owed.* FROM ({select}) AS owed",
                 (half_term_id, *params),
             )
@@ -530,7 +547,7 @@ def catch_up(half_term_id: int) -> bool:
             Q(contract__supervisee_id__in=people) | Q(contract__previous__supervisee_id__in=people)
         )
         before = {c: tuple(values) for c, *values in rows.values_list(
-            "contract_id", "held", "booked", "covered", "last_held", "caught_up"
+            "contract_id", "held", "booked", "covered", "name", "last_held", "caught_up"
         )}  # fmt: skip
         if not before:
             return True
@@ -568,7 +585,7 @@ def _apply(half_term_id: int, changed: dict) -> None:
     deltas = {}  # setting id (None: the whole organisation) -> [held, booked, covered]
     for contract_id, (person, before, now) in changed.items():
         AgreementCoverage.objects.filter(half_term_id=half_term_id, contract_id=contract_id).update(
-            **dict(zip(("held", "booked", "covered", "last_held", "caught_up"), now, strict=True))
+            **dict(zip(("held", "booked", "covered", "name", "last_held", "caught_up"), now, strict=True))
         )
         difference = [int(n) - int(b) for b, n in zip(before[:3], now[:3], strict=True)]
         for setting_id in [None, *settings_of.get(person, [])]:

@@ -190,7 +190,7 @@ def _kept(half_term) -> tuple:
     rows = AgreementCoverage.objects.filter(half_term=half_term).order_by("contract_id")
     counts = SettingCoverage.objects.filter(half_term=half_term).order_by("setting_id")
     return (
-        list(rows.values_list("contract_id", "held", "booked", "covered", "last_held", "caught_up")),
+        list(rows.values_list("contract_id", "held", "booked", "covered", "name", "last_held", "caught_up")),
         list(counts.values_list("setting_id", "owed", "held", "booked", "covered")),
     )
 

@@ -214,6 +214,8 @@ MARK_AUTUMN2_STALE = {
         contract=t.contract, frequency="monthly", reason="x", starts=date(2025, 11, 3), ends=date(2025, 12, 1)
     ),
     "the half term's dates": lambda t: HalfTerm.objects.filter(pk=t.autumn2.pk).update(ends=date(2025, 12, 18)),
+    # The summary keeps the supervisee's name, for the overdue list's order.
+    "a new name": lambda t: type(t.staff.user).objects.filter(pk=t.staff.user_id).update(full_name="Zoe Zephyr"),
 }
 
 
