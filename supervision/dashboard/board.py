@@ -99,7 +99,7 @@ ROW_NAMES = {
 
 
 def _name_of(person: str) -> Subquery:
-    return Subquery(StaffMember.objects.filter(pk=OuterRef(person)).values("user__full_name")[:1])
+    return Subquery(StaffMember.objects.filter(pk=OuterRef(person)).order_by().values("user__full_name")[:1])
 
 
 # The same names as a subquery a row, for a list sorted by columns of its own (the overdue list read from
