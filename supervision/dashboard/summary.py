@@ -525,7 +525,8 @@ def catch_up(half_term_id: int) -> bool:
     Under the state's lock, as the task summarises: two reads catch up in turn, and a write that marks
     the half term stale waits. The names are taken first, in a statement of their own: a write that
     commits after it leaves its name for the next read, and its rows, if committed before the flags are
-    read, are counted now and again then (the same flags: nothing is added twice)."""
+    read, are counted now and again then (the same flags: nothing is added twice). Its own transaction
+    when called outside one, as every view does: inside a caller's, the lock is held until that ends."""
     with transaction.atomic():
         state = (
             CoverageState.objects.select_for_update(of=("self",))
