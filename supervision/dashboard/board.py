@@ -40,7 +40,6 @@ from records.models import (
 )
 
 from ..models import (
-    AgreementCoverage,
     ClosureDay,
     Contract,
     HalfTerm,
@@ -322,15 +321,16 @@ class Dashboard:
         the query's `WITH` clause (`coverage_values`)."""
         owed = self._owed(half_term)
         # A fresh summary has the half term's agreements owed (the rules worked out for each) and, for every
-        # row, whether it was signed and booked (the sets of its sessions).
-        kept = AgreementCoverage.objects.filter(half_term_id=half_term.id) if self._summarised(half_term) else None
+        # row, whether it was signed and booked (the sets of its sessions) and its last held session.
+        kept = self._summarised(half_term)
         if overdue:
             held = signed = Value(0, output_field=IntegerField())
             booked = owed.sessions_counted(held_only=False) if half_term.ends < self.today else held
-        elif kept is not None:
-            # The flags as they are (the CSV), or as the counts a page's rows otherwise have (1 or 0).
+        elif kept:
+            # The flags of the summary's row, joined below: as they are (the CSV), or as the counts a page's
+            # rows otherwise have (1 or 0).
             held = owed.held()
-            signed, booked = self._kept_column(kept, "covered"), self._kept_column(kept, "booked")
+            signed, booked = F("coverage__covered"), F("coverage__booked")
             if not every_row:
                 signed, booked = Cast(signed, IntegerField()), Cast(booked, IntegerField())
         elif every_row and sets is not None:
@@ -350,27 +350,22 @@ class Dashboard:
             if half_term.ends >= self.today:
                 not_seen &= Q(coverage__booked=False)
             agreements = self._contracts().filter(not_seen)
-        elif kept is not None:
-            agreements = self._contracts().filter(id__in=kept.values("contract_id"))
+        elif kept:
+            # Joined to its row in the summary (one a half term), whose columns it reads and sorts by.
+            agreements = self._contracts().filter(coverage__half_term_id=half_term.id)
         else:
             agreements = owed.queryset()
-        # The last held session: kept in a fresh summary, with the first held once the half term ended.
-        if unseen_only:
-            last_held, names = F("coverage__last_held"), KEPT_ROW_NAMES
+        # The last held session: kept in a fresh summary (with the first held once the half term ended), and
+        # then, for a page, the names read for the rows shown only (`KEPT_ROW_NAMES`).
+        if kept:
+            last_held, names = F("coverage__last_held"), ROW_NAMES if every_row else KEPT_ROW_NAMES
         else:
-            last_held = self._kept_column(kept, "last_held") if kept is not None else owed.last_held()
-            names = ROW_NAMES
+            last_held, names = owed.last_held(), ROW_NAMES
         return (
             agreements.only(*AGREEMENT_ROW_FIELDS)
             .annotate(**names)
             .annotate(held=held, signed=signed, booked=booked, last_held=last_held)
         )
-
-    @staticmethod
-    def _kept_column(kept, column: str):
-        """A column of the row's agreement in the half term's summary (an index lookup a row)."""
-        field = AgreementCoverage._meta.get_field(column)
-        return Subquery(kept.filter(contract_id=OuterRef("pk")).values(column)[:1], output_field=field)
 
     def _scope_key(self) -> tuple:
         """What the organisation's agreements in scope (`_contracts`) are built from: the organisation, the
@@ -411,7 +406,9 @@ class Dashboard:
 
     def _build_coverage_qs(self, half_term: HalfTerm, *, every_row: bool = False, sets: SharedSets | None = None):
         qs = self._owed_qs(half_term, every_row=every_row, sets=sets)
-        return qs.order_by("supervisee__user__full_name", "id")
+        # From a summary, by the name kept there (the same as the person's: a new name marks it stale).
+        name = "coverage__name" if self._summarised(half_term) else "supervisee__user__full_name"
+        return qs.order_by(name, "id")
 
     def _unseen(self, half_term: HalfTerm) -> Q:
         """Not on the overdue list: once the half term has ended, a session held in it; while it runs,
