@@ -318,7 +318,8 @@ class Dashboard:
         `overdue` list, what its own rule (`_unseen`) already says is not asked again: none of its rows
         had a session held, so none a signed record, and while the half term runs none has one booked.
         With `sets` (every row, on PostgreSQL), signed and booked test shared sets the caller writes as
-        the query's `WITH` clause (`coverage_values`)."""
+        the query's `WITH` clause (`coverage_values`). With a fresh summary (`_summarised`), the agreements,
+        their signed and booked flags and their last held sessions are its rows', joined (`coverage`)."""
         owed = self._owed(half_term)
         # A fresh summary has the half term's agreements owed (the rules worked out for each) and, for every
         # row, whether it was signed and booked (the sets of its sessions) and its last held session.
