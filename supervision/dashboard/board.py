@@ -323,11 +323,11 @@ class Dashboard:
         owed = self._owed(half_term)
         # A fresh summary has the half term's agreements owed (the rules worked out for each) and, for every
         # row, whether it was signed and booked (the sets of its sessions) and its last held session.
-        kept = self._summarised(half_term)
+        summarised = self._summarised(half_term)
         if overdue:
             held = signed = Value(0, output_field=IntegerField())
             booked = owed.sessions_counted(held_only=False) if half_term.ends < self.today else held
-        elif kept:
+        elif summarised:
             # The flags of the summary's row, joined below: as they are (the CSV), or as the counts a page's
             # rows otherwise have (1 or 0).
             held = owed.held()
@@ -351,14 +351,14 @@ class Dashboard:
             if half_term.ends >= self.today:
                 not_seen &= Q(coverage__booked=False)
             agreements = self._contracts().filter(not_seen)
-        elif kept:
+        elif summarised:
             # Joined to its row in the summary (one a half term), whose columns it reads and sorts by.
             agreements = self._contracts().filter(coverage__half_term_id=half_term.id)
         else:
             agreements = owed.queryset()
         # The last held session: kept in a fresh summary (with the first held once the half term ended), and
         # then, for a page, the names read for the rows shown only (`KEPT_ROW_NAMES`).
-        if kept:
+        if summarised:
             last_held, names = F("coverage__last_held"), ROW_NAMES if every_row else KEPT_ROW_NAMES
         else:
             last_held, names = owed.last_held(), ROW_NAMES

@@ -432,6 +432,8 @@ def refresh(*, today: date | None = None) -> dict:
 
 # The columns the overdue list sorts by and shows, as `summarise` and `catch_up` work them out.
 ORDER_COLUMNS = ("name_", "last_held_", "caught_up_")
+# A summary row's columns that `catch_up` works out again: the three flags, then those.
+KEPT = ("held", "booked", "covered", "name", "last_held", "caught_up")
 
 
 def _order_columns(owed: OwedAgreements) -> dict:
@@ -547,9 +549,7 @@ def catch_up(half_term_id: int) -> bool:
         rows = AgreementCoverage.objects.filter(half_term_id=half_term_id).filter(
             Q(contract__supervisee_id__in=people) | Q(contract__previous__supervisee_id__in=people)
         )
-        before = {c: tuple(values) for c, *values in rows.values_list(
-            "contract_id", "held", "booked", "covered", "name", "last_held", "caught_up"
-        )}  # fmt: skip
+        before = {c: (row_id, tuple(values)) for row_id, c, *values in rows.values_list("id", "contract_id", *KEPT)}
         if not before:
             return True
         owed = OwedAgreements(
@@ -563,13 +563,14 @@ def catch_up(half_term_id: int) -> bool:
             covered_=owed.sessions_counted(held_only=True, signed=True),
             **_order_columns(owed),
         )
-        changed = {}  # contract id -> (supervisee id, columns before, columns now)
+        changed = {}  # summary row id -> (supervisee id, columns before, columns now)
         for contract_id, supervisee_id, held, booked, covered, *order in now.values_list(
             "id", "supervisee_id", "held_", "booked_", "covered_", *ORDER_COLUMNS
         ):
+            row_id, was = before[contract_id]
             columns = (held > 0, booked > 0, covered > 0, *order)
-            if columns != before[contract_id]:
-                changed[contract_id] = (supervisee_id, before[contract_id], columns)
+            if columns != was:
+                changed[row_id] = (supervisee_id, was, columns)
         if changed:
             _apply(half_term_id, changed)
     return True
@@ -583,11 +584,13 @@ def _apply(half_term_id: int, changed: dict) -> None:
         staffmember_id__in={person for person, _, _ in changed.values()}
     ).values_list("staffmember_id", "setting_id"):
         settings_of.setdefault(person, []).append(setting)
+    # The rows in one statement, however many a bulk write changed.
+    AgreementCoverage.objects.bulk_update(
+        [AgreementCoverage(id=row_id, **dict(zip(KEPT, now, strict=True))) for row_id, (_, _, now) in changed.items()],
+        KEPT,
+    )
     deltas = {}  # setting id (None: the whole organisation) -> [held, booked, covered]
-    for contract_id, (person, before, now) in changed.items():
-        AgreementCoverage.objects.filter(half_term_id=half_term_id, contract_id=contract_id).update(
-            **dict(zip(("held", "booked", "covered", "name", "last_held", "caught_up"), now, strict=True))
-        )
+    for person, before, now in changed.values():
         difference = [int(n) - int(b) for b, n in zip(before[:3], now[:3], strict=True)]
         for setting_id in [None, *settings_of.get(person, [])]:
             total = deltas.setdefault(setting_id, [0, 0, 0])
