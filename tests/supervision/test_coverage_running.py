@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 import time_machine
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -401,3 +402,46 @@ def test_a_session_committed_while_a_page_catches_up_is_caught_up_by_the_next(ru
         assert flags[r.contracts[1].pk][1] and flags[r.contracts[2].pk][1]  # both booked
         summary.summarise(h.id)
         assert _kept(h) == caught_up
+
+
+START = date(2020, 9, 1)
+
+
+def _queries(client, path) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path, secure=True).status_code == 200
+    return len(queries.captured_queries)
+
+
+def test_pages_read_from_the_summary_make_as_many_queries_however_many_agreements_and_names(running, client):
+    """The dashboard, its overdue and coverage lists and the CSV, read from the running half term's summary:
+    the same number of queries with 4 people or 14, and a catch-up after writes naming 1 person or 6 takes
+    the same number more."""
+    r = running
+    client.force_login(r.cast.org_admin.user)
+    paths = ["/dashboard/", "/dashboard/overdue/", "/dashboard/coverage/", "/exports/compliance.csv"]
+    with time_machine.travel(_at(r.today, 12), tick=False):
+        for p in paths:
+            _queries(client, p)  # the first request of each sets up what every later one reuses
+        few = [_queries(client, p) for p in paths]
+        for n in range(10):
+            person = StaffFactory(organisation=r.cast.organisation, settings=[r.cast.primary], start_date=START)
+            contract = Contract.objects.create(
+                organisation=r.cast.organisation,
+                supervisee=person,
+                supervisor=r.cast.supervisor,
+                start_date=START,
+                review_date=r.today + timedelta(days=300),
+                supervisee_signed_at=_at(START),
+                supervisor_signed_at=_at(START),
+            )
+            status = SessionStatus.HELD if n % 2 else SessionStatus.SCHEDULED
+            _book(r, contract, r.today + timedelta(days=1 + n % 3), status)
+        summary.refresh(today=r.today)
+        assert [_queries(client, p) for p in paths] == few
+        _book(r, r.contracts[2], r.today + timedelta(days=1))
+        one_named = _queries(client, "/dashboard/")
+        for contract in r.contracts + list(Contract.objects.filter(supervisor=r.cast.supervisor)[:3]):
+            _book(r, contract, r.today + timedelta(days=2))
+        assert _queries(client, "/dashboard/") == one_named > few[0]
+        assert _queries(client, "/dashboard/") == few[0]  # caught up: nothing left to do
