@@ -40,6 +40,7 @@ from records.models import (
 )
 
 from ..models import (
+    AgreementCoverage,
     ClosureDay,
     Contract,
     HalfTerm,
@@ -53,7 +54,7 @@ from . import summary
 from .built import BUILT, kept_queryset, kept_variant
 from .coverage import OwedAgreements, SharedSets, count_owed, cuts_sets
 from .figures import FIGURES, HISTORY_HALF_TERMS, LEAVING_SOON_DAYS, REVIEW_DUE_DAYS
-from .lists import Listing, cancellation_summary, hours_label, summarise_hours
+from .lists import Keys, Listing, cancellation_summary, hours_label, summarise_hours
 from .rows import (
     SUPERVISEE_NAME,
     SUPERVISOR_NAME,
@@ -562,6 +563,7 @@ class Dashboard:
                 # From the chart's counts when it has counted them; a list page counts it with its rows.
                 counted=lambda: self._overdue_counted(half_term) if half_term.id in self._held_counted else None,
                 count_alone=lambda: self._overdue_counted(half_term),
+                keys=lambda: self._summary_keys(half_term, overdue=True),
             )
         return self._listings[key]
 
@@ -576,8 +578,34 @@ class Dashboard:
                 order = (F("caught_up").asc(nulls_first=True), *overdue.queryset.query.order_by)
                 return kept_variant(overdue.queryset, "still first", lambda qs: qs.order_by(*order))
 
-            self._listings[key] = Listing(queryset=queryset, build=overdue.build)
+            self._listings[key] = Listing(
+                queryset=queryset,
+                build=overdue.build,
+                keys=lambda: self._summary_keys(half_term, overdue=True, still_first=True),
+            )
         return self._listings[key]
+
+    def _summary_keys(self, half_term: HalfTerm, *, overdue: bool = False, still_first: bool = False) -> Keys | None:
+        """The coverage or overdue list of a half term as its fresh summary's rows (`AgreementCoverage`),
+        in the list's order, for a page to find its agreements there first (`Listing._read_keyed`): the
+        same rows, as the list reads them from the summary (`_owed_qs`), in the same order, by the kept
+        last held date, name and "caught up" date. For the whole organisation only: every row of its half
+        term's summary is one of its agreements. A scope of settings finds its agreements first and
+        looks each up in the summary, as the list's own query does."""
+        if self.setting_ids is not None or not self._summarised(half_term):
+            return None
+        rows = AgreementCoverage.objects.filter(half_term_id=half_term.id)
+        if overdue:
+            rows = rows.filter(held=False)
+            if half_term.ends >= self.today:
+                rows = rows.filter(booked=False)
+            order = [F("last_held").asc(nulls_first=True), "name", "contract_id"]
+            if still_first:
+                order.insert(0, F("caught_up").asc(nulls_first=True))
+        else:
+            order = ["name", "contract_id"]
+        also = {"still": Q(caught_up__isnull=True), "covered": Q(covered=True)}
+        return Keys(queryset=rows.order_by(*order), column="contract_id", also=also)
 
     @property
     def running(self) -> bool:
@@ -1193,6 +1221,7 @@ class Dashboard:
                 counted=lambda: self._counts_cache[half_term]["owed"] if half_term in self._counts_cache else None,
                 count_alone=lambda: self.coverage_counts()["owed"],
                 also={"covered": Q(signed__gt=0)},
+                keys=lambda: self._summary_keys(self.half_term),
             )
         together = COUNTED_TOGETHER.get(slug)
         # Lists counted together with others read their shared count; any other is counted with its page,

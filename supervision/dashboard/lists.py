@@ -1,12 +1,16 @@
 """A figure's rows a page at a time, and the small counts and wording the lists share."""
 
 import statistics
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Count, Window
 from django.db.models.query import ModelIterable
+
+from accounts.queries import OneOf
 
 from .built import BUILT, kept_key
 from .rows import CancellationRow
@@ -16,11 +20,22 @@ from .rows import CancellationRow
 MAX_PAGE_COUNTED = 1_000_000
 
 
+@dataclass(frozen=True)
+class Keys:
+    """A list's order found in a narrower table first: `queryset`, ordered as the list and holding the same
+    rows, one each, whose `column` is the list's primary key, and, for each count a page may ask with its
+    rows (`Listing.also`, `head_counted`), its condition on that table."""
+
+    queryset: Any
+    column: str
+    also: dict
+
+
 class Listing:
     """The rows of a figure: a queryset read a page at a time and turned into rows by `build`, or rows
     already worked out."""
 
-    def __init__(self, *, queryset=None, build=None, rows=None, counted=None, count_alone=None, also=None):
+    def __init__(self, *, queryset=None, build=None, rows=None, counted=None, count_alone=None, also=None, keys=None):
         # The queryset, or a function that makes it: made only when rows are read or counted in the
         # database, not when the count is known already (a dashboard's overdue lists, counted by its chart).
         self._queryset = queryset
@@ -36,6 +51,9 @@ class Listing:
         self.also = also or {}
         self.also_counts: dict[str, int] | None = None
         self._count: int | None = None  # once counted, by whatever means
+        # A function giving the list's `Keys`, or None where they are not worth it: a page then finds its
+        # rows' keys and counts there, and reads the rows it shows by key (`_read_keyed`).
+        self._keys = keys
 
     @cached_property
     def queryset(self):
@@ -86,11 +104,70 @@ class Listing:
         sql, params = BUILT.get(("read", key, how), lambda: read().query.sql_with_params())
         return list(queryset.raw(sql, params))
 
+    def _slice(self, how: tuple, start: int, stop: int, also: dict | None = None) -> list:
+        """Rows `start` to `stop` of the queryset, each with the list's length as `listing_total` and the
+        counts `also` names as `listing_<name>` when `also` is given (window functions over every row
+        found). Through the list's `Keys` when it has them and they can count `also`, else one read
+        (`_read`)."""
+        keys = self._keys() if self._keys is not None and connection.vendor == "postgresql" else None
+        if keys is not None and set(also or {}) <= set(keys.also):
+            return self._read_keyed(how, keys, start, stop, also)
+        windows = _count_windows(also) if also is not None else {}
+        return self._read(how, lambda: (self.queryset.annotate(**windows) if windows else self.queryset)[start:stop])
+
+    def _read_keyed(self, how: tuple, keys: Keys, start: int, stop: int, also: dict | None) -> list:
+        """`_slice` in two reads: the keys of the rows shown, in order, with the counts, from the narrower
+        table alone; then those rows by primary key. In one query PostgreSQL joined every row found to the
+        wider table before it sorted them and kept a page: a trust-wide head's overdue names (1,331 of the
+        trust's 20,436 agreements) hashed every agreement, 13 ms for ten rows (issue 14). Each read's SQL is
+        kept as `_read` keeps it, the rows' with their keys as one array parameter (`OneOf`)."""
+        windows = _count_windows({name: keys.also[name] for name in also}) if also is not None else {}
+        key = kept_key(self.queryset)
+
+        def keys_sql():
+            found = keys.queryset.annotate(**windows).values_list(keys.column, *windows)[start:stop]
+            return found.query.sql_with_params()
+
+        sql, params = BUILT.get(("keys", key, how), keys_sql) if key is not None else keys_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchall()
+        if not found:
+            return []
+        ids = [row[0] for row in found]
+        by_pk = {item.pk: item for item in self._read_by_keys(key, ids)}
+        # A row gone between the two reads (an agreement deleted) is left out of the page.
+        items = [by_pk[pk] for pk in ids if pk in by_pk]
+        for item in items:
+            for n, name in enumerate(windows, start=1):
+                setattr(item, name, found[0][n])
+        return items
+
+    def _read_by_keys(self, key, ids: list[int]) -> list:
+        """The queryset's rows whose primary key is in `ids`, in no order. Compiled once under a kept
+        queryset's key, then run with the ids swapped into the one array parameter they are."""
+        one_of = OneOf("pk", ids)
+        rows = self.queryset.filter(one_of).order_by()
+        plain = self.queryset._iterable_class is ModelIterable and not self.queryset.query.select_related
+        if key is None or not plain:
+            return list(rows)
+
+        def build():
+            sql, params = rows.query.sql_with_params()
+            at = [n for n, p in enumerate(params) if p is one_of.values]
+            return sql, params, at[0] if len(at) == 1 else None
+
+        sql, params, at = BUILT.get(("by keys", key), build)
+        if at is None:
+            return list(rows)
+        params = (*params[:at], one_of.values, *params[at + 1 :])
+        return list(self.queryset.raw(sql, params))
+
     def head(self, n: int) -> list:
         """The first `n` rows, built: read from the database for a queryset."""
         if self.rows is not None:
             return self.rows[:n]
-        return self.build(self._read(("head", n), lambda: self.queryset[:n]))
+        return self.build(self._slice(("head", n), 0, n))
 
     def head_counted(self, n: int, *, also: dict | None = None) -> tuple[list, int, dict]:
         """The first `n` rows, the count of all of them and the counts `also` names ({name: Q}), in one
@@ -98,8 +175,7 @@ class Listing:
         LIMIT (a count is its own query otherwise, compiled and planned again: issue 14). For a listing
         read from a queryset."""
         also = also or {}
-        windows = _count_windows(also)
-        items = self._read(("head counted", n, _described(also)), lambda: self.queryset.annotate(**windows)[:n])
+        items = self._slice(("head counted", n, _described(also)), 0, n, also)
         total = items[0].listing_total if items else 0
         others = {name: getattr(items[0], f"listing_{name}") if items else 0 for name in also}
         return self.build(items), total, others
@@ -121,7 +197,8 @@ class Listing:
         paginator.count = self.count  # counted once, for the tile and the paginator alike
         page = paginator.get_page(number)
         if self.rows is None:
-            page.object_list = self.build(page.object_list)
+            start = (page.number - 1) * size
+            page.object_list = self.build(self._slice(("page", start, size), start, start + size))
         return page
 
     def _page_counted(self, number, size: int) -> Page | None:
@@ -136,10 +213,7 @@ class Listing:
             return None
         start = (wanted - 1) * size
         windows = _count_windows(self.also)
-        items = self._read(
-            ("page counted", start, size, _described(self.also)),
-            lambda: self.queryset.annotate(**windows)[start : start + size],
-        )
+        items = self._slice(("page counted", start, size, _described(self.also)), start, start + size, self.also)
         if not items and start == 0:
             # No first page: the list is empty, and that is its count (no COUNT of its own to say so).
             self._count, self.also_counts = 0, dict.fromkeys(self.also, 0)

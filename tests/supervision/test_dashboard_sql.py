@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 import time_machine
 from django.db import transaction
+from django.db.models import Q
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -374,6 +375,48 @@ def _cells(row) -> tuple:
     return (row.contract.id, row.held, row.signed, row.booked, row.last_held, row.setting_ids)
 
 
+def _paged(listing, size: int) -> list:
+    """Every row of a listing read a page of `size` at a time: the first page counts the list with its rows,
+    the others read a page of a list already counted."""
+    rows, number = [], 1
+    while True:
+        page = listing.page(number, size)
+        rows += page.object_list
+        if not page.has_next():
+            return rows
+        number += 1
+
+
+def check_pages(dash, half_term, rows, overdue_ids, reference):
+    """The coverage and overdue lists a page at a time, and the home's first names of each, as a page reads
+    them (through the summary's own rows first when read from it for the whole organisation:
+    `Listing._read_keyed`): the rows of the whole list, in its order, with its counts."""
+    dash = _board(dash.viewer, half_term, dash.settings, dash.setting_ids is None)
+    coverage = dash.listing("coverage")
+    assert [_cells(r) for r in _paged(coverage, 2)] == [_cells(r) for r in rows]
+    assert coverage.count == len(rows)
+    assert coverage.also_counts == {"covered": sum(bool(r.signed) for r in rows)}
+    overdue = dash.overdue_listing(half_term)
+    assert [r.contract.id for r in _paged(overdue, 2)] == overdue_ids
+    shown, total, _ = (
+        _board(dash.viewer, half_term, dash.settings, dash.setting_ids is None)
+        .overdue_listing(half_term)
+        .head_counted(3)
+    )
+    assert ([r.contract.id for r in shown], total) == (overdue_ids[:3], len(overdue_ids))
+    if half_term.ends < TODAY:
+        # The home's: those still to chase (not caught up since) first, each part in the list's order.
+        caught_up = {i: reference[i]["caught_up"] for i in overdue_ids}
+        still = sorted(overdue_ids, key=lambda i: (0,) if caught_up[i] is None else (1, caught_up[i]))
+        listing = dash.still_first_listing(half_term)
+        assert [(r.contract.id, r.caught_up) for r in _paged(listing, 2)] == [(i, caught_up[i]) for i in still]
+        listing = _board(dash.viewer, half_term, dash.settings, dash.setting_ids is None).still_first_listing(half_term)
+        shown, total, counts = listing.head_counted(3, also={"still": Q(caught_up__isnull=True)})
+        assert [r.contract.id for r in shown] == still[:3]
+        assert [r.caught_up for r in shown] == [reference[i]["caught_up"] for i in still[:3]]
+        assert (total, counts) == (len(still), {"still": sum(reference[i]["caught_up"] is None for i in still)})
+
+
 def check(cast):
     half_terms = HalfTerm.objects.filter(organisation=cast.organisation, starts__year=2025).select_related(
         "academic_year"
@@ -409,6 +452,7 @@ def check(cast):
             assert [r.contract.id for r in overdue] == reference_overdue(reference, half_term)
             for r in overdue:
                 assert r.caught_up == reference[r.contract.id]["caught_up"]
+            check_pages(dash, half_term, rows, reference_overdue(reference, half_term), reference)
             if summary.enabled():
                 # The same counts from the summary of the ended half terms (PostgreSQL), as the beat task
                 # writes it: every ended half term of the chart is then read from it.
@@ -425,6 +469,7 @@ def check(cast):
                 assert [r.contract.id for r in overdue] == reference_overdue(reference, half_term)
                 for r in overdue:
                     assert r.caught_up == reference[r.contract.id]["caught_up"]
+                check_pages(dash, half_term, rows, reference_overdue(reference, half_term), reference)
                 CoverageState.objects.update(fresh=False)
     # The running half term: its "not booked" count from the chart's counts is the list's own count.
     running = HalfTerm.objects.get(organisation=cast.organisation, starts__lte=TODAY, ends__gte=TODAY)
@@ -449,10 +494,13 @@ def check(cast):
                 )
 
             live = seen(dash)
+            live_rows = dash.coverage()
+            check_pages(dash, running, live_rows, live[2], {})
             summary.refresh(today=TODAY)
             dash = _board(viewer, running, shown, whole)
             assert dash._summarised(running)
             assert seen(dash) == live
+            check_pages(dash, running, live_rows, live[2], {})
             assert dash.overdue_count() == len(live[2])
             CoverageState.objects.update(fresh=False)
 
