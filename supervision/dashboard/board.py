@@ -296,11 +296,19 @@ class Dashboard:
         """Whether the half term has started and its coverage summary is fresh (one query a half term; never
         on SQLite): its agreements owed, and which had a session held or booked, are then read from the
         summary."""
-        if half_term.starts > self.today:
-            return False
-        if half_term.id not in self._fresh:
-            self._fresh[half_term.id] = half_term.id in summary.fresh([half_term.id])
-        return self._fresh[half_term.id]
+        return half_term.id in self._fresh_ids([half_term])
+
+    def _fresh_ids(self, half_terms) -> set[int]:
+        """Those of the half terms that have started whose coverage summary is fresh (`summary.fresh`). Asked
+        once a dashboard, in one query with every other half term it shows (those it was given, and its
+        history once drawn), rather than one query a half term (a head's home asked twice, a dashboard up
+        to three times)."""
+        if any(h.starts <= self.today and h.id not in self._fresh for h in half_terms):
+            shown = [*half_terms, *(self._half_terms or ()), self.half_term, *self.__dict__.get("history", ())]
+            ids = {h.id for h in shown if h.starts <= self.today and h.id not in self._fresh}
+            found = summary.fresh(ids)
+            self._fresh.update({i: i in found for i in ids})
+        return {h.id for h in half_terms if h.starts <= self.today and self._fresh[h.id]}
 
     def _owed_qs(
         self,
@@ -386,8 +394,11 @@ class Dashboard:
         whether its coverage summary is fresh (the overdue list then reads it rather than the rules)."""
         fresh = self._summarised(half_term) if summary else None
         closures = None if fresh else self._owed(half_term).closure_days
+        # Read from a fresh summary, the list asks for no set of sessions, so whether the scope's sets would
+        # be cut to its people changes nothing: its size is not counted (a query a page).
+        scope = (self.organisation_id, None if self.setting_ids is None else tuple(self.setting_ids), None)
         return (
-            *self._scope_key(),
+            *(scope if fresh else self._scope_key()),
             self.today,
             half_term.id,
             half_term.starts,
@@ -623,6 +634,7 @@ class Dashboard:
                 scope=self.setting_ids,
                 held_in={half_term.id},
                 key=self._scope_key(),
+                fresh=self._fresh_ids([half_term]),
             )
             self._counts_cache[half_term.id] = counts[None][half_term.id]
             self._held_counted.add(half_term.id)
@@ -675,6 +687,7 @@ class Dashboard:
             setting_ids=[s.id for s in self.settings],
             held_in=held_in,
             key=self._scope_key(),
+            fresh=self._fresh_ids(self.history),
         )
         self._held_counted |= held_in
         points = []

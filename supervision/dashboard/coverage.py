@@ -475,7 +475,14 @@ COUNTED = ("owed", "held", "booked", "covered")
 
 
 def count_owed(
-    contracts, owed: list[OwedAgreements], *, scope=None, setting_ids=(), held_in=(), key: tuple | None = None
+    contracts,
+    owed: list[OwedAgreements],
+    *,
+    scope=None,
+    setting_ids=(),
+    held_in=(),
+    key: tuple | None = None,
+    fresh: set[int] | None = None,
 ) -> dict:
     """For each half term, how many agreements were owed supervision, how many had a session held in it
     and how many one held or booked (both for the half terms of `held_in` only, 0 for the others) and
@@ -484,12 +491,13 @@ def count_owed(
     those of the people of the settings `scope`. An ended half term whose summary is fresh is read from
     it (`summary`); the others in one query: the rules are worked out once an agreement and half term
     (inside), then counted twice (outside). With `key` (everything `contracts` is built from, as
-    `Dashboard._scope_key` gives it), that query's SQL is built once a thread (`built`).
+    `Dashboard._scope_key` gives it), that query's SQL is built once a thread (`built`). `fresh`: the
+    half terms whose summary is fresh when the caller has asked already (`Dashboard._fresh_ids`).
 
     {setting id or None: {half term id: {"owed": n, "held": n, "booked": n, "covered": n}}}"""
     from . import summary
 
-    summarised = summary.fresh(o.half_term.id for o in owed)
+    summarised = summary.fresh(o.half_term.id for o in owed) if fresh is None else fresh
     live = [o for o in owed if o.half_term.id not in summarised]
     result = {}
     if live:
