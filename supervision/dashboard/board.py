@@ -501,6 +501,13 @@ class Dashboard:
         )
         if connection.vendor == "postgresql" and not self._summarised(self.half_term):
             rows = self._coverage_values_shared(fields)
+        elif self._summarised(self.half_term):
+            # The supervisee's name as the summary keeps it (the same: a new name marks it stale), rather than
+            # a join of every row to the person and their user.
+            kept = [f if f != "supervisee__user__full_name" else "coverage__name" for f in fields]
+            rows = list(self._coverage_qs(every_row=True).values(*kept))
+            for r in rows:
+                r["supervisee__user__full_name"] = r.pop("coverage__name")
         else:
             rows = list(self._coverage_qs(every_row=True).values(*fields))
         settings_of = self._settings_of(r["supervisee_id"] for r in rows)
