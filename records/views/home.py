@@ -237,7 +237,14 @@ def _decisions_to_confirm(staff: StaffMember, today) -> list[SafeguardingDecisio
         SafeguardingDecision.objects.awaiting_confirmation()
         .filter(organisation_id=staff.organisation_id, key_person=staff)
         .select_related("record__supervisor__user", "record__session")
-        .defer("record__supervisee_feedback", "record__disagreement_rationale", "record__names_as_signed")
+        # What the list shows, and the record's signing day: five columns, not every column of five tables.
+        .only(
+            "code",
+            "child_reference",
+            "record__locked_at",
+            "record__session__starts_at",
+            "record__supervisor__user__full_name",
+        )
         .order_by("record__locked_at", "id")[:HOME_LIST]
     )
     follow_up.waiting_since_signed(decisions, today)
