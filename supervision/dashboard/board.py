@@ -1335,12 +1335,12 @@ class Dashboard:
     def _sections(self):
         year = self.half_term.academic_year
         starts_at, ends_at = _midnight(year.starts), _midnight(year.ends + timedelta(days=1))
-        sections = RecordSection.objects.filter(
-            record__organisation_id=self.organisation_id,
-            record__session__starts_at__gte=starts_at,
-            record__session__starts_at__lt=ends_at,
-        )
-        if self.setting_ids is not None:
+        sections = RecordSection.objects.filter(record__organisation_id=self.organisation_id)
+        if self.setting_ids is None:
+            sections = sections.filter(
+                record__session__starts_at__gte=starts_at, record__session__starts_at__lt=ends_at
+            )
+        else:
             # The settings' sessions of the year first (by the setting index), then their records by the
             # session index and the records' sections by the record index: joined from the sessions,
             # PostgreSQL hashed them and read every record of the trust to find theirs (an auditor over
@@ -1352,6 +1352,7 @@ class Dashboard:
                 starts_at__gte=starts_at,
                 starts_at__lt=ends_at,
             ).values("id")
+            # Those sessions are the year's already: no record is joined to its session again (issue 14).
             sections = sections.filter(InArray("record__session_id", sessions))
         # `written`: kept by the database with the text, which is not read (a fifth of the trust's count).
         return sections.filter(written=True).order_by()
@@ -1372,12 +1373,13 @@ class Dashboard:
 
     def _balance_counts(self) -> list[dict]:
         """Sections written this academic year, by setting, supervisor and function: one GROUP BY for
-        both charts (a few thousand groups at most), rather than one scan of the sections each."""
+        both charts (a few thousand groups at most), rather than one scan of the sections each. By the
+        setting each record keeps (its session's), read without a join."""
         if "balance" not in self._summaries:
             self._summaries["balance"] = list(
                 self._sections()
                 .annotate(function=self._function_of_section())
-                .values("record__session__setting_id", "record__supervisor_id", "function")
+                .values("record__setting_id", "record__supervisor_id", "function")
                 .annotate(n=Count("id"))
             )
         return self._summaries["balance"]
@@ -1395,7 +1397,7 @@ class Dashboard:
         """Sections written this academic year, by the function their template section serves, per setting."""
         rows = {s.id: BalanceRow(name=s.name) for s in self.settings}
         for item in self._balance_counts():
-            row = rows.get(item["record__session__setting_id"])
+            row = rows.get(item["record__setting_id"])
             if row is not None:
                 function = item["function"]
                 row.counts[function] = row.counts.get(function, 0) + item["n"]
