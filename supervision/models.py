@@ -324,8 +324,9 @@ class AgreementCoverage(models.Model):
     session and the first held once the half term ended (`CoverageState`)."""
 
     half_term = models.ForeignKey(HalfTerm, on_delete=models.CASCADE, related_name="+")
-    # `coverage`: an agreement's rows, joined by the overdue list read from a fresh summary.
-    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="coverage")
+    # `coverage`: an agreement's rows, joined by the overdue list read from a fresh summary. Indexed by
+    # `agreement_coverage_by_contract` (below), not an index of its own.
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="coverage", db_index=False)
     held = models.BooleanField()
     booked = models.BooleanField()
     covered = models.BooleanField()
@@ -338,6 +339,16 @@ class AgreementCoverage(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["half_term", "contract"], name="agreement_coverage_unique"),
+        ]
+        indexes = [
+            # A scope's counts (`coverage.count_owed` from the summary): its agreements' rows of the chart's
+            # half terms, with the flags counted, read from the index alone (issue 14). Also the foreign
+            # key's index (an agreement deleted).
+            models.Index(
+                fields=["contract", "half_term"],
+                include=["held", "booked", "covered", "id"],
+                name="agreement_coverage_by_contract",
+            ),
         ]
 
     def __str__(self):
