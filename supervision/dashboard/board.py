@@ -271,8 +271,9 @@ class Dashboard:
                 half_term,
                 organisation_id=self.organisation_id,
                 staff_scope=None if self.setting_ids is None else self._scope_people,
-                scope_size=0 if self.setting_ids is None else self._scope_size,
-                closure_days=self._closure_days.get(half_term.id),
+                # Each read when first needed (not by a list read from a fresh summary).
+                scope_size=0 if self.setting_ids is None else lambda: self._scope_size,
+                closure_days=lambda: self._closure_days.get(half_term.id),
             )
         return self._owed_cache[half_term.id]
 

@@ -22,6 +22,7 @@ The sessions of a row (held, signed, booked, last held) are correlated subquerie
 and `session_org_time_idx` indexes answer; a count or a coverage total reads no row at all.
 """
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from django.db import connection, models
@@ -103,14 +104,15 @@ class OwedAgreements:
         *,
         organisation_id: int,
         staff_scope=None,
-        scope_size: int = 0,
-        closure_days: int | None = None,
+        scope_size: "int | Callable[[], int]" = 0,
+        closure_days: "int | Callable[[], int | None] | None" = None,
     ):
         self.contracts = contracts
         # The people in scope as a subquery of their ids (`Dashboard._scope_people`), or None for everyone;
-        # and how many they are.
+        # and how many they are. Each of these two counts may be given as a function, called when first
+        # needed: a list read from a fresh summary asks neither (issue 14).
         self.staff_scope = staff_scope
-        self.scope_size = scope_size
+        self._scope_size = scope_size
         self.half_term = half_term
         self.organisation_id = organisation_id
         self.starts_at = _midnight(half_term.starts)
@@ -129,8 +131,16 @@ class OwedAgreements:
         ) & (Q(end_date__isnull=True) | Q(end_date__gte=h.starts))
 
     @property
+    def scope_size(self) -> int:
+        if callable(self._scope_size):
+            self._scope_size = self._scope_size()
+        return self._scope_size
+
+    @property
     def closure_days(self) -> int:
         """Weekdays of the half term on which some setting (or all) is closed. One query, unless given."""
+        if callable(self._closures):
+            self._closures = self._closures()
         if self._closures is None:
             h = self.half_term
             self._closures = (
