@@ -379,14 +379,15 @@ class Dashboard:
             .annotate(held=held, signed=signed, booked=booked, last_held=last_held)
         )
 
-    def _scope_key(self) -> tuple:
+    def _scope_key(self, *, sets: bool = True) -> tuple:
         """What the organisation's agreements in scope (`_contracts`) are built from: the organisation, the
         settings in scope (in their order) and whether they have few enough people for their session sets
-        to be cut to them (`coverage.cuts_sets`, from their number read on every request)."""
+        to be cut to them (`coverage.cuts_sets`, from their number read on every request). Without `sets`,
+        for a query that asks for no set of sessions, their number is neither read nor part of the key."""
         return (
             self.organisation_id,
             None if self.setting_ids is None else tuple(self.setting_ids),
-            None if self.setting_ids is None else cuts_sets(self._scope_size),
+            None if self.setting_ids is None or not sets else cuts_sets(self._scope_size),
         )
 
     def _shape(self, half_term: HalfTerm, *, summary: bool = False) -> tuple:
@@ -396,11 +397,9 @@ class Dashboard:
         whether its coverage summary is fresh (the overdue list then reads it rather than the rules)."""
         fresh = self._summarised(half_term) if summary else None
         closures = None if fresh else self._owed(half_term).closure_days
-        # Read from a fresh summary, the list asks for no set of sessions, so whether the scope's sets would
-        # be cut to its people changes nothing: its size is not counted (a query a page).
-        scope = (self.organisation_id, None if self.setting_ids is None else tuple(self.setting_ids), None)
         return (
-            *(scope if fresh else self._scope_key()),
+            # Read from a fresh summary, the list asks for no set of sessions: its scope's size is not counted.
+            *self._scope_key(sets=not fresh),
             self.today,
             half_term.id,
             half_term.starts,
@@ -501,9 +500,10 @@ class Dashboard:
             "signed",
             "booked",
         )
-        if connection.vendor == "postgresql" and not self._summarised(self.half_term):
+        summarised = self._summarised(self.half_term)
+        if connection.vendor == "postgresql" and not summarised:
             rows = self._coverage_values_shared(fields)
-        elif self._summarised(self.half_term):
+        elif summarised:
             # The supervisee's name as the summary keeps it (the same: a new name marks it stale), rather than
             # a join of every row to the person and their user.
             kept = [f if f != "supervisee__user__full_name" else "coverage__name" for f in fields]
@@ -1128,10 +1128,11 @@ class Dashboard:
             .select_related("user")
         )
 
-    def _own_agreement(self, person: str):
-        """A current agreement of the organisation with the person `person` names (an outer reference) as
-        supervisee: whether a supervisor has supervision of their own."""
-        return Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id=OuterRef(person)).filter(
+    def _own_agreement(self, person):
+        """A current agreement of the organisation with `person` as supervisee (an outer reference's name, or
+        an expression): whether a supervisor has supervision of their own."""
+        person = OuterRef(person) if isinstance(person, str) else person
+        return Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id=person).filter(
             self._current()
         )
 
@@ -1159,13 +1160,7 @@ class Dashboard:
             .values("pk")
             .query.sql_with_params()
         )
-        own, own_params = (
-            Contract.objects.filter(organisation_id=self.organisation_id, supervisee_id=supervisor)
-            .filter(self._current())
-            .order_by()
-            .values("pk")
-            .query.sql_with_params()
-        )
+        own, own_params = self._own_agreement(supervisor).order_by().values("pk").query.sql_with_params()
         counts = (
             f"COUNT(c.{q('supervisor_id')}), COUNT(CASE WHEN NOT EXISTS ({own}) THEN 1 END), "
             f"COALESCE(MAX(c.{q('n')}), 0)"

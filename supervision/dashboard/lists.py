@@ -96,10 +96,7 @@ class Listing:
         converted like the queryset's), the queryset is read."""
         queryset = self.queryset
         key = kept_key(queryset)
-        # Only a queryset of the model's own columns and annotations: raw SQL gives model instances, not the
-        # dictionaries of `values()`, and would take the columns of a `select_related` join for its own.
-        plain = queryset._iterable_class is ModelIterable and not queryset.query.select_related
-        if key is None or connection.vendor != "postgresql" or not plain:
+        if key is None or connection.vendor != "postgresql" or not _plain(queryset):
             return list(read())
         sql, params = BUILT.get(("read", key, how), lambda: read().query.sql_with_params())
         return list(queryset.raw(sql, params))
@@ -148,8 +145,7 @@ class Listing:
         queryset's key, then run with the ids swapped into the one array parameter they are."""
         one_of = OneOf("pk", ids)
         rows = self.queryset.filter(one_of).order_by()
-        plain = self.queryset._iterable_class is ModelIterable and not self.queryset.query.select_related
-        if key is None or not plain:
+        if key is None or not _plain(self.queryset):
             return list(rows)
 
         def build():
@@ -229,6 +225,13 @@ class Listing:
         paginator = Paginator(self.queryset, size)
         paginator.count = self.count
         return Page(self.build(items), wanted, paginator)
+
+
+def _plain(queryset) -> bool:
+    """Whether a queryset's SQL may be run again raw (`queryset.raw`): only one of the model's own columns
+    and annotations, as raw SQL gives model instances, not the dictionaries of `values()`, and would take
+    the columns of a `select_related` join for its own."""
+    return queryset._iterable_class is ModelIterable and not queryset.query.select_related
 
 
 def _described(also: dict) -> tuple:
