@@ -103,6 +103,11 @@ class BundledFilesOnly(URLFetcher):
         return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": content_type})
 
 
+# Given both to the layout and to the writer, as `HTML.write_pdf` does: the document's own metadata (the
+# record's code and content hash, read back by /records/verify/) and tags for assistive technology.
+PDF_OPTIONS = {"custom_metadata": True, "pdf_tags": True}
+
+
 def html_to_pdf(html: str, fetcher: BundledFilesOnly | None = None, *, stylesheet: "Stylesheet | None" = None) -> bytes:
     """Render HTML to PDF bytes through the bundled-files-only fetcher, with a stylesheet parsed beforehand
     when one is given.
@@ -111,12 +116,18 @@ def html_to_pdf(html: str, fetcher: BundledFilesOnly | None = None, *, styleshee
     for something it must not, so the PDF is not produced.
     """
     fetcher = fetcher or BundledFilesOnly()
-    styles = {"stylesheets": [stylesheet.css], "font_config": stylesheet.fonts} if stylesheet else {}
-    # No base URL: a relative reference has nothing to resolve against and is never fetched.
-    pdf = HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(custom_metadata=True, pdf_tags=True, **styles)
+    pdf = laid_out(html, fetcher, stylesheet=stylesheet).write_pdf(**PDF_OPTIONS)
     if fetcher.refused:
         raise RefusedURL(f"The PDF asked for URLs outside the bundle: {', '.join(fetcher.refused)[:500]}")
     return pdf
+
+
+def laid_out(html: str, fetcher: BundledFilesOnly, *, stylesheet: "Stylesheet | None" = None):
+    """The HTML laid out in pages (a WeasyPrint `Document`), as `html_to_pdf` writes it: tagged for
+    assistive technology, with the stylesheet parsed beforehand when one is given."""
+    styles = {"stylesheets": [stylesheet.css], "font_config": stylesheet.fonts} if stylesheet else {}
+    # No base URL: a relative reference has nothing to resolve against and is never fetched.
+    return HTML(string=html, base_url=None, url_fetcher=fetcher).render(**PDF_OPTIONS, **styles)
 
 
 @dataclass(frozen=True)

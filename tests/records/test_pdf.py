@@ -561,3 +561,34 @@ def test_the_verify_page_shows_the_form(cast, login):
     response = login(cast.head).get(reverse("records:record-verify"))
     assert response.status_code == 200
     assert 'type="file"' in response.content.decode()
+
+
+def test_nothing_in_the_pdf_runs_into_the_page_margins(cast):
+    """Every box of every page stays inside the page's content area, where the margins carry the marking
+    and page numbers: the facts table's four set widths once ran 22 mm into the right margin. A 1:1 record
+    with every kind of content, and a group record, each with a long record reference and names."""
+    from django.template.loader import render_to_string
+
+    from records.pdf import laid_out, record_pdf_context, record_stylesheet
+
+    cast.supervisor.user.full_name = "Anastasia Wolstenholme-Fitzgerald-Oyelaran"
+    cast.supervisor.user.save(update_fields=["full_name"])
+    records = [sign(cast, write_record(cast)), signed_group_record(cast, [cast.supervisee, cast.dsl], 16)]
+
+    def boxes(box):
+        yield box
+        for child in getattr(box, "children", ()):
+            yield from boxes(child)
+
+    for record in records:
+        html = render_to_string("records/pdf/record.html", record_pdf_context(record))
+        document = laid_out(html, BundledFilesOnly(), stylesheet=record_stylesheet())
+        assert len(document.pages) >= 1
+        for number, page in enumerate(document.pages, start=1):
+            area = page._page_box
+            left, right = area.content_box_x(), area.content_box_x() + area.width
+            for box in boxes(area.children[0]):  # the document's root box; the margin boxes are beside it
+                if hasattr(box, "border_box_x"):
+                    where = (record.code, number, type(box).__name__, getattr(box, "element_tag", ""))
+                    assert box.border_box_x() >= left - 0.01, where
+                    assert box.border_box_x() + box.border_width() <= right + 0.01, where
