@@ -196,6 +196,14 @@ class Dashboard:
         `coverage.SCOPE_CUTS_SETS`): one count on the settings' index of the link table, no ids read."""
         return self._scope_people.order_by().distinct().count()
 
+    def people_count(self) -> int:
+        """How many people the settings in scope have: those chosen, or all the organisation's (one count of
+        the settings' index of the link table, as `_scope_size`)."""
+        if self.setting_ids is not None:
+            return self._scope_size
+        people = StaffMember.settings.through.objects.filter(setting_id__in=[s.id for s in self.settings])
+        return people.values("staffmember_id").order_by().distinct().count()
+
     def _of_scope(self, column: str) -> InArray:
         """Rows whose `column` is one of the people of the settings in scope."""
         return InArray(column, self._scope_people)

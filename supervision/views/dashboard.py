@@ -58,6 +58,10 @@ MAX_SUPERVISOR_BARS = 25
 # Above this many settings, the balance is on the list page too: a trust's year of sections is read there,
 # not on every visit to its dashboard (about a third of the trust's page at 12,000 staff, issue 14).
 MAX_SETTING_BARS = 25
+# And above this many people in the settings in scope, however few settings: the count reads every section
+# their records had written this year, about 9 ms a thousand people (an auditor over ten settings of the
+# generated trust: 1,320 people, 12 ms of SQL and 15 ms of the page). One school keeps it on its dashboard.
+MAX_BALANCE_PEOPLE = 500
 LIST_PAGE_SIZE = 200
 
 
@@ -163,7 +167,9 @@ def dashboard(request):
     overdue = dash.overdue_listing()
     preview = overdue.head(OVERDUE_PREVIEW)
     dash.fill_links(preview)
-    balance_elsewhere = len(dash.settings) > MAX_SETTING_BARS
+    # The settings first: a trust's people are not counted to know that its balance is elsewhere.
+    balance_people = None if len(dash.settings) > MAX_SETTING_BARS else dash.people_count()
+    balance_elsewhere = balance_people is None or balance_people > MAX_BALANCE_PEOPLE
     by_setting = [] if balance_elsewhere else dash.balance_by_setting()
     by_supervisor = [] if balance_elsewhere else dash.balance_by_supervisor()
     context = {
@@ -184,6 +190,7 @@ def dashboard(request):
         "coverage_summary": coverage_summary,
         "functions": FunctionTag.labels,
         "balance_elsewhere": balance_elsewhere,
+        "balance_people": balance_people,
         "balance_settings": by_setting,
         "balance_settings_chart": _balance_chart(by_setting),
         "balance_settings_summary": _balance_summary(by_setting, "setting"),

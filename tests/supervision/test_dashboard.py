@@ -1030,6 +1030,34 @@ def test_with_many_settings_the_balance_is_on_its_own_page(cast, terms, login, m
     assert 'id="balance-settings-data"' in html and 'id="balance-elsewhere"' not in html
 
 
+def test_with_many_people_the_balance_is_on_its_own_page_however_few_settings(cast, terms, login, monkeypatch):
+    """The balance reads every section their records had written this year, so above MAX_BALANCE_PEOPLE
+    people in the settings in scope (an auditor over ten settings of a large trust) the dashboard links to
+    the balance list instead, counting the people rather than the sections; at or below it, as before."""
+    from supervision.views import dashboard as views
+
+    rec = record(session(agreement(cast.supervisee, cast.supervisor), date(2025, 10, 1)))
+    RecordSection.objects.create(record=rec, template_section=rec.template_version.sections.first(), discussion="x")
+    people = StaffMember.objects.filter(settings=cast.primary).count()
+    client = login(cast.head)  # the primary's head: one setting
+    monkeypatch.setattr(views, "MAX_BALANCE_PEOPLE", people - 1)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/dashboard/").content.decode()
+    assert not any("records_recordsection" in q["sql"] for q in queries.captured_queries)
+    assert 'id="balance-settings-data"' not in html and 'id="balance-elsewhere"' in html
+    assert f"With {people} people in this setting, " in html and "choose a setting" not in html
+    assert "Cast Primary" in client.get("/dashboard/balance/").content.decode()
+    # The organisation admin's two settings, over the limit together: both are counted once each person.
+    both = StaffMember.objects.filter(settings__in=[cast.primary, cast.secondary]).distinct().count()
+    monkeypatch.setattr(views, "MAX_BALANCE_PEOPLE", both - 1)
+    html = login(cast.org_admin).get("/dashboard/").content.decode()
+    assert f"With {both} people in these 2 settings, " in html and "or choose a setting above" in html
+    # At the limit, the head's balance is on the dashboard.
+    monkeypatch.setattr(views, "MAX_BALANCE_PEOPLE", people)
+    html = login(cast.head).get("/dashboard/").content.decode()
+    assert 'id="balance-settings-data"' in html and 'id="balance-elsewhere"' not in html
+
+
 def test_an_unknown_figure_is_404_and_posting_is_405(cast, terms, login):
     client = login(cast.head)
     assert client.get("/dashboard/nonsense/").status_code == 404
