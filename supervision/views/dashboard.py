@@ -60,7 +60,7 @@ MAX_SUPERVISOR_BARS = 25
 MAX_SETTING_BARS = 25
 # And above this many people in the settings in scope, however few settings: the count reads every section
 # their records had written this year, about 9 ms a thousand people (an auditor over ten settings of the
-# generated trust: 1,320 people, 12 ms of SQL and 15 ms of the page). One school keeps it on its dashboard.
+# generated trust: 1,200 people, 12 ms of SQL and 15 ms of the page). One school keeps it on its dashboard.
 MAX_BALANCE_PEOPLE = 500
 LIST_PAGE_SIZE = 200
 
