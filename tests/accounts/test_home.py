@@ -106,6 +106,33 @@ def test_a_head_of_the_whole_organisation_sees_each_setting_counting_each_curren
     assert secondary >= 1
 
 
+def test_a_lead_of_many_settings_sees_the_first_ten_and_how_many_more(cast, login):
+    """A trust's head of every setting: the home lists the first ten settings by name with their staff
+    (counted for those ten only) and says how many more there are, with the dashboard to choose them on."""
+    from records.views.home import HOME_LIST
+
+    from ..factories import SettingFactory
+
+    extra = [SettingFactory(organisation=cast.organisation, name=f"Zed Academy {n:02}") for n in range(HOME_LIST)]
+    StaffFactory(organisation=cast.organisation, settings=[extra[0], extra[1]])
+    executive = StaffFactory(organisation=cast.organisation, settings=[cast.primary], roles=[(Role.HEAD, None)])
+    every = sorted(s.name for s in cast.organisation.settings.all())
+    more = len(every) - HOME_LIST
+    assert more >= 2
+    response = login(executive).get("/")
+    led = response.context["led_settings"]
+    assert [s.name for s in led] == every[:HOME_LIST]
+    today = timezone.localdate()
+    for s in led:
+        assert s.people == s.staff.exclude(leaving_date__lt=today).count(), s.name
+    page = response.content.decode()
+    assert f"And {more} more settings: choose any of them on the" in page
+    assert 'href="/dashboard/"' in page.split('id="settings-more"')[1].split("</p>")[0]
+    # A head of one setting has nothing more.
+    one = login(cast.head).get("/")
+    assert one.context["led_settings_more"] == 0 and 'id="settings-more"' not in one.content.decode()
+
+
 def _group_record(cast):
     """A group record with the supervisee and the supervisor as participants, with them to sign."""
     from datetime import timedelta
