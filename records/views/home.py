@@ -105,14 +105,15 @@ def _led_settings(staff: StaffMember, today) -> list[Setting]:
     if scope != "organisation":
         settings = settings.filter(id__in=scope)
     settings = list(settings)
+    shown = settings[:HOME_LIST]
     leavers = StaffMember.objects.filter(organisation_id=staff.organisation_id, leaving_date__lt=today).values("id")
     people = dict(
-        StaffMember.settings.through.objects.filter(setting_id__in=[s.id for s in settings[:HOME_LIST]])
+        StaffMember.settings.through.objects.filter(setting_id__in=[s.id for s in shown])
         .values("setting_id")
         .annotate(n=Count("id", filter=~Q(staffmember_id__in=leavers)))
         .values_list("setting_id", "n")
     )
-    for setting in settings[:HOME_LIST]:
+    for setting in shown:
         setting.people = people.get(setting.id, 0)
     return settings
 
