@@ -174,6 +174,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, preparing the statements of a person's own rows (`config.prepared`).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     # An unreachable database fails /healthz in seconds instead of hanging it.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     # No JIT compilation: our queries answer in milliseconds, and compiling a plan with correlated

@@ -373,16 +373,19 @@ def _copy_rows(table: str, columns: list[str], rows) -> None:
     cursor = connection.cursor().cursor
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+
+    def send():
+        with cursor.copy(sql) as copy:
+            copy.write(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
+
     for count, row in enumerate(rows, start=1):
         writer.writerow([_cell(v) for v in row])
         if count % CSV_ROWS == 0:
-            buffer.seek(0)
-            cursor.copy_expert(sql, buffer)
-            buffer.seek(0)
-            buffer.truncate()
+            send()
     if buffer.tell():
-        buffer.seek(0)
-        cursor.copy_expert(sql, buffer)
+        send()
 
 
 def generate(*, staff: int = 12000, settings: int = 100, seed: int = 14, today: date | None = None, log=print) -> Trust:

@@ -524,7 +524,7 @@ def count_owed(
         result = _count_owed(contracts, live, setting_ids=setting_ids, held_in=held_in, key=key)
     if summarised:
         for setting_id, counts in summary.count(
-            contracts, summarised, scope=scope, setting_ids=setting_ids, held_in=held_in
+            summarised, scope=scope, setting_ids=setting_ids, held_in=held_in
         ).items():
             result.setdefault(setting_id, {}).update(counts)
     # Every key has every half term (none owed: zeros).

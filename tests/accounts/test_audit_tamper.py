@@ -15,7 +15,7 @@ from accounts import audit_chain
 from accounts.audit import audit_event
 from accounts.models import AuditChainHead, AuditEvent
 
-POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 postgres_only = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (DATABASE_URL)")
 TABLE = audit_chain.TABLE
 

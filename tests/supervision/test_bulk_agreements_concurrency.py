@@ -19,9 +19,7 @@ from tests.factories import OrganisationFactory, SettingFactory, StaffFactory
 pytestmark = [
     pytest.mark.serial,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql", reason="row locks: PostgreSQL"
-    ),
+    pytest.mark.skipif("postgresql" not in settings.DATABASES["default"]["ENGINE"], reason="row locks: PostgreSQL"),
 ]
 
 PEOPLE = 120

@@ -425,6 +425,9 @@ def check(cast):
         for viewer, shown, whole in [
             (cast.org_admin, [cast.primary, cast.secondary], True),
             (cast.head, [cast.primary], False),
+            # A scope of both settings (an auditor's grant): someone in both counts once, and someone in
+            # neither not at all, from the summary as from the data.
+            (cast.org_admin, [cast.primary, cast.secondary], False),
         ]:
             dash = _board(viewer, half_term, shown, whole)
             reference = reference_owed(dash, half_term)
