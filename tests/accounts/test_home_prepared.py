@@ -82,3 +82,24 @@ def test_each_prepared_statement_answers_for_the_person_asking(cast, login):
         assert {s.pk for s in supervisor["supervisees"]} == set(
             StaffMember.objects.filter(supervisor=cast.supervisor).current().values_list("pk", flat=True)
         )
+
+
+def test_moments_are_read_in_utc_by_psycopgs_own_loader(cast):
+    """The backend reads timestamptz with psycopg's loader (C with psycopg[binary]) rather than Django's
+    Python one: the same aware moments in UTC, in plain, prepared and server-side cursors alike."""
+    from datetime import UTC, datetime
+
+    from django.contrib.auth import get_user_model
+
+    moment = datetime(2025, 11, 3, 14, 30, 15, 123456, tzinfo=UTC)
+    user = cast.supervisee.user
+    get_user_model().objects.filter(pk=user.pk).update(last_login=moment)
+    users = get_user_model().objects.filter(pk=user.pk).values_list("last_login", flat=True)
+    with prepared_plans():
+        prepared = users.get()
+    for read in (users.get(), prepared, next(users.iterator(chunk_size=10))):
+        assert read == moment
+        assert read.tzinfo is UTC
+    with connection.cursor() as cursor:
+        loader = cursor.cursor.adapters.get_loader(1184, 0)  # timestamptz, text
+    assert loader.__module__.startswith("psycopg")
