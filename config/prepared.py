@@ -9,11 +9,12 @@ costs no more than theirs, keeps one plan and plans no more.
 
 Only where the best plan does not depend on whose rows are asked for: statements that find one person's
 rows by an index on that person, and the few open flags and decisions of the settings a lead leads. Not a
-dashboard's or a list's statements over a scope of settings or an
-organisation, whose best plan changes with its size (a trust of 12,000 staff beside a nursery of ten in
-the same database), and which keep being planned with their values every time.
+dashboard's or a list's statements over a scope of settings or an organisation, whose best plan changes
+with its size (a trust of 12,000 staff beside a nursery of ten in the same database), and which keep
+being planned with their values every time.
 
-Only PostgreSQL with psycopg 3 prepares; elsewhere (SQLite, psycopg 2) this changes nothing.
+Only PostgreSQL with psycopg 3, reading moments in UTC (our settings), prepares; elsewhere (SQLite)
+this changes nothing.
 """
 
 from contextlib import contextmanager
