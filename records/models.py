@@ -143,7 +143,7 @@ def participant_record_ids(staff):
     supervisor; records of the sessions the attendees' index lists for them). An OR across the attendees
     join reads every record of every organisation and needs a DISTINCT; this reads the person's rows only."""
     wrote = Record.objects.filter(supervisor_id=staff.id).order_by().values("pk")
-    attended = Record.objects.filter(session_id__in=attended_session_ids(staff)).order_by().values("pk")
+    attended = Record.objects.filter(session_id__in=attended_session_ids(staff.id)).order_by().values("pk")
     return wrote.union(attended)
 
 

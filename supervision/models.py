@@ -440,7 +440,7 @@ class SessionQuerySet(models.QuerySet):
         supervisor; the attendees' index by person) rather than an OR across the attendees join, which reads
         every session of every organisation and needs a DISTINCT."""
         led = Session.objects.filter(supervisor_id=staff.id).order_by().values("pk")
-        return self.filter(organisation_id=staff.organisation_id, pk__in=led.union(attended_session_ids(staff)))
+        return self.filter(organisation_id=staff.organisation_id, pk__in=led.union(attended_session_ids(staff.id)))
 
     def busy(self):
         return self.filter(status__in=BUSY_STATUSES)
@@ -464,9 +464,9 @@ class SessionQuerySet(models.QuerySet):
         return qs.filter(mine)
 
 
-def attended_session_ids(staff):
+def attended_session_ids(staff_id: int):
     """The ids of the sessions the person attends (supervised in), from the attendees' index by person."""
-    return Session.attendees.through.objects.filter(staffmember_id=staff.id).order_by().values("session_id")
+    return Session.attendees.through.objects.filter(staffmember_id=staff_id).order_by().values("session_id")
 
 
 class Session(models.Model):

@@ -29,7 +29,9 @@ from accounts.access import staff_required
 from accounts.audit_words import event_sentence
 from accounts.email_change import open_change
 from accounts.models import Role, Setting, StaffMember, WorkingDay
+from accounts.queries import OneOf
 from accounts.views_audit import newest_visible_events
+from config.compiled import compiled_rows
 from config.prepared import prepared_plans
 from supervision.dashboard import Dashboard, half_term_name
 from supervision.models import Contract, HalfTerm, Session, SessionStatus, _scope_settings, attended_session_ids
@@ -91,8 +93,13 @@ def home(request):
 def _supervisees(staff: StaffMember) -> list[StaffMember]:
     """The people the person supervises, by name: the four columns the table shows, and the settings'
     names and the days only (a head supervising twenty people built every field of sixty rows; issue 14)."""
-    return list(
-        staff.supervisees.current()
+    return compiled_rows("home: supervisees", _supervisees_of, staff_id=staff.id, today=timezone.localdate())
+
+
+def _supervisees_of(*, staff_id: int, today):
+    return (
+        StaffMember.objects.current(on=today)
+        .filter(supervisor_id=staff_id)
         .select_related("user")
         .only("user__full_name", "job_title", "new_to_post", "supervisor_id")
         .prefetch_related(
@@ -141,15 +148,10 @@ class ToSign:
 
 def _my_supervision(staff: StaffMember) -> dict:
     """Next sessions, agreements and records to sign, open actions, and whether the person is supervised:
-    a current agreement as supervisee, or a supervisor named by the organisation admin."""
-    now = timezone.now()
-    agreement = (
-        Contract.objects.current()
-        .filter(organisation_id=staff.organisation_id, supervisee=staff)
-        .select_related("supervisor__user")
-        .order_by("-start_date")
-        .first()
-    )
+    a current agreement as supervisee, or a supervisor named by the organisation admin. Each list's SQL is
+    compiled once a thread (`config.compiled`) and run with the person's ids."""
+    mine = {"organisation_id": staff.organisation_id, "staff_id": staff.id}
+    agreement = next(iter(compiled_rows("home: my agreement", _my_agreement, **mine)), None)
     my_supervisor = None
     if staff.supervisor_id:
         if agreement is not None and agreement.supervisor_id == staff.supervisor_id:
@@ -157,73 +159,18 @@ def _my_supervision(staff: StaffMember) -> dict:
             my_supervisor = agreement.supervisor
         else:
             my_supervisor = StaffMember.objects.select_related("user").get(pk=staff.supervisor_id)
-    upcoming = list(
-        Session.objects.filter(organisation_id=staff.organisation_id, attendees=staff)
-        .filter(status=SessionStatus.SCHEDULED, ends_at__gte=now)
-        .select_related("supervisor__user", "group")
-        .order_by("starts_at")[:3]
-    )
-    contracts_to_sign = list(
-        Contract.objects.filter(organisation_id=staff.organisation_id, end_date__isnull=True)
-        .filter(
-            Q(supervisee=staff, supervisee_signed_at__isnull=True)
-            | Q(supervisor=staff, supervisor_signed_at__isnull=True)
-        )
-        .select_related("supervisee__user", "supervisor__user")
-        # The person's own agreement first, then their supervisees' by name; one more than is shown, to
-        # know whether to point to the agreements page for the rest (a new supervisor may have dozens).
-        .order_by(Case(When(supervisee=staff, then=0), default=1), "supervisee__user__full_name", "pk")[: HOME_LIST + 1]
-    )
-    # A UNION of two index scans in the person's organisation: records of the sessions the attendees'
-    # index lists for them, awaiting them with no standing signature of theirs (one probe of the
-    # standing-signature index a record), and records awaiting their signature as supervisor. A negated
-    # join on signatures tests each condition against any signature (three NOT IN subqueries), hiding a
-    # record from a group participant whose own signature was voided while another's stands.
-    signed = Signature.objects.filter(
-        record_id=OuterRef("pk"), signer_id=staff.id, voided_at__isnull=True, addendum__isnull=True
-    )
-    as_participant = Record.objects.filter(
-        session_id__in=attended_session_ids(staff), status=RecordStatus.AWAITING_SUPERVISEE
-    ).filter(~Exists(signed))
-    as_supervisor = Record.objects.filter(supervisor_id=staff.id, status=RecordStatus.AWAITING_SUPERVISOR)
-    # The page's ids first, then their rows: with the joins for the names in the same query, PostgreSQL
-    # joins every record of the organisation before it applies the person's few (past its collapse limit).
-    ids = list(
-        Record.objects.filter(
-            organisation_id=staff.organisation_id,
-            pk__in=as_participant.order_by().values("pk").union(as_supervisor.order_by().values("pk")),
-        )
-        .order_by("session__starts_at")
-        .values_list("pk", flat=True)[:HOME_LIST]
-    )
+    upcoming = compiled_rows("home: upcoming sessions", _upcoming_sessions, **mine, now=timezone.now())
+    contracts_to_sign = compiled_rows("home: agreements to sign", _agreements_to_sign, **mine)
+    ids = compiled_rows("home: records to sign", _records_to_sign, **mine)
     # Nothing to sign (most homes, most days): no second query for rows.
-    waiting = (
-        list(
-            Record.objects.filter(pk__in=ids)
-            .select_related("session__group", "session__contract__supervisee__user", "supervisor__user")
-            .only(
-                "code",
-                "supervisor_id",
-                "supervisor__user__full_name",
-                "session__starts_at",
-                "session__group__name",
-                "session__contract__supervisee__user__full_name",
-            )
-            .order_by("session__starts_at")
-        )
-        if ids
-        else []
-    )
-    actions = (
-        Action.objects.open()
-        .filter(owner=staff)
-        .aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_date__lt=timezone.localdate())))
-    )
+    waiting = compiled_rows("home: records to sign, named", _records_named, ids=ids) if ids else []
+    counted = compiled_rows("home: my actions", _my_actions, staff_id=staff.id, today=timezone.localdate())
+    actions = counted[0] if counted else {"open": 0, "overdue": 0}
     return {
         "supervised": agreement is not None or my_supervisor is not None,
         "my_agreement": agreement,
         "my_supervisor": my_supervisor,
-        "my_settings": list(staff.settings.all()),
+        "my_settings": compiled_rows("home: my settings", _my_settings, staff_id=staff.id),
         "my_days": staff.working_days_display,  # "" without working days: one query either way
         "upcoming_sessions": upcoming,
         "contracts_to_sign": contracts_to_sign[:HOME_LIST],
@@ -232,6 +179,105 @@ def _my_supervision(staff: StaffMember) -> dict:
         "to_sign": [_to_sign(staff, r) for r in waiting],
         "my_actions": actions,
     }
+
+
+def _my_agreement(*, organisation_id: int, staff_id: int):
+    """The person's current agreement as supervisee (the latest to start), with their supervisor's name."""
+    return (
+        Contract.objects.current()
+        .filter(organisation_id=organisation_id, supervisee_id=staff_id)
+        .select_related("supervisor__user")
+        .order_by("-start_date")[:1]
+    )
+
+
+def _upcoming_sessions(*, organisation_id: int, staff_id: int, now):
+    """The person's next three scheduled sessions, not yet ended."""
+    return (
+        Session.objects.filter(organisation_id=organisation_id, attendees=staff_id)
+        .filter(status=SessionStatus.SCHEDULED, ends_at__gte=now)
+        .select_related("supervisor__user", "group")
+        .order_by("starts_at")[:3]
+    )
+
+
+def _agreements_to_sign(*, organisation_id: int, staff_id: int):
+    """Agreements not ended that wait for the person's signature, as supervisee or supervisor: their own
+    first, then their supervisees' by name; one more than is shown, to know whether to point to the
+    agreements page for the rest (a new supervisor may have dozens)."""
+    return (
+        Contract.objects.filter(organisation_id=organisation_id, end_date__isnull=True)
+        .filter(
+            Q(supervisee_id=staff_id, supervisee_signed_at__isnull=True)
+            | Q(supervisor_id=staff_id, supervisor_signed_at__isnull=True)
+        )
+        .select_related("supervisee__user", "supervisor__user")
+        .order_by(Case(When(supervisee_id=staff_id, then=0), default=1), "supervisee__user__full_name", "pk")[
+            : HOME_LIST + 1
+        ]
+    )
+
+
+def _my_actions(*, staff_id: int, today):
+    """The person's open actions and how many of them are overdue: one row, or none without any."""
+    return (
+        Action.objects.open()
+        .filter(owner_id=staff_id)
+        .order_by()
+        .values("owner_id")
+        .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_date__lt=today)))
+        .values("open", "overdue")
+    )
+
+
+def _my_settings(*, staff_id: int):
+    """The settings the person works in, by name."""
+    return Setting.objects.filter(staff=staff_id)
+
+
+def _records_to_sign(*, organisation_id: int, staff_id: int):
+    """The ids of the first records waiting for the person's signature, by session.
+
+    A UNION of two index scans in the person's organisation: records of the sessions the attendees'
+    index lists for them, awaiting them with no standing signature of theirs (one probe of the
+    standing-signature index a record), and records awaiting their signature as supervisor. A negated
+    join on signatures tests each condition against any signature (three NOT IN subqueries), hiding a
+    record from a group participant whose own signature was voided while another's stands. The page's
+    ids first, then their rows (`_records_named`): with the joins for the names in the same query,
+    PostgreSQL joins every record of the organisation before it applies the person's few (past its
+    collapse limit)."""
+    signed = Signature.objects.filter(
+        record_id=OuterRef("pk"), signer_id=staff_id, voided_at__isnull=True, addendum__isnull=True
+    )
+    as_participant = Record.objects.filter(
+        session_id__in=attended_session_ids(staff_id), status=RecordStatus.AWAITING_SUPERVISEE
+    ).filter(~Exists(signed))
+    as_supervisor = Record.objects.filter(supervisor_id=staff_id, status=RecordStatus.AWAITING_SUPERVISOR)
+    return (
+        Record.objects.filter(
+            organisation_id=organisation_id,
+            pk__in=as_participant.order_by().values("pk").union(as_supervisor.order_by().values("pk")),
+        )
+        .order_by("session__starts_at")
+        .values_list("pk", flat=True)[:HOME_LIST]
+    )
+
+
+def _records_named(*, ids: list[int]):
+    """The records with these ids, by session, with the names their titles need."""
+    return (
+        Record.objects.filter(OneOf("pk", ids))
+        .select_related("session__group", "session__contract__supervisee__user", "supervisor__user")
+        .only(
+            "code",
+            "supervisor_id",
+            "supervisor__user__full_name",
+            "session__starts_at",
+            "session__group__name",
+            "session__contract__supervisee__user__full_name",
+        )
+        .order_by("session__starts_at")
+    )
 
 
 def _to_sign(staff: StaffMember, record: Record) -> ToSign:
@@ -247,9 +293,17 @@ def _to_sign(staff: StaffMember, record: Record) -> ToSign:
 
 def _decisions_to_confirm(staff: StaffMember, today) -> list[SafeguardingDecision]:
     """The key person's decisions of signed records, not yet confirmed on the child's file; oldest first."""
-    decisions = list(
+    decisions = compiled_rows(
+        "home: decisions to confirm", _decisions_of, organisation_id=staff.organisation_id, staff_id=staff.id
+    )
+    follow_up.waiting_since_signed(decisions, today)
+    return decisions
+
+
+def _decisions_of(*, organisation_id: int, staff_id: int):
+    return (
         SafeguardingDecision.objects.awaiting_confirmation()
-        .filter(organisation_id=staff.organisation_id, key_person=staff)
+        .filter(organisation_id=organisation_id, key_person_id=staff_id)
         .select_related("record__supervisor__user", "record__session")
         # What the list shows, and the record's signing day: five columns, not every column of five tables.
         .only(
@@ -261,8 +315,6 @@ def _decisions_to_confirm(staff: StaffMember, today) -> list[SafeguardingDecisio
         )
         .order_by("record__locked_at", "id")[:HOME_LIST]
     )
-    follow_up.waiting_since_signed(decisions, today)
-    return decisions
 
 
 # --- A head's overdue names ---------------------------------------------------------------------------
