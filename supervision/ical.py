@@ -122,6 +122,14 @@ def session_invite(session: Session, method: str) -> bytes:
     return calendar.to_ical()
 
 
+# The columns `_event` reads of a session and its people.
+PERSON_FIELDS = ("user__email", "user__full_name")
+FEED_FIELDS = (
+    "code", "sequence", "starts_at", "ends_at", "venue", "status", "kind", "updated_at", "group__name",
+    *(f"supervisor__{f}" for f in PERSON_FIELDS), "contract__supervisee__user__full_name",
+)  # fmt: skip
+
+
 def feed_sessions(staff: StaffMember):
     """Every session the person leads or attends from FEED_HISTORY ago, and every one to come: two
     queries, however many."""
@@ -129,7 +137,12 @@ def feed_sessions(staff: StaffMember):
         Session.objects.involving(staff)
         .filter(starts_at__gte=timezone.now() - FEED_HISTORY)
         .select_related("supervisor__user", "contract__supervisee__user", "group")
-        .prefetch_related(Prefetch("attendees", queryset=StaffMember.objects.select_related("user")))
+        # What an event shows: not every column of the agreement and of three people (a supervisor of
+        # 700 sessions: 88 in the feed, each with its agreement's wording; issue 14).
+        .only(*FEED_FIELDS)
+        .prefetch_related(
+            Prefetch("attendees", queryset=StaffMember.objects.select_related("user").only(*PERSON_FIELDS))
+        )
         .order_by("starts_at")
     )
 

@@ -438,9 +438,12 @@ class SessionQuerySet(models.QuerySet):
     def involving(self, staff):
         """Sessions the person leads or attends, in their organisation: a UNION of two index scans (by
         supervisor; the attendees' index by person) rather than an OR across the attendees join, which reads
-        every session of every organisation and needs a DISTINCT."""
+        every session of every organisation and needs a DISTINCT. Their ids are worked out first and looked
+        up by key (`InArray`): as a join, PostgreSQL read every session of the organisation in the feed's
+        weeks to keep a supervisor's 88 (10,600 in the generated trust: 7 ms, 3 this way; issue 14)."""
         led = Session.objects.filter(supervisor_id=staff.id).order_by().values("pk")
-        return self.filter(organisation_id=staff.organisation_id, pk__in=led.union(attended_session_ids(staff.id)))
+        mine = InArray("pk", led.union(attended_session_ids(staff.id)))
+        return self.filter(mine, organisation_id=staff.organisation_id)
 
     def busy(self):
         return self.filter(status__in=BUSY_STATUSES)
