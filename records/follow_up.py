@@ -5,6 +5,7 @@ on a record's narrative. A flag about a record in which they were themselves sup
 to see or resolve: another leader of the setting handles it.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -75,12 +76,13 @@ def safeguarding_at(*, decision: SafeguardingDecision | None = None, flag: Confi
     return f"?{name}={item.code}#{name}-{item.code}"
 
 
-def record_url_for(staff: StaffMember, record: Record) -> str:
+def record_url_for(staff: StaffMember, record: Record, *, url: Callable[[object], str] | None = None) -> str:
     """The record's address for a person who may open it (`get_record_for_user`: its supervisor, or a
     head or DSL of its setting), else "" (the page then shows the decision without a link). No query:
-    `record.session` is loaded and the person's roles are prefetched."""
+    `record.session` is loaded and the person's roles are prefetched. `url`: the record page's address
+    for a code, for a page of many (`accounts.urls_by_code.by_code`)."""
     if record.supervisor_id == staff.id or leads_setting(staff, record.session.setting_id):
-        return reverse("records:record-detail", kwargs={"code": record.code})
+        return url(record.code) if url is not None else reverse("records:record-detail", kwargs={"code": record.code})
     return ""
 
 

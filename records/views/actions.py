@@ -19,7 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import role_required, staff_required
 from accounts.models import Role, StaffMember
-from accounts.queries import InArray
+from accounts.queries import InArray, OneOf
+from accounts.urls_by_code import by_code
+from config.compiled import compiled_rows
 from supervision.access import require
 from supervision.dashboard.lists import Listing
 from supervision.models import Session
@@ -282,9 +284,16 @@ def safeguarding(request):
     _name_decisions(shown)
     follow_up.waiting_since_signed(shown, today)
     reminded = follow_up.reminders_since(shown, timezone.now() - follow_up.REMIND_AGAIN_AFTER)
+    # Each row's addresses from one reverse() each: a reverse() a row was a tenth of the page (issue 14).
+    record_url, remind_url, resolve_url = (
+        by_code(name) for name in ("records:record-detail", "records:decision-remind", "records:flag-resolve")
+    )
     for d in shown:
-        d.record_url = follow_up.record_url_for(staff, d.record)
+        d.record_url = follow_up.record_url_for(staff, d.record, url=record_url)
+        d.remind_url = remind_url(d.code)
         d.reminded_at = reminded.get(str(d.code))
+    for f in flags_page.object_list:
+        f.resolve_url = resolve_url(f.code)
     context = {
         "flags_page": flags_page,
         "open_flags": flags_page.object_list,
@@ -313,20 +322,31 @@ def _name_flags(open_flags, resolved_flags) -> None:
     sessions = {f.record.session_id for f in open_flags}
     if not sessions:
         return
-    found = (
-        Session.objects.select_related("group", "contract__supervisee__user")
-        .only("group__name", "contract__supervisee__user__full_name")
-        .in_bulk(sessions)
-    )
+    found = {s.pk: s for s in compiled_rows("safeguarding: sessions named", _sessions_named, ids=sorted(sessions))}
     for f in open_flags:
         named = found.get(f.record.session_id)
         if named is not None:
             f.record.session.group, f.record.session.contract = named.group, named.contract
 
 
+def _sessions_named(*, ids: list[int]):
+    return (
+        Session.objects.filter(OneOf("id", ids))
+        .select_related("group", "contract__supervisee__user")
+        .only("group__name", "contract__supervisee__user__full_name")
+    )
+
+
 def _people(ids) -> dict[int, StaffMember]:
-    """The people with these ids, each with their name only; no query for none."""
-    return StaffMember.objects.select_related("user").only("user__full_name").in_bulk(ids) if ids else {}
+    """The people with these ids, each with their name only; no query for none. Compiled once a thread
+    (`config.compiled`), as the sessions' names are."""
+    if not ids:
+        return {}
+    return {p.pk: p for p in compiled_rows("safeguarding: people named", _people_named, ids=sorted(ids))}
+
+
+def _people_named(*, ids: list[int]):
+    return StaffMember.objects.filter(OneOf("id", ids)).select_related("user").only("user__full_name")
 
 
 def _name_decisions(decisions) -> None:
