@@ -24,6 +24,7 @@ a test database is small): elsewhere `build(**values)` is read each time. Per th
 
 import copy
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -63,8 +64,10 @@ def _stand_in(value, n: int):
     (one array parameter, `accounts.queries.OneOf`), a list of one such id."""
     if isinstance(value, list):
         return [_stand_in(0, n)]
+    if isinstance(value, uuid.UUID):
+        return uuid.UUID(int=n)  # not a version 4 UUID: no row's code
     if isinstance(value, bool) or not isinstance(value, int | date):
-        raise NotCompilable(f"Only ids, lists of ids, days and moments can be values, not {type(value).__name__}.")
+        raise NotCompilable(f"Only ids, codes, lists of ids, days and moments are values: not {type(value).__name__}.")
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise NotCompilable("A moment must be aware.")

@@ -14,6 +14,7 @@ for the connection (its `prepared_max` most recently used); a connection is clos
 from datetime import UTC
 
 from django.db.backends.postgresql import base
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgreSQLOperations
 from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
 from config.prepared import PREPARED
@@ -35,7 +36,21 @@ if is_psycopg3:
     UTC_LOADER = psycopg.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT)
 
 
+class DatabaseOperations(PostgreSQLOperations):
+    def last_executed_query(self, cursor, sql, params):
+        """A prepared statement's SQL with its values written in, as Django shows its own statements (in
+        `connection.queries` and the tests' captured queries), where psycopg keeps it with placeholders."""
+        if is_psycopg3 and isinstance(cursor, PreparedCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except psycopg.errors.DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def get_connection_params(self):
         params = super().get_connection_params()
         if is_psycopg3 and params.get("prepare_threshold") is None:

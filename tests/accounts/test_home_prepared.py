@@ -103,3 +103,15 @@ def test_moments_are_read_in_utc_by_psycopgs_own_loader(cast):
     with connection.cursor() as cursor:
         loader = cursor.cursor.adapters.get_loader(1184, 0)  # timestamptz, text
     assert loader.__module__.startswith("psycopg")
+
+
+def test_a_prepared_statement_is_shown_with_its_values_like_any_other(db, django_assert_num_queries):
+    """`connection.queries` and the tests' captured queries show a prepared statement's SQL with its
+    values, as Django shows its own (psycopg keeps it with placeholders)."""
+    with django_assert_num_queries(2) as captured:
+        list(StaffMember.objects.filter(pk=424242))
+        with prepared_plans():
+            list(StaffMember.objects.filter(pk=424242))
+    plain, prepared = (q["sql"] for q in captured.captured_queries)
+    assert prepared == plain
+    assert "424242" in prepared
