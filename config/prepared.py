@@ -8,7 +8,9 @@ new values. PostgreSQL plans the first five runs with their values and then, whe
 costs no more than theirs, keeps one plan and plans no more.
 
 Only where the best plan does not depend on whose rows are asked for: statements that find one person's
-rows by an index on that person, and the few open flags and decisions of the settings a lead leads. Not a
+rows by an index on that person, the few open flags and decisions of the settings a lead leads, and a
+record found by its unique code for the person opening it (`records.access.get_record_for_user`: a join
+of eleven tables PostgreSQL took 7 ms to plan and 0.4 ms to run). Not a
 dashboard's or a list's statements over a scope of settings or an organisation, whose best plan changes
 with its size (a trust of 12,000 staff beside a nursery of ten in the same database), and which keep
 being planned with their values every time.
