@@ -155,7 +155,14 @@ class Objects:
             .order_by("-id")
             .first(),
         }
-        self.own_groups = {"supervisee": group} if group is not None else {}
+        # The supervisor's: one they lead, else one they belong to (the setting's first group is usually
+        # another supervisor's, a 404 for them).
+        led = SupervisionGroup.objects.filter(supervisor=people["supervisor"]).order_by("id").first()
+        own_groups = {
+            "supervisee": group,
+            "supervisor": led or SupervisionGroup.objects.filter(members=people["supervisor"]).order_by("id").first(),
+        }
+        self.own_groups = {who: g for who, g in own_groups.items() if g is not None}
         self.own_decisions = {who: d for who, d in own_decisions.items() if d is not None}
         self.grant = AuditorGrant.objects.filter(organisation=organisation).first()
         self.template = RecordTemplate.objects.filter(organisation=organisation).first()
@@ -185,8 +192,9 @@ class Objects:
             return [("", {"code": self.action.record.code, "action": self.action.code})]
         if kind == "record_decision" and self.decision is not None:
             return [("", {"code": self.decision.record.code, "decision": self.decision.code})]
-        if kind == "group" and who in self.own_groups:
-            return code(self.own_groups[who])
+        if kind == "group" and who in ("supervisee", "supervisor"):
+            # Their own group's page, or none to time: someone else's is a 404, not the page.
+            return code(self.own_groups.get(who))
         if kind == "decision" and who in self.own_decisions:
             return code(self.own_decisions[who])
         if kind == "session" and name == "supervision:session-reschedule" and self.open_session is not None:
