@@ -127,3 +127,14 @@ def test_a_value_that_is_not_one_parameter_is_refused(cast):
 def test_only_ids_days_and_moments_are_values(cast):
     with pytest.raises(NotCompilable, match="not str"):
         compiled_rows("test: a name", lambda *, name: StaffMember.objects.filter(user__full_name=name), name="Amy")
+
+
+@on_postgresql
+def test_a_small_number_is_not_an_id(cast):
+    from accounts.models import WorkingDay
+
+    def on_weekday(*, staff_id, weekday):  # a weekday's column holds 0 to 6: a stand-in id is out of its range
+        return WorkingDay.objects.filter(staff_id=staff_id, weekday=weekday)
+
+    with pytest.raises(NotCompilable, match="out of its column's range"):
+        compiled_rows("test: weekday", on_weekday, staff_id=cast.supervisee.pk, weekday=2)
