@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_event
 from accounts.models import Frequency, Organisation, Setting, StaffMember, Weekday
+from accounts.queries import OneOf
 
 from . import services
 from .models import BUSY_STATUSES, Contract, FrequencyOverride, HalfTerm, Session, SessionKind
@@ -136,15 +137,15 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
         # scan every staff row and every setting link of the organisation.
         ids = [c.id for c in loaded]
         people_ids = list({c.supervisee_id for c in loaded} | {c.supervisor_id for c in loaded})
-    people = {p.id: p for p in StaffMember.objects.filter(pk__in=people_ids).select_related("user")}
+    people = {p.id: p for p in StaffMember.objects.filter(_among("pk", people_ids)).select_related("user")}
     settings = {s.id: s for s in Setting.objects.filter(organisation=organisation)}
     for person in people.values():
         person.setting_list = []
-    links = StaffMember.settings.through.objects.filter(staffmember_id__in=people_ids)
+    links = StaffMember.settings.through.objects.filter(_among("staffmember_id", people_ids))
     for staff_id, setting_id in links.values_list("staffmember_id", "setting_id"):
         people[staff_id].setting_list.append(settings[setting_id])
     overrides = defaultdict(list)
-    for override in FrequencyOverride.objects.filter(contract__in=ids):
+    for override in FrequencyOverride.objects.filter(_among("contract_id", ids)):
         overrides[override.contract_id].append(override)
     supervisee, supervisor = Contract._meta.get_field("supervisee"), Contract._meta.get_field("supervisor")
     for contract in loaded:
@@ -153,6 +154,12 @@ def _load_contracts(organisation: Organisation, contracts, half_term: HalfTerm) 
         # As plain lists: Django builds a queryset per object for a prefetch into a related manager.
         contract.override_list = overrides[contract.id]
     return loaded
+
+
+def _among(column: str, ids):
+    """Rows whose `column` is one of `ids`: a list as one array parameter (`OneOf`), where a parameter an
+    id was a few hundred prepared one at a time for a caseload's plan (issue 14); a queryset as a subquery."""
+    return OneOf(column, ids) if isinstance(ids, list) else Q(**{f"{column}__in": ids})
 
 
 def _first_half(half_term: HalfTerm) -> HalfTerm | None:
@@ -180,7 +187,7 @@ def _existing_sessions(contracts: list[Contract], first: date, last: date) -> di
         # twenty thousand ids as parameters.
         sessions = sessions.filter(organisation_id=contracts[0].organisation_id)
     else:
-        sessions = sessions.filter(contract_id__in=wanted)
+        sessions = sessions.filter(OneOf("contract_id", wanted))
     for contract_id, starts_at in sessions.order_by().values_list("contract_id", "starts_at"):
         if contract_id not in wanted:
             continue

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from accounts.models import Setting, StaffMember, WorkingDay
+from accounts.queries import OneOf
 
 from .models import BUSY_STATUSES, ClosureDay, HalfTerm, Session
 
@@ -63,7 +64,7 @@ class Availability:
         working = (
             WorkingDay.objects.filter(staff__organisation=organisation)
             if many
-            else WorkingDay.objects.filter(staff_id__in=ids)
+            else WorkingDay.objects.filter(OneOf("staff_id", ids))
         )
         for staff_id, weekday, starts, ends in working.values_list("staff_id", "weekday", "starts", "ends"):
             if staff_id in ids:
@@ -91,7 +92,9 @@ class Availability:
         ).overlapping(range_start, range_end)
         attended = Session.attendees.through.objects.filter(session__in=sessions.values("pk"))
         if not many:
-            sessions, attended = sessions.filter(supervisor_id__in=ids), attended.filter(staffmember_id__in=ids)
+            # The ids as one array parameter each (`OneOf`), not a parameter an id.
+            sessions = sessions.filter(OneOf("supervisor_id", ids))
+            attended = attended.filter(OneOf("staffmember_id", ids))
         led = sessions.order_by().values_list("supervisor_id", "pk", "starts_at", "ends_at")
         attended = attended.order_by().values_list(
             "staffmember_id", "session_id", "session__starts_at", "session__ends_at"
