@@ -126,7 +126,9 @@ def compiled_rows(key: Hashable, build: Callable[..., QuerySet], **values) -> li
     """The rows of `build(**values)`: a list of model instances, or of tuples or dicts for `values_list`
     and `values`. `key` names the query and everything its SQL depends on besides `values` (slices,
     which optional filters it has); `build` makes the queryset from the values alone (ids, days, aware
-    moments, and lists of ids each given to `accounts.queries.OneOf`), reading nothing else that changes."""
+    moments, and lists of ids each given to `accounts.queries.OneOf`), reading nothing else that changes.
+    The current time zone, which a date of a moment is taken in, is part of the SQL: this product keeps
+    Europe/London and never activates another."""
     if connection.vendor != "postgresql":
         return list(build(**values))
     kept = _compiled(key, build, values)
