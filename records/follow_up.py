@@ -5,7 +5,6 @@ on a record's narrative. A flag about a record in which they were themselves sup
 to see or resolve: another leader of the setting handles it.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +17,7 @@ from accounts.audit import audit_event
 from accounts.models import StaffMember
 from accounts.queries import InArray
 from supervision.access import leads_settings
+from supervision.dashboard.scope import object_url
 from supervision.models import Notification, NotificationKind
 from supervision.notify import notify
 
@@ -76,13 +76,13 @@ def safeguarding_at(*, decision: SafeguardingDecision | None = None, flag: Confi
     return f"?{name}={item.code}#{name}-{item.code}"
 
 
-def record_url_for(staff: StaffMember, record: Record, *, url: Callable[[object], str] | None = None) -> str:
+def record_url_for(staff: StaffMember, record: Record) -> str:
     """The record's address for a person who may open it (`get_record_for_user`: its supervisor, or a
     head or DSL of its setting), else "" (the page then shows the decision without a link). No query:
-    `record.session` is loaded and the person's roles are prefetched. `url`: the record page's address
-    for a code, for a page of many (`accounts.urls_by_code.by_code`)."""
+    `record.session` is loaded and the person's roles are prefetched; the URL name reversed once
+    (`object_url`), for a page of many."""
     if record.supervisor_id == staff.id or leads_setting(staff, record.session.setting_id):
-        return url(record.code) if url is not None else reverse("records:record-detail", kwargs={"code": record.code})
+        return object_url("records:record-detail", record.code)
     return ""
 
 

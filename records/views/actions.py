@@ -20,10 +20,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import role_required, staff_required
 from accounts.models import Role, StaffMember
 from accounts.queries import InArray, OneOf
-from accounts.urls_by_code import by_code
 from config.compiled import compiled_rows
 from supervision.access import require
 from supervision.dashboard.lists import Listing
+from supervision.dashboard.scope import object_url
 from supervision.models import Session
 from supervision.views.contracts import _apply_errors
 
@@ -284,16 +284,14 @@ def safeguarding(request):
     _name_decisions(shown)
     follow_up.waiting_since_signed(shown, today)
     reminded = follow_up.reminders_since(shown, timezone.now() - follow_up.REMIND_AGAIN_AFTER)
-    # Each row's addresses from one reverse() each: a reverse() a row was a tenth of the page (issue 14).
-    record_url, remind_url, resolve_url = (
-        by_code(name) for name in ("records:record-detail", "records:decision-remind", "records:flag-resolve")
-    )
+    # Each row's addresses from one reverse() a name (`object_url`): a reverse() a row was a tenth of the page
+    # (issue 14).
     for d in shown:
-        d.record_url = follow_up.record_url_for(staff, d.record, url=record_url)
-        d.remind_url = remind_url(d.code)
+        d.record_url = follow_up.record_url_for(staff, d.record)
+        d.remind_url = object_url("records:decision-remind", d.code)
         d.reminded_at = reminded.get(str(d.code))
     for f in flags_page.object_list:
-        f.resolve_url = resolve_url(f.code)
+        f.resolve_url = object_url("records:flag-resolve", f.code)
     context = {
         "flags_page": flags_page,
         "open_flags": flags_page.object_list,

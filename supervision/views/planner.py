@@ -5,7 +5,6 @@ A page plans and shows a bounded part (issue 14): an organisation with more agre
 planned a setting at a time, and a plan longer than a page is shown (and booked) a page of rows at a time.
 """
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -16,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.html import format_html, format_html_join
@@ -28,12 +26,12 @@ from accounts.models import Role, Setting, StaffMember
 from accounts.validators import TextForm
 
 from ..access import OVERSIGHT_ROLES, require
+from ..dashboard.scope import object_url
 from ..models import Contract, HalfTerm, _scope_settings
 from ..planner import check_plan, confirm_plan, frequency_words, not_ended_before, plan_half_term
 from ..services import ensure_calendar
 from ..slots import LONDON
 
-_ANY_CODE = uuid.UUID(int=0)
 MINE = "mine"
 WHOLE = "organisation"
 # The organisation's plan's last part: agreements of people in no open setting (a closed one, or none).
@@ -465,9 +463,8 @@ def planner(request):
             "next_url": _plan_url(request.path, half_term, value, part, page + 1) if page < pages else None,
         }
     # One reverse() for every agreement the plan could not place (a trust's plan lists thousands).
-    detail = reverse("supervision:contract-detail", kwargs={"code": _ANY_CODE})
     for item in plan.unplaced:
-        item.url = detail.replace(str(_ANY_CODE), str(item.contract.code))
+        item.url = object_url("supervision:contract-detail", item.contract.code)
     if formset is None:
         shown = plan.proposals[first : first + PAGE_ROWS]
         initial = [
