@@ -29,7 +29,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Greatest, Least
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -314,6 +315,25 @@ def pdfs_to_render(job_id: int) -> list[int]:
     )
 
 
+def waiting_for_pdfs(job_id: int, missing: int, *, first: bool) -> None:
+    """The job is under way while the workers make the `missing` PDFs its ZIP needs: its page counts them
+    (`done` of `total` made) and each look is a heartbeat. The first look counts from nought; a later one
+    sets what the workers have stored since. A job done, failed or expired meanwhile is left as it is."""
+    fields = {"status": ExportJob.Status.RUNNING, "making_pdfs": True, "heartbeat_at": timezone.now()}
+    fields |= {"done": 0, "total": missing} if first else {"done": Greatest(F("total") - missing, 0)}
+    ExportJob.objects.filter(pk=job_id, status__in=[ExportJob.Status.QUEUED, ExportJob.Status.RUNNING]).exclude(
+        expires_at__lte=timezone.now()
+    ).update(**fields)
+
+
+def pdf_made(job_id: int, *, stored: bool) -> None:
+    """A worker has made one of the PDFs the job waits for (`stored`), or tried to: a heartbeat, so the
+    late-export sweep does not queue the job again while its PDFs are being made (an export of thousands
+    of records took longer than the sweep's five minutes on two cores), and one more counted."""
+    fields = {"heartbeat_at": timezone.now()} | ({"done": Least(F("done") + 1, F("total"))} if stored else {})
+    ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING, making_pdfs=True).update(**fields)
+
+
 def _claim(job_id: int) -> ExportJob | None:
     with transaction.atomic():
         job = (
@@ -331,7 +351,7 @@ def _claim(job_id: int) -> ExportJob | None:
             return None
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportJob.Status.RUNNING, done=0, total=0, error="", file_path="", sha256="", finished_at=None,
-            heartbeat_at=timezone.now(),
+            heartbeat_at=timezone.now(), making_pdfs=False,
         )  # fmt: skip
     return job
 

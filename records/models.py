@@ -591,6 +591,9 @@ class ExportJob(models.Model):
     # wrote its progress): the sweep queues a job again once both are a few minutes old.
     queued_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # An auditor's ZIP whose records have PDFs not yet stored waits while the workers make them: meanwhile
+    # `done` of `total` counts the PDFs made, each one a heartbeat (records.tasks.render_record_pdf).
+    making_pdfs = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,10 +4,16 @@ from celery import group, shared_task
 
 
 @shared_task(name="records.render_record_pdf")
-def render_record_pdf(record_id: int) -> None:
+def render_record_pdf(record_id: int, export: int | None = None) -> None:
+    """Render, sign and store a signed record's PDF; `export` is the auditor's export waiting for it, told
+    when it is made."""
     from .pdf import store_record_pdf
 
-    store_record_pdf(record_id)
+    path = store_record_pdf(record_id)
+    if export is not None:
+        from .exports import pdf_made
+
+        pdf_made(export, stored=path is not None)
 
 
 @shared_task(name="records.notify_flag")
@@ -42,13 +48,14 @@ def run_export(job_id: int, polls: int = 0) -> None:
     rather than holding a worker while they render; once all are stored, or after `RENDER_POLLS` looks,
     it builds the ZIP (rendering any still missing itself). The ZIP is written a PDF at a time from the
     stored files, so memory does not grow with the number of records."""
-    from .exports import RENDER_POLL_SECONDS, RENDER_POLLS, pdfs_to_render
+    from .exports import RENDER_POLL_SECONDS, RENDER_POLLS, pdfs_to_render, waiting_for_pdfs
     from .exports import run_export as build
 
     missing = pdfs_to_render(job_id) if polls < RENDER_POLLS else []
     if missing:
+        waiting_for_pdfs(job_id, len(missing), first=polls == 0)
         if polls == 0:
-            group(render_record_pdf.s(record_id) for record_id in missing).apply_async()
+            group(render_record_pdf.s(record_id, export=job_id) for record_id in missing).apply_async()
         run_export.apply_async((job_id,), {"polls": polls + 1}, countdown=RENDER_POLL_SECONDS)
         return
     build(job_id)

@@ -762,3 +762,92 @@ def test_a_pdf_the_workers_could_not_store_is_rendered_by_the_export_after_the_l
     assert job.status == ExportJob.Status.DONE  # the export stored it itself, in the end
     record.refresh_from_db()
     assert record.pdf_sha256
+
+
+def _pdfs_held_back(monkeypatch) -> list:
+    """The render tasks an export hands the workers, kept rather than run; its later looks not run either
+    (Celery is eager in tests), so a test can play the workers' part one PDF at a time."""
+    from records import tasks
+
+    held = []
+    monkeypatch.setattr(tasks, "group", lambda signatures: held.extend(signatures) or _NotRun())
+    original = tasks.run_export.apply_async
+
+    def first_delivery_only(args, kwargs=None, **options):
+        return None if kwargs else original(args, kwargs, **options)
+
+    monkeypatch.setattr(tasks.run_export, "apply_async", first_delivery_only)
+    return held
+
+
+class _NotRun:
+    def apply_async(self):
+        return None
+
+
+def test_while_the_workers_make_its_pdfs_the_export_counts_them_and_says_so(
+    cast, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    from records import tasks
+
+    records = [signed_record(cast, days_ago=days) for days in (3, 10, 20)]
+    held = _pdfs_held_back(monkeypatch)
+    client = login(cast.auditor)
+    data = {"kind": "audit_zip", "grant": make_grant(cast).code}
+    job = start(client, django_capture_on_commit_callbacks, data)
+
+    job.refresh_from_db()
+    assert (job.status, job.making_pdfs, job.done, job.total) == (ExportJob.Status.RUNNING, True, 0, 3)
+    assert timezone.now() - job.heartbeat_at < timedelta(seconds=5)
+    in_order = sorted(records, key=lambda r: r.id)
+    assert [(s.args, s.kwargs) for s in held] == [((r.id,), {"export": job.id}) for r in in_order]
+    text = " ".join(status(client, job).content.decode().split())
+    assert "Making the signed PDFs it needs first: 0 of 3 made." in text
+    assert "Waiting for a worker" not in text
+
+    tasks.render_record_pdf(*held[0].args, **held[0].kwargs)  # a worker makes the first
+    job.refresh_from_db()
+    assert (job.status, job.making_pdfs, job.done) == (ExportJob.Status.RUNNING, True, 1)
+    text = " ".join(status(client, job).content.decode().split())
+    assert "Making the signed PDFs it needs first: 1 of 3 made." in text
+    assert "making PDFs: 1 of 3" in client.get(reverse("records:export-list")).content.decode()
+
+    for signature in held[1:]:
+        tasks.render_record_pdf(*signature.args, **signature.kwargs)
+    tasks.render_record_pdf(*held[0].args, **held[0].kwargs)  # delivered twice: never counted past the total
+    job.refresh_from_db()
+    assert job.done == 3
+
+    tasks.run_export(job.id, polls=1)  # the next look finds them all stored and writes the ZIP
+    job.refresh_from_db()
+    assert (job.status, job.making_pdfs, job.total) == (ExportJob.Status.DONE, False, 3)
+    text = " ".join(status(client, job).content.decode().split())
+    assert "3 signed records" in text and "Making the signed" not in text
+
+
+def test_an_export_whose_pdfs_are_still_being_made_is_not_queued_again_as_lost(
+    cast, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Thousands of missing PDFs take the workers longer than the late-export sweep's five minutes: each PDF
+    made is a heartbeat, so the sweep leaves the job to them (it queued it again, with an "export.queued_again"
+    event and a warning that nothing was heard of it, and its missing PDFs were handed out a second time)."""
+    from records import late_files, tasks
+
+    for days in (3, 10):
+        signed_record(cast, days_ago=days)
+    held = _pdfs_held_back(monkeypatch)
+    data = {"kind": "audit_zip", "grant": make_grant(cast).code}
+    job = start(login(cast.auditor), django_capture_on_commit_callbacks, data)
+    started = timezone.now() - late_files.EXPORT_LATE_AFTER * 2  # as if the workers began well before the sweep's limit
+    ExportJob.objects.filter(pk=job.pk).update(created_at=started, queued_at=started, heartbeat_at=started)
+
+    tasks.render_record_pdf(*held[0].args, **held[0].kwargs)  # one made just now
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert late_files.requeue_late_exports() == 0
+    assert queued == [] and not AuditEvent.objects.filter(action="export.queued_again").exists()
+
+    # Workers that stop making them (none made for longer than the limit): the sweep queues the job again.
+    ExportJob.objects.filter(pk=job.pk).update(heartbeat_at=started)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert late_files.requeue_late_exports() == 1
+    assert AuditEvent.objects.filter(action="export.queued_again").count() == 1
