@@ -13,16 +13,12 @@ from django.utils import timezone
 from records import tasks
 from records.access import records_in_grant
 from records.models import AuditorGrant, ExportJob
+from tests.records.helpers import hold_back_export_renders
 
 from .conftest import sign_in
 from .test_accessibility import axe_violations, overflows_sideways, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-class _NotRun:
-    def apply_async(self):
-        return None
 
 
 @pytest.fixture
@@ -36,15 +32,7 @@ def held_renders(monkeypatch):
     grant = AuditorGrant.objects.get()
     recent = records_in_grant(grant).select_related("session").order_by("-session__starts_at")[2]
     AuditorGrant.objects.filter(pk=grant.pk).update(covers_from=timezone.localdate(recent.session.starts_at))
-    held = []
-    monkeypatch.setattr(tasks, "group", lambda signatures: held.extend(signatures) or _NotRun())
-    original = tasks.run_export.apply_async
-
-    def first_delivery_only(args, kwargs=None, **options):
-        return None if kwargs else original(args, kwargs, **options)
-
-    monkeypatch.setattr(tasks.run_export, "apply_async", first_delivery_only)
-    return held
+    return hold_back_export_renders(monkeypatch)
 
 
 def test_the_auditor_watches_the_pdfs_being_made_and_then_downloads(held_renders, page):

@@ -75,3 +75,24 @@ def live_grant(cast, *, settings=None, covers_from=date(2020, 1, 1), covers_unti
         purpose="Inspection",
     )  # fmt: skip
     return approve_grant(cast, grant)
+
+
+class _NotRun:
+    def apply_async(self):
+        return None
+
+
+def hold_back_export_renders(monkeypatch) -> list:
+    """The render tasks an auditor's export hands the workers, kept rather than run, and its later looks not
+    run either (Celery is eager in tests), so a test can play the workers' part one PDF at a time."""
+    from records import tasks
+
+    held = []
+    monkeypatch.setattr(tasks, "group", lambda signatures: held.extend(signatures) or _NotRun())
+    original = tasks.run_export.apply_async
+
+    def first_delivery_only(args, kwargs=None, **options):
+        return None if kwargs else original(args, kwargs, **options)
+
+    monkeypatch.setattr(tasks.run_export, "apply_async", first_delivery_only)
+    return held

@@ -26,7 +26,7 @@ from supervision.notify import notify
 from tests.factories import PASSWORD, StaffFactory
 from tests.supervision.helpers import at, signed_contract
 
-from .helpers import approve_grant, signed_record, written_record
+from .helpers import approve_grant, hold_back_export_renders, signed_record, written_record
 
 
 @pytest.fixture(autouse=True)
@@ -764,34 +764,13 @@ def test_a_pdf_the_workers_could_not_store_is_rendered_by_the_export_after_the_l
     assert record.pdf_sha256
 
 
-def _pdfs_held_back(monkeypatch) -> list:
-    """The render tasks an export hands the workers, kept rather than run; its later looks not run either
-    (Celery is eager in tests), so a test can play the workers' part one PDF at a time."""
-    from records import tasks
-
-    held = []
-    monkeypatch.setattr(tasks, "group", lambda signatures: held.extend(signatures) or _NotRun())
-    original = tasks.run_export.apply_async
-
-    def first_delivery_only(args, kwargs=None, **options):
-        return None if kwargs else original(args, kwargs, **options)
-
-    monkeypatch.setattr(tasks.run_export, "apply_async", first_delivery_only)
-    return held
-
-
-class _NotRun:
-    def apply_async(self):
-        return None
-
-
 def test_while_the_workers_make_its_pdfs_the_export_counts_them_and_says_so(
     cast, login, monkeypatch, django_capture_on_commit_callbacks
 ):
     from records import tasks
 
     records = [signed_record(cast, days_ago=days) for days in (3, 10, 20)]
-    held = _pdfs_held_back(monkeypatch)
+    held = hold_back_export_renders(monkeypatch)
     client = login(cast.auditor)
     data = {"kind": "audit_zip", "grant": make_grant(cast).code}
     job = start(client, django_capture_on_commit_callbacks, data)
@@ -835,7 +814,7 @@ def test_an_export_whose_pdfs_are_still_being_made_is_not_queued_again_as_lost(
 
     for days in (3, 10):
         signed_record(cast, days_ago=days)
-    held = _pdfs_held_back(monkeypatch)
+    held = hold_back_export_renders(monkeypatch)
     data = {"kind": "audit_zip", "grant": make_grant(cast).code}
     job = start(login(cast.auditor), django_capture_on_commit_callbacks, data)
     started = timezone.now() - late_files.EXPORT_LATE_AFTER * 2  # as if the workers began well before the sweep's limit
