@@ -346,8 +346,9 @@ def _claim(job_id: int) -> ExportJob | None:
             return None
         if is_expired(job):
             ExportJob.objects.filter(pk=job.pk).update(
-                status=ExportJob.Status.FAILED, error="It expired before it could run.", finished_at=timezone.now()
-            )
+                status=ExportJob.Status.FAILED, error="It expired before it could run.", finished_at=timezone.now(),
+                making_pdfs=False,
+            )  # fmt: skip
             return None
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportJob.Status.RUNNING, done=0, total=0, error="", file_path="", sha256="", finished_at=None,

@@ -830,3 +830,23 @@ def test_an_export_whose_pdfs_are_still_being_made_is_not_queued_again_as_lost(
     with django_capture_on_commit_callbacks(execute=False):
         assert late_files.requeue_late_exports() == 1
     assert AuditEvent.objects.filter(action="export.queued_again").count() == 1
+
+
+def test_an_export_that_expires_while_its_pdfs_are_made_fails_and_says_why(
+    cast, login, monkeypatch, django_capture_on_commit_callbacks
+):
+    from records import tasks
+
+    signed_record(cast)
+    hold_back_export_renders(monkeypatch)
+    client = login(cast.auditor)
+    job = start(client, django_capture_on_commit_callbacks, {"kind": "audit_zip", "grant": make_grant(cast).code})
+    ExportJob.objects.filter(pk=job.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+
+    tasks.run_export(job.id, polls=1)  # a look while expired changes nothing
+    job.refresh_from_db()
+    assert (job.status, job.making_pdfs) == (ExportJob.Status.RUNNING, True)
+    tasks.run_export(job.id, polls=exports.RENDER_POLLS)  # the last look: the build finds it expired
+    job.refresh_from_db()
+    assert (job.status, job.making_pdfs) == (ExportJob.Status.FAILED, False)
+    assert not AuditEvent.objects.filter(action="export.queued_again").exists()
