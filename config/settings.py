@@ -342,6 +342,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Celery 5.3+ warns unless this is explicit: keep retrying the broker while it starts (compose, CI).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Tasks a worker process runs before Celery's Django fixup closes its database connections anyway. Set,
+# the fixup stops closing them around every task, and `config.celery` applies Django's CONN_MAX_AGE
+# (`DATABASE_CONN_MAX_AGE`) and health checks instead, as after a request.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 
 # A staff import of more rows than this runs as a background job with a progress bar; smaller ones are
 # written while the admin waits. The job writes this many rows a transaction.
