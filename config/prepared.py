@@ -10,7 +10,9 @@ costs no more than theirs, keeps one plan and plans no more.
 Only where the best plan does not depend on whose rows are asked for: statements that find one person's
 rows by an index on that person, the few open flags and decisions of the settings a lead leads, and a
 record found by its unique code for the person opening it (`records.access.get_record_for_user`: a join
-of eleven tables PostgreSQL took 7 ms to plan and 0.4 ms to run). Not a
+of eleven tables PostgreSQL took 7 ms to plan and 0.4 ms to run), and the statements that make and store
+a record's signed PDF, each by the record's id (`records.pdf.store_record_pdf`: 5-6 ms a PDF,
+which an export of missing PDFs pays a thousand times). Not a
 dashboard's or a list's statements over a scope of settings or an organisation, whose best plan changes
 with its size (a trust of 12,000 staff beside a nursery of ten in the same database), and which keep
 being planned with their values every time.
