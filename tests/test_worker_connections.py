@@ -5,26 +5,17 @@ Celery's Django fixup would close it around every task: a new PostgreSQL connect
 13-15 ms of its 105. PostgreSQL and Redis only: the worker must see the test database through a broker.
 """
 
-import os
 import time
 import uuid
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from config.celery import app
 from records.tasks import render_record_pdf
-from tests.supervision.test_delivery_worker import celery, wait_for, worker, worker_environment
+from tests.supervision.test_delivery_worker import REAL_WORKERS, celery, wait_for, worker, worker_environment
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.serial,
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_URL") or "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="needs REDIS_URL and PostgreSQL (.ci/run sets both)",
-    ),
-]
+pytestmark = REAL_WORKERS
 
 NO_SUCH_RECORD = 0  # the task reads the records table, finds nothing and stores nothing
 

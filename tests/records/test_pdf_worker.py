@@ -25,16 +25,9 @@ from records.models import Record, RecordStatus
 from records.signing import signing_material
 from records.tasks import notify_decisions, notify_flag, render_record_pdf, requeue_missing_files
 from tests.records.test_pdf import sign, write_record
-from tests.supervision.test_delivery_worker import celery, wait_for, worker, worker_environment
+from tests.supervision.test_delivery_worker import REAL_WORKERS, celery, wait_for, worker, worker_environment
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.serial,
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_URL") or "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="needs REDIS_URL and PostgreSQL (.ci/run sets both)",
-    ),
-]
+pytestmark = REAL_WORKERS
 
 LATE_AFTER = 10  # seconds; three minutes in production
 SWEEP_EVERY = 2  # seconds; five minutes in production

@@ -36,15 +36,17 @@ from records.models import Record, RecordStatus, SafeguardingDecision
 from supervision.models import Notification, NotificationKind, OutboxEmail, Session, SessionStatus, SupervisionGroup
 from supervision.tasks import relay_outbox, requeue_undelivered, sweep_reminders
 
-pytestmark = [
+# Every test with real worker processes that see the test database through Redis (this file's, the PDF
+# worker's, the worker connections'): run alone, before the parallel run (bin/test).
+REAL_WORKERS = [
     pytest.mark.redis,
-    # Real workers killed on a timer: run alone, before the parallel run (bin/test).
     pytest.mark.serial,
     pytest.mark.skipif(
         not os.environ.get("REDIS_URL") or "postgresql" not in settings.DATABASES["default"]["ENGINE"],
         reason="needs REDIS_URL and PostgreSQL (.ci/run sets both)",
     ),
 ]
+pytestmark = REAL_WORKERS
 
 N = 500
 TIMEOUT = 120
