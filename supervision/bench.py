@@ -388,6 +388,16 @@ def _copy_rows(table: str, columns: list[str], rows) -> None:
         send()
 
 
+def vacuum() -> None:
+    """What autovacuum does to a production database within minutes of a bulk load or of many rows
+    rewritten: the tables' visibility maps set, so an index can answer a count alone, and dead rows gone.
+    The benchmark machine's server runs with autovacuum off (as CI's does), which left every count reading
+    the rows (issue 14). Not inside a caller's transaction (the tests'), where VACUUM cannot run."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE)")
+
+
 def generate(*, staff: int = 12000, settings: int = 100, seed: int = 14, today: date | None = None, log=print) -> Trust:
     """Build the synthetic trust in one transaction and return what the benchmark needs of it."""
     assert staff >= 20 and settings >= 1 and staff >= 10 * settings, "at least 10 staff a setting, 20 in all"
@@ -397,13 +407,7 @@ def generate(*, staff: int = 12000, settings: int = 100, seed: int = 14, today: 
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # What autovacuum does to a production database within minutes of a bulk load: the tables' visibility
-        # maps set, so an index can answer a count alone. The benchmark machine's server runs with
-        # autovacuum off (as CI's does), which left every count reading the rows (issue 14). Not inside a
-        # caller's transaction (the tests'), where VACUUM cannot run.
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE)")
+    vacuum()
     # What beat's `refresh_coverage` has done within five minutes of the data changing: the coverage of the
     # running half term and the ended ones summarised (dashboard/summary.py). Its own time is measured
     # with the beat jobs.

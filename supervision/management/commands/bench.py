@@ -7,7 +7,6 @@ data), migrates it and runs the optional load test.
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from supervision import bench, bench_run
 
@@ -47,13 +46,9 @@ class Command(BaseCommand):
                     f"The benchmark trust has no {', '.join(missing)} (made before they were measured): "
                     "run without --reuse to make it again."
                 )
-            if connection.vendor == "postgresql" and not connection.in_atomic_block:
-                # What autovacuum would have done since the last run, whose export rewrote a thousand
-                # records' rows twice: the benchmark machine's server runs with autovacuum off, and a
-                # list of records read 15% slower among the dead rows of a few runs (issue 14). Not in a
-                # caller's transaction (the tests'), where VACUUM cannot run.
-                with connection.cursor() as cursor:
-                    cursor.execute("VACUUM (ANALYZE)")
+            # The last run's export rewrote a thousand records' rows twice: among the dead rows of a few
+            # runs, a list of records read 15% slower (issue 14).
+            bench.vacuum()
         else:
             out(f"Generating a trust of {options['staff']} staff in {options['setting_count']} settings...")
             start = time.perf_counter()
